@@ -1,0 +1,36 @@
+# One virtual environment for everything; each target makes sure it exists first.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: venv test lint typecheck pytest demo serve clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: venv
+	$(BIN)/mypy --strict gobbler_sdk
+
+pytest: venv
+	$(BIN)/pytest
+
+test: lint typecheck pytest
+
+demo: venv
+	$(BIN)/python examples/roundtrip.py
+
+serve: venv
+	$(BIN)/python -m gobbler_sdk.testing serve
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,150 @@
+"""Usage accounting and latest-version bookkeeping (PROTOCOL.md sections 9 and 10).
+
+Several action families change ``..usage`` and ``..latest``; this module is the one place that knows how.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime
+
+from .documents import (
+    LATEST,
+    USAGE,
+    Manifest,
+    finish_time,
+    read_json_file,
+    read_manifest,
+    read_summary,
+    write_json,
+)
+from .errors import RequestError
+from .gojson import Struct
+from .locks import LOCK_USAGE, LockManager
+
+__all__ = [
+    "add_usage_unlocked",
+    "adjust_usage",
+    "child_directories",
+    "project_usage",
+    "read_latest",
+    "recompute_latest",
+    "version_usage",
+    "write_latest",
+]
+
+
+def version_usage(manifest: Manifest) -> int:
+    """Bytes a version adds to its project: the sizes of manifest entries without ``link``."""
+    return sum(entry.get("size", 0) for entry in manifest.values() if entry.get("link") is None)
+
+
+def child_directories(directory: str, *, skip_internal: bool = True) -> list[str]:
+    """Names of the sub-directories of ``directory`` (symlinks excluded), sorted by name.
+
+    Args:
+        directory: Directory to list.
+        skip_internal: Drop names starting with ``..``.
+
+    Raises:
+        RequestError: 500 when the directory cannot be listed.
+    """
+    try:
+        with os.scandir(directory) as entries:
+            names = [
+                e.name
+                for e in entries
+                if e.is_dir(follow_symlinks=False) and not (skip_internal and e.name.startswith(".."))
+            ]
+    except OSError as exc:
+        raise RequestError(500, f"failed to list the contents of {directory!r}; {exc}") from exc
+    return sorted(names, key=lambda n: n.encode("utf-8", errors="surrogateescape"))
+
+
+def _read_total(project_dir: str) -> int:
+    value = read_json_file(os.path.join(project_dir, USAGE), Struct({"total": "int"}), "usage")
+    return int((value or {}).get("total", 0))
+
+
+def adjust_usage(locks: LockManager, project_dir: str, delta: int) -> None:
+    """Add ``delta`` to ``<project_dir>/..usage`` under the project's usage lock.
+
+    Raises:
+        RequestError: 500 when ``..usage`` cannot be read or written.
+    """
+    with locks.hold(project_dir, exclusive=True, name=LOCK_USAGE):
+        total = _read_total(project_dir) + delta
+        write_json(os.path.join(project_dir, USAGE), {"total": total})
+
+
+def add_usage_unlocked(project_dir: str, delta: int) -> None:
+    """Add ``delta`` to ``..usage`` when the caller already excludes other writers (reroute)."""
+    total = _read_total(project_dir) + delta
+    write_json(os.path.join(project_dir, USAGE), {"total": total})
+
+
+def project_usage(project_dir: str) -> int:
+    """Recompute a project's usage from every ``asset/version/..manifest`` beneath it (9.2).
+
+    Names are not filtered at either level, as in the reference.
+
+    Raises:
+        RequestError: 500 when a version directory has no readable manifest.
+    """
+    total = 0
+    for asset in child_directories(project_dir, skip_internal=False):
+        asset_dir = os.path.join(project_dir, asset)
+        for version in child_directories(asset_dir, skip_internal=False):
+            total += version_usage(read_manifest(os.path.join(asset_dir, version)))
+    return total
+
+
+def read_latest(asset_dir: str) -> str | None:
+    """Name recorded in ``<asset_dir>/..latest``, or ``None`` when the file does not exist.
+
+    Raises:
+        RequestError: 500 when the file exists but cannot be read or parsed.
+    """
+    path = os.path.join(asset_dir, LATEST)
+    if not os.path.lexists(path):
+        return None
+    value = read_json_file(path, Struct({"version": "string"}), "latest version")
+    return str((value or {}).get("version", ""))
+
+
+def write_latest(asset_dir: str, version: str) -> None:
+    """Record ``version`` as the asset's latest."""
+    write_json(os.path.join(asset_dir, LATEST), {"version": version})
+
+
+def recompute_latest(asset_dir: str) -> str | None:
+    """Find the non-probational version with the latest ``upload_finish`` and record it (10.3).
+
+    Ties go to the byte-wise smallest name. With no candidate, ``..latest`` is removed.
+
+    Returns:
+        The new latest version, or ``None``.
+
+    Raises:
+        RequestError: 500 when a summary is unreadable or its finish time unparsable.
+    """
+    best: str | None = None
+    best_time: datetime | None = None
+    for version in child_directories(asset_dir):
+        version_dir = os.path.join(asset_dir, version)
+        summary = read_summary(version_dir)
+        if summary.get("on_probation") is True:
+            continue
+        finished = finish_time(summary, version_dir)
+        if best_time is None or finished > best_time:
+            best, best_time = version, finished
+    if best is not None:
+        write_latest(asset_dir, best)
+    else:
+        try:
+            os.unlink(os.path.join(asset_dir, LATEST))
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            raise RequestError(500, f"failed to remove the latest version file; {exc}") from exc
+    return best

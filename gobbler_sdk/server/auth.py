@@ -1,0 +1,107 @@
+"""Field checks and authorization rules shared by the actions (PROTOCOL.md 5.1, 5.3, 5.4, 6.1).
+
+Two families of reason strings exist in the reference for names: ``expected a 'project' property`` /
+``invalid project name; ...`` (create_project, upload, reindex, validate) and
+``invalid 'project' property; ...`` (the others). :func:`require_name` produces either.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from .._names import name_problem
+from .._rfc3339 import parse_rfc3339
+from .documents import Permissions
+from .errors import RequestError
+
+__all__ = ["authorize_upload", "is_owner", "require_name", "sanitize_uploaders"]
+
+_ARTICLE = {"asset": "an"}
+
+
+def require_name(fields: dict[str, Any], key: str, *, style: str = "property") -> str:
+    """Return the valid name in ``fields[key]`` or raise a 400.
+
+    Args:
+        fields: Decoded request.
+        key: ``project``, ``asset`` or ``version``.
+        style: ``"expected"`` for the ``expected a 'x' property`` / ``invalid x name`` wording,
+            ``"property"`` for the ``invalid 'x' property; ...`` wording.
+
+    Raises:
+        RequestError: 400 when the name is missing or invalid.
+    """
+    value = fields.get(key)
+    if style == "expected":
+        if value is None:
+            raise RequestError(400, f"expected {_ARTICLE.get(key, 'a')} '{key}' property")
+        problem = name_problem(value)
+        if problem is not None:
+            raise RequestError(400, f"invalid {key} name; {problem}")
+        return str(value)
+    if value is None:
+        raise RequestError(400, f"invalid '{key}' property; missing name")
+    problem = name_problem(value)
+    if problem is not None:
+        raise RequestError(400, f"invalid '{key}' property; {problem}")
+    return str(value)
+
+
+def sanitize_uploaders(raw: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Keep the known keys of each uploader and check ``id`` and ``until`` (6.1).
+
+    Raises:
+        ValueError: With the reason to report (callers wrap it in their own 400 message).
+    """
+    out = []
+    for entry in raw:
+        if entry.get("id") is None:
+            raise ValueError("all entries of 'uploaders' should have an 'id' property")
+        until = entry.get("until")
+        if until is not None and parse_rfc3339(until) is None:
+            raise ValueError("any string in 'uploaders.until' should follow the Internet Date/Time format")
+        kept: dict[str, Any] = {
+            k: entry[k] for k in ("id", "asset", "version", "until", "trusted") if k in entry
+        }
+        out.append(kept)
+    return out
+
+
+def is_owner(user: str, permissions: Permissions) -> bool:
+    """Whether ``user`` is listed in ``owners``."""
+    return user in (permissions.get("owners") or [])
+
+
+def authorize_upload(
+    user: str, is_admin: bool, permissions: Permissions, asset: str, version: str
+) -> tuple[bool, bool]:
+    """Apply the upload authorization algorithm of 5.4.
+
+    Args:
+        user: Effective user.
+        is_admin: Whether ``user`` is an administrator.
+        permissions: Merged owners and ordered uploaders.
+        asset: Asset being uploaded to.
+        version: Version being created.
+
+    Returns:
+        ``(authorized, trusted)``.
+    """
+    if is_admin or is_owner(user, permissions):
+        return True, True
+    now = datetime.now(timezone.utc)
+    for entry in permissions.get("uploaders") or []:
+        if entry.get("id") != user:
+            continue
+        if entry.get("asset") is not None and entry["asset"] != asset:
+            continue
+        if entry.get("version") is not None and entry["version"] != version:
+            continue
+        until = entry.get("until")
+        if until is not None:
+            deadline = parse_rfc3339(until)
+            if deadline is None or deadline < now:
+                continue
+        return True, entry.get("trusted") is True
+    return False, False

@@ -1,0 +1,249 @@
+"""Reading and writing the registry's internal files (PROTOCOL.md section 7), byte for byte.
+
+Every internal JSON file is written atomically (``.temp<digits>.json`` in the same directory, mode exactly
+``0644``) with 4-space indentation and the reference's field orders. Readers decode with Go's rules
+(:mod:`.gojson`) and raise :class:`RequestError` 500 when a file is missing or malformed, because every
+caller treats an unreadable internal file as a server-side failure.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime
+from typing import Any
+
+from .._atomic import atomic_write_bytes
+from .._rfc3339 import parse_rfc3339
+from .errors import RequestError
+from .gojson import ListOf, MapOf, Struct, decode_document, dumps_pretty
+
+__all__ = [
+    "LATEST",
+    "LINKS",
+    "MANIFEST",
+    "PERMISSIONS",
+    "QUOTA",
+    "SUMMARY",
+    "USAGE",
+    "Link",
+    "Manifest",
+    "ManifestEntry",
+    "Permissions",
+    "Summary",
+    "dump_link",
+    "finish_time",
+    "read_json_file",
+    "read_links",
+    "read_manifest",
+    "read_permissions",
+    "read_summary",
+    "write_json",
+    "write_links",
+    "write_manifest",
+    "write_permissions",
+    "write_summary",
+]
+
+PERMISSIONS = "..permissions"
+QUOTA = "..quota"
+USAGE = "..usage"
+LATEST = "..latest"
+SUMMARY = "..summary"
+MANIFEST = "..manifest"
+LINKS = "..links"
+
+# Plain dicts keep the hot paths (20,000-entry manifests) cheap; these aliases document their shape.
+Link = dict[str, Any]  # project, asset, version, path, optional ancestor (a Link without ancestor)
+ManifestEntry = dict[str, Any]  # size, md5sum, optional link
+Manifest = dict[str, ManifestEntry]
+Permissions = dict[str, Any]  # owners (list|None), uploaders (list|None), optional global_write
+Summary = dict[str, Any]  # upload_user_id, upload_start, upload_finish, optional on_probation
+
+_LINK_FIELDS = {"project": "string", "asset": "string", "version": "string", "path": "string"}
+LINK_SPEC = Struct({**_LINK_FIELDS, "ancestor": Struct(_LINK_FIELDS)})
+ENTRY_SPEC = Struct({"size": "int", "md5sum": "string", "link": LINK_SPEC})
+UPLOADER_SPEC = Struct(
+    {"id": "string", "asset": "string", "version": "string", "until": "string", "trusted": "bool"}
+)
+PERMISSIONS_SPEC = Struct(
+    {"owners": ListOf("string"), "uploaders": ListOf(UPLOADER_SPEC), "global_write": "bool"}
+)
+SUMMARY_SPEC = Struct(
+    {"upload_user_id": "string", "upload_start": "string", "upload_finish": "string", "on_probation": "bool"}
+)
+
+
+def write_json(path: str, value: Any) -> None:
+    """Write ``value`` atomically as an internal file (pretty, Go escaping, mode 0644).
+
+    Raises:
+        RequestError: 500 on any filesystem error.
+    """
+    try:
+        atomic_write_bytes(path, dumps_pretty(value))
+    except OSError as exc:
+        raise RequestError(500, f"failed to write {path!r}; {exc}") from exc
+
+
+def read_json_file(path: str, spec: Any, what: str) -> Any:
+    """Read and decode an internal file against a :mod:`.gojson` spec.
+
+    Args:
+        path: File to read.
+        spec: Expected shape.
+        what: Name used in the error message (``manifest``, ``summary``, ...).
+
+    Raises:
+        RequestError: 500 when the file is missing, unreadable or malformed.
+    """
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read()
+    except OSError as exc:
+        raise RequestError(500, f"failed to read the {what} at {path!r}; {exc}") from exc
+    try:
+        return decode_document(data, spec)
+    except ValueError as exc:
+        raise RequestError(500, f"failed to parse the {what} at {path!r}; {exc}") from exc
+
+
+# ---------------------------------------------------------------- links and manifests
+
+
+def dump_link(link: Link) -> Link:
+    """Return ``link`` with the reference's field order (and its ancestor's)."""
+    out: Link = {
+        "project": link.get("project", ""),
+        "asset": link.get("asset", ""),
+        "version": link.get("version", ""),
+        "path": link.get("path", ""),
+    }
+    ancestor = link.get("ancestor")
+    if ancestor is not None:
+        out["ancestor"] = {
+            "project": ancestor.get("project", ""),
+            "asset": ancestor.get("asset", ""),
+            "version": ancestor.get("version", ""),
+            "path": ancestor.get("path", ""),
+        }
+    return out
+
+
+def _dump_entry(entry: ManifestEntry) -> ManifestEntry:
+    out: ManifestEntry = {"size": entry.get("size", 0), "md5sum": entry.get("md5sum", "")}
+    link = entry.get("link")
+    if link is not None:
+        out["link"] = dump_link(link)
+    return out
+
+
+def read_manifest(version_dir: str) -> Manifest:
+    """Read ``<version_dir>/..manifest``.
+
+    Raises:
+        RequestError: 500 when it is missing or malformed.
+    """
+    path = os.path.join(version_dir, MANIFEST)
+    value = read_json_file(path, MapOf(ENTRY_SPEC), "manifest")
+    if value is None:
+        return {}
+    return {key: (entry if entry is not None else {"size": 0, "md5sum": ""}) for key, entry in value.items()}
+
+
+def write_manifest(version_dir: str, manifest: Manifest) -> None:
+    """Write ``<version_dir>/..manifest`` with paths sorted byte-wise."""
+    ordered = {key: _dump_entry(manifest[key]) for key in sorted(manifest, key=_bytewise)}
+    write_json(os.path.join(version_dir, MANIFEST), ordered)
+
+
+def read_links(directory: str) -> dict[str, Link]:
+    """Read ``<directory>/..links``.
+
+    Raises:
+        RequestError: 500 when it is unreadable, malformed, or has a ``null`` value.
+    """
+    path = os.path.join(directory, LINKS)
+    value = read_json_file(path, MapOf(LINK_SPEC), "link file")
+    if value is None or any(v is None for v in value.values()):
+        raise RequestError(500, f"failed to parse the link file at {path!r}; expected an object of links")
+    return dict(value)
+
+
+def write_links(directory: str, links: dict[str, Link]) -> None:
+    """Write ``<directory>/..links`` with names sorted byte-wise."""
+    ordered = {name: dump_link(links[name]) for name in sorted(links, key=_bytewise)}
+    write_json(os.path.join(directory, LINKS), ordered)
+
+
+def _bytewise(text: str) -> bytes:
+    return text.encode("utf-8", errors="surrogateescape")
+
+
+# ---------------------------------------------------------------- summaries
+
+
+def read_summary(version_dir: str) -> Summary:
+    """Read ``<version_dir>/..summary``.
+
+    Raises:
+        RequestError: 500 when it is missing or malformed.
+    """
+    value = read_json_file(os.path.join(version_dir, SUMMARY), SUMMARY_SPEC, "summary")
+    return value if value is not None else {}
+
+
+def write_summary(version_dir: str, summary: Summary) -> None:
+    """Write ``..summary``: the three strings always (absent → ``""``), ``on_probation`` only when true."""
+    out: Summary = {
+        "upload_user_id": summary.get("upload_user_id", ""),
+        "upload_start": summary.get("upload_start", ""),
+        "upload_finish": summary.get("upload_finish", ""),
+    }
+    if summary.get("on_probation") is True:
+        out["on_probation"] = True
+    write_json(os.path.join(version_dir, SUMMARY), out)
+
+
+def finish_time(summary: Summary, version_dir: str) -> datetime:
+    """Parse ``upload_finish`` of a summary.
+
+    Raises:
+        RequestError: 500 when it is not RFC 3339.
+    """
+    parsed = parse_rfc3339(str(summary.get("upload_finish", "")))
+    if parsed is None:
+        raise RequestError(500, f"could not parse 'upload_finish' from the summary of {version_dir!r}")
+    return parsed
+
+
+# ---------------------------------------------------------------- permissions
+
+
+def read_permissions(directory: str) -> Permissions:
+    """Read ``<directory>/..permissions`` (project or asset level).
+
+    Raises:
+        RequestError: 500 when it is missing or malformed.
+    """
+    value = read_json_file(os.path.join(directory, PERMISSIONS), PERMISSIONS_SPEC, "permissions")
+    return value if value is not None else {}
+
+
+def _dump_uploader(entry: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {"id": entry.get("id")}
+    for key in ("asset", "version", "until", "trusted"):
+        if entry.get(key) is not None:
+            out[key] = entry[key]
+    return out
+
+
+def write_permissions(directory: str, permissions: Permissions) -> None:
+    """Write ``..permissions``; unset ``owners``/``uploaders`` become ``null`` (the reference's quirk)."""
+    uploaders = permissions.get("uploaders")
+    out: Permissions = {
+        "owners": permissions.get("owners"),
+        "uploaders": None if uploaders is None else [_dump_uploader(u) for u in uploaders],
+    }
+    if permissions.get("global_write") is not None:
+        out["global_write"] = permissions["global_write"]
+    write_json(os.path.join(directory, PERMISSIONS), out)

@@ -1,0 +1,43 @@
+"""The single failure type of the embedded service: an HTTP status plus the ``reason`` the client sees."""
+
+from __future__ import annotations
+
+__all__ = ["RequestError"]
+
+
+class RequestError(Exception):
+    """A request failed; the HTTP layer answers ``{"reason": ..., "status": "ERROR"}`` with ``status``.
+
+    Attributes:
+        status: HTTP status code (400, 403, 404 or 500, see PROTOCOL.md section 3.3).
+        reason: Message for the client; keeps the characteristic substrings of the reference.
+    """
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+    def wrap(self, context: str) -> RequestError:
+        """Return a copy whose reason is prefixed with ``context``, keeping the status."""
+        return RequestError(self.status, f"{context}; {self.reason}")
+
+
+def bad_request(reason: str) -> RequestError:
+    """Build a 400 error."""
+    return RequestError(400, reason)
+
+
+def forbidden(reason: str) -> RequestError:
+    """Build a 403 error."""
+    return RequestError(403, reason)
+
+
+def not_found(reason: str) -> RequestError:
+    """Build a 404 error."""
+    return RequestError(404, reason)
+
+
+def internal(reason: str) -> RequestError:
+    """Build a 500 error."""
+    return RequestError(500, reason)

@@ -1,0 +1,103 @@
+"""``GET /list``: directory listings of the registry (PROTOCOL.md 3.5).
+
+The ``path`` query value is percent-decoded twice (the reference's quirk), must stay inside the registry,
+and is walked without following symlinks.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+from urllib.parse import unquote_to_bytes
+
+from . import paths
+from .errors import RequestError
+
+__all__ = ["list_registry", "parse_query"]
+
+_BAD_ESCAPE = re.compile(rb"%(?![0-9A-Fa-f]{2})")
+
+
+def _query_unescape(raw: bytes) -> bytes:
+    """Go's ``url.QueryUnescape``: ``+`` is a space, ``%XX`` a byte, any other ``%`` an error."""
+    if _BAD_ESCAPE.search(raw):
+        raise ValueError(f"invalid URL escape in {raw.decode('latin-1')!r}")
+    return unquote_to_bytes(raw.replace(b"+", b" "))
+
+
+def parse_query(query: str) -> dict[str, list[bytes]]:
+    """Parse a raw query string like Go's ``URL.Query()``: bad pairs (and ``;``) are dropped."""
+    values: dict[str, list[bytes]] = {}
+    for pair in query.encode("latin-1", errors="replace").split(b"&"):
+        if pair == b"" or b";" in pair:
+            continue
+        key, _, value = pair.partition(b"=")
+        try:
+            decoded_key = _query_unescape(key)
+            decoded_value = _query_unescape(value)
+        except ValueError:
+            continue
+        values.setdefault(os.fsdecode(decoded_key), []).append(decoded_value)
+    return values
+
+
+def _bytewise(name: str) -> bytes:
+    return os.fsencode(name)
+
+
+def _recursive(root: str) -> list[str]:
+    files: list[str] = []
+    empty: list[str] = []
+
+    def visit(directory: str, prefix: str) -> bool:
+        """Append the files below ``directory``; return whether anything at all lies beneath it."""
+        with os.scandir(directory) as scan:
+            entries = sorted(scan, key=lambda e: _bytewise(e.name))
+        for entry in entries:
+            relative = prefix + entry.name
+            if entry.is_dir(follow_symlinks=False):
+                if not visit(entry.path, relative + "/"):
+                    empty.append(relative + "/")
+            else:
+                files.append(relative)
+        return bool(entries)
+
+    visit(root, "")
+    return files + empty
+
+
+def list_registry(registry: str, query: str) -> list[str]:
+    """Answer ``/list`` for a raw query string.
+
+    Returns:
+        The listing (possibly empty).
+
+    Raises:
+        RequestError: 400 for a bad or non-local ``path``, 500 when the target cannot be listed.
+    """
+    params = parse_query(query)
+    raw_path = params.get("path", [b""])[0]
+    recursive = params.get("recursive", [b""])[0] == b"true"
+    try:
+        decoded = os.fsdecode(_query_unescape(raw_path))
+    except ValueError as exc:
+        raise RequestError(400, f"invalid 'path'; {exc}") from exc
+
+    target = registry
+    if decoded != "":
+        if not paths.is_local(decoded):
+            raise RequestError(400, "'path' is not local to the registry")
+        target = os.path.join(registry, paths.clean(decoded))
+
+    try:
+        info = os.lstat(target)
+        if not stat.S_ISDIR(info.st_mode):
+            return []
+        if recursive:
+            return _recursive(target)
+        with os.scandir(target) as scan:
+            entries = sorted(scan, key=lambda e: _bytewise(e.name))
+        return [e.name + "/" if e.is_dir(follow_symlinks=False) else e.name for e in entries]
+    except OSError as exc:
+        raise RequestError(500, f"failed to obtain a directory listing; {exc}") from exc

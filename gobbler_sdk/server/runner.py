@@ -1,0 +1,109 @@
+"""Start-up sequence and lifetime of an embedded service (PROTOCOL.md 2.2 and 14).
+
+:class:`EmbeddedServer` is also the programmatic entry point for tests that want the service in their own
+process, for example to trigger maintenance without waiting 24 hours.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import threading
+from datetime import datetime
+
+from . import maintenance
+from .config import ServerConfig
+from .http import GobblerHTTPServer
+from .journal import LOGS
+from .service import Service
+
+__all__ = ["MAINTENANCE_INTERVAL", "EmbeddedServer"]
+
+log = logging.getLogger("gobbler_sdk.server")
+
+MAINTENANCE_INTERVAL = 24 * 60 * 60.0
+
+
+class EmbeddedServer:
+    """An embedded Gobbler service: start-up checks done, socket bound, not yet serving.
+
+    Args:
+        config: Service configuration; ``port=0`` picks a free port.
+
+    Raises:
+        OSError: When the registry's ``..logs`` cannot be created, staging cannot be listed, or the
+            address cannot be bound.
+    """
+
+    def __init__(self, config: ServerConfig) -> None:
+        logs = os.path.join(config.registry, LOGS)
+        try:
+            os.stat(logs)
+        except FileNotFoundError:
+            os.mkdir(logs, 0o755)
+        if not os.path.isdir(config.staging):
+            raise OSError(errno.ENOENT, "staging directory does not exist", config.staging)
+        self.service = Service(config)
+        self.service.replay.prefill(os.listdir(config.staging))
+        self.httpd = GobblerHTTPServer((config.host, config.port), self.service)
+        self._thread: threading.Thread | None = None
+        self._timer: threading.Timer | None = None
+        self._closed = threading.Event()
+
+    @property
+    def port(self) -> int:
+        """The bound TCP port."""
+        return int(self.httpd.server_address[1])
+
+    @property
+    def url(self) -> str:
+        """Base URL of the service, including the prefix (no trailing slash)."""
+        prefix = f"/{self.service.config.prefix}" if self.service.config.prefix else ""
+        return f"http://{self.service.config.host}:{self.port}{prefix}"
+
+    def run_maintenance(self, now: datetime | None = None) -> None:
+        """Run the daily maintenance (staging, log and probation purges) right now, synchronously."""
+        maintenance.run(self.service, now)
+
+    def _schedule(self) -> None:
+        if self._closed.is_set():
+            return
+        self._timer = threading.Timer(MAINTENANCE_INTERVAL, self._tick)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _tick(self) -> None:
+        try:
+            self.run_maintenance()
+        except Exception:
+            log.exception("maintenance failed")
+        self._schedule()
+
+    def serve_forever(self) -> None:
+        """Serve in the calling thread until :meth:`close` (or an interrupt)."""
+        self._schedule()
+        self.httpd.serve_forever(poll_interval=0.2)
+
+    def start(self) -> EmbeddedServer:
+        """Serve in a background daemon thread and return ``self``."""
+        self._thread = threading.Thread(target=self.serve_forever, name="gobbler-http", daemon=True)
+        self._thread.start()
+        return self
+
+    def close(self) -> None:
+        """Stop serving, cancel the maintenance timer and release the socket."""
+        self._closed.set()
+        if self._timer is not None:
+            self._timer.cancel()
+        if self._thread is not None:
+            self.httpd.shutdown()
+            self._thread.join()
+        self.httpd.server_close()
+        self.service.close()
+
+    def __enter__(self) -> EmbeddedServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
