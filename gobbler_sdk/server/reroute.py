@@ -1,12 +1,416 @@
-"""Placeholder until the action family is implemented."""
+"""``reroute_links`` (PROTOCOL.md 6.13 and section 11).
+
+Before projects, assets or versions are deleted, every link elsewhere in the registry that depends on a
+file inside them is rewritten so that nothing dangles afterwards: a link whose chain still reaches a living
+file is retargeted at it, and a link left with no living file in its chain becomes a copy of the bytes.
+The whole action runs under the exclusive registry lock; it deletes nothing and writes no log.
+
+The work happens in three steps: expand the request into doomed versions and files, propose one action
+per affected manifest entry of every surviving version (this is all a dry run does), then execute the
+actions version by version and charge the copied bytes to the projects holding the links.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import contextlib
+import os
+import shutil
+from collections import defaultdict
+from concurrent.futures import Future
+from contextlib import ExitStack
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
+from .._atomic import temp_name
+from .accounting import add_usage_unlocked, child_directories
+from .auth import require_name
+from .documents import LINKS, Link, Manifest, ManifestEntry, read_manifest, write_links, write_manifest
 from .errors import RequestError
+from .gojson import ListOf, Schema, Struct
+from .paths import rel
+from .request_files import Request
+
+if TYPE_CHECKING:
+    from .service import Service
+
+__all__ = ["reroute_links"]
+
+_TARGET_SPEC = Struct({"project": "string", "asset": "string", "version": "string"})
+_SCHEMA: Schema = {"to_delete": ListOf(_TARGET_SPEC), "dry_run": "bool"}
+
+# A version as (project, asset, version) and a file as (project, asset, version, path inside the version).
+VersionKey = tuple[str, str, str]
+FileKey = tuple[str, str, str, str]
+
+# Temporary names start with ".." so that a crash leftover is an internal file every walk ignores.
+_TEMP_PREFIX = "..reroute-"
 
 
-def reroute_links(service: Any, request: Any) -> dict[str, Any]:
-    """Not implemented yet."""
-    raise RequestError(500, "reroute_links is not implemented yet")
+@dataclass(frozen=True)
+class _Target:
+    """One element of ``to_delete``: a whole project, a whole asset, or one version."""
+
+    project: str
+    asset: str | None
+    version: str | None
+
+
+@dataclass
+class _Action:
+    """The change planned for one linked manifest entry of a surviving version."""
+
+    version: VersionKey
+    key: str
+    copy: bool
+    source: FileKey
+    usage: int
+    entry: ManifestEntry  # the entry as it will be written (without ``link`` for a copy)
+
+    def change(self) -> dict[str, Any]:
+        """The element reported in the response's ``changes``."""
+        return {
+            "copy": self.copy,
+            "path": "/".join((*self.version, self.key)),
+            "source": "/".join(self.source),
+            "usage": self.usage,
+        }
+
+
+def reroute_links(service: Service, request: Request) -> dict[str, Any]:
+    """Retarget or replace by copies every link into the versions named by ``to_delete``."""
+    # The reference words the refusal as if this were a project deletion.
+    request.require_admin("delete a project")
+    fields = request.parse(_SCHEMA)
+    if "to_delete" not in fields:
+        raise RequestError(400, "expected a 'to_delete' property")
+    targets = [_check_target(entry) for entry in fields["to_delete"]]
+    dry_run = bool(fields.get("dry_run", False))
+
+    with ExitStack() as stack:
+        service.enter_registry(stack, exclusive=True)
+        manifests = _ManifestCache(service.registry)
+        doomed_versions = _expand_targets(service.registry, targets)
+        doomed_files = _doomed_files(doomed_versions, manifests)
+        if not doomed_files:
+            return {"changes": []}
+        actions = _propose(service.registry, doomed_versions, doomed_files, manifests)
+        if not dry_run:
+            _execute(service, actions)
+    return {"changes": [action.change() for action in actions]}
+
+
+def _check_target(fields: dict[str, Any]) -> _Target:
+    """Validate one ``to_delete`` element in the reference's order (6.13)."""
+    project = require_name(fields, "project")
+    if fields.get("version") is not None and fields.get("asset") is None:
+        raise RequestError(400, "'version' requires the 'asset' to be specified")
+    asset = require_name(fields, "asset") if fields.get("asset") is not None else None
+    version = require_name(fields, "version") if fields.get("version") is not None else None
+    return _Target(project, asset, version)
+
+
+# ---------------------------------------------------------------- doomed versions and files (11.1)
+
+
+class _ManifestCache:
+    """Manifests read during the proposal, each read at most once."""
+
+    def __init__(self, registry: str) -> None:
+        self._registry = registry
+        self._cache: dict[VersionKey, Manifest] = {}
+
+    def get(self, version: VersionKey) -> Manifest:
+        """The manifest of ``version``.
+
+        Raises:
+            RequestError: 500 when it is missing or malformed.
+        """
+        manifest = self._cache.get(version)
+        if manifest is None:
+            manifest = read_manifest(os.path.join(self._registry, *version))
+            self._cache[version] = manifest
+        return manifest
+
+    def entry(self, link: Link) -> ManifestEntry:
+        """The manifest entry a link points at (its immediate target).
+
+        Raises:
+            RequestError: 500 when the manifest is unreadable or lacks the path.
+        """
+        version = _version_of(link)
+        entry = self.get(version).get(link["path"])
+        if entry is None:
+            raise RequestError(
+                500, f"could not find '{link['path']}' in the manifest of '{'/'.join(version)}'"
+            )
+        return entry
+
+
+def _expand_targets(registry: str, targets: list[_Target]) -> set[VersionKey]:
+    """Every version named by ``to_delete``; named versions are not checked for existence here.
+
+    Raises:
+        RequestError: 500 when a named project or asset cannot be listed.
+    """
+    doomed: set[VersionKey] = set()
+    for target in targets:
+        if target.asset is not None and target.version is not None:
+            doomed.add((target.project, target.asset, target.version))
+            continue
+        assets = (
+            [target.asset]
+            if target.asset is not None
+            else child_directories(os.path.join(registry, target.project))
+        )
+        for asset in assets:
+            for version in child_directories(os.path.join(registry, target.project, asset)):
+                doomed.add((target.project, asset, version))
+    return doomed
+
+
+def _doomed_files(doomed_versions: set[VersionKey], manifests: _ManifestCache) -> set[FileKey]:
+    """Every manifest path of every doomed version (empty-directory entries included, harmlessly)."""
+    return {(*version, key) for version in doomed_versions for key in manifests.get(version)}
+
+
+def _surviving_versions(registry: str, doomed_versions: set[VersionKey]) -> list[VersionKey]:
+    """Every version directory of the registry, probational ones included, that is not doomed."""
+    found = []
+    for project in child_directories(registry):
+        project_dir = os.path.join(registry, project)
+        for asset in child_directories(project_dir):
+            for version in child_directories(os.path.join(project_dir, asset)):
+                key = (project, asset, version)
+                if key not in doomed_versions:
+                    found.append(key)
+    return found
+
+
+# ---------------------------------------------------------------- proposal (11.2)
+
+
+def _version_of(link: Link) -> VersionKey:
+    return (link["project"], link["asset"], link["version"])
+
+
+def _file_of(link: Link) -> FileKey:
+    return (link["project"], link["asset"], link["version"], link["path"])
+
+
+def _bare(link: Link) -> Link:
+    """``link`` without its ancestor."""
+    return {name: link[name] for name in ("project", "asset", "version", "path")}
+
+
+def _propose(
+    registry: str,
+    doomed_versions: set[VersionKey],
+    doomed_files: set[FileKey],
+    manifests: _ManifestCache,
+) -> list[_Action]:
+    """Plan the actions for every linked entry of every surviving version.
+
+    Raises:
+        RequestError: 500 when a surviving version's manifest, or one met while tracing a chain, is
+            unreadable or lacks a path.
+    """
+    actions = []
+    for version in _surviving_versions(registry, doomed_versions):
+        for key, entry in manifests.get(version).items():
+            action = _propose_entry(version, key, entry, doomed_files, manifests)
+            if action is not None:
+                actions.append(action)
+    return actions
+
+
+def _propose_entry(
+    version: VersionKey,
+    key: str,
+    entry: ManifestEntry,
+    doomed_files: set[FileKey],
+    manifests: _ManifestCache,
+) -> _Action | None:
+    """The action for one manifest entry, or ``None`` when it is unaffected."""
+    link = entry.get("link")
+    if link is None:
+        return None
+    parent = _file_of(link)
+    lost_parent = parent in doomed_files
+    ancestor = link.get("ancestor")
+    if ancestor is None:
+        return _copy_action(version, key, entry, parent) if lost_parent else None
+
+    lost_ancestor = _file_of(ancestor) in doomed_files
+    if not lost_parent and not lost_ancestor:
+        return None
+    living_parent, living_ancestor = _trace_chain(link, lost_ancestor, doomed_files, manifests)
+
+    if lost_parent:
+        if living_parent is None:
+            return _copy_action(version, key, entry, parent)
+        new_link = _bare(living_parent)
+    else:
+        new_link = _bare(link)
+    if lost_ancestor:
+        if living_ancestor is not None:
+            new_link["ancestor"] = _bare(living_ancestor)
+    elif _file_of(ancestor) != _file_of(new_link):
+        new_link["ancestor"] = _bare(ancestor)
+
+    source = parent if lost_parent else _file_of(ancestor)
+    new_entry = {"size": entry.get("size", 0), "md5sum": entry.get("md5sum", ""), "link": new_link}
+    return _Action(version, key, copy=False, source=source, usage=0, entry=new_entry)
+
+
+def _copy_action(version: VersionKey, key: str, entry: ManifestEntry, parent: FileKey) -> _Action:
+    """Replace the link by a copy of its (doomed) parent, charging its size."""
+    size = int(entry.get("size", 0))
+    new_entry = {"size": size, "md5sum": entry.get("md5sum", "")}
+    return _Action(version, key, copy=True, source=parent, usage=size, entry=new_entry)
+
+
+def _trace_chain(
+    link: Link, lost_ancestor: bool, doomed_files: set[FileKey], manifests: _ManifestCache
+) -> tuple[Link | None, Link | None]:
+    """Follow immediate targets from ``link`` down to a real file, noting the living files on the way.
+
+    Returns:
+        ``(living_parent, living_ancestor)``: the first file of the chain that is not doomed, and the last
+        one after it. The walk stops at the living parent when the ancestor survives anyway.
+
+    Raises:
+        RequestError: 500 when a manifest on the way is unreadable, lacks a path, or the chain loops.
+    """
+    living_parent: Link | None = None
+    living_ancestor: Link | None = None
+    current: Link | None = _bare(link)
+    seen: set[FileKey] = set()
+    while current is not None:
+        here = _file_of(current)
+        if here in seen:
+            raise RequestError(500, f"links form a cycle at '{'/'.join(here)}'")
+        seen.add(here)
+        if here not in doomed_files:
+            if living_parent is None:
+                living_parent = current
+                if not lost_ancestor:
+                    break
+            else:
+                living_ancestor = current
+        following = manifests.entry(current).get("link")
+        current = _bare(following) if following is not None else None
+    return living_parent, living_ancestor
+
+
+# ---------------------------------------------------------------- execution (11.3)
+
+
+def _execute(service: Service, actions: list[_Action]) -> None:
+    """Apply the actions version by version, then add the copied bytes to each project's usage."""
+    by_version: dict[VersionKey, list[_Action]] = defaultdict(list)
+    usage: dict[str, int] = defaultdict(int)
+    for action in actions:
+        by_version[action.version].append(action)
+        usage[action.version[0]] += action.usage
+    for version, version_actions in by_version.items():
+        _execute_version(service, version, version_actions)
+    # The exclusive registry lock already keeps every other writer out of ..usage.
+    for project, added in usage.items():
+        add_usage_unlocked(service.path(project), added)
+
+
+def _execute_version(service: Service, version: VersionKey, actions: list[_Action]) -> None:
+    """Rewrite the files, the manifest and the ``..links`` files of one surviving version.
+
+    Raises:
+        RequestError: 500 on any filesystem failure.
+    """
+    version_dir = service.path(*version)
+    copies: list[Future[None]] = []
+    for action in actions:
+        destination = os.path.join(version_dir, action.key)
+        if action.copy:
+            source = service.path(*action.source)
+            copies.append(service.pool.submit(_replace_with_copy, source, destination))
+        else:
+            _replace_with_symlink(service.registry, destination, action.entry["link"])
+    for copy in copies:
+        copy.result()
+
+    manifest = read_manifest(version_dir)
+    for action in actions:
+        manifest[action.key] = action.entry
+    write_manifest(version_dir, manifest)
+    copied_in = {os.path.dirname(action.key) for action in actions if action.copy}
+    _rewrite_link_files(version_dir, manifest, copied_in)
+
+
+def _replace_with_copy(source: str, destination: str) -> None:
+    """Put a regular copy of ``source`` (mode 0644 minus umask) where the symlink ``destination`` was.
+
+    Raises:
+        RequestError: 500 when the copy fails; the symlink is then left as it was.
+    """
+    temporary = _temporary_beside(destination)
+    try:
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        with os.fdopen(fd, "wb") as output, open(source, "rb") as data:
+            shutil.copyfileobj(data, output, 1 << 20)
+        os.replace(temporary, destination)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise RequestError(500, f"failed to copy {source!r} to {destination!r}; {exc}") from exc
+
+
+def _replace_with_symlink(registry: str, destination: str, link: Link) -> None:
+    """Point the symlink ``destination`` at the link's ancestor (or parent) by a relative path (8.6).
+
+    Raises:
+        RequestError: 500 when the symlink cannot be replaced.
+    """
+    final = link.get("ancestor") or link
+    target = os.path.join(registry, *_file_of(final))
+    text = rel(os.path.dirname(destination), target)
+    if text is None:
+        raise RequestError(500, f"cannot express {target!r} relative to {destination!r}")
+    temporary = _temporary_beside(destination)
+    try:
+        os.symlink(text, temporary)
+        os.replace(temporary, destination)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise RequestError(500, f"failed to replace the symbolic link at {destination!r}; {exc}") from exc
+
+
+def _temporary_beside(path: str) -> str:
+    return temp_name(os.path.dirname(path), _TEMP_PREFIX, "")
+
+
+def _rewrite_link_files(version_dir: str, manifest: Manifest, copied_in: set[str]) -> None:
+    """Write one ``..links`` per directory that still has links; drop it where copies left none.
+
+    Args:
+        version_dir: The version directory.
+        manifest: Its new manifest.
+        copied_in: Directories (relative, ``""`` for the root) in which a link became a copy.
+
+    Raises:
+        RequestError: 500 when a file cannot be written or removed.
+    """
+    by_directory: dict[str, dict[str, Link]] = defaultdict(dict)
+    for key, entry in manifest.items():
+        link = entry.get("link")
+        if link is not None:
+            directory, name = os.path.split(key)
+            by_directory[directory][name] = link
+    for directory, links in by_directory.items():
+        write_links(os.path.join(version_dir, directory), links)
+    for directory in copied_in - by_directory.keys():
+        try:
+            os.unlink(os.path.join(version_dir, directory, LINKS))
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            raise RequestError(500, f"failed to remove a stale link file in {version_dir!r}; {exc}") from exc
