@@ -1,22 +1,138 @@
-"""Placeholder until the action family is implemented."""
+"""``delete_project``, ``delete_asset`` and ``delete_version`` (PROTOCOL.md 6.8-6.10).
+
+Deleting something that does not exist succeeds without doing anything (and without a log entry). With
+``force``, broken manifests or summaries no longer stop a deletion; the bookkeeping they feed is skipped.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import os
+from contextlib import ExitStack
+from typing import TYPE_CHECKING, Any
 
+from .accounting import adjust_usage, child_directories, read_latest, recompute_latest, version_usage
+from .auth import require_name
+from .documents import Summary, read_manifest, read_summary
 from .errors import RequestError
+from .gojson import Schema
+from .journal import write_log
+from .probation import remove_tree
+from .request_files import Request
+
+if TYPE_CHECKING:
+    from .service import Service
+
+__all__ = ["delete_asset", "delete_project", "delete_version"]
+
+_PROJECT_SCHEMA: Schema = {"project": "string"}
+_ASSET_SCHEMA: Schema = {"project": "string", "asset": "string", "force": "bool"}
+_VERSION_SCHEMA: Schema = {"project": "string", "asset": "string", "version": "string", "force": "bool"}
 
 
-def delete_project(service: Any, request: Any) -> dict[str, Any]:
-    """Not implemented yet."""
-    raise RequestError(500, "delete_project is not implemented yet")
+def _require_admin(request: Request) -> None:
+    # The reference words the refusal the same way for all three deletions.
+    request.require_admin("delete a project")
 
 
-def delete_asset(service: Any, request: Any) -> dict[str, Any]:
-    """Not implemented yet."""
-    raise RequestError(500, "delete_asset is not implemented yet")
+def delete_project(service: Service, request: Request) -> dict[str, Any]:
+    """Delete a whole project; links into it from other projects are left dangling."""
+    _require_admin(request)
+    fields = request.parse(_PROJECT_SCHEMA)
+    project = require_name(fields, "project")
+    with ExitStack() as stack:
+        service.enter_registry(stack, exclusive=True)
+        project_dir = service.path(project)
+        if not os.path.lexists(project_dir):
+            return {}
+        remove_tree(project_dir)
+        write_log(service.registry, {"type": "delete-project", "project": project})
+    return {}
 
 
-def delete_version(service: Any, request: Any) -> dict[str, Any]:
-    """Not implemented yet."""
-    raise RequestError(500, "delete_version is not implemented yet")
+def delete_asset(service: Service, request: Request) -> dict[str, Any]:
+    """Delete an asset with all its versions and take their usage off the project."""
+    _require_admin(request)
+    fields = request.parse(_ASSET_SCHEMA)
+    project = require_name(fields, "project")
+    asset = require_name(fields, "asset")
+    with ExitStack() as stack:
+        project_dir = service.enter_project(stack, project, exclusive=True, missing_ok=True)
+        if project_dir is None:
+            return {}
+        asset_dir = os.path.join(project_dir, asset)
+        if not os.path.lexists(asset_dir):
+            return {}
+
+        usage: int | None = None
+        try:
+            # Every sub-directory counts, even ``..`` ones, as in the reference.
+            usage = sum(
+                version_usage(read_manifest(os.path.join(asset_dir, version)))
+                for version in child_directories(asset_dir, skip_internal=False)
+            )
+        except RequestError as exc:
+            if not fields.get("force", False):
+                raise exc.wrap(f"failed to compute usage for {asset_dir!r}") from None
+        remove_tree(asset_dir)
+        if usage is not None:
+            adjust_usage(service.locks, project_dir, -usage)
+        write_log(service.registry, {"type": "delete-asset", "project": project, "asset": asset})
+    return {}
+
+
+def delete_version(service: Service, request: Request) -> dict[str, Any]:
+    """Delete one version; for a non-probational one, log it and recompute the asset's latest version."""
+    _require_admin(request)
+    fields = request.parse(_VERSION_SCHEMA)
+    project = require_name(fields, "project")
+    asset = require_name(fields, "asset")
+    version = require_name(fields, "version")
+    force: bool = fields.get("force", False)
+    with ExitStack() as stack:
+        project_dir = service.enter_project(stack, project, exclusive=False, missing_ok=True)
+        if project_dir is None:
+            return {}
+        asset_dir = service.enter_asset(stack, project_dir, project, asset, missing_ok=True)
+        if asset_dir is None:
+            return {}
+        version_dir = service.version_dir(asset_dir, project, asset, version, missing_ok=True)
+        if version_dir is None:
+            return {}
+
+        usage: int | None = None
+        try:
+            usage = version_usage(read_manifest(version_dir))
+        except RequestError as exc:
+            if not force:
+                raise exc.wrap(f"failed to compute usage for {version_dir!r}") from None
+        summary: Summary | None = None
+        try:
+            summary = read_summary(version_dir)
+        except RequestError:
+            if not force:
+                raise
+
+        remove_tree(version_dir)
+        if usage is not None:
+            adjust_usage(service.locks, project_dir, -usage)
+        if summary is None or summary.get("on_probation") is True:
+            return {}
+
+        was_latest = read_latest(asset_dir) == version
+        write_log(
+            service.registry,
+            {
+                "type": "delete-version",
+                "project": project,
+                "asset": asset,
+                "version": version,
+                "latest": was_latest,
+            },
+        )
+        try:
+            recompute_latest(asset_dir)
+        except RequestError:
+            # The version is gone and logged already; force only spares the caller the error.
+            if not force:
+                raise
+    return {}

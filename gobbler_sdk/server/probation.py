@@ -1,17 +1,148 @@
-"""Placeholder until the action family is implemented."""
+"""``approve_probation`` and ``reject_probation`` (PROTOCOL.md 6.4 and 6.5).
+
+Only administrators and project owners decide on probational versions; asset owners and the uploader do
+not. :func:`reject_version` is shared with the maintenance purge, which rejects expired versions the same way.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import os
+import shutil
+from contextlib import ExitStack
+from typing import TYPE_CHECKING, Any
 
+from .accounting import adjust_usage, read_latest, version_usage, write_latest
+from .auth import is_owner, require_name
+from .documents import Summary, finish_time, read_manifest, read_permissions, read_summary, write_summary
 from .errors import RequestError
+from .gojson import Schema
+from .journal import write_log
+from .locks import LockManager
+from .permissions import resolve_user
+from .request_files import Request
+
+if TYPE_CHECKING:
+    from .service import Service
+
+__all__ = ["approve_probation", "reject_probation", "reject_version"]
+
+_SCHEMA: Schema = {
+    "project": "string",
+    "asset": "string",
+    "version": "string",
+    "force": "bool",
+    "spoof": "string",
+}
 
 
-def approve_probation(service: Any, request: Any) -> dict[str, Any]:
-    """Not implemented yet."""
-    raise RequestError(500, "approve_probation is not implemented yet")
+def approve_probation(service: Service, request: Request) -> dict[str, Any]:
+    """Take a version off probation, make it latest if it finished last, and log ``add-version``."""
+    fields = request.parse(_SCHEMA)
+    with ExitStack() as stack:
+        project, asset, version, asset_dir, version_dir, summary = _enter_probational(
+            service, stack, request, fields
+        )
+        approved = {key: value for key, value in summary.items() if key != "on_probation"}
+        write_summary(version_dir, approved)
+
+        # From here on a failure leaves the version approved (the reference's half-applied quirk).
+        latest = read_latest(asset_dir)
+        if latest is None:
+            becomes_latest = True
+        else:
+            current_dir = os.path.join(asset_dir, latest)
+            current_finish = finish_time(read_summary(current_dir), current_dir)
+            becomes_latest = finish_time(approved, version_dir) > current_finish
+        if becomes_latest:
+            write_latest(asset_dir, version)
+        write_log(
+            service.registry,
+            {
+                "type": "add-version",
+                "project": project,
+                "asset": asset,
+                "version": version,
+                "latest": becomes_latest,
+            },
+        )
+    return {}
 
 
-def reject_probation(service: Any, request: Any) -> dict[str, Any]:
-    """Not implemented yet."""
-    raise RequestError(500, "reject_probation is not implemented yet")
+def reject_probation(service: Service, request: Request) -> dict[str, Any]:
+    """Delete a probational version and subtract its usage (``force`` tolerates a broken manifest)."""
+    fields = request.parse(_SCHEMA)
+    with ExitStack() as stack:
+        _, _, _, _, version_dir, _ = _enter_probational(service, stack, request, fields)
+        project_dir = os.path.dirname(os.path.dirname(version_dir))
+        reject_version(service.locks, project_dir, version_dir, force=fields.get("force", False))
+    return {}
+
+
+def reject_version(locks: LockManager, project_dir: str, version_dir: str, *, force: bool) -> None:
+    """Delete a version directory and take its usage off the project's ``..usage``.
+
+    The caller holds the locks of a rejection (asset exclusive, project shared); the usage lock is taken
+    here. No log is written and ``..latest`` is left alone.
+
+    Args:
+        locks: The service's lock manager.
+        project_dir: Project holding the version.
+        version_dir: Version to delete.
+        force: Delete even when the manifest is unreadable, skipping the usage update.
+
+    Raises:
+        RequestError: 500 when the manifest is unreadable (without ``force``), or deletion fails.
+    """
+    usage: int | None = None
+    try:
+        usage = version_usage(read_manifest(version_dir))
+    except RequestError as exc:
+        if not force:
+            raise exc.wrap(f"failed to compute usage for {version_dir!r}") from None
+    remove_tree(version_dir)
+    if usage is not None:
+        adjust_usage(locks, project_dir, -usage)
+
+
+def remove_tree(path: str) -> None:
+    """Delete a registry directory recursively, without following symlinks.
+
+    Raises:
+        RequestError: 500 when something cannot be removed.
+    """
+    try:
+        shutil.rmtree(path)
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        raise RequestError(500, f"failed to delete {path!r}; {exc}") from exc
+
+
+def _enter_probational(
+    service: Service, stack: ExitStack, request: Request, fields: dict[str, Any]
+) -> tuple[str, str, str, str, str, Summary]:
+    """Run the checks shared by approval and rejection and lock the asset; return what they found."""
+    project = require_name(fields, "project")
+    asset = require_name(fields, "asset")
+    version = require_name(fields, "version")
+    user = resolve_user(request, fields)
+
+    project_dir = service.enter_project(stack, project, exclusive=False)
+    assert project_dir is not None
+    try:
+        permissions = read_permissions(project_dir)
+    except RequestError as exc:
+        raise exc.wrap(f'failed to read permissions for "{project_dir}"') from None
+    if not (request.is_admin(user) or is_owner(user, permissions)):
+        raise RequestError(
+            403, f'user "{user}" is not authorized to modify probation status in "{project_dir}"'
+        )
+
+    asset_dir = service.enter_asset(stack, project_dir, project, asset)
+    assert asset_dir is not None
+    version_dir = service.version_dir(asset_dir, project, asset, version)
+    assert version_dir is not None
+    summary = read_summary(version_dir)
+    if summary.get("on_probation") is not True:
+        raise RequestError(500, f'version directory at "{version_dir}" is not on probation')
+    return project, asset, version, asset_dir, version_dir, summary

@@ -1,17 +1,61 @@
-"""Placeholder until the action family is implemented."""
+"""``refresh_latest`` and ``refresh_usage`` (PROTOCOL.md 6.6 and 6.7): recompute derived registry files.
+
+Both are for administrators only, checked before the request is even parsed.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import os
+from contextlib import ExitStack
+from typing import TYPE_CHECKING, Any
 
+from .accounting import project_usage, recompute_latest
+from .auth import require_name
+from .documents import USAGE, write_json
 from .errors import RequestError
+from .gojson import Schema
+from .request_files import Request
+
+if TYPE_CHECKING:
+    from .service import Service
+
+__all__ = ["refresh_latest", "refresh_usage"]
+
+_LATEST_SCHEMA: Schema = {"project": "string", "asset": "string"}
+_USAGE_SCHEMA: Schema = {"project": "string"}
 
 
-def refresh_latest(service: Any, request: Any) -> dict[str, Any]:
-    """Not implemented yet."""
-    raise RequestError(500, "refresh_latest is not implemented yet")
+def _require_admin(request: Request) -> None:
+    # The reference reuses the refresh_latest wording for refresh_usage too.
+    request.require_admin(f'refresh the latest version ("{request.path}")')
 
 
-def refresh_usage(service: Any, request: Any) -> dict[str, Any]:
-    """Not implemented yet."""
-    raise RequestError(500, "refresh_usage is not implemented yet")
+def refresh_latest(service: Service, request: Request) -> dict[str, Any]:
+    """Recompute ``P/A/..latest``; answer the new latest version under ``version`` when there is one."""
+    _require_admin(request)
+    fields = request.parse(_LATEST_SCHEMA)
+    project = require_name(fields, "project")
+    asset = require_name(fields, "asset")
+    with ExitStack() as stack:
+        project_dir = service.enter_project(stack, project, exclusive=False)
+        assert project_dir is not None
+        asset_dir = service.enter_asset(stack, project_dir, project, asset)
+        assert asset_dir is not None
+        latest = recompute_latest(asset_dir)
+    return {} if latest is None else {"version": latest}
+
+
+def refresh_usage(service: Service, request: Request) -> dict[str, Any]:
+    """Recompute ``P/..usage`` from every version's manifest and answer the new ``total``."""
+    _require_admin(request)
+    fields = request.parse(_USAGE_SCHEMA)
+    project = require_name(fields, "project")
+    with ExitStack() as stack:
+        project_dir = service.enter_project(stack, project, exclusive=True)
+        assert project_dir is not None
+        try:
+            total = project_usage(project_dir)
+        except RequestError as exc:
+            raise exc.wrap(f'failed to compute usage for "{project}"') from None
+        write_json(os.path.join(project_dir, USAGE), {"total": total})
+    return {"total": total}
