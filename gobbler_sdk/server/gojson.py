@@ -94,8 +94,9 @@ def _convert(value: Any, spec: Spec, where: str) -> Any:
             converted = _convert(item, spec.item, where)
             if converted is None:
                 # Go decodes null into a zero value inside arrays.
-                zeros: dict[Any, Any] = {"string": "", "bool": False, "int": 0}
-                converted = zeros.get(spec.item, {})
+                zeros: dict[str, Any] = {"string": "", "bool": False, "int": 0}
+                # Schema objects hold mappings and are unhashable: only scalar names index the table.
+                converted = zeros[spec.item] if isinstance(spec.item, str) else {}
             out.append(converted)
         return out
     if isinstance(spec, MapOf):
