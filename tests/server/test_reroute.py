@@ -1,0 +1,432 @@
+"""``reroute_links`` (PROTOCOL.md 6.13, section 11, section 18 items 45-46).
+
+Rerouting scans every version of the registry, so these tests run on a service of their own: a stray
+directory left by another module's test (a version without ``..manifest``) would otherwise make every
+reroute fail with 500.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gobbler_sdk.testing import GobblerService
+
+from ..conftest import GOBBLER_BINARY
+from .harness import Gobbler, Link, Reply, me
+
+CONTENT = {"f": "hello", "d/g": "world!"}  # 5 + 6 bytes
+VERSIONS = ("v1", "v2", "v3", "v4")
+
+
+@pytest.fixture(scope="module")
+def whitelisted(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    directory = tmp_path_factory.mktemp("reroute-whitelisted")
+    (directory / "ext.txt").write_text("external")
+    return directory
+
+
+@pytest.fixture(scope="module")
+def rr(whitelisted: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gobbler]:
+    whitelist = tmp_path_factory.mktemp("reroute-config") / "whitelist.txt"
+    whitelist.write_text(f"{whitelisted}\n")
+    with GobblerService(admin=[me()], whitelist=whitelist, binary=GOBBLER_BINARY) as service:
+        driver = Gobbler(service)
+        yield driver
+        driver.close()
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def link(project: str, asset: str, version: str, path: str, ancestor: tuple[str, ...] | None = None) -> Any:
+    out: dict[str, Any] = {"project": project, "asset": asset, "version": version, "path": path}
+    if ancestor is not None:
+        out["ancestor"] = dict(zip(("project", "asset", "version", "path"), ancestor, strict=True))
+    return out
+
+
+def entry(content: str, linked: Any = None) -> dict[str, Any]:
+    import hashlib
+
+    out: dict[str, Any] = {"size": len(content), "md5sum": hashlib.md5(content.encode()).hexdigest()}
+    if linked is not None:
+        out["link"] = linked
+    return out
+
+
+def reroute(g: Gobbler, *targets: dict[str, str], dry_run: bool | None = None) -> Reply:
+    payload: dict[str, Any] = {"to_delete": list(targets)}
+    if dry_run is not None:
+        payload["dry_run"] = dry_run
+    return g.request("reroute_links", payload)
+
+
+def changes(reply: Reply) -> list[dict[str, Any]]:
+    """The reported changes, sorted by path (their order is unspecified)."""
+    assert reply.status == 200, reply
+    assert set(reply.body) == {"changes", "status"}, reply
+    return by_path(reply.body["changes"])
+
+
+def by_path(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return sorted(items, key=lambda c: str(c["path"]))
+
+
+def change(path: str, source: str, usage: int = 0) -> dict[str, Any]:
+    return {"copy": usage > 0, "path": path, "source": source, "usage": usage}
+
+
+def on_disk(g: Gobbler, *parts: str) -> dict[str, Any]:
+    """Every user file of a version: ``("link", text)`` for symlinks, ``("file", bytes)`` otherwise."""
+    root = g.path(*parts)
+    found: dict[str, Any] = {}
+    for directory, dirnames, filenames in os.walk(root):
+        dirnames[:] = [d for d in dirnames if not d.startswith("..")]
+        for name in filenames:
+            if name.startswith(".."):
+                continue
+            path = os.path.join(directory, name)
+            key = os.path.relpath(path, root)
+            if os.path.islink(path):
+                found[key] = ("link", os.readlink(path))
+            else:
+                found[key] = ("file", Path(path).read_bytes())
+    return found
+
+
+def link_files(g: Gobbler, *parts: str) -> dict[str, Any]:
+    """Every ``..links`` file of a version, by directory (``""`` for the root)."""
+    root = g.path(*parts)
+    found: dict[str, Any] = {}
+    for directory, dirnames, filenames in os.walk(root):
+        dirnames[:] = [d for d in dirnames if not d.startswith("..")]
+        if "..links" in filenames:
+            relative = os.path.relpath(directory, root)
+            found["" if relative == "." else relative] = g.read_json(os.path.join(directory, "..links"))
+    return found
+
+
+def snapshot(g: Gobbler, project: str) -> dict[str, Any]:
+    """Everything under a project: file bytes, symlink texts and directories, internal files included."""
+    root = g.path(project)
+    found: dict[str, Any] = {}
+    for directory, _dirnames, filenames in os.walk(root):
+        found[os.path.relpath(directory, root)] = "dir"
+        for name in filenames:
+            path = os.path.join(directory, name)
+            if os.path.islink(path):
+                found[os.path.relpath(path, root)] = ("link", os.readlink(path))
+            else:
+                found[os.path.relpath(path, root)] = ("file", Path(path).read_bytes())
+    return found
+
+
+def build_chain(g: Gobbler) -> str:
+    """Upload identical content as v1..v4 of asset ``a``, each deduplicating against the previous one."""
+    project = g.create_project()
+    for version in VERSIONS:
+        g.ok_upload(project, "a", version, CONTENT)
+    assert g.manifest(project, "a", "v1") == {k: entry(c) for k, c in CONTENT.items()}
+    assert g.manifest(project, "a", "v2") == {
+        k: entry(c, link(project, "a", "v1", k)) for k, c in CONTENT.items()
+    }
+    for version, previous in (("v3", "v2"), ("v4", "v3")):
+        assert g.manifest(project, "a", version) == {
+            k: entry(c, link(project, "a", previous, k, (project, "a", "v1", k))) for k, c in CONTENT.items()
+        }
+    assert g.usage(project) == 11
+    return project
+
+
+def symlink_text(key: str, version: str) -> str:
+    """Relative link text from ``<asset>/<some version>/<key>`` to ``<asset>/<version>/<key>``."""
+    return "../" * (key.count("/") + 1) + f"{version}/{key}"
+
+
+# ---------------------------------------------------------------- worked examples of 11.2
+
+# For each doomed set: what each surviving version's files become. ("copy", source version) or
+# ("link", parent, ancestor or None, source version), identically for every file of CONTENT.
+Outcome = dict[str, tuple[Any, ...]]
+WORKED_EXAMPLES: dict[tuple[str, ...], Outcome] = {
+    ("v1",): {
+        "v2": ("copy", "v1"),
+        "v3": ("link", "v2", None, "v1"),
+        "v4": ("link", "v3", "v2", "v1"),
+    },
+    ("v2", "v3"): {"v4": ("link", "v1", None, "v3")},
+    ("v1", "v3"): {"v2": ("copy", "v1"), "v4": ("link", "v2", None, "v3")},
+    ("v1", "v2"): {"v3": ("copy", "v2"), "v4": ("link", "v3", None, "v1")},
+    ("v1", "v2", "v3"): {"v4": ("copy", "v3")},
+    # Not in the table but following the same rules: a lost parent whose living replacement is the
+    # ancestor drops the ancestor; a lost parent with a surviving ancestor keeps it.
+    ("v2",): {"v3": ("link", "v1", None, "v2")},
+    ("v3",): {"v4": ("link", "v2", "v1", "v3")},
+}
+
+
+@pytest.mark.parametrize("doomed", list(WORKED_EXAMPLES), ids=lambda d: "+".join(d))
+def test_worked_examples(rr: Gobbler, doomed: tuple[str, ...]) -> None:
+    project = build_chain(rr)
+    outcome = WORKED_EXAMPLES[doomed]
+    before = {v: rr.manifest(project, "a", v) for v in VERSIONS}
+
+    reply = reroute(rr, *({"project": project, "asset": "a", "version": v} for v in doomed))
+
+    expected_changes = []
+    for version, result in outcome.items():
+        for key, content in CONTENT.items():
+            path = f"{project}/a/{version}/{key}"
+            source = f"{project}/a/{result[-1]}/{key}"
+            expected_changes.append(change(path, source, len(content) if result[0] == "copy" else 0))
+    assert changes(reply) == by_path(expected_changes)
+
+    copied = sum(len(c) for c in CONTENT.values()) * sum(1 for r in outcome.values() if r[0] == "copy")
+    assert rr.usage(project) == 11 + copied
+
+    for version in VERSIONS:
+        if version not in outcome:
+            # Doomed versions and unaffected survivors are left exactly as they were.
+            assert rr.manifest(project, "a", version) == before[version]
+            continue
+        result = outcome[version]
+        manifest = rr.manifest(project, "a", version)
+        files = on_disk(rr, project, "a", version)
+        if result[0] == "copy":
+            assert manifest == {k: entry(c) for k, c in CONTENT.items()}
+            assert files == {k: ("file", c.encode()) for k, c in CONTENT.items()}
+            assert link_files(rr, project, "a", version) == {}
+            assert oct(os.stat(rr.path(project, "a", version, "f")).st_mode & 0o777) == oct(0o644 & ~_umask())
+            continue
+        _, parent, ancestor, _ = result
+        links = {
+            k: link(project, "a", parent, k, None if ancestor is None else (project, "a", ancestor, k))
+            for k in CONTENT
+        }
+        assert manifest == {k: entry(c, links[k]) for k, c in CONTENT.items()}
+        final = ancestor or parent
+        assert files == {k: ("link", symlink_text(k, final)) for k in CONTENT}
+        assert link_files(rr, project, "a", version) == {"": {"f": links["f"]}, "d": {"g": links["d/g"]}}
+        for key, content in CONTENT.items():
+            assert rr.path(project, "a", version, key).read_text() == content
+
+
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
+
+
+def test_unlinked_version_has_no_changes(rr: Gobbler) -> None:
+    project = build_chain(rr)
+    before = snapshot(rr, project)
+    assert changes(reroute(rr, {"project": project, "asset": "a", "version": "v4"})) == []
+    assert snapshot(rr, project) == before
+
+
+def test_whole_asset_expands_to_every_version(rr: Gobbler) -> None:
+    project = build_chain(rr)
+    rr.ok_upload(project, "b", "w", {"l": Link(str(rr.path(project, "a", "v3", "f")))})
+    assert rr.manifest(project, "b", "w") == {
+        "l": entry("hello", link(project, "a", "v3", "f", (project, "a", "v1", "f")))
+    }
+    reply = reroute(rr, {"project": project, "asset": "a"})
+    # Every version of "a" is doomed, so only the outside link changes: its whole chain is lost.
+    assert changes(reply) == [change(f"{project}/b/w/l", f"{project}/a/v3/f", 5)]
+    assert rr.manifest(project, "b", "w") == {"l": entry("hello")}
+    assert on_disk(rr, project, "b", "w") == {"l": ("file", b"hello")}
+    assert link_files(rr, project, "b", "w") == {}
+    assert rr.usage(project) == 16
+
+
+# ---------------------------------------------------------------- dry run
+
+
+def test_dry_run_reports_the_real_actions_and_changes_nothing(rr: Gobbler) -> None:
+    project = build_chain(rr)
+    before = snapshot(rr, project)
+    usage_text = rr.read_text(project, "..usage")
+    target = {"project": project, "asset": "a", "version": "v1"}
+
+    dry = changes(reroute(rr, target, dry_run=True))
+    assert snapshot(rr, project) == before
+    assert rr.read_text(project, "..usage") == usage_text
+
+    real = changes(reroute(rr, target, dry_run=False))
+    assert dry == real
+    assert len(real) == 6
+    assert snapshot(rr, project) != before
+
+
+# ---------------------------------------------------------------- links from other projects
+
+
+def test_cross_project_links_are_rerouted_and_charged_to_their_project(
+    rr: Gobbler, whitelisted: Path
+) -> None:
+    p = rr.create_project()
+    q = rr.create_project()
+    rr.ok_upload(p, "a", "v1", {"f": "hello", "x": "other"})
+    rr.ok_upload(p, "a", "v2", {"f": "hello", "y": "yy"})
+    # A probational version is examined too; whitelisted links have no link and are ignored.
+    rr.ok_upload(
+        q,
+        "b",
+        "w1",
+        {
+            "l": Link(str(rr.path(p, "a", "v2", "f"))),
+            "m": Link(str(rr.path(p, "a", "v1", "x"))),
+            "sub/n": Link("../l"),
+            "ext": Link(str(whitelisted / "ext.txt")),
+        },
+        on_probation=True,
+    )
+    v1f = (p, "a", "v1", "f")
+    assert rr.manifest(q, "b", "w1") == {
+        "ext": entry("external"),
+        "l": entry("hello", link(p, "a", "v2", "f", v1f)),
+        "m": entry("other", link(p, "a", "v1", "x")),
+        "sub/n": entry("hello", link(q, "b", "w1", "l", v1f)),
+    }
+    assert rr.usage(p) == 12
+    assert rr.usage(q) == 8
+
+    # Step 1: doom p/a/v1.
+    reply = reroute(rr, {"project": p, "asset": "a", "version": "v1"})
+    assert changes(reply) == by_path(
+        [
+            change(f"{p}/a/v2/f", f"{p}/a/v1/f", 5),
+            change(f"{q}/b/w1/l", f"{p}/a/v1/f"),
+            change(f"{q}/b/w1/m", f"{p}/a/v1/x", 5),
+            change(f"{q}/b/w1/sub/n", f"{p}/a/v1/f"),
+        ]
+    )
+    assert rr.usage(p) == 17
+    assert rr.usage(q) == 13
+    assert rr.manifest(p, "a", "v2") == {"f": entry("hello"), "y": entry("yy")}
+    assert link_files(rr, p, "a", "v2") == {}
+    new_l = link(p, "a", "v2", "f")
+    new_n = link(q, "b", "w1", "l", (p, "a", "v2", "f"))
+    assert rr.manifest(q, "b", "w1") == {
+        "ext": entry("external"),
+        "l": entry("hello", new_l),
+        "m": entry("other"),
+        "sub/n": entry("hello", new_n),
+    }
+    assert on_disk(rr, q, "b", "w1") == {
+        "ext": ("link", str(whitelisted / "ext.txt")),
+        "l": ("link", f"../../../{p}/a/v2/f"),
+        "m": ("file", b"other"),
+        "sub/n": ("link", f"../../../../{p}/a/v2/f"),
+    }
+    # The root keeps a ..links for the remaining link; the copy's entry is gone from it.
+    assert link_files(rr, q, "b", "w1") == {"": {"l": new_l}, "sub": {"n": new_n}}
+
+    # Step 2: doom the whole project p, which itself is left untouched (rerouting deletes nothing).
+    doomed_before = snapshot(rr, p)
+    reply = reroute(rr, {"project": p})
+    assert snapshot(rr, p) == doomed_before
+    assert changes(reply) == [
+        change(f"{q}/b/w1/l", f"{p}/a/v2/f", 5),
+        change(f"{q}/b/w1/sub/n", f"{p}/a/v2/f"),
+    ]
+    assert rr.usage(p) == 17
+    assert rr.usage(q) == 18
+    local = link(q, "b", "w1", "l")
+    assert rr.manifest(q, "b", "w1") == {
+        "ext": entry("external"),
+        "l": entry("hello"),
+        "m": entry("other"),
+        "sub/n": entry("hello", local),
+    }
+    assert on_disk(rr, q, "b", "w1") == {
+        "ext": ("link", str(whitelisted / "ext.txt")),
+        "l": ("file", b"hello"),
+        "m": ("file", b"other"),
+        "sub/n": ("link", "../l"),
+    }
+    assert link_files(rr, q, "b", "w1") == {"sub": {"n": local}}
+
+
+def test_usage_of_every_project_with_actions_is_rewritten(rr: Gobbler) -> None:
+    p = rr.create_project()
+    q = rr.create_project()
+    rr.ok_upload(p, "a", "v1", {"f": "hello"})
+    rr.ok_upload(p, "a", "v2", {"f": "hello"})
+    rr.ok_upload(q, "b", "w", {"l": Link(str(rr.path(p, "a", "v2", "f")))})
+    # q only gets a retarget (usage 0), yet its usage file is rewritten by the addition.
+    (rr.path(q, "..usage")).write_text('{ "total": 0 }')
+    reply = reroute(rr, {"project": p, "asset": "a", "version": "v1"})
+    assert changes(reply) == by_path(
+        [change(f"{p}/a/v2/f", f"{p}/a/v1/f", 5), change(f"{q}/b/w/l", f"{p}/a/v1/f")]
+    )
+    assert rr.read_text(q, "..usage") == '{\n    "total": 0\n}'
+    assert rr.read_text(p, "..usage") == '{\n    "total": 10\n}'
+
+
+# ---------------------------------------------------------------- request checks (item 45)
+
+
+def test_empty_to_delete_succeeds_with_no_changes(rr: Gobbler) -> None:
+    reply = rr.request("reroute_links", {"to_delete": []})
+    assert (reply.status, reply.body) == (200, {"changes": [], "status": "SUCCESS"})
+
+
+@pytest.mark.parametrize(
+    ("payload", "reason"),
+    [
+        ({}, "expected a 'to_delete' property"),
+        ({"to_delete": None}, "expected a 'to_delete' property"),
+        ({"to_delete": [{"project": "p", "version": "v"}]}, "'version' requires the 'asset' to be specified"),
+        ({"to_delete": [{"project": "p", "asset": ""}]}, "invalid 'asset' property"),
+        ({"to_delete": [{"project": "p", "asset": "a", "version": "..v"}]}, "invalid 'version' property"),
+        ({"to_delete": [{"asset": "a"}]}, "invalid 'project' property"),
+        ({"to_delete": [None]}, "invalid 'project' property"),
+        ({"to_delete": [{"project": "a/b"}]}, "invalid 'project' property"),
+        # Entries are checked in order; the project is checked before the version/asset pairing.
+        ({"to_delete": [{"project": "p"}, {"project": "", "version": "v"}]}, "invalid 'project' property"),
+        ({"to_delete": [{"project": "", "version": "v"}]}, "invalid 'project' property"),
+        ({"to_delete": [{"project": "p", "asset": "", "version": "v"}]}, "invalid 'asset' property"),
+        # The whole document is decoded before any field is checked.
+        ({"dry_run": "yes"}, "failed to parse JSON"),
+        ({"to_delete": {}}, "failed to parse JSON"),
+    ],
+)
+def test_invalid_requests_are_400(rr: Gobbler, payload: dict[str, Any], reason: str) -> None:
+    reply = rr.request("reroute_links", payload)
+    assert reply.status == 400, reply
+    assert reason in reply.reason
+
+
+def test_invalid_json_is_400(rr: Gobbler) -> None:
+    reply = rr.request("reroute_links", raw="{not json")
+    assert reply.status == 400, reply
+    assert "failed to parse JSON" in reply.reason
+
+
+@pytest.mark.parametrize("missing", ["project", "asset", "version"])
+def test_missing_targets_are_500(rr: Gobbler, missing: str) -> None:
+    project = build_chain(rr)
+    before = snapshot(rr, project)
+    target = {
+        "project": {"project": "no-such-project"},
+        "asset": {"project": project, "asset": "no-such-asset"},
+        "version": {"project": project, "asset": "a", "version": "no-such-version"},
+    }[missing]
+    # The valid first entry would cause changes; the failing one stops everything.
+    reply = reroute(rr, {"project": project, "asset": "a", "version": "v1"}, target)
+    assert reply.status == 500, reply
+    assert snapshot(rr, project) == before
+
+
+def test_non_admin_is_403_before_parsing(start_gobbler_variant: Callable[..., Gobbler]) -> None:
+    g = start_gobbler_variant(admin=["someone-else"])
+    for raw in ('{"to_delete": []}', "{not json"):
+        reply = g.request("reroute_links", raw=raw)
+        assert reply.status == 403, reply
+        assert f'user "{me()}" is not authorized' in reply.reason
