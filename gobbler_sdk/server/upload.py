@@ -1,12 +1,203 @@
-"""Placeholder until the action family is implemented."""
+"""``upload`` (PROTOCOL.md 6.2): publish a source directory from staging as a new version."""
 
 from __future__ import annotations
 
-from typing import Any
+import os
+import shutil
+import stat
+from contextlib import ExitStack
+from typing import TYPE_CHECKING, Any
 
+from .._rfc3339 import now_rfc3339
+from . import paths
+from .accounting import adjust_usage, version_usage, write_latest
+from .auth import authorize_upload, require_name
+from .documents import (
+    PERMISSIONS,
+    Permissions,
+    read_permissions,
+    write_manifest,
+    write_permissions,
+    write_summary,
+)
 from .errors import RequestError
+from .gojson import Schema
+from .journal import write_log
+from .linkresolve import VersionRef
+from .locks import LOCK_NEWDIR
+from .request_files import Request, user_name
+from .walk import Mode, Walk, group_links, write_link_files
+
+if TYPE_CHECKING:
+    from .service import Service
+
+__all__ = ["upload"]
+
+_SCHEMA: Schema = {
+    "source": "string",
+    "project": "string",
+    "asset": "string",
+    "version": "string",
+    "on_probation": "bool",
+    "ignore_dot": "bool",
+    "consume": "bool",
+    "spoof": "string",
+}
 
 
-def upload(service: Any, request: Any) -> dict[str, Any]:
-    """Not implemented yet."""
-    raise RequestError(500, "upload is not implemented yet")
+def upload(service: Service, request: Request) -> dict[str, Any]:
+    """Check the request, secure the asset, create the version and transfer the source into it."""
+    started = now_rfc3339()
+    fields = request.parse(_SCHEMA)
+    spoof = fields.get("spoof")
+    user = request.effective_user(request.owner(), spoof)
+    source_dir, source_uid = _source_directory(service, fields)
+    owner = user_name(source_uid)
+    if request.effective_user(owner, spoof) != user:
+        raise RequestError(403, "requesting user must be the same as the owner of the 'source' directory")
+    project = require_name(fields, "project", style="expected")
+    asset = require_name(fields, "asset", style="expected")
+    version = require_name(fields, "version", style="expected")
+
+    with ExitStack() as stack:
+        project_dir = service.enter_project(stack, project, exclusive=False)
+        assert project_dir is not None
+        with service.locks.hold(project_dir, exclusive=True, name=LOCK_NEWDIR):
+            trusted = _secure_asset(service, stack, request, project_dir, project, asset, version, user)
+        asset_dir = os.path.join(project_dir, asset)
+        version_dir = os.path.join(asset_dir, version)
+        if os.path.lexists(version_dir):
+            raise RequestError(400, f'version "{version}" already exists in "{asset_dir}"')
+        try:
+            os.mkdir(version_dir, 0o755)
+        except OSError as exc:
+            raise RequestError(500, f"failed to create the version directory; {exc}") from exc
+
+        probational = fields.get("on_probation", False) or not trusted
+        try:
+            manifest = _transfer(service, source_dir, VersionRef(project, asset, version), fields)
+            summary: dict[str, Any] = {
+                "upload_user_id": user,
+                "upload_start": started,
+                "upload_finish": now_rfc3339(),
+            }
+            if probational:
+                summary["on_probation"] = True
+            write_summary(version_dir, summary)
+            adjust_usage(service.locks, project_dir, version_usage(manifest))
+            if not probational:
+                write_latest(asset_dir, version)
+                write_log(
+                    service.registry,
+                    {
+                        "type": "add-version",
+                        "project": project,
+                        "asset": asset,
+                        "version": version,
+                        "latest": True,
+                    },
+                )
+        except BaseException:
+            shutil.rmtree(version_dir, ignore_errors=True)
+            raise
+    return {}
+
+
+def _source_directory(service: Service, fields: dict[str, Any]) -> tuple[str, int]:
+    """Steps 3-4: ``source`` must name a real directory directly inside staging.
+
+    Returns:
+        Its path and its owner's UID.
+    """
+    source = fields.get("source")
+    if source is None:
+        raise RequestError(400, "expected a 'source' property")
+    if source == "" or "/" in source:
+        raise RequestError(400, "expected 'source' to be a name, not a path")
+    path = paths.join(service.config.staging, source)
+    try:
+        info = os.lstat(path)
+    except OSError as exc:
+        raise RequestError(400, f'failed to stat "{source}" in the staging directory; {exc}') from exc
+    if not stat.S_ISDIR(info.st_mode):
+        raise RequestError(400, f'expected "{source}" to be a directory')
+    return path, info.st_uid
+
+
+def _secure_asset(
+    service: Service,
+    stack: ExitStack,
+    request: Request,
+    project_dir: str,
+    project: str,
+    asset: str,
+    version: str,
+    user: str,
+) -> bool:
+    """Steps 8-9, under the project's NEWDIR lock: authorize, create the asset if needed, lock it.
+
+    Returns:
+        Whether the upload is trusted (untrusted uploads are forced onto probation).
+    """
+    permissions = read_permissions(project_dir)
+    asset_dir = os.path.join(project_dir, asset)
+    if os.path.isdir(asset_dir):
+        stack.enter_context(service.locks.hold(asset_dir, exclusive=True))
+        merged = _merge_asset_permissions(permissions, asset_dir, asset)
+        return _authorize(request, user, merged, project, asset, version)
+
+    global_write = permissions.get("global_write") is True
+    trusted = True if global_write else _authorize(request, user, permissions, project, asset, version)
+    try:
+        os.mkdir(asset_dir, 0o755)
+    except OSError as exc:
+        raise RequestError(500, f"failed to create the asset directory; {exc}") from exc
+    if global_write:
+        write_permissions(asset_dir, {"owners": [user], "uploaders": None})
+    stack.enter_context(service.locks.hold(asset_dir, exclusive=True))
+    return trusted
+
+
+def _merge_asset_permissions(permissions: Permissions, asset_dir: str, asset: str) -> Permissions:
+    """Project owners/uploaders followed by the asset's, the latter always matching ``asset`` (5.4)."""
+    if not os.path.lexists(os.path.join(asset_dir, PERMISSIONS)):
+        return permissions
+    extra = read_permissions(asset_dir)
+    return {
+        "owners": [*(permissions.get("owners") or []), *(extra.get("owners") or [])],
+        "uploaders": [
+            *(permissions.get("uploaders") or []),
+            *({**entry, "asset": asset} for entry in extra.get("uploaders") or []),
+        ],
+    }
+
+
+def _authorize(
+    request: Request, user: str, permissions: Permissions, project: str, asset: str, version: str
+) -> bool:
+    allowed, trusted = authorize_upload(user, request.is_admin(user), permissions, asset, version)
+    if not allowed:
+        raise RequestError(403, f"user '{user}' is not authorized to upload to '{project}'")
+    return trusted
+
+
+def _transfer(
+    service: Service, source_dir: str, current: VersionRef, fields: dict[str, Any]
+) -> dict[str, Any]:
+    """Step 12: walk the source into the version directory and write ``..manifest`` and ``..links``."""
+    walk = Walk(
+        service,
+        source_dir,
+        current,
+        Mode.TRANSFER,
+        ignore_dot=fields.get("ignore_dot", False),
+        consume=fields.get("consume", False),
+    )
+    try:
+        manifest = walk.run().manifest
+    except RequestError as exc:
+        raise RequestError(500, f"failed to transfer files; {exc.reason}") from exc
+    version_dir = current.directory(service.config.registry)
+    write_manifest(version_dir, manifest)
+    write_link_files(version_dir, group_links(manifest))
+    return manifest

@@ -1,0 +1,404 @@
+"""The directory walk shared by upload, reindex and validate (PROTOCOL.md section 8).
+
+One :class:`Walk` examines a tree and builds its manifest. In *transfer* mode the tree is an upload's
+source directory and the version directory is filled as a side effect (directories, copies or moves,
+deduplicated and linked symlinks); in *reindex* mode the tree is the version directory itself and its
+registry and local symlinks are re-created; in *validate* mode nothing is written.
+
+The walk runs in phases rather than strictly entry by entry, which changes nothing observable: the tree
+is listed first, regular files are then hashed (and, when uploading, deduplicated) on the worker pool,
+symlinks are classified, remaining files are copied or moved, local links are resolved last, and empty
+directories are added.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import os
+import stat
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from . import paths
+from .accounting import read_latest
+from .documents import LINKS, Link, Manifest, ManifestEntry, read_links, read_manifest, write_links
+from .errors import RequestError
+from .filedata import Copy, copy_batch, describe_os_error, hash_batch, md5_file
+from .linkresolve import RegistryTargets, VersionRef, make_link, resolve_local_links, symlink_text
+
+if TYPE_CHECKING:
+    from .service import Service
+
+__all__ = ["Mode", "Walk", "WalkResult", "dedup_index", "group_links", "write_link_files"]
+
+# A pool task gets files until it holds this many bytes or this many files, whichever comes first.
+_BATCH_BYTES = 8 << 20
+_BATCH_FILES = 128
+
+_T = TypeVar("_T")
+_R = TypeVar("_R")
+
+
+class Mode(enum.Enum):
+    """What the walk is for."""
+
+    TRANSFER = "transfer"
+    REINDEX = "reindex"
+    VALIDATE = "validate"
+
+
+@dataclass
+class WalkResult:
+    """What a walk observed.
+
+    Attributes:
+        manifest: Every user file, link and deepest empty directory, by relative path.
+        linkfiles: For reindex/validate, the existing ``..links`` contents by relative directory
+            (``""`` for the version root).
+    """
+
+    manifest: Manifest
+    linkfiles: dict[str, dict[str, Link]] = field(default_factory=dict)
+
+
+@dataclass
+class _File:
+    rel: str
+    path: str
+    size: int
+
+
+class Walk:
+    """One walk over a tree.
+
+    Args:
+        service: The running service (configuration and worker pool).
+        root: Directory walked: the upload source, or the version directory.
+        current: The version being written or checked.
+        mode: Transfer, reindex or validate.
+        ignore_dot: Skip names starting with ``.`` (transfer only).
+        consume: Allow moving source files into the registry (transfer only).
+    """
+
+    def __init__(
+        self,
+        service: Service,
+        root: str,
+        current: VersionRef,
+        mode: Mode,
+        *,
+        ignore_dot: bool = False,
+        consume: bool = False,
+    ) -> None:
+        self._registry = service.config.registry
+        self._whitelist = service.config.whitelist
+        self._pool = service.pool
+        self._window = max(1, min(service.config.concurrency, 2 * (os.cpu_count() or 1) + 2))
+        self._root = paths.clean(root)
+        self._current = current
+        self._mode = mode
+        self._ignore_dot = ignore_dot and mode is Mode.TRANSFER
+        self._consume = consume and mode is Mode.TRANSFER
+        self._dest = paths.clean(current.directory(self._registry))
+        self._targets = RegistryTargets(self._registry, current)
+
+        self._files: list[_File] = []
+        self._symlinks: list[tuple[str, str]] = []
+        self._candidates: list[str] = []
+        self._linkfile_dirs: list[str] = []
+        self._manifest: Manifest = {}
+        self._local: dict[str, str] = {}
+        self._recorded: dict[str, Link] = {}
+        self._to_link: list[str] = []
+
+    # ------------------------------------------------------------------ driver
+
+    def run(self) -> WalkResult:
+        """Walk the tree and return what was observed.
+
+        Raises:
+            RequestError: 500 on the first problem (unreadable files, forbidden or dangling links, ...).
+        """
+        index = dedup_index(self._registry, self._current) if self._mode is Mode.TRANSFER else {}
+        self._list_tree()
+        linkfiles = self._read_linkfiles()
+        copies = self._hash_files(index)
+        for rel, path in self._symlinks:
+            self._classify_symlink(rel, path)
+        if copies:
+            self._run_batches(copy_batch, _batched(copies, lambda c: c.size))
+        for rel, entry in resolve_local_links(self._local, self._manifest, self._current).items():
+            self._manifest[rel] = entry
+            self._to_link.append(rel)
+        if self._mode is not Mode.VALIDATE:
+            self._create_symlinks()
+        self._add_empty_directories()
+        return WalkResult(self._manifest, linkfiles)
+
+    # ------------------------------------------------------------------ listing (8.1)
+
+    def _list_tree(self) -> None:
+        pending = [("", self._root)]
+        while pending:
+            rel_dir, directory = pending.pop()
+            try:
+                with os.scandir(directory) as listing:
+                    entries = sorted(listing, key=lambda e: e.name)
+            except OSError as exc:
+                raise RequestError(500, f"failed to list a directory; {describe_os_error(exc)}") from exc
+            subdirs = []
+            for entry in entries:
+                name = entry.name
+                if name.startswith(".."):
+                    if name == LINKS and self._mode is not Mode.TRANSFER:
+                        self._linkfile_dirs.append(rel_dir)
+                    continue
+                if self._ignore_dot and name.startswith("."):
+                    continue
+                rel = f"{rel_dir}/{name}" if rel_dir else name
+                try:
+                    if entry.is_dir(follow_symlinks=False):
+                        self._candidates.append(rel)
+                        subdirs.append((rel, entry.path))
+                        if self._mode is Mode.TRANSFER:
+                            os.mkdir(os.path.join(self._dest, rel), 0o755)
+                    elif entry.is_symlink():
+                        self._symlinks.append((rel, entry.path))
+                    else:
+                        self._files.append(_File(rel, entry.path, entry.stat(follow_symlinks=False).st_size))
+                except OSError as exc:
+                    raise RequestError(500, f'failed to process "{rel}"; {describe_os_error(exc)}') from exc
+            pending.extend(reversed(subdirs))
+
+    def _read_linkfiles(self) -> dict[str, dict[str, Link]]:
+        linkfiles: dict[str, dict[str, Link]] = {}
+        for rel_dir in self._linkfile_dirs:
+            content = read_links(os.path.join(self._root, rel_dir) if rel_dir else self._root)
+            linkfiles[rel_dir] = content
+            for name, link in content.items():
+                self._recorded[f"{rel_dir}/{name}" if rel_dir else name] = link
+        return linkfiles
+
+    # ------------------------------------------------------------------ regular files (8.2, 8.8)
+
+    def _hash_files(self, index: dict[str, Link]) -> list[Copy]:
+        batches = _batched(self._files, lambda f: f.size)
+        digests = self._run_batches(hash_batch, [[(f.path, f.size) for f in batch] for batch in batches])
+        copies = []
+        for batch, md5s in zip(batches, digests, strict=True):
+            for item, md5sum in zip(batch, md5s, strict=True):
+                entry: ManifestEntry = {"size": item.size, "md5sum": md5sum}
+                self._manifest[item.rel] = entry
+                if self._mode is not Mode.TRANSFER:
+                    continue
+                link = index.get(f"{item.size}-{md5sum}")
+                if link is not None:
+                    entry["link"] = link
+                    self._to_link.append(item.rel)
+                else:
+                    destination = os.path.join(self._dest, item.rel)
+                    copies.append(Copy(item.rel, item.path, destination, item.size, md5sum, self._consume))
+        return copies
+
+    def _run_batches(self, task: Callable[[_T], _R], batches: Sequence[_T]) -> list[_R]:
+        """Run ``task`` on every batch with a bounded number in flight; results in order.
+
+        Every submitted task is waited for before an error propagates, so nothing keeps writing into a
+        version directory that the caller is about to remove.
+        """
+        if len(batches) == 1:
+            return [task(batches[0])]
+        futures: list[Future[_R]] = []
+        for number, batch in enumerate(batches):
+            if number >= self._window:
+                futures[number - self._window].exception()
+            futures.append(self._pool.submit(task, batch))
+        results = []
+        error: BaseException | None = None
+        for future in futures:
+            problem = future.exception()
+            if problem is not None:
+                error = error or problem
+            else:
+                results.append(future.result())
+        if error is not None:
+            raise error
+        return results
+
+    # ------------------------------------------------------------------ symlinks (8.3)
+
+    def _classify_symlink(self, rel: str, path: str) -> None:
+        try:
+            raw = os.readlink(path)
+        except OSError as exc:
+            raise RequestError(
+                500, f'failed to read the symbolic link "{rel}"; {describe_os_error(exc)}'
+            ) from exc
+        directory = os.path.dirname(paths.join(self._root, rel))
+        target = paths.clean(raw) if raw.startswith("/") else paths.join(directory, raw)
+
+        recorded = self._recorded.get(rel)
+        if recorded is not None:
+            parent = _registry_path(self._registry, recorded)
+            ancestor = recorded.get("ancestor")
+            if ancestor is not None and target == _registry_path(self._registry, ancestor):
+                target = parent
+            elif target != parent:
+                raise RequestError(500, f'unexpected symbolic link to non-ancestor, non-parent file "{rel}"')
+
+        try:
+            info = os.stat(target)
+        except OSError as exc:
+            raise RequestError(
+                500, f'failed to stat target of link "{rel}"; {describe_os_error(exc)}'
+            ) from exc
+        if stat.S_ISDIR(info.st_mode):
+            raise RequestError(500, f'target of link "{rel}" is a directory')
+
+        if paths.is_inside(target, self._root):
+            if self._mode is Mode.VALIDATE:
+                _check_relative(raw, rel, os.path.dirname(rel), "the version directory")
+            self._local[rel] = paths.rel(self._root, target) or ""
+        elif paths.is_inside(target, self._registry):
+            entry, link = self._targets.resolve(target)
+            if self._mode is Mode.VALIDATE:
+                base = paths.rel(self._registry, directory) or ""
+                _check_relative(raw, rel, base, "the registry")
+            self._manifest[rel] = {
+                "size": entry.get("size", 0),
+                "md5sum": entry.get("md5sum", ""),
+                "link": link,
+            }
+            self._to_link.append(rel)
+        elif any(paths.is_inside(target, allowed) for allowed in self._whitelist):
+            try:
+                md5sum = md5_file(target, info.st_size)
+            except OSError as exc:
+                raise RequestError(
+                    500, f'failed to compute the MD5 checksum of "{target}"; {describe_os_error(exc)}'
+                ) from exc
+            self._manifest[rel] = {"size": info.st_size, "md5sum": md5sum}
+            if self._mode is Mode.TRANSFER:
+                _make_symlink(target, os.path.join(self._dest, rel), replace=False)
+        else:
+            raise RequestError(
+                500, f'symbolic link "{rel}" to file "{target}" outside the registry directory is not allowed'
+            )
+
+    def _create_symlinks(self) -> None:
+        replace = self._mode is Mode.REINDEX
+        for rel in self._to_link:
+            destination = paths.join(self._dest, rel)
+            text = symlink_text(self._registry, self._manifest[rel]["link"], destination)
+            _make_symlink(text, destination, replace=replace)
+
+    # ------------------------------------------------------------------ empty directories (8.7)
+
+    def _add_empty_directories(self) -> None:
+        occupied: set[str] = set()
+        for rel in _chain(self._manifest, self._candidates):
+            parent = os.path.dirname(rel)
+            while parent and parent not in occupied:
+                occupied.add(parent)
+                parent = os.path.dirname(parent)
+        for rel in self._candidates:
+            if rel not in occupied and rel not in self._manifest:
+                self._manifest[rel] = {"size": 0, "md5sum": ""}
+
+
+def _chain(*groups: Iterable[str]) -> Iterable[str]:
+    for group in groups:
+        yield from group
+
+
+def _batched(items: Sequence[_T], size_of: Callable[[_T], int]) -> list[list[_T]]:
+    batches: list[list[_T]] = []
+    current: list[_T] = []
+    total = 0
+    for item in items:
+        current.append(item)
+        total += size_of(item)
+        if total >= _BATCH_BYTES or len(current) >= _BATCH_FILES:
+            batches.append(current)
+            current, total = [], 0
+    if current:
+        batches.append(current)
+    return batches
+
+
+def _registry_path(registry: str, link: Link) -> str:
+    return paths.join(
+        registry,
+        link.get("project", ""),
+        link.get("asset", ""),
+        link.get("version", ""),
+        link.get("path", ""),
+    )
+
+
+def _check_relative(raw: str, rel: str, base: str, where: str) -> None:
+    """Validate mode: a link's text must be relative and stay inside ``where`` (8.10)."""
+    if raw.startswith("/"):
+        raise RequestError(500, f'expected a relative path for the link target of "{rel}"')
+    if not paths.is_local(paths.join(base, raw)):
+        raise RequestError(500, f'link target "{raw}" of "{rel}" is not local to {where}')
+
+
+def _make_symlink(text: str, destination: str, *, replace: bool) -> None:
+    try:
+        if replace:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(destination)
+        os.symlink(text, destination)
+    except OSError as exc:
+        raise RequestError(500, f"failed to create a symbolic link; {describe_os_error(exc)}") from exc
+
+
+# ---------------------------------------------------------------------- deduplication and ..links
+
+
+def dedup_index(registry: str, current: VersionRef) -> dict[str, Link]:
+    """Map ``"<size>-<md5sum>"`` to a link into the asset's latest version (8.8 step 1).
+
+    Among identical entries a plain file is preferred over a link, then the smallest path.
+
+    Raises:
+        RequestError: 500 when ``..latest`` or the manifest it points to cannot be read.
+    """
+    asset_dir = os.path.join(registry, current.project, current.asset)
+    latest = read_latest(asset_dir)
+    if latest is None:
+        return {}
+    version = VersionRef(current.project, current.asset, latest)
+    manifest = read_manifest(version.directory(registry))
+    index: dict[str, Link] = {}
+    plain: set[str] = set()
+    for path in sorted(manifest):
+        entry = manifest[path]
+        key = f"{entry.get('size', 0)}-{entry.get('md5sum', '')}"
+        is_plain = entry.get("link") is None
+        if key not in index or (is_plain and key not in plain):
+            index[key] = make_link(version, path, entry)
+            if is_plain:
+                plain.add(key)
+    return index
+
+
+def group_links(manifest: Manifest) -> dict[str, dict[str, Link]]:
+    """Linked entries of a manifest grouped by directory (``""`` for the root), keyed by base name."""
+    groups: dict[str, dict[str, Link]] = {}
+    for rel, entry in manifest.items():
+        link: Any = entry.get("link")
+        if link is not None:
+            directory, _, name = rel.rpartition("/")
+            groups.setdefault(directory, {})[name] = link
+    return groups
+
+
+def write_link_files(version_dir: str, groups: dict[str, dict[str, Link]]) -> None:
+    """Write one ``..links`` per directory that holds links."""
+    for directory, links in groups.items():
+        write_links(os.path.join(version_dir, directory) if directory else version_dir, links)
