@@ -222,6 +222,31 @@ def _umask() -> int:
     return current
 
 
+def test_longer_chain_takes_the_last_living_file_as_ancestor(rr: Gobbler) -> None:
+    project = rr.create_project()
+    for version in ("v1", "v2", "v3", "v4", "v5"):
+        rr.ok_upload(project, "a", version, {"f": "hello"})
+    assert rr.manifest(project, "a", "v5") == {
+        "f": entry("hello", link(project, "a", "v4", "f", (project, "a", "v1", "f")))
+    }
+    reply = reroute(rr, {"project": project, "asset": "a", "version": "v1"})
+    source = f"{project}/a/v1/f"
+    assert changes(reply) == by_path(
+        [change(f"{project}/a/{v}/f", source, 5 if v == "v2" else 0) for v in ("v2", "v3", "v4", "v5")]
+    )
+    # The new ancestor is the file the chain ends at now (v2/f, the copy), not the first living one after
+    # the parent.
+    expected = {
+        "v3": link(project, "a", "v2", "f"),
+        "v4": link(project, "a", "v3", "f", (project, "a", "v2", "f")),
+        "v5": link(project, "a", "v4", "f", (project, "a", "v2", "f")),
+    }
+    for version, linked in expected.items():
+        assert rr.manifest(project, "a", version) == {"f": entry("hello", linked)}
+        assert on_disk(rr, project, "a", version) == {"f": ("link", "../v2/f")}
+    assert on_disk(rr, project, "a", "v2") == {"f": ("file", b"hello")}
+
+
 def test_unlinked_version_has_no_changes(rr: Gobbler) -> None:
     project = build_chain(rr)
     before = snapshot(rr, project)
