@@ -1,0 +1,498 @@
+"""The client session: configuration, transports, request submission and the handle factory.
+
+Typical use::
+
+    from gobbler_sdk import GobblerClient
+
+    with GobblerClient("http://gobbler.example:8080") as client:
+        asset = client.project("my-project").asset("my-asset")
+        version = asset.upload("v1", "path/to/dir")
+        print(version.manifest().total_size, [v.name for v in asset.versions()])
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Literal
+
+import httpx
+import platformdirs
+
+from ._atomic import temp_name
+from ._cache import Cache
+from ._http import RetryableStatus, error_from_response, is_retryable, make_http_client, with_retries
+from ._pathsafety import checked_relative
+from ._progress import ProgressCallback, Tracker
+from ._staging import allocate_directory, is_direct_child, stage_copy
+from ._submit import Submitter
+from .errors import ConfigurationError, InvalidRequestError, NotFoundError
+from .handles import Asset, Project, Version, _uploader_json
+from .models import Manifest, ManifestEntry, Permissions, RerouteChange, ServiceInfo, Summary, Uploader
+from .transports import LocalTransport, RemoteTransport, Transport
+
+__all__ = ["GobblerClient"]
+
+TransportChoice = Literal["auto", "local", "remote"]
+
+
+def _env_path(value: str | os.PathLike[str] | None, variable: str) -> str | None:
+    if value is not None:
+        return os.fspath(value)
+    return os.environ.get(variable) or None
+
+
+class GobblerClient:
+    """A session with one Gobbler registry and its service.
+
+    Args:
+        url: The service's REST API; ``GOBBLER_URL`` when ``None``.
+        staging: The staging directory; ``GOBBLER_STAGING``, else discovered from ``GET /info``.
+        registry: The registry directory; ``GOBBLER_REGISTRY``, else discovered from ``GET /info``.
+        cache: Where remote files are cached; ``GOBBLER_CACHE``, else the user cache directory.
+        transport: ``"auto"`` (read the registry directly when it is mounted and readable, else over
+            HTTP), ``"local"``, ``"remote"``, or a :class:`~gobbler_sdk.transports.Transport` instance.
+        timeout: Seconds allowed for each read request (submissions wait for the service to finish).
+        concurrency: Parallel downloads and copies.
+        retries: Further attempts for idempotent reads after a transient failure.
+    """
+
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        staging: str | os.PathLike[str] | None = None,
+        registry: str | os.PathLike[str] | None = None,
+        cache: str | os.PathLike[str] | None = None,
+        transport: TransportChoice | Transport = "auto",
+        timeout: float = 30.0,
+        concurrency: int = 8,
+        retries: int = 3,
+    ) -> None:
+        self._url = (url or os.environ.get("GOBBLER_URL") or "").rstrip("/") or None
+        self._staging = _env_path(staging, "GOBBLER_STAGING")
+        self._registry = _env_path(registry, "GOBBLER_REGISTRY")
+        cache_dir = _env_path(cache, "GOBBLER_CACHE") or platformdirs.user_cache_dir("gobbler-sdk")
+        self._cache = Cache(cache_dir)
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        self.timeout = timeout
+        self.concurrency = concurrency
+        self.retries = retries
+        self._choice = transport
+        self._http: httpx.Client | None = None
+        self._info: ServiceInfo | None = None
+        self._transport: Transport | None = transport if not isinstance(transport, str) else None
+        self._remote: RemoteTransport | None = None
+
+    # ------------------------------------------------------------------ configuration
+
+    @property
+    def url(self) -> str:
+        """The service's URL.
+
+        Raises:
+            ConfigurationError: When neither ``url`` nor ``GOBBLER_URL`` was given.
+        """
+        if self._url is None:
+            raise ConfigurationError("no Gobbler URL: pass url= or set GOBBLER_URL")
+        return self._url
+
+    @property
+    def staging(self) -> Path:
+        """The staging directory (discovered from the service when not configured)."""
+        if self._staging is None:
+            self._staging = self.service_info().staging
+        return Path(self._staging)
+
+    @property
+    def registry(self) -> str:
+        """The registry directory (discovered from the service when not configured)."""
+        if self._registry is None:
+            self._registry = self.service_info().registry
+        return self._registry
+
+    @property
+    def cache_dir(self) -> Path:
+        """Root of the download cache."""
+        return self._cache.root
+
+    @property
+    def transport(self) -> Transport:
+        """The transport used for reads (resolved on first use)."""
+        if self._transport is None:
+            self._transport = self._resolve_transport()
+        return self._transport
+
+    def _resolve_transport(self) -> Transport:
+        if self._choice == "remote":
+            return self._remote_transport()
+        if self._choice == "local":
+            return LocalTransport(self.registry)
+        if self._registry is None and self._url is None:
+            raise ConfigurationError("no Gobbler URL or registry: pass url= / registry= or set GOBBLER_URL")
+        registry = self.registry
+        if os.path.isdir(registry) and os.access(registry, os.R_OK | os.X_OK):
+            return LocalTransport(registry)
+        return self._remote_transport()
+
+    def _remote_transport(self) -> RemoteTransport:
+        if self._remote is None:
+            self._remote = RemoteTransport(self._client_http(), self._cache, retries=self.retries)
+        return self._remote
+
+    def _reader(self, force_remote: bool) -> Transport:
+        return self._remote_transport() if force_remote else self.transport
+
+    def _client_http(self) -> httpx.Client:
+        if self._http is None:
+            self._http = make_http_client(self.url, timeout=self.timeout, concurrency=self.concurrency)
+        return self._http
+
+    def close(self) -> None:
+        """Close the HTTP connection pool."""
+        if self._http is not None:
+            self._http.close()
+            self._http = None
+            self._remote = None
+            if isinstance(self._transport, RemoteTransport):
+                self._transport = None
+
+    def __enter__(self) -> GobblerClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"GobblerClient(url={self._url!r}, registry={self._registry!r}, staging={self._staging!r})"
+
+    # ------------------------------------------------------------------ service-level operations
+
+    def service_info(self) -> ServiceInfo:
+        """Staging and registry paths as the service reports them (``GET /info``; cached)."""
+        if self._info is None:
+            http = self._client_http()
+
+            def attempt() -> httpx.Response:
+                response = http.get("/info")
+                if is_retryable(response):
+                    raise RetryableStatus(response)
+                return response
+
+            response = with_retries(attempt, retries=self.retries, what="service info")
+            if response.status_code != 200:
+                raise error_from_response(response, "service info")
+            self._info = ServiceInfo.model_validate_json(response.content)
+        return self._info
+
+    def project(self, name: str) -> Project:
+        """Handle on a project (no I/O).
+
+        Raises:
+            InvalidNameError: When ``name`` breaks the naming rules.
+        """
+        return Project(self, name)
+
+    def projects(self, *, force_remote: bool = False) -> list[Project]:
+        """Every project of the registry, sorted by name."""
+        return [Project(self, name) for name in self._subdirectories("", force_remote)]
+
+    def create_project(
+        self,
+        name: str,
+        owners: Sequence[str] | None = None,
+        uploaders: Sequence[Uploader | dict[str, Any]] | None = None,
+    ) -> Project:
+        """Create a project (administrators only); see :meth:`Project.create`."""
+        return Project(self, name).create(owners=owners, uploaders=uploaders)
+
+    def reroute_links(
+        self, to_delete: Sequence[Project | Asset | Version | Mapping[str, str]], *, dry_run: bool = False
+    ) -> list[RerouteChange]:
+        """Rewrite links elsewhere in the registry that depend on files about to be deleted.
+
+        Args:
+            to_delete: Projects, assets and versions (handles, or ``{"project": ..., "asset": ...,
+                "version": ...}`` mappings) that will be deleted.
+            dry_run: Only report what would change.
+
+        Returns:
+            One entry per changed link (in no particular order).
+        """
+        targets = []
+        for item in to_delete:
+            if isinstance(item, (Project, Asset, Version)):
+                keys = ("project", "asset", "version")
+                targets.append(dict(zip(keys, item.key.split("/"), strict=False)))
+            else:
+                targets.append(dict(item))
+        payload: dict[str, Any] = {"to_delete": targets}
+        if dry_run:
+            payload["dry_run"] = True
+        answer = self._submit("reroute_links", payload, "reroute links")
+        return [RerouteChange.model_validate(change) for change in answer.get("changes", [])]
+
+    def allocate_upload_directory(self, *, create: bool = True) -> Path:
+        """A fresh directory directly inside staging, to fill and upload in place (no copy needed)."""
+        return allocate_directory(self.staging, create=create)
+
+    def unpack_path(self, path: str) -> tuple[Version, str | None]:
+        """Split ``project/asset/version[/file]`` into a version handle and the path inside it.
+
+        Raises:
+            InvalidRequestError: When the path has fewer than three components.
+        """
+        parts = checked_relative(path.strip("/")).split("/")
+        if len(parts) < 3:
+            raise InvalidRequestError(
+                f"{path!r} does not name a version: expected project/asset/version[/path]"
+            )
+        version = Project(self, parts[0]).asset(parts[1]).version(parts[2])
+        return version, "/".join(parts[3:]) or None
+
+    # ------------------------------------------------------------------ files
+
+    def _entry_for(self, path: str) -> ManifestEntry | None:
+        parts = path.split("/")
+        if len(parts) < 4 or any(part.startswith("..") for part in parts):
+            return None
+        version = Project(self, parts[0]).asset(parts[1]).version(parts[2])
+        entry = self._manifest(version, True).get("/".join(parts[3:]))
+        if entry is None:
+            raise NotFoundError(f"{path!r} is not in the manifest of {version.key}")
+        return entry
+
+    def fetch_file(self, path: str, *, force_remote: bool = False, overwrite: bool = False) -> Path:
+        """Local path of a registry file: the registry's own when mounted, else a verified cached copy.
+
+        Args:
+            path: ``project/asset/version/file`` (internal ``..`` files allowed).
+            force_remote: Download even when the registry is mounted.
+            overwrite: Download again even when a verified copy is cached.
+
+        Raises:
+            NotFoundError: When the file does not exist.
+            IntegrityError: When downloaded bytes do not match the manifest.
+        """
+        checked_relative(path)
+        reader = self._reader(force_remote)
+        if isinstance(reader, RemoteTransport):
+            entry = self._entry_for(path)
+            # Internal files change (summaries on approval), so they are always fetched anew.
+            return reader.fetch(path, entry=entry, overwrite=overwrite or entry is None)
+        return reader.fetch(path, overwrite=overwrite)
+
+    def fetch_directory(
+        self,
+        path: str,
+        *,
+        force_remote: bool = False,
+        overwrite: bool = False,
+        concurrency: int | None = None,
+        progress: bool | ProgressCallback | None = None,
+    ) -> Path:
+        """Local directory holding a registry directory and everything below it.
+
+        Mounted registries are used in place. Remotely, the directory is listed once, files are downloaded
+        concurrently over pooled connections and verified against their manifests, each linked file's
+        bytes are fetched once and linked locally, and empty directories are created.
+
+        Raises:
+            NotFoundError: When the directory does not exist.
+        """
+        relative = checked_relative(path.strip("/"))
+        reader = self._reader(force_remote)
+        if not isinstance(reader, RemoteTransport):
+            local = Path(self.registry) / relative
+            if not local.is_dir():
+                raise NotFoundError(f"no directory at {path!r} in the registry")
+            return local
+        return self._download_directory(
+            reader, relative, overwrite, concurrency or self.concurrency, progress
+        )
+
+    def _download_directory(
+        self,
+        remote: RemoteTransport,
+        relative: str,
+        overwrite: bool,
+        concurrency: int,
+        progress: bool | ProgressCallback | None,
+    ) -> Path:
+        listing = remote.list(relative, recursive=True)
+        root = self._cache.path_for(relative)
+        root.mkdir(parents=True, exist_ok=True)
+        groups: dict[str, list[tuple[str, ManifestEntry | None]]] = {}
+        for item in listing:
+            full = f"{relative}/{item.rstrip('/')}"
+            if item.endswith("/"):
+                self._cache.path_for(full).mkdir(parents=True, exist_ok=True)
+                continue
+            entry = self._entry_for(full)
+            # Linked files share their final target's bytes: fetch them once, link the rest locally.
+            source = entry.link.final.registry_path if entry is not None and entry.link is not None else full
+            groups.setdefault(source, []).append((full, entry))
+
+        jobs = list(groups.values())
+        tracker = Tracker(
+            progress,
+            "download",
+            len(jobs),
+            sum((members[0][1].size if members[0][1] else 0) for members in jobs),
+        )
+
+        def fetch_group(members: list[tuple[str, ManifestEntry | None]]) -> None:
+            first, entry = members[0]
+            local = remote.fetch(first, entry=entry, overwrite=overwrite or entry is None)
+            for other, other_entry in members[1:]:
+                target = self._cache.path_for(other)
+                if not overwrite and self._cache.is_valid(target, other_entry):
+                    continue
+                _link_or_copy(local, target)
+            tracker.advance(first, entry.size if entry else 0)
+
+        if concurrency <= 1 or len(jobs) <= 1:
+            for members in jobs:
+                fetch_group(members)
+        else:
+            with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="gobbler-fetch") as pool:
+                for _ in pool.map(fetch_group, jobs):
+                    pass
+        return root
+
+    # ------------------------------------------------------------------ helpers used by the handles
+
+    def _subdirectories(self, path: str, force_remote: bool) -> list[str]:
+        listing = self._reader(force_remote).list(path)
+        return [item[:-1] for item in listing if item.endswith("/") and not item.startswith("..")]
+
+    def _submit(self, action: str, payload: dict[str, Any], context: str) -> dict[str, Any]:
+        return Submitter(self._client_http(), self.staging, connect_retries=self.retries).submit(
+            action, payload, context=context
+        )
+
+    def _manifest(self, version: Version, force_remote: bool) -> Manifest:
+        data = self._reader(force_remote).read(f"{version.key}/..manifest")
+        if data is None:
+            raise NotFoundError(f"version {version.key} does not exist (no manifest)")
+        return Manifest.model_validate_json(data)
+
+    def _summary(self, version: Version, force_remote: bool) -> Summary:
+        data = self._reader(force_remote).read(f"{version.key}/..summary")
+        if data is None:
+            raise NotFoundError(f"version {version.key} does not exist (no summary)")
+        return Summary.model_validate_json(data)
+
+    def _set_permissions(
+        self,
+        project: Project,
+        asset: str | None,
+        owners: Sequence[str] | None,
+        uploaders: Sequence[Uploader | dict[str, Any]] | None,
+        global_write: bool | None,
+        append: bool,
+        dry_run: bool,
+        spoof: str | None,
+    ) -> dict[str, Any]:
+        new_uploaders = None if uploaders is None else [_uploader_json(u) for u in uploaders]
+        permissions: dict[str, Any] = {}
+        if append and (owners is not None or new_uploaders is not None):
+            current: Permissions = project.asset(asset).permissions() if asset else project.permissions()
+            if owners is not None:
+                known = list(current.owners)
+                permissions["owners"] = known + [o for o in owners if o not in set(known)]
+            if new_uploaders is not None:
+                permissions["uploaders"] = [u.to_json() for u in current.uploaders] + new_uploaders
+        else:
+            if owners is not None:
+                permissions["owners"] = list(owners)
+            if new_uploaders is not None:
+                permissions["uploaders"] = new_uploaders
+        payload: dict[str, Any] = {"project": project.name}
+        if asset is not None:
+            payload["asset"] = asset
+        elif global_write is not None:
+            permissions["global_write"] = global_write
+        if dry_run:
+            return permissions
+        payload["permissions"] = permissions
+        if spoof is not None:
+            payload["spoof"] = spoof
+        where = f"{project.name}/{asset}" if asset else project.name
+        self._submit("set_permissions", payload, f"set permissions of {where}")
+        return permissions
+
+    def _upload(
+        self,
+        version: Version,
+        directory: Path,
+        probation: bool,
+        consume: bool | None,
+        ignore_dot: bool,
+        spoof: str | None,
+        concurrency: int | None,
+        progress: bool | ProgressCallback | None,
+    ) -> None:
+        if not directory.is_dir():
+            raise InvalidRequestError(f"cannot upload {directory}: not a directory")
+        staging = self.staging
+        in_place = is_direct_child(directory, staging)
+        source = directory
+        if not in_place:
+            source = allocate_directory(staging)
+        try:
+            if not in_place:
+                stage_copy(
+                    directory,
+                    source,
+                    ignore_dot=ignore_dot,
+                    concurrency=concurrency or self.concurrency,
+                    progress=progress,
+                )
+            payload: dict[str, Any] = {
+                "source": source.name,
+                "project": version.project.name,
+                "asset": version.asset.name,
+                "version": version.name,
+                "on_probation": probation,
+                "consume": (not in_place) if consume is None else consume,
+                "ignore_dot": ignore_dot,
+            }
+            if spoof is not None:
+                payload["spoof"] = spoof
+            self._submit("upload", payload, f"upload {version.key}")
+        finally:
+            if not in_place:
+                shutil.rmtree(source, ignore_errors=True)
+
+    def _clone(self, version: Version, destination: Path) -> Path:
+        registry = Path(self.registry)
+        if not registry.is_dir():
+            raise ConfigurationError(f"cloning needs the registry mounted at {registry}")
+        manifest = self._manifest(version, False)
+        base = registry / version.key
+        for relative, entry in manifest.items():
+            checked_relative(relative)
+            target = destination / relative
+            if entry.is_directory:
+                target.mkdir(parents=True, exist_ok=True)
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.symlink(base / relative, target)
+        destination.mkdir(parents=True, exist_ok=True)
+        return destination
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    """Place a second copy of verified bytes: a hard link when possible, else a copy (atomically)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temporary = Path(temp_name(str(target.parent), ".gobbler-", ".link"))
+    try:
+        os.link(source, temporary)
+    except OSError:
+        shutil.copyfile(source, temporary)
+    os.replace(temporary, target)

@@ -1,0 +1,550 @@
+"""Lazy handles on registry objects: :class:`Project`, :class:`Asset` and :class:`Version`.
+
+A handle is only a name with a client: creating one does no I/O and cannot fail except on an invalid name.
+Handles are immutable, hashable and ordered by path, so they can be used as dictionary keys and sorted.
+Every read accepts ``force_remote=True`` to go through the REST API even when the registry is mounted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, BinaryIO
+
+from ._names import name_problem
+from ._pathsafety import checked_relative
+from ._progress import ProgressCallback
+from .errors import InvalidNameError, NotFoundError
+from .models import Manifest, Permissions, Summary, Uploader
+
+if TYPE_CHECKING:
+    from .client import GobblerClient
+
+__all__ = ["Asset", "Project", "Version", "VersionPath"]
+
+
+def _checked(kind: str, name: str) -> str:
+    if not isinstance(name, str):
+        raise InvalidNameError(f"{kind} name must be a string, not {type(name).__name__}")
+    problem = name_problem(name)
+    if problem is not None:
+        raise InvalidNameError(f"invalid {kind} name {name!r}: {problem}")
+    return name
+
+
+def _uploader_json(entry: Uploader | dict[str, Any]) -> dict[str, Any]:
+    return entry.to_json() if isinstance(entry, Uploader) else Uploader.model_validate(entry).to_json()
+
+
+class _Handle:
+    """Shared identity, immutability and ordering of handles."""
+
+    __slots__ = ("_client", "_parts")
+
+    _client: GobblerClient
+    _parts: tuple[str, ...]
+
+    def __init__(self, client: GobblerClient, parts: tuple[str, ...]) -> None:
+        object.__setattr__(self, "_client", client)
+        object.__setattr__(self, "_parts", parts)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"{type(self).__name__} handles are immutable")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"{type(self).__name__} handles are immutable")
+
+    @property
+    def client(self) -> GobblerClient:
+        """The client this handle reads and writes through."""
+        return self._client
+
+    @property
+    def key(self) -> str:
+        """``project``, ``project/asset`` or ``project/asset/version``."""
+        return "/".join(self._parts)
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        assert isinstance(other, _Handle)
+        return self._client is other._client and self._parts == other._parts
+
+    def __hash__(self) -> int:
+        return hash((type(self).__name__, id(self._client), self._parts))
+
+    def __lt__(self, other: object) -> bool:
+        if not isinstance(other, _Handle):
+            return NotImplemented
+        return self._parts < other._parts
+
+    def __le__(self, other: object) -> bool:
+        if not isinstance(other, _Handle):
+            return NotImplemented
+        return self._parts <= other._parts
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.key!r})"
+
+    def _exists(self, force_remote: bool) -> bool:
+        *parent, name = self._parts
+        try:
+            listing = self._client._reader(force_remote).list("/".join(parent))
+        except NotFoundError:
+            return False
+        return name + "/" in listing
+
+    def _read_json(self, name: str, force_remote: bool) -> Any | None:
+        data = self._client._reader(force_remote).read(f"{self.key}/{name}")
+        return None if data is None else json.loads(data)
+
+
+class Project(_Handle):
+    """A project of the registry.
+
+    Args:
+        client: The client to work through.
+        name: Project name.
+
+    Raises:
+        InvalidNameError: When ``name`` breaks the service's naming rules.
+    """
+
+    __slots__ = ()
+
+    def __init__(self, client: GobblerClient, name: str) -> None:
+        super().__init__(client, (_checked("project", name),))
+
+    @property
+    def name(self) -> str:
+        """Project name."""
+        return self._parts[0]
+
+    @property
+    def path(self) -> str:
+        """Registry-relative path of the project (its name)."""
+        return self.key
+
+    def exists(self, *, force_remote: bool = False) -> bool:
+        """Whether the project directory exists."""
+        return self._exists(force_remote)
+
+    def create(
+        self,
+        owners: Sequence[str] | None = None,
+        uploaders: Sequence[Uploader | dict[str, Any]] | None = None,
+    ) -> Project:
+        """Create the project (administrators only).
+
+        Args:
+            owners: Owners; the caller when ``None``.
+            uploaders: Uploader entries; none when ``None``.
+
+        Returns:
+            This handle.
+        """
+        permissions: dict[str, Any] = {}
+        if owners is not None:
+            permissions["owners"] = list(owners)
+        if uploaders is not None:
+            permissions["uploaders"] = [_uploader_json(u) for u in uploaders]
+        payload: dict[str, Any] = {"project": self.name}
+        if permissions:
+            payload["permissions"] = permissions
+        self._client._submit("create_project", payload, f"create project {self.name}")
+        return self
+
+    def asset(self, name: str) -> Asset:
+        """Handle on an asset of this project (no I/O)."""
+        return Asset(self, name)
+
+    def assets(self, *, force_remote: bool = False) -> list[Asset]:
+        """Every asset of the project, sorted by name.
+
+        Raises:
+            NotFoundError: When the project does not exist.
+        """
+        return [self.asset(n) for n in self._client._subdirectories(self.key, force_remote)]
+
+    def permissions(self, *, force_remote: bool = False) -> Permissions:
+        """The project's owners, uploaders and global-write flag.
+
+        Raises:
+            NotFoundError: When the project does not exist.
+        """
+        data = self._read_json("..permissions", force_remote)
+        if data is None:
+            raise NotFoundError(f"project {self.name} does not exist")
+        return Permissions.model_validate(data)
+
+    def set_permissions(
+        self,
+        owners: Sequence[str] | None = None,
+        uploaders: Sequence[Uploader | dict[str, Any]] | None = None,
+        global_write: bool | None = None,
+        *,
+        append: bool = True,
+        dry_run: bool = False,
+        spoof: str | None = None,
+    ) -> dict[str, Any]:
+        """Change the project's permissions (project owners and administrators).
+
+        Args:
+            owners: Owners to add (``append``) or the new owner list.
+            uploaders: Uploaders to add (``append``) or the new uploader list.
+            global_write: New global-write flag; unchanged when ``None``.
+            append: Add to the current lists instead of replacing them.
+            dry_run: Only compute the change.
+            spoof: Act on behalf of this user (needs the service's permission).
+
+        Returns:
+            The permission fields sent (or, with ``dry_run``, that would be sent).
+        """
+        return self._client._set_permissions(
+            self, None, owners, uploaders, global_write, append, dry_run, spoof
+        )
+
+    def usage(self, *, force_remote: bool = False) -> int:
+        """Bytes the project uses, as last recorded by the service.
+
+        Raises:
+            NotFoundError: When the project does not exist.
+        """
+        data = self._read_json("..usage", force_remote)
+        if data is None:
+            raise NotFoundError(f"project {self.name} does not exist")
+        return int(data["total"])
+
+    def refresh_usage(self) -> int:
+        """Recompute the project's usage from its manifests (administrators only); return it."""
+        answer = self._client._submit(
+            "refresh_usage", {"project": self.name}, f"refresh usage of {self.name}"
+        )
+        return int(answer["total"])
+
+    def remove(self) -> None:
+        """Delete the project and everything in it (administrators only); a missing project is fine."""
+        self._client._submit("delete_project", {"project": self.name}, f"remove project {self.name}")
+
+
+class Asset(_Handle):
+    """An asset of a project.
+
+    Args:
+        project: The project holding the asset.
+        name: Asset name.
+
+    Raises:
+        InvalidNameError: When ``name`` breaks the service's naming rules.
+    """
+
+    __slots__ = ()
+
+    def __init__(self, project: Project, name: str) -> None:
+        super().__init__(project.client, (project.name, _checked("asset", name)))
+
+    @property
+    def project(self) -> Project:
+        """The project holding this asset."""
+        return Project(self._client, self._parts[0])
+
+    @property
+    def name(self) -> str:
+        """Asset name."""
+        return self._parts[1]
+
+    @property
+    def path(self) -> str:
+        """``project/asset``."""
+        return self.key
+
+    def exists(self, *, force_remote: bool = False) -> bool:
+        """Whether the asset directory exists."""
+        return self._exists(force_remote)
+
+    def version(self, name: str) -> Version:
+        """Handle on a version of this asset (no I/O)."""
+        return Version(self, name)
+
+    def versions(self, *, force_remote: bool = False) -> list[Version]:
+        """Every version of the asset, sorted by name (probational ones included).
+
+        Raises:
+            NotFoundError: When the asset does not exist.
+        """
+        return [self.version(n) for n in self._client._subdirectories(self.key, force_remote)]
+
+    def latest(self, *, force_remote: bool = False) -> Version | None:
+        """The latest non-probational version, as recorded by the service, or ``None``."""
+        data = self._read_json("..latest", force_remote)
+        return None if data is None else self.version(data["version"])
+
+    def refresh_latest(self) -> Version | None:
+        """Recompute the latest version (administrators only) and return it."""
+        answer = self._client._submit(
+            "refresh_latest", {"project": self._parts[0], "asset": self.name}, f"refresh latest of {self.key}"
+        )
+        return self.version(answer["version"]) if "version" in answer else None
+
+    def permissions(self, *, force_remote: bool = False) -> Permissions:
+        """Asset-level owners and uploaders (empty when the asset has none of its own)."""
+        data = self._read_json("..permissions", force_remote)
+        return Permissions() if data is None else Permissions.model_validate(data)
+
+    def set_permissions(
+        self,
+        owners: Sequence[str] | None = None,
+        uploaders: Sequence[Uploader | dict[str, Any]] | None = None,
+        *,
+        append: bool = True,
+        dry_run: bool = False,
+        spoof: str | None = None,
+    ) -> dict[str, Any]:
+        """Change the asset's own permissions (project owners, asset owners and administrators).
+
+        Args:
+            owners: Owners to add (``append``) or the new owner list.
+            uploaders: Uploaders to add (``append``) or the new uploader list.
+            append: Add to the current lists instead of replacing them.
+            dry_run: Only compute the change.
+            spoof: Act on behalf of this user (needs the service's permission).
+
+        Returns:
+            The permission fields sent (or, with ``dry_run``, that would be sent).
+        """
+        return self._client._set_permissions(
+            self.project, self.name, owners, uploaders, None, append, dry_run, spoof
+        )
+
+    def upload(
+        self,
+        version: str,
+        directory: str | os.PathLike[str],
+        *,
+        probation: bool = False,
+        consume: bool | None = None,
+        ignore_dot: bool = True,
+        spoof: str | None = None,
+        concurrency: int | None = None,
+        progress: bool | ProgressCallback | None = None,
+    ) -> Version:
+        """Upload ``directory`` as a new version of this asset.
+
+        A directory directly inside the staging directory is submitted in place; any other is first copied
+        into a fresh staging directory (removed afterwards, also on failure).
+
+        Args:
+            version: Name of the new version.
+            directory: Directory to upload.
+            probation: Upload as a probational version.
+            consume: Let the service move files out of the directory instead of copying; defaults to
+                ``True`` for the private copy and ``False`` for a directory already in staging.
+            ignore_dot: Skip dotfiles and dot-directories.
+            spoof: Upload on behalf of this user (needs the service's permission).
+            concurrency: Parallel file copies when staging; the client's setting when ``None``.
+            progress: ``True`` for a terminal progress bar, or a callable receiving progress events.
+
+        Returns:
+            The new version.
+
+        Raises:
+            InvalidNameError: When ``version`` is invalid (checked before anything is written).
+            GobblerError: The typed error for whatever the service refused.
+        """
+        target = self.version(version)
+        self._client._upload(
+            target, Path(directory), probation, consume, ignore_dot, spoof, concurrency, progress
+        )
+        return target
+
+    def remove(self, *, force: bool = False) -> None:
+        """Delete the asset and all its versions (administrators only); a missing asset is fine."""
+        payload: dict[str, Any] = {"project": self._parts[0], "asset": self.name}
+        if force:
+            payload["force"] = True
+        self._client._submit("delete_asset", payload, f"remove asset {self.key}")
+
+
+class VersionPath(str):
+    """The version's ``project/asset/version`` string, which can also be called for its local directory.
+
+    ``version.path`` reads like the other handles' ``path``; ``version.path()`` returns the version's
+    directory: the registry's own when it is mounted, else a complete, verified cached copy.
+    """
+
+    _version: Version
+
+    def __new__(cls, version: Version) -> VersionPath:  # noqa: D102 - documented on the class
+        text = super().__new__(cls, version.key)
+        text._version = version
+        return text
+
+    def __call__(self, *, force_remote: bool = False) -> Path:
+        """Local directory holding the version (see :meth:`Version.fetch_directory`)."""
+        return self._version.fetch_directory(force_remote=force_remote)
+
+
+class Version(_Handle):
+    """A version of an asset.
+
+    Args:
+        asset: The asset holding the version.
+        name: Version name.
+
+    Raises:
+        InvalidNameError: When ``name`` breaks the service's naming rules.
+    """
+
+    __slots__ = ()
+
+    def __init__(self, asset: Asset, name: str) -> None:
+        project, asset_name = asset._parts
+        super().__init__(asset.client, (project, asset_name, _checked("version", name)))
+
+    @property
+    def asset(self) -> Asset:
+        """The asset holding this version."""
+        return Asset(Project(self._client, self._parts[0]), self._parts[1])
+
+    @property
+    def project(self) -> Project:
+        """The project holding this version."""
+        return Project(self._client, self._parts[0])
+
+    @property
+    def name(self) -> str:
+        """Version name."""
+        return self._parts[2]
+
+    @property
+    def path(self) -> VersionPath:
+        """``project/asset/version``; call it (``version.path()``) for the local directory."""
+        return VersionPath(self)
+
+    def _fields(self) -> dict[str, Any]:
+        return {"project": self._parts[0], "asset": self._parts[1], "version": self.name}
+
+    def exists(self, *, force_remote: bool = False) -> bool:
+        """Whether the version directory exists."""
+        return self._exists(force_remote)
+
+    def manifest(self, *, force_remote: bool = False) -> Manifest:
+        """Every file of the version with its size, MD5 and link.
+
+        Raises:
+            NotFoundError: When the version (or its manifest) does not exist.
+        """
+        return self._client._manifest(self, force_remote)
+
+    def summary(self, *, force_remote: bool = False) -> Summary:
+        """Who uploaded the version, when, and whether it is on probation.
+
+        Raises:
+            NotFoundError: When the version (or its summary) does not exist.
+        """
+        return self._client._summary(self, force_remote)
+
+    @property
+    def on_probation(self) -> bool:
+        """Whether the version is probational (reads its summary)."""
+        return self.summary().on_probation
+
+    def files(
+        self, prefix: str | None = None, *, include_dotdot: bool = True, force_remote: bool = False
+    ) -> list[str]:
+        """Paths of the files in the version, as listed by the registry.
+
+        Args:
+            prefix: Keep only paths starting with this text.
+            include_dotdot: Keep internal ``..`` files (``..manifest``, ``..summary``, ``..links``).
+            force_remote: List through the REST API.
+        """
+        listing = self._client._reader(force_remote).list(self.key, recursive=True)
+        paths = [p for p in listing if not p.endswith("/")]
+        if not include_dotdot:
+            paths = [p for p in paths if not any(part.startswith("..") for part in p.split("/"))]
+        if prefix is not None:
+            paths = [p for p in paths if p.startswith(prefix)]
+        return paths
+
+    def fetch(self, relpath: str, *, force_remote: bool = False, overwrite: bool = False) -> Path:
+        """Local path of one file of the version: the registry's own, or a verified cached copy."""
+        return self._client.fetch_file(
+            f"{self.key}/{checked_relative(relpath)}", force_remote=force_remote, overwrite=overwrite
+        )
+
+    def open(self, relpath: str, *, force_remote: bool = False) -> BinaryIO:
+        """Open one file of the version for binary reading."""
+        return open(self.fetch(relpath, force_remote=force_remote), "rb")
+
+    def fetch_directory(
+        self,
+        *,
+        force_remote: bool = False,
+        overwrite: bool = False,
+        concurrency: int | None = None,
+        progress: bool | ProgressCallback | None = None,
+    ) -> Path:
+        """Local directory holding the whole version (the registry's own when mounted).
+
+        Remotely, files come from the manifest: downloaded concurrently, each verified, each linked file's
+        bytes fetched once, empty directories created.
+        """
+        return self._client.fetch_directory(
+            self.key,
+            force_remote=force_remote,
+            overwrite=overwrite,
+            concurrency=concurrency,
+            progress=progress,
+        )
+
+    download = fetch_directory
+
+    def clone(self, destination: str | os.PathLike[str]) -> Path:
+        """Fill ``destination`` with symlinks to every file of the version in the mounted registry.
+
+        Upload the result (after changing what you need) to create a cheap new version: unchanged files
+        become links to this version instead of copies.
+
+        Returns:
+            ``destination``.
+        """
+        return self._client._clone(self, Path(destination))
+
+    def approve(self, *, spoof: str | None = None) -> None:
+        """Approve this probational version (project owners and administrators)."""
+        self._client._submit("approve_probation", self._with_spoof(spoof), f"approve {self.key}")
+
+    def reject(self, *, force: bool = False, spoof: str | None = None) -> None:
+        """Reject (delete) this probational version (project owners and administrators)."""
+        payload = self._with_spoof(spoof)
+        if force:
+            payload["force"] = True
+        self._client._submit("reject_probation", payload, f"reject {self.key}")
+
+    def remove(self, *, force: bool = False) -> None:
+        """Delete the version (administrators only); a missing version is fine."""
+        payload = self._fields()
+        if force:
+            payload["force"] = True
+        self._client._submit("delete_version", payload, f"remove version {self.key}")
+
+    def reindex(self) -> None:
+        """Regenerate the version's manifest and link files from its contents (administrators only)."""
+        self._client._submit("reindex_version", self._fields(), f"reindex {self.key}")
+
+    def validate(self) -> None:
+        """Check the version's files against its manifest (administrators only).
+
+        Raises:
+            ServiceError: Describing the first discrepancy found.
+        """
+        self._client._submit("validate_version", self._fields(), f"validate {self.key}")
+
+    def _with_spoof(self, spoof: str | None) -> dict[str, Any]:
+        payload = self._fields()
+        if spoof is not None:
+            payload["spoof"] = spoof
+        return payload

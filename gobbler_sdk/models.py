@@ -1,0 +1,250 @@
+"""Typed, immutable views of the service's documents (pydantic v2).
+
+Every model ignores unknown fields, so a newer service never breaks an older client, and serialises back to
+exactly the JSON the service reads and writes (RFC 3339 timestamps, absent optional fields left out)::
+
+    >>> Manifest.model_validate_json(path.read_bytes()).total_size
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, RootModel
+
+from ._rfc3339 import parse_rfc3339
+
+__all__ = [
+    "LinkTarget",
+    "Manifest",
+    "ManifestEntry",
+    "Permissions",
+    "RerouteChange",
+    "ServiceInfo",
+    "Summary",
+    "Uploader",
+]
+
+
+def _strict_timestamp(value: Any) -> Any:
+    if isinstance(value, str):
+        parsed = parse_rfc3339(value)
+        if parsed is None:
+            raise ValueError(f"{value!r} is not an RFC 3339 date-time")
+        return parsed
+    if isinstance(value, datetime) and value.tzinfo is None:
+        raise ValueError("timestamps must be timezone-aware")
+    return value
+
+
+def _format_timestamp(value: datetime) -> str:
+    text = value.isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+# An RFC 3339 timestamp, parsed as strictly as the service does and written back with "Z" for UTC.
+Timestamp = Annotated[
+    datetime, BeforeValidator(_strict_timestamp), PlainSerializer(_format_timestamp, return_type=str)
+]
+
+_CONFIG = ConfigDict(frozen=True, extra="ignore")
+
+
+class LinkTarget(BaseModel):
+    """Where a linked file points: a file of another (or the same) version.
+
+    Attributes:
+        project: Project of the target.
+        asset: Asset of the target.
+        version: Version of the target.
+        path: Path of the target inside its version.
+        ancestor: The final real file when the immediate target is itself a link.
+    """
+
+    model_config = _CONFIG
+
+    project: str
+    asset: str
+    version: str
+    path: str
+    ancestor: LinkTarget | None = None
+
+    @property
+    def registry_path(self) -> str:
+        """``project/asset/version/path`` of the immediate target."""
+        return f"{self.project}/{self.asset}/{self.version}/{self.path}"
+
+    @property
+    def final(self) -> LinkTarget:
+        """The file holding the bytes: the ancestor when there is one, else this target."""
+        return self.ancestor if self.ancestor is not None else self
+
+
+class ManifestEntry(BaseModel):
+    """One path of a version's manifest.
+
+    Attributes:
+        size: Size in bytes (of the final target for links; 0 for empty directories).
+        md5sum: Lower-case hex MD5; ``""`` for empty directories.
+        link: Set when the file is a link to another registry file.
+    """
+
+    model_config = _CONFIG
+
+    size: int
+    md5sum: str
+    link: LinkTarget | None = None
+
+    @property
+    def is_directory(self) -> bool:
+        """Whether this entry records an empty directory rather than a file."""
+        return self.md5sum == ""
+
+
+class Manifest(RootModel[dict[str, ManifestEntry]]):
+    """A version's manifest: relative path → :class:`ManifestEntry`, in the service's order.
+
+    Behaves as a read-only mapping (``manifest["a.txt"]``, ``len``, iteration over paths, ``items()``).
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    def __getitem__(self, path: str) -> ManifestEntry:
+        return self.root[path]
+
+    def __iter__(self) -> Iterator[str]:  # type: ignore[override]
+        return iter(self.root)
+
+    def __len__(self) -> int:
+        return len(self.root)
+
+    def __contains__(self, path: object) -> bool:
+        return path in self.root
+
+    def get(self, path: str) -> ManifestEntry | None:
+        """The entry for ``path``, or ``None``."""
+        return self.root.get(path)
+
+    def items(self) -> Iterator[tuple[str, ManifestEntry]]:
+        """Iterate over ``(path, entry)`` pairs."""
+        return iter(self.root.items())
+
+    @property
+    def total_size(self) -> int:
+        """Bytes the version adds to its project's usage: the sizes of entries that are not links."""
+        return sum(entry.size for entry in self.root.values() if entry.link is None)
+
+    def files(self) -> list[str]:
+        """Paths of files (links included), without empty-directory entries."""
+        return [path for path, entry in self.root.items() if not entry.is_directory]
+
+    def linked(self) -> dict[str, LinkTarget]:
+        """Paths that are links, with their targets."""
+        return {path: entry.link for path, entry in self.root.items() if entry.link is not None}
+
+    def empty_directories(self) -> list[str]:
+        """Paths recorded as empty directories."""
+        return [path for path, entry in self.root.items() if entry.is_directory]
+
+
+class Summary(BaseModel):
+    """Facts about one upload (``..summary``).
+
+    Attributes:
+        upload_user_id: Who uploaded the version (the spoofed name when spoofing).
+        upload_start: When the service started handling the upload.
+        upload_finish: When the transfer finished.
+        on_probation: Whether the version awaits approval.
+    """
+
+    model_config = _CONFIG
+
+    upload_user_id: str
+    upload_start: Timestamp
+    upload_finish: Timestamp
+    on_probation: bool = False
+
+
+class Uploader(BaseModel):
+    """Someone allowed to upload to a project or asset.
+
+    Attributes:
+        id: User name.
+        asset: Restrict the permission to this asset.
+        version: Restrict the permission to this version name.
+        until: The permission lapses after this instant.
+        trusted: Uploads are not forced onto probation when ``True``.
+    """
+
+    model_config = _CONFIG
+
+    id: str
+    asset: str | None = None
+    version: str | None = None
+    until: Timestamp | None = None
+    trusted: bool | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The uploader as the service expects it, unset fields left out."""
+        return self.model_dump(mode="json", exclude_none=True)
+
+
+def _none_as_empty(value: Any) -> Any:
+    # The service writes "owners": null / "uploaders": null after some rewrites.
+    return () if value is None else value
+
+
+class Permissions(BaseModel):
+    """Owners, uploaders and the global-write flag of a project or asset (``..permissions``).
+
+    Attributes:
+        owners: User names of the owners.
+        uploaders: Uploader entries, in the order the service evaluates them.
+        global_write: Whether anyone may create new assets in the project.
+    """
+
+    model_config = _CONFIG
+
+    owners: Annotated[tuple[str, ...], BeforeValidator(_none_as_empty)] = ()
+    uploaders: Annotated[tuple[Uploader, ...], BeforeValidator(_none_as_empty)] = ()
+    global_write: bool = False
+
+
+class ServiceInfo(BaseModel):
+    """Where the service keeps its staging directory and registry (``GET /info``).
+
+    Attributes:
+        staging: Staging directory, as the service was configured.
+        registry: Registry directory, as the service was configured.
+    """
+
+    model_config = _CONFIG
+
+    staging: str
+    registry: str
+
+
+class RerouteChange(BaseModel):
+    """One link changed (or to be changed, in a dry run) by ``reroute_links``.
+
+    Attributes:
+        is_copy: ``True`` (JSON key ``copy``) when the link is replaced by a copy of ``source``,
+            ``False`` when it is retargeted.
+        path: Registry path of the link that changes.
+        source: The doomed file that caused the change.
+        usage: Bytes added to the project's usage (the file size for copies, else 0).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+
+    is_copy: bool = Field(alias="copy")
+    path: str
+    source: str
+    usage: int
+
+
+def manifest_from_mapping(data: Mapping[str, Any]) -> Manifest:
+    """Build a :class:`Manifest` from already-decoded JSON."""
+    return Manifest.model_validate(dict(data))
