@@ -1,17 +1,117 @@
-"""Placeholder until the action family is implemented."""
+"""``reindex_version`` and ``validate_version`` (PROTOCOL.md 6.11, 6.12): rebuild or check a version.
+
+Both walk the version directory itself (section 8); reindex rewrites ``..manifest`` and ``..links`` from
+what is on disk, validate compares what is on disk with them and with ``..summary``.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import os
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from typing import TYPE_CHECKING, Any
 
+from .._rfc3339 import parse_rfc3339
+from .accounting import read_latest
+from .auth import require_name
+from .documents import LINKS, read_manifest, read_summary, write_manifest
 from .errors import RequestError
+from .gojson import Schema
+from .journal import write_log
+from .linkresolve import VersionRef
+from .request_files import Request
+from .validation import check_linkfiles, check_manifest
+from .walk import Mode, Walk, group_links, write_link_files
+
+if TYPE_CHECKING:
+    from .service import Service
+
+__all__ = ["reindex_version", "validate_version"]
+
+_SCHEMA: Schema = {"project": "string", "asset": "string", "version": "string"}
 
 
-def reindex_version(service: Any, request: Any) -> dict[str, Any]:
-    """Not implemented yet."""
-    raise RequestError(500, "reindex_version is not implemented yet")
+@contextmanager
+def _locked_version(service: Service, request: Request, what: str) -> Iterator[tuple[VersionRef, str]]:
+    """Check fields, then the administrator, then lock the asset and find the version (6.11 order).
+
+    Yields:
+        The version and its directory, with the asset locked exclusively.
+    """
+    request.read()
+    caller = request.owner()
+    fields = request.parse(_SCHEMA)
+    project = require_name(fields, "project", style="expected")
+    asset = require_name(fields, "asset", style="expected")
+    version = require_name(fields, "version", style="expected")
+    if not request.is_admin(caller):
+        raise RequestError(403, f"user '{caller}' is not authorized to {what} '{project}'")
+    with ExitStack() as stack:
+        project_dir = service.enter_project(stack, project, exclusive=False)
+        assert project_dir is not None
+        asset_dir = service.enter_asset(stack, project_dir, project, asset)
+        assert asset_dir is not None
+        version_dir = service.version_dir(asset_dir, project, asset, version)
+        assert version_dir is not None
+        yield VersionRef(project, asset, version), version_dir
 
 
-def validate_version(service: Any, request: Any) -> dict[str, Any]:
-    """Not implemented yet."""
-    raise RequestError(500, "validate_version is not implemented yet")
+def reindex_version(service: Service, request: Request) -> dict[str, Any]:
+    """Regenerate ``..manifest`` and ``..links`` of a version; log it unless probational."""
+    with _locked_version(service, request, "reindex") as (current, version_dir):
+        try:
+            result = Walk(service, version_dir, current, Mode.REINDEX).run()
+        except RequestError as exc:
+            raise RequestError(500, f"failed to reindex project; {exc.reason}") from exc
+        write_manifest(version_dir, result.manifest)
+        groups = group_links(result.manifest)
+        write_link_files(version_dir, groups)
+        for directory in result.linkfiles:
+            if directory not in groups:
+                _remove(os.path.join(version_dir, directory, LINKS))
+
+        # Read only now, so a missing summary fails the request after the new files were written.
+        summary = read_summary(version_dir)
+        if summary.get("on_probation") is not True:
+            latest = read_latest(os.path.dirname(version_dir))
+            write_log(
+                service.registry,
+                {
+                    "type": "reindex-version",
+                    "project": current.project,
+                    "asset": current.asset,
+                    "version": current.version,
+                    "latest": latest == current.version,
+                },
+            )
+    return {}
+
+
+def _remove(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        raise RequestError(500, f"failed to remove the stale link file {path!r}; {exc}") from exc
+
+
+def validate_version(service: Service, request: Request) -> dict[str, Any]:
+    """Check that a version's files match its manifest, ``..links`` files and summary."""
+    with _locked_version(service, request, "validate") as (current, version_dir):
+        try:
+            result = Walk(service, version_dir, current, Mode.VALIDATE).run()
+            stored = read_manifest(version_dir)
+            check_manifest(result.manifest, stored)
+            check_linkfiles(group_links(result.manifest), result.linkfiles)
+        except RequestError as exc:
+            raise RequestError(500, f"failed to validate project; {exc.reason}") from exc
+
+        summary = read_summary(version_dir)
+        user = summary.get("upload_user_id")
+        if not user:
+            raise RequestError(500, f"invalid 'upload_user_id' in the summary of {version_dir!r}")
+        for key in ("upload_start", "upload_finish"):
+            if parse_rfc3339(str(summary.get(key, ""))) is None:
+                raise RequestError(500, f"could not parse '{key}' from the summary of {version_dir!r}")
+    return {}
