@@ -53,7 +53,8 @@ def start_gobbler(
 
     Returns:
         ``(created, staging, registry, url)``: whether this call started the service, its staging and
-        registry paths, and its base URL. While a service started here is running, further calls ignore
+        registry paths, and its base URL (``http://127.0.0.1:<port>``, followed by the endpoint prefix
+        when ``extra_args`` sets ``-prefix``). While a service started here is running, further calls ignore
         their arguments and return its details with ``created=False``. A service whose process died is
         replaced by a new one.
 

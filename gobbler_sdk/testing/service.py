@@ -125,7 +125,7 @@ class GobblerService:
         spoof: Path of a spoofing permissions file (``-spoof``).
         probation: Probation lifetime in days (``-probation``).
         concurrency: Worker count (``-concurrency``).
-        extra_args: Further command-line arguments.
+        extra_args: Further command-line arguments. A ``-prefix`` among them is honoured like ``prefix``.
         binary: Path of a real Gobbler executable to run; implies the ``"binary"`` backend.
         startup_timeout: Seconds to wait for ``/info`` to answer.
         backend: ``"auto"``, ``"binary"`` or ``"embedded"`` (module documentation). ``None`` keeps the
@@ -183,7 +183,7 @@ class GobblerService:
         if admin is None:
             admin = [_current_user()]
         self.admin: list[str] = admin.split(",") if isinstance(admin, str) else list(admin)
-        self.prefix = prefix or ""
+        self.prefix = prefix if prefix is not None else _flag_value(extra_args, "prefix") or ""
         self.startup_timeout = startup_timeout
         self._options: list[str] = []
         for flag, value in (
@@ -393,6 +393,21 @@ def _terminate_group(process: subprocess.Popen[bytes]) -> None:
     # Anything the service itself started and left behind goes with it.
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(process.pid, signal.SIGKILL)
+
+
+def _flag_value(args: Sequence[str], name: str) -> str | None:
+    """The last value given to ``-name`` in Go flag syntax, or ``None``."""
+    found = None
+    items = list(args)
+    for index, arg in enumerate(items):
+        flag, has_value, value = arg.lstrip("-").partition("=")
+        if not arg.startswith("-") or flag != name:
+            continue
+        if has_value:
+            found = value
+        elif index + 1 < len(items):
+            found = items[index + 1]
+    return found
 
 
 def _current_user() -> str:
