@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: venv test lint typecheck pytest demo serve clean
+.PHONY: venv test lint typecheck pytest docs demo serve clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,10 +24,13 @@ typecheck: venv
 pytest: venv
 	$(BIN)/pytest
 
-test: lint typecheck pytest
+docs: venv
+	$(BIN)/sphinx-build -W --keep-going -q -b html docs docs/_build/html
+
+test: lint typecheck pytest docs
 
 demo: venv
-	$(BIN)/python examples/roundtrip.py
+	$(BIN)/python examples/quickstart.py
 
 serve: venv
 	$(BIN)/python -m gobbler_sdk.testing serve
