@@ -131,19 +131,13 @@ class _ManifestCache:
             self._cache[version] = manifest
         return manifest
 
-    def entry(self, link: Link) -> ManifestEntry:
-        """The manifest entry a link points at (its immediate target).
+    def entry(self, link: Link) -> ManifestEntry | None:
+        """The manifest entry a link points at (its immediate target), ``None`` when it is not listed.
 
         Raises:
-            RequestError: 500 when the manifest is unreadable or lacks the path.
+            RequestError: 500 when the manifest is unreadable.
         """
-        version = _version_of(link)
-        entry = self.get(version).get(link["path"])
-        if entry is None:
-            raise RequestError(
-                500, f"could not find '{link['path']}' in the manifest of '{'/'.join(version)}'"
-            )
-        return entry
+        return self.get(_version_of(link)).get(link["path"])
 
 
 def _expand_targets(registry: str, targets: list[_Target]) -> set[VersionKey]:
@@ -216,10 +210,15 @@ def _propose(
     """
     actions = []
     for version in _surviving_versions(registry, doomed_versions):
-        for key, entry in manifests.get(version).items():
-            action = _propose_entry(version, key, entry, doomed_files, manifests)
-            if action is not None:
-                actions.append(action)
+        try:
+            for key, entry in manifests.get(version).items():
+                action = _propose_entry(version, key, entry, doomed_files, manifests)
+                if action is not None:
+                    actions.append(action)
+        except RequestError as exc:
+            project, asset, name = version
+            where = f'version "{name}" of asset "{asset}" in project "{project}"'
+            raise RequestError(exc.status, f"failed to reroute links for {where}; {exc.reason}") from exc
     return actions
 
 
@@ -243,7 +242,8 @@ def _propose_entry(
     lost_ancestor = _file_of(ancestor) in doomed_files
     if not lost_parent and not lost_ancestor:
         return None
-    living_parent, living_ancestor = _trace_chain(link, lost_ancestor, doomed_files, manifests)
+    origin = "/".join((*version, key))
+    living_parent, living_ancestor = _trace_chain(origin, link, lost_ancestor, doomed_files, manifests)
 
     if lost_parent:
         if living_parent is None:
@@ -270,9 +270,16 @@ def _copy_action(version: VersionKey, key: str, entry: ManifestEntry, parent: Fi
 
 
 def _trace_chain(
-    link: Link, lost_ancestor: bool, doomed_files: set[FileKey], manifests: _ManifestCache
+    origin: str, link: Link, lost_ancestor: bool, doomed_files: set[FileKey], manifests: _ManifestCache
 ) -> tuple[Link | None, Link | None]:
     """Follow immediate targets from ``link`` down to a real file, noting the living files on the way.
+
+    Args:
+        origin: Registry-relative path of the linked file being examined (for error messages).
+        link: Its link.
+        lost_ancestor: Whether its recorded ancestor is doomed.
+        doomed_files: Every doomed file.
+        manifests: Manifest cache.
 
     Returns:
         ``(living_parent, living_ancestor)``: the first file of the chain that is not doomed, and the last
@@ -297,7 +304,10 @@ def _trace_chain(
                     break
             else:
                 living_ancestor = current
-        following = manifests.entry(current).get("link")
+        target = manifests.entry(current)
+        if target is None:
+            raise RequestError(500, f'missing manifest entry for link to "{"/".join(here)}" from "{origin}"')
+        following = target.get("link")
         current = _bare(following) if following is not None else None
     return living_parent, living_ancestor
 

@@ -7,6 +7,7 @@ reroute fail with 500.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -446,6 +447,36 @@ def test_missing_targets_are_500(rr: Gobbler, missing: str) -> None:
     # The valid first entry would cause changes; the failing one stops everything.
     reply = reroute(rr, {"project": project, "asset": "a", "version": "v1"}, target)
     assert reply.status == 500, reply
+    assert snapshot(rr, project) == before
+
+
+def test_surviving_version_without_manifest_is_500(rr: Gobbler) -> None:
+    project = build_chain(rr)
+    stray = rr.path(project, "stray", "not-a-version")
+    stray.mkdir(parents=True)
+    try:
+        before = snapshot(rr, project)
+        for dry_run in (True, False):
+            reply = reroute(rr, {"project": project, "asset": "a", "version": "v1"}, dry_run=dry_run)
+            assert reply.status == 500, reply
+        assert snapshot(rr, project) == before
+    finally:
+        # Every later reroute of this module's registry would fail otherwise.
+        stray.rmdir()
+        stray.parent.rmdir()
+
+
+def test_chain_through_a_path_missing_from_a_manifest_is_500(rr: Gobbler) -> None:
+    project = build_chain(rr)
+    # v4/f's chain goes through v3/f; once v3's manifest no longer lists it, the trace cannot continue.
+    v3 = rr.manifest(project, "a", "v3")
+    del v3["f"]
+    rr.path(project, "a", "v3", "..manifest").write_text(json.dumps(v3))
+    before = snapshot(rr, project)
+    for dry_run in (True, False):
+        reply = reroute(rr, {"project": project, "asset": "a", "version": "v1"}, dry_run=dry_run)
+        assert reply.status == 500, reply
+        assert "missing manifest entry" in reply.reason
     assert snapshot(rr, project) == before
 
 
