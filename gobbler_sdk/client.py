@@ -401,12 +401,15 @@ class GobblerClient:
         new_uploaders = None if uploaders is None else [_uploader_json(u) for u in uploaders]
         permissions: dict[str, Any] = {}
         if append and (owners is not None or new_uploaders is not None):
-            current: Permissions = project.asset(asset).permissions() if asset else project.permissions()
+            holder = project.asset(asset) if asset else project
+            current: Permissions = holder.permissions()
             if owners is not None:
                 known = list(current.owners)
                 permissions["owners"] = known + [o for o in owners if o not in set(known)]
             if new_uploaders is not None:
-                permissions["uploaders"] = [u.to_json() for u in current.uploaders] + new_uploaders
+                # Stored entries are resent as stored: the model would respell their 'until' timestamps.
+                stored = holder._read_json("..permissions", False) or {}
+                permissions["uploaders"] = list(stored.get("uploaders") or []) + new_uploaders
         else:
             if owners is not None:
                 permissions["owners"] = list(owners)

@@ -35,7 +35,13 @@ def _checked(kind: str, name: str) -> str:
 
 
 def _uploader_json(entry: Uploader | dict[str, Any]) -> dict[str, Any]:
-    return entry.to_json() if isinstance(entry, Uploader) else Uploader.model_validate(entry).to_json()
+    if isinstance(entry, Uploader):
+        return entry.to_json()
+    data = Uploader.model_validate(entry).to_json()
+    # The service stores 'until' verbatim: the caller's spelling (e.g. nanoseconds) must reach it unchanged.
+    if isinstance(entry.get("until"), str):
+        data["until"] = entry["until"]
+    return data
 
 
 class _Handle:
@@ -452,17 +458,24 @@ class Version(_Handle):
         return self.summary().on_probation
 
     def files(
-        self, prefix: str | None = None, *, include_dotdot: bool = True, force_remote: bool = False
+        self,
+        prefix: str | None = None,
+        *,
+        include_dotdot: bool = True,
+        empty_directories: bool = False,
+        force_remote: bool = False,
     ) -> list[str]:
         """Paths of the files in the version, as listed by the registry.
 
         Args:
             prefix: Keep only paths starting with this text.
             include_dotdot: Keep internal ``..`` files (``..manifest``, ``..summary``, ``..links``).
+            empty_directories: Also list the deepest empty directories, with a trailing ``/`` (as the
+                service's recursive listing does).
             force_remote: List through the REST API.
         """
         listing = self._client._reader(force_remote).list(self.key, recursive=True)
-        paths = [p for p in listing if not p.endswith("/")]
+        paths = listing if empty_directories else [p for p in listing if not p.endswith("/")]
         if not include_dotdot:
             paths = [p for p in paths if not any(part.startswith("..") for part in p.split("/"))]
         if prefix is not None:
