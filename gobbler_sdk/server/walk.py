@@ -238,7 +238,9 @@ class Walk:
                 500, f'failed to read the symbolic link "{rel}"; {describe_os_error(exc)}'
             ) from exc
         directory = os.path.dirname(paths.join(self._root, rel))
-        target = paths.clean(raw) if raw.startswith("/") else paths.join(directory, raw)
+        # An absolute text is used as written (not cleaned): the reference keeps it verbatim for whitelisted
+        # links, while every containment test below is lexical and cleans anyway.
+        target = raw if raw.startswith("/") else paths.join(directory, raw)
 
         recorded = self._recorded.get(rel)
         if recorded is not None:
