@@ -13,10 +13,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
+from pydantic import ValidationError
+
 from ._names import name_problem
 from ._pathsafety import checked_relative
 from ._progress import ProgressCallback
-from .errors import InvalidNameError, NotFoundError
+from .errors import InvalidNameError, InvalidRequestError, NotFoundError
 from .models import Manifest, Permissions, Summary, Uploader
 
 if TYPE_CHECKING:
@@ -37,7 +39,10 @@ def _checked(kind: str, name: str) -> str:
 def _uploader_json(entry: Uploader | dict[str, Any]) -> dict[str, Any]:
     if isinstance(entry, Uploader):
         return entry.to_json()
-    data = Uploader.model_validate(entry).to_json()
+    try:
+        data = Uploader.model_validate(entry).to_json()
+    except ValidationError as exc:
+        raise InvalidRequestError(f"invalid uploader entry {entry!r}: {exc}") from None
     # The service stores 'until' verbatim: the caller's spelling (e.g. nanoseconds) must reach it unchanged.
     if isinstance(entry.get("until"), str):
         data["until"] = entry["until"]
