@@ -90,7 +90,7 @@ def serve(options: argparse.Namespace) -> int:
             status = service.process.poll()
             if status is not None:
                 print(f"error: the service exited with status {status}", file=sys.stderr)
-                return status or 1
+                return status if status > 0 else 1
             time.sleep(_LOG_POLL)
     except KeyboardInterrupt:
         print("Stopping the Gobbler service.", flush=True)

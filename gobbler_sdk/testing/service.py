@@ -252,10 +252,10 @@ class GobblerService:
         """
         if self.running:
             return self
-        if self._download:
-            self.binary = str(download_binary(self.version, overwrite=self.overwrite))
-            self._download = False
         try:
+            if self._download:
+                self.binary = str(download_binary(self.version, overwrite=self.overwrite))
+                self._download = False
             for attempt in range(_PORT_ATTEMPTS):
                 problem = self._launch()
                 if problem is None:
@@ -281,7 +281,9 @@ class GobblerService:
                 self.command(), stdin=subprocess.DEVNULL, stdout=stderr, stderr=stderr, start_new_session=True
             )
         deadline = time.monotonic() + self.startup_timeout
-        with httpx.Client(timeout=2.0) as client:
+        # A short timeout: a slow answer is simply asked again, and a port held by something that never
+        # answers must not hide the early exit of our process for long.
+        with httpx.Client(timeout=1.0) as client:
             while True:
                 if self.process.poll() is not None:
                     status = self.process.returncode

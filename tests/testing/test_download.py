@@ -243,3 +243,14 @@ def test_binary_backend_on_unsupported_platform(monkeypatch: pytest.MonkeyPatch)
     service = GobblerService(backend="auto")
     assert service.backend == "embedded"
     service.stop()
+
+
+@needs_release_platform
+@pytest.mark.usefixtures("no_gobbler_binary")
+def test_failed_download_at_start_cleans_up(release_server: ReleaseServer) -> None:
+    service = GobblerService(backend="binary")
+    registry = service.registry
+    with pytest.raises(DownloadError, match="HTTP 404"):
+        service.start()
+    assert not registry.exists()
+    assert service.process is None

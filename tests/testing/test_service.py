@@ -117,6 +117,20 @@ def test_command_line(tmp_path: Path) -> None:
     assert service.admin == ["a", "b"]
 
 
+@pytest.mark.parametrize(
+    ("extra", "url_tail"),
+    [
+        (["-prefix", "a/b"], "/a/b"),
+        (["--prefix=a/b"], "/a/b"),
+        (["-prefix=x", "-prefix", "y"], "/y"),
+        (["-concurrency", "3"], ""),
+    ],
+)
+def test_prefix_in_extra_args(tmp_path: Path, extra: list[str], url_tail: str) -> None:
+    service = GobblerService(tmp_path, tmp_path, port=99, extra_args=extra)
+    assert service.url == f"http://127.0.0.1:99{url_tail}"
+
+
 def test_prefix_is_used_for_readiness() -> None:
     with GobblerService(prefix="api/v2", backend="auto") as service:
         assert service.url.endswith("/api/v2")
