@@ -2,24 +2,26 @@
 
 The copy keeps nested and empty directories and symlinks (relative links that stay inside the tree stay
 relative, so they become links between files of the new version; links that point elsewhere are made
-absolute, so links into the registry still reach their target). Files are copied concurrently with the
-kernel's fast paths and each copy is checked by size against its source; the service hashes every file
-itself, so hashing here would only repeat work.
+absolute, so links into the registry still reach their target). Files are copied concurrently; the source
+is hashed as it is read and each copy is read back and checked against that size and MD5 before anything is
+submitted. The service only hashes the staged copy, so a copy damaged on its way into staging would
+otherwise be stored, with a matching manifest, as if it were the original.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import posixpath
 import secrets
-import shutil
 import stat
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ._cache import CHUNK, md5_of_file
 from ._progress import ProgressCallback, Tracker
-from .errors import InvalidRequestError
+from .errors import IntegrityError, InvalidRequestError
 
 __all__ = ["allocate_directory", "is_direct_child", "stage_copy"]
 
@@ -113,7 +115,8 @@ def stage_copy(
 
     Raises:
         InvalidRequestError: For special files (FIFOs, devices, sockets) that cannot be uploaded.
-        OSError: When a copy fails or comes out with the wrong size.
+        IntegrityError: When a copy's size or MD5 differs from what was read from its source.
+        OSError: When a copy fails.
     """
     plan = _plan(source, ignore_dot)
     for directory in sorted(plan.directories):
@@ -125,11 +128,7 @@ def stage_copy(
 
     def copy_one(item: tuple[str, int]) -> None:
         path, size = item
-        target = destination / path
-        shutil.copyfile(source / path, target)
-        copied = target.stat().st_size
-        if copied != size:
-            raise OSError(f"copy of {source / path} has {copied} bytes instead of {size}")
+        _copy_verified(source / path, destination / path, size)
         tracker.advance(path, size)
 
     if len(plan.files) <= 1 or concurrency <= 1:
@@ -139,3 +138,18 @@ def stage_copy(
     with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="gobbler-copy") as pool:
         for _ in pool.map(copy_one, plan.files):
             pass
+
+
+def _copy_verified(source: Path, target: Path, size: int) -> None:
+    """Copy one file, hashing the source while reading it, then read the copy back and compare."""
+    digest = hashlib.md5()
+    with open(source, "rb") as reader, open(target, "wb") as writer:
+        while chunk := reader.read(CHUNK):
+            digest.update(chunk)
+            writer.write(chunk)
+    copied = target.stat().st_size
+    if copied != size:
+        raise IntegrityError(f"copy of {source} has {copied} bytes instead of {size}")
+    expected, found = digest.hexdigest(), md5_of_file(target)
+    if found != expected:
+        raise IntegrityError(f"copy of {source} has MD5 {found} instead of {expected}")
