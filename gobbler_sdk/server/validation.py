@@ -13,14 +13,16 @@ __all__ = ["check_linkfiles", "check_manifest", "link_difference"]
 _FIELDS = ("project", "asset", "version", "path")
 
 
-def link_difference(observed: Link | None, stored: Link | None, where: str) -> str | None:
+def link_difference(observed: Link | None, stored: Link | None) -> str | None:
     """Describe how a stored link differs from the observed one, or ``None`` when they are equal.
+
+    The details always say "in manifest", also for ``..links`` entries, as the reference's do.
 
     Args:
         observed: Link derived from the files on disk.
         stored: Link recorded in the manifest or a ``..links`` file.
-        where: ``"manifest"`` or ``"linkfile"``, for the message.
     """
+    where = "manifest"
     if observed is None or stored is None:
         if observed is not None:
             return f"expected link in {where}"
@@ -58,7 +60,7 @@ def check_manifest(observed: Manifest, stored: Manifest) -> None:
             raise RequestError(500, f'incorrect size in manifest for "{path}"')
         if seen.get("md5sum") != entry.get("md5sum", ""):
             raise RequestError(500, f'incorrect MD5 checksum in manifest for "{path}"')
-        problem = link_difference(seen.get("link"), entry.get("link"), "manifest")
+        problem = link_difference(seen.get("link"), entry.get("link"))
         if problem is not None:
             raise RequestError(500, f'mismatching link information for "{path}"; {problem}')
     for path in sorted(observed):
@@ -85,7 +87,7 @@ def check_linkfiles(observed: dict[str, dict[str, Link]], found: dict[str, dict[
         for name in sorted(links):
             if name not in recorded:
                 raise RequestError(500, f'missing path "{name}" from linkfile at "{label}"')
-            problem = link_difference(links[name], recorded[name], "linkfile")
+            problem = link_difference(links[name], recorded[name])
             if problem is not None:
                 raise RequestError(
                     500, f'mismatching link information for "{name}" in linkfile at "{label}"; {problem}'
