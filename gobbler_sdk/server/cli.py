@@ -8,15 +8,16 @@ staging/registry or a fatal start-up error, as in the reference.
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 from collections.abc import Sequence
 
 from . import paths
-from .config import ServerConfig, load_spoof_table, load_whitelist
+from .config import ServerConfig, SpoofTable, load_spoof_table, load_whitelist
 from .runner import EmbeddedServer
 
-__all__ = ["main", "parse_args"]
+__all__ = ["ConfigError", "UsageError", "go_int", "main", "parse_args"]
 
 _FLAGS = {
     "staging": "path to the staging directory (required)",
@@ -34,11 +35,15 @@ _INTS = {"port", "probation", "concurrency"}
 
 
 class UsageError(Exception):
-    """Bad command line; carries the exit status."""
+    """Bad command line (usage is printed); carries the exit status."""
 
     def __init__(self, message: str, status: int) -> None:
         super().__init__(message)
         self.status = status
+
+
+class ConfigError(Exception):
+    """A fatal start-up problem with a valid command line (exit status 1, no usage text)."""
 
 
 def _usage() -> str:
@@ -47,27 +52,91 @@ def _usage() -> str:
     return "\n".join(lines)
 
 
+def _underscores_ok(text: str) -> bool:
+    """Go's rule for ``_`` in base-0 integers: only between digits (a base prefix counts as a digit)."""
+    body = text[1:] if text[:1] in "+-" else text
+    saw = "^"
+    index = 0
+    hexadecimal = False
+    if len(body) >= 2 and body[0] == "0" and body[1].lower() in "box":
+        index, saw, hexadecimal = 2, "0", body[1].lower() == "x"
+    for char in body[index:]:
+        if char.isdigit() or (hexadecimal and char.lower() in "abcdef"):
+            saw = "0"
+        elif char == "_":
+            if saw != "0":
+                return False
+            saw = "_"
+        elif saw == "_":
+            return False
+        else:
+            saw = "!"
+    return saw != "_"
+
+
+def go_int(text: str) -> int:
+    """Parse an integer flag like Go's ``strconv.ParseInt(text, 0, 64)``.
+
+    Accepts a sign, ``0x``/``0o``/``0b`` prefixes, a leading ``0`` for octal and ``_`` separators.
+
+    Raises:
+        ValueError: ``parse error`` or ``value out of range``, the ``flag`` package's words.
+    """
+    body = text[1:] if text[:1] in "+-" else text
+    negative = text.startswith("-")
+    base = 10
+    if body[:2].lower() in ("0x", "0o", "0b"):
+        base = {"x": 16, "o": 8, "b": 2}[body[1].lower()]
+        body = body[2:]
+    elif len(body) > 1 and body[0] == "0":
+        base = 8
+        body = body[1:]
+    if "_" in body or "_" in text:
+        if not _underscores_ok(text):
+            raise ValueError("parse error")
+        body = body.replace("_", "")
+    digits = "0123456789abcdef"[:base]
+    if body == "" or any(char.lower() not in digits for char in body):
+        raise ValueError("parse error")
+    value = int(body, base) * (-1 if negative else 1)
+    if not -(1 << 63) <= value < (1 << 63):
+        raise ValueError("value out of range")
+    return value
+
+
+def _read_text(path: str) -> str:
+    """A configuration file's content; bytes that are not UTF-8 survive as surrogate escapes."""
+    with open(path, "rb") as handle:
+        return os.fsdecode(handle.read())
+
+
 def parse_args(argv: Sequence[str]) -> ServerConfig:
     """Turn command-line arguments into a :class:`ServerConfig`, loading whitelist and spoof files.
 
+    Parsing follows Go's ``flag`` package: ``-name value``, ``-name=value`` and the same with two dashes;
+    parsing stops at the first non-flag argument or after ``--``; a repeated flag keeps its last value.
+
     Raises:
-        UsageError: With exit status 2 (bad flag or integer) or 1 (missing directory, bad file).
+        UsageError: With exit status 0 (``-h``), 2 (bad flag or integer) or 1 (missing directory, bad
+            file).
     """
     values: dict[str, str] = {}
     args = list(argv)
     while args:
-        arg = args.pop(0)
+        arg = args[0]
+        if len(arg) < 2 or arg[0] != "-":
+            break
+        dashes = 2 if arg[1] == "-" else 1
         if arg == "--":
             break
-        if not arg.startswith("-") or arg == "-":
-            break
-        name = arg.lstrip("-")
-        if arg.startswith("---") or name == "":
+        args.pop(0)
+        name = arg[dashes:]
+        if name == "" or name[0] in "-=":
             raise UsageError(f"bad flag syntax: {arg}", 2)
         name, has_value, value = name.partition("=")
-        if name in ("h", "help"):
-            raise UsageError("", 0)
         if name not in _FLAGS:
+            if name in ("h", "help"):
+                raise UsageError("", 0)
             raise UsageError(f"flag provided but not defined: -{name}", 2)
         if not has_value:
             if not args:
@@ -75,26 +144,24 @@ def parse_args(argv: Sequence[str]) -> ServerConfig:
             value = args.pop(0)
         if name in _INTS:
             try:
-                int(value, 0)
-            except ValueError:
-                raise UsageError(f'invalid value "{value}" for flag -{name}: parse error', 2) from None
+                go_int(value)
+            except ValueError as exc:
+                raise UsageError(f'invalid value "{value}" for flag -{name}: {exc}', 2) from None
         values[name] = value
 
     staging = values.get("staging", "")
     registry = values.get("registry", "")
     if not staging or not registry:
-        raise UsageError("missing -staging or -registry", 1)
+        raise UsageError("", 1)
     whitelist: tuple[str, ...] = ()
-    spoof = None
+    spoof = SpoofTable()
     try:
         if values.get("whitelist"):
-            with open(values["whitelist"], encoding="utf-8") as handle:
-                whitelist = load_whitelist(handle.read())
+            whitelist = load_whitelist(_read_text(values["whitelist"]))
         if values.get("spoof"):
-            with open(values["spoof"], encoding="utf-8") as handle:
-                spoof = load_spoof_table(handle.read())
+            spoof = load_spoof_table(_read_text(values["spoof"]))
     except (OSError, ValueError) as exc:
-        raise UsageError(f"failed to load a configuration file; {exc}", 1) from exc
+        raise ConfigError(f"failed to load a configuration file; {exc}") from exc
 
     admin = values.get("admin", "")
     config = ServerConfig(
@@ -103,17 +170,15 @@ def parse_args(argv: Sequence[str]) -> ServerConfig:
         admins=tuple(admin.split(",")) if admin else (),
         prefix=values.get("prefix", ""),
         whitelist=whitelist,
-        probation_days=int(values.get("probation", "-1"), 0),
-        concurrency=int(values.get("concurrency", "100"), 0),
+        spoof=spoof,
+        probation_days=go_int(values.get("probation", "-1")),
+        concurrency=go_int(values.get("concurrency", "100")),
         host=values.get("host", "127.0.0.1"),
-        port=int(values.get("port", "8080"), 0),
+        port=go_int(values.get("port", "8080")),
     )
-    if spoof is not None:
-        from dataclasses import replace
-
-        config = replace(config, spoof=spoof)
     if config.concurrency < 1:
-        raise UsageError("-concurrency must be at least 1", 1)
+        # The reference would hang on the first file with 0 workers; refuse to start instead.
+        raise ConfigError("-concurrency must be at least 1")
     return config
 
 
@@ -128,14 +193,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         config = parse_args(sys.argv[1:] if argv is None else argv)
     except UsageError as exc:
-        stream = sys.stdout if exc.status == 0 else sys.stderr
+        # Like Go's flag package, usage goes to standard error even for -h.
         if str(exc):
-            print(str(exc), file=stream)
-        print(_usage(), file=stream)
+            print(str(exc), file=sys.stderr)
+        print(_usage(), file=sys.stderr)
         return exc.status
+    except ConfigError as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
     try:
         server = EmbeddedServer(config)
-    except OSError as exc:
+    except (OSError, OverflowError) as exc:
+        # OverflowError: a port outside 0-65535, which Go reports as a failure to listen.
         print(f"failed to start the service; {exc}", file=sys.stderr)
         return 1
     logging.getLogger("gobbler_sdk.server").info(

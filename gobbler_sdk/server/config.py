@@ -7,7 +7,19 @@ from dataclasses import dataclass, field
 
 from . import paths
 
-__all__ = ["ServerConfig", "SpoofTable", "load_spoof_table", "load_whitelist"]
+__all__ = ["ServerConfig", "SpoofTable", "load_spoof_table", "load_whitelist", "split_lines"]
+
+
+def split_lines(text: str) -> list[str]:
+    r"""Split a configuration file into lines as Go's ``bufio.Scanner`` does.
+
+    Lines end at ``\n``; one trailing ``\r`` is dropped from each; a final newline does not start an
+    extra, empty line (but an empty line before it is kept, and is an error for both file kinds).
+    """
+    pieces = text.split("\n")
+    if pieces and pieces[-1] == "":
+        pieces.pop()
+    return [piece[:-1] if piece.endswith("\r") else piece for piece in pieces]
 
 
 @dataclass(frozen=True)
@@ -36,10 +48,7 @@ def load_spoof_table(text: str) -> SpoofTable:
         ValueError: On a line that does not split into exactly two parts on ``:`` (blank lines included).
     """
     rules: dict[str, tuple[bool, frozenset[str], frozenset[str]]] = {}
-    lines = text.split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
-    for number, line in enumerate(lines, start=1):
+    for number, line in enumerate(split_lines(text), start=1):
         parts = line.split(":")
         if len(parts) != 2:
             raise ValueError(f"line {number} of the spoofing file should be 'spoofer:entries'")
@@ -66,11 +75,8 @@ def load_whitelist(text: str) -> tuple[str, ...]:
     Raises:
         ValueError: On a line that is not absolute after cleaning (blank lines included).
     """
-    lines = text.split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
     out = []
-    for number, line in enumerate(lines, start=1):
+    for number, line in enumerate(split_lines(text), start=1):
         cleaned = paths.clean(line)
         if not cleaned.startswith("/"):
             raise ValueError(f"line {number} of the whitelist should be an absolute path, got {line!r}")

@@ -1,10 +1,15 @@
 """JSON the way the Go reference reads and writes it.
 
 Decoding (PROTOCOL.md 4.6): the top level must be an object or ``null``; keys match fields
-case-insensitively with an exact match preferred and the last duplicate winning; ``null`` means absent;
-types are strict (a boolean is not a number and vice versa); ``NaN``/``Infinity`` and trailing data are
-errors. Callers describe the fields they accept with a small schema and get back a plain dict holding only
-the fields that were present and non-null.
+case-insensitively (Go's simple case folding, so U+017F long s matches ``s``) with an exact match
+preferred and the last duplicate winning; ``null`` means absent; types are strict (a boolean is not a
+number and vice versa); ``NaN``/``Infinity`` and trailing data are errors. Callers describe the fields
+they accept with a small schema and get back a plain dict holding only the fields that were present and
+non-null.
+
+Duplicate keys follow Go's decoder, which decodes the later value *into* the earlier one: a repeated object
+keeps the fields the later copy does not mention, and a repeated array reuses the earlier elements (a
+``null`` element leaves the earlier element in place). Lone UTF-16 surrogates become U+FFFD, as in Go.
 
 Encoding: compact for HTTP responses, 4-space indented for registry files, with ``<``, ``>``, ``&``,
 U+2028 and U+2029 escaped as Go's encoder does, and no trailing newline.
@@ -13,11 +18,14 @@ U+2028 and U+2029 escaped as Go's encoder does, and no trailing newline.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 __all__ = [
+    "JSONShapeError",
     "ListOf",
     "MapOf",
     "Schema",
@@ -54,13 +62,22 @@ class MapOf:
 Spec = str | ListOf | Struct | MapOf
 Schema = Mapping[str, Spec]
 
+_INT64_MIN = -(1 << 63)
+_INT64_MAX = (1 << 63) - 1
+
+# Only these two non-ASCII letters fold onto ASCII letters under Go's simple case folding.
+_NON_ASCII_FOLDS = {"\u017f": "S", "\u212a": "K"}
+
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
 
 class JSONShapeError(ValueError):
     """The document is valid JSON but does not fit the schema."""
 
 
 def _reject_constant(name: str) -> Any:
-    raise ValueError(f"invalid JSON literal {name}")
+    raise ValueError(f"invalid character {name[0]!r} looking for beginning of value")
 
 
 class _Obj(list):  # type: ignore[type-arg]
@@ -71,46 +88,29 @@ def _object_hook(pairs: list[tuple[str, Any]]) -> _Obj:
     return _Obj(pairs)
 
 
-def _convert(value: Any, spec: Spec, where: str) -> Any:
-    if value is None:
-        return None
+def _fold(name: str) -> str:
+    """Go's ``foldName`` restricted to what can ever equal an ASCII field name."""
+    if name.isascii():
+        return name.upper()
+    return "".join(_NON_ASCII_FOLDS.get(c, c.upper() if c.isascii() else c) for c in name)
+
+
+@lru_cache(maxsize=256)
+def _folded_names(names: tuple[str, ...]) -> dict[str, str]:
+    return {_fold(name): name for name in names}
+
+
+def _zero(spec: Spec) -> Any:
+    """Go's zero value for an element that a ``null`` left untouched."""
     if spec == "string":
-        if not isinstance(value, str):
-            raise JSONShapeError(f"cannot unmarshal {_kind(value)} into field {where} of type string")
-        return value
+        return ""
     if spec == "bool":
-        if not isinstance(value, bool):
-            raise JSONShapeError(f"cannot unmarshal {_kind(value)} into field {where} of type bool")
-        return value
+        return False
     if spec == "int":
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise JSONShapeError(f"cannot unmarshal {_kind(value)} into field {where} of type int64")
-        return value
-    if isinstance(spec, ListOf):
-        if not isinstance(value, list) or isinstance(value, _Obj):
-            raise JSONShapeError(f"cannot unmarshal {_kind(value)} into field {where} of type array")
-        out = []
-        for item in value:
-            converted = _convert(item, spec.item, where)
-            if converted is None:
-                # Go decodes null into a zero value inside arrays.
-                zeros: dict[str, Any] = {"string": "", "bool": False, "int": 0}
-                # Schema objects hold mappings and are unhashable: only scalar names index the table.
-                converted = zeros[spec.item] if isinstance(spec.item, str) else {}
-            out.append(converted)
-        return out
-    if isinstance(spec, MapOf):
-        if not isinstance(value, _Obj):
-            raise JSONShapeError(f"cannot unmarshal {_kind(value)} into field {where} of type map")
-        mapping: dict[str, Any] = {}
-        for key, item in value:
-            mapping[key] = _convert(item, spec.item, f"{where}[{key}]")
-        return mapping
+        return 0
     if isinstance(spec, Struct):
-        if not isinstance(value, _Obj):
-            raise JSONShapeError(f"cannot unmarshal {_kind(value)} into field {where} of type object")
-        return _fill(value, spec.fields, where)
-    raise AssertionError(f"unknown schema kind {spec!r}")
+        return {}
+    return None
 
 
 def _kind(value: Any) -> str:
@@ -127,20 +127,93 @@ def _kind(value: Any) -> str:
     return "null"
 
 
-def _fill(pairs: _Obj, fields: Mapping[str, Spec], where: str) -> dict[str, Any]:
-    folded = {name.lower(): name for name in fields}
-    result: dict[str, Any] = {}
+def _mismatch(value: Any, where: str, go_type: str) -> JSONShapeError:
+    field = f" into field {where}" if where else ""
+    return JSONShapeError(f"json: cannot unmarshal {_kind(value)}{field} of type {go_type}")
+
+
+def _convert(value: Any, spec: Spec, where: str, existing: Any = None) -> Any:
+    """Decode ``value`` against ``spec``, into ``existing`` when a duplicate key already filled it."""
+    if value is None:
+        return None
+    if spec == "string":
+        if not isinstance(value, str):
+            raise _mismatch(value, where, "string")
+        return value
+    if spec == "bool":
+        if not isinstance(value, bool):
+            raise _mismatch(value, where, "bool")
+        return value
+    if spec == "int":
+        if isinstance(value, bool) or not isinstance(value, int) or not _INT64_MIN <= value <= _INT64_MAX:
+            raise _mismatch(value, where, "int64")
+        return value
+    if isinstance(spec, ListOf):
+        if not isinstance(value, list) or isinstance(value, _Obj):
+            raise _mismatch(value, where, "array")
+        previous = existing if isinstance(existing, list) else []
+        out = []
+        for index, item in enumerate(value):
+            before = previous[index] if index < len(previous) else _zero(spec.item)
+            # A null element is a no-op in Go: the element keeps what it held (or its zero value).
+            out.append(before if item is None else _convert(item, spec.item, where, before))
+        return out
+    if isinstance(spec, MapOf):
+        if not isinstance(value, _Obj):
+            raise _mismatch(value, where, "map")
+        # Go adds to an existing map; each value is decoded into a fresh zero value.
+        mapping: dict[str, Any] = dict(existing) if isinstance(existing, dict) else {}
+        for key, item in value:
+            converted = _convert(item, spec.item, f"{where}[{key}]")
+            mapping[key] = _zero(spec.item) if converted is None else converted
+        return mapping
+    if isinstance(spec, Struct):
+        if not isinstance(value, _Obj):
+            raise _mismatch(value, where, "object")
+        return _fill(value, spec.fields, where, existing if isinstance(existing, dict) else None)
+    raise AssertionError(f"unknown schema kind {spec!r}")
+
+
+def _fill(
+    pairs: _Obj, fields: Mapping[str, Spec], where: str, existing: dict[str, Any] | None
+) -> dict[str, Any]:
+    folded = _folded_names(tuple(fields))
+    result: dict[str, Any] = dict(existing) if existing else {}
     for key, value in pairs:
-        name = key if key in fields else folded.get(key.lower())
+        name = key if key in fields else folded.get(_fold(key))
         if name is None:
             continue
         path = f"{where}.{name}" if where else name
-        converted = _convert(value, fields[name], path)
+        converted = _convert(value, fields[name], path, result.get(name))
         if converted is None:
             result.pop(name, None)
         else:
             result[name] = converted
     return result
+
+
+def _replace_surrogates(value: Any) -> Any:
+    if isinstance(value, str):
+        return _SURROGATE.sub("\ufffd", value)
+    if isinstance(value, _Obj):
+        return _Obj((_replace_surrogates(k), _replace_surrogates(v)) for k, v in value)
+    if isinstance(value, list):
+        return [_replace_surrogates(v) for v in value]
+    return value
+
+
+def _parse(data: bytes) -> Any:
+    """Parse a whole document strictly; only whitespace may follow the value."""
+    text = data.decode("utf-8", errors="replace")
+    if text.strip(" \t\r\n") == "":
+        raise ValueError("unexpected end of JSON input")
+    try:
+        parsed = json.loads(text, object_pairs_hook=_object_hook, parse_constant=_reject_constant)
+    except RecursionError:
+        raise ValueError("exceeded max depth") from None
+    if _SURROGATE_ESCAPE.search(text):
+        parsed = _replace_surrogates(parsed)
+    return parsed
 
 
 def decode_request(data: bytes, schema: Schema) -> dict[str, Any]:
@@ -156,13 +229,12 @@ def decode_request(data: bytes, schema: Schema) -> dict[str, Any]:
     Raises:
         ValueError: When the document is not JSON, is not an object, or has a field of the wrong type.
     """
-    text = data.decode("utf-8", errors="replace")
-    parsed = json.loads(text, object_pairs_hook=_object_hook, parse_constant=_reject_constant)
+    parsed = _parse(data)
     if parsed is None:
         return {}
     if not isinstance(parsed, _Obj):
-        raise JSONShapeError(f"cannot unmarshal {_kind(parsed)} into a request object")
-    return _fill(parsed, schema, "")
+        raise JSONShapeError(f"json: cannot unmarshal {_kind(parsed)} into a request object")
+    return _fill(parsed, schema, "", None)
 
 
 def decode_document(data: bytes, spec: Spec) -> Any:
@@ -174,9 +246,7 @@ def decode_document(data: bytes, spec: Spec) -> Any:
     Raises:
         ValueError: When the document is not JSON or does not fit ``spec``.
     """
-    text = data.decode("utf-8", errors="replace")
-    parsed = json.loads(text, object_pairs_hook=_object_hook, parse_constant=_reject_constant)
-    return _convert(parsed, spec, "")
+    return _convert(_parse(data), spec, "")
 
 
 def _go_escape(text: str) -> str:

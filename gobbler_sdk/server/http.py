@@ -1,98 +1,151 @@
-"""The HTTP layer: routing like Go 1.22's ``ServeMux``, JSON responses, ``/fetch`` and CORS (section 3).
+"""The HTTP layer: routing like Go 1.22's ``ServeMux``, JSON responses and CORS (PROTOCOL.md section 3).
 
 Built on the standard library's ``ThreadingHTTPServer``: each connection gets a thread, HTTP/1.1
-keep-alive is on, and large downloads go through ``socket.sendfile``. Nothing here knows about actions;
-``/new`` goes to :meth:`Service.submit` and ``/list`` to :mod:`.listing`.
+keep-alive is on, and downloads go through ``socket.sendfile``. Nothing here knows about actions:
+``/new`` goes to :meth:`Service.submit`, ``/list`` to :mod:`.listing` and ``/fetch`` to :mod:`.static`.
+
+The reference registers six patterns on Go's router; the observable consequences reproduced here are:
+paths are cleaned first (``/a/../b`` and ``//x`` answer 301, with Go's double escaping of the location),
+segments are compared after percent-decoding (``/%69nfo`` is ``/info``), a GET for a sub-tree root
+without its slash (``/fetch``, ``/{prefix}``) redirects to the slash, any GET under the prefix that nothing
+else claims gets the banner, and a method no pattern accepts gets 405 with the methods that would have
+matched the path (or the path plus a slash) in ``Allow``.
 """
 
 from __future__ import annotations
 
-import email.utils
 import logging
-import mimetypes
 import os
-import posixpath
-import stat
+import re
+from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import unquote_to_bytes
 
+from . import paths, static
 from .errors import RequestError
 from .gojson import dumps_compact
 from .listing import list_registry
 from .service import Service
 
-__all__ = ["GobblerHTTPServer"]
+__all__ = ["BANNER", "GobblerHTTPServer"]
 
 log = logging.getLogger("gobbler_sdk.server.http")
 
 BANNER = {"name": "gobbler API", "url": "https://github.com/ArtifactDB/gobbler"}
 
-# Go's built-in extension table covers these; everything else is sniffed from the content.
-_GO_TYPES = {
-    ".css": "text/css; charset=utf-8",
-    ".gif": "image/gif",
-    ".htm": "text/html; charset=utf-8",
-    ".html": "text/html; charset=utf-8",
-    ".jpeg": "image/jpeg",
-    ".jpg": "image/jpeg",
-    ".js": "text/javascript; charset=utf-8",
-    ".json": "application/json",
-    ".mjs": "text/javascript; charset=utf-8",
-    ".pdf": "application/pdf",
-    ".png": "image/png",
-    ".svg": "image/svg+xml",
-    ".wasm": "application/wasm",
-    ".webp": "image/webp",
-    ".xml": "text/xml; charset=utf-8",
-    ".avif": "image/avif",
-}
-_BINARY_BYTES = frozenset([*range(0x00, 0x09), 0x0B, *range(0x0E, 0x1B), *range(0x1C, 0x20)])
+_CORS = {"Access-Control-Allow-Origin": "*"}
+# Bytes Go leaves alone when deciding whether a raw path is a valid encoding of itself.
+_VALID_IN_PATH = frozenset(
+    b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.~!$&'()*+,;=:@[]%/"
+)
+_BAD_ESCAPE = re.compile(rb"%(?![0-9A-Fa-f]{2})")
+_SCHEME = re.compile(rb"^[A-Za-z][A-Za-z0-9+.-]*:")
+_MAX_DRAIN = 1 << 20
 
 
-def _sniff(head: bytes) -> str:
-    """A small subset of Go's ``http.DetectContentType``: signatures, HTML, text or binary."""
-    signatures = [
-        (b"\x89PNG\r\n\x1a\n", "image/png"),
-        (b"GIF87a", "image/gif"),
-        (b"GIF89a", "image/gif"),
-        (b"\xff\xd8\xff", "image/jpeg"),
-        (b"%PDF-", "application/pdf"),
-        (b"\x1f\x8b\x08", "application/x-gzip"),
-        (b"PK\x03\x04", "application/zip"),
+@dataclass(frozen=True)
+class _Route:
+    """One registered pattern: method, literal segments, and what may follow them."""
+
+    method: str
+    literal: tuple[bytes, ...]
+    shape: str  # "exact", "single" (one more non-empty segment) or "tree" (anything below, trailing slash)
+    name: str
+
+    def matches(self, segments: list[bytes]) -> bool:
+        size = len(self.literal)
+        if tuple(segments[:size]) != self.literal:
+            return False
+        if self.shape == "exact":
+            return len(segments) == size
+        if self.shape == "single":
+            return len(segments) == size + 1 and segments[-1] != b""
+        return len(segments) > size
+
+    def exact(self, segments: list[bytes]) -> bool:
+        """Go's ``exactMatch``: a sub-tree pattern matches exactly only its own root."""
+        return self.shape != "tree" or (len(segments) == len(self.literal) + 1 and segments[-1] == b"")
+
+
+def _routes(prefix: str) -> list[_Route]:
+    """The reference's patterns, most specific first."""
+    base = tuple(os.fsencode(part) for part in prefix.split("/")) if prefix else ()
+    return [
+        _Route("POST", (*base, b"new"), "single", "new"),
+        _Route("GET", (*base, b"list"), "exact", "list"),
+        _Route("GET", (*base, b"info"), "exact", "info"),
+        _Route("GET", (*base, b"fetch"), "tree", "fetch"),
+        _Route("GET", base, "tree", "banner"),
+        _Route("OPTIONS", (), "tree", "options"),
     ]
-    for magic, kind in signatures:
-        if head.startswith(magic):
-            return kind
-    stripped = head.lstrip(b"\t\n\x0c\r ").lower()
-    if stripped.startswith((b"<!doctype html", b"<html", b"<head", b"<body", b"<p", b"<div")):
-        return "text/html; charset=utf-8"
-    if any(byte in _BINARY_BYTES for byte in head):
-        return "application/octet-stream"
-    return "text/plain; charset=utf-8"
 
 
-def _content_type(path: str, head: bytes) -> str:
-    ext = posixpath.splitext(path)[1].lower()
-    if ext in _GO_TYPES:
-        return _GO_TYPES[ext]
-    guessed = mimetypes.types_map.get(ext)
-    return guessed if guessed else _sniff(head)
+def _segments(escaped_path: bytes) -> list[bytes]:
+    return [unquote_to_bytes(part) for part in escaped_path[1:].split(b"/")]
 
 
-def _clean_url_path(path: str) -> str:
+def _go_escape(path: bytes) -> bytes:
+    return static.go_escape_path(os.fsdecode(path)).encode("ascii")
+
+
+def _clean_path(path: bytes) -> bytes:
     """Go's ``cleanPath`` for request paths: rooted, cleaned, trailing slash kept."""
-    if path == "":
-        return "/"
-    if not path.startswith("/"):
-        path = "/" + path
-    cleaned = posixpath.normpath(path)
-    if cleaned.startswith("//"):
-        cleaned = "/" + cleaned.lstrip("/")
-    if path.endswith("/") and cleaned != "/":
-        cleaned += "/"
+    if path == b"":
+        return b"/"
+    if not path.startswith(b"/"):
+        path = b"/" + path
+    cleaned = paths.clean(path.decode("latin-1")).encode("latin-1")
+    if path.endswith(b"/") and cleaned != b"/":
+        cleaned += b"/"
     return cleaned
+
+
+class _BadRequest(Exception):
+    """The request line cannot be parsed the way Go's server would accept it."""
+
+
+@dataclass(frozen=True)
+class _Target:
+    path: bytes  # percent-decoded
+    raw_path: bytes  # as sent, or b"" when it is the canonical encoding of ``path``
+    escaped: bytes  # Go's EscapedPath()
+    query: str  # raw query, latin-1
+
+
+def _parse_target(target: str) -> _Target:
+    """Split a request target like Go's ``url.ParseRequestURI``.
+
+    Raises:
+        _BadRequest: For control characters, a target that is neither a path nor an absolute URL, or a
+            broken percent escape in the path.
+    """
+    raw = target.encode("latin-1", errors="replace")
+    if any(byte < 0x20 or byte == 0x7F for byte in raw):
+        raise _BadRequest
+    if raw.endswith(b"?") and raw.count(b"?") == 1:
+        rest, query = raw[:-1], b""
+    else:
+        rest, _, query = raw.partition(b"?")
+    if not rest.startswith(b"/"):
+        scheme = _SCHEME.match(rest)
+        if scheme is None:
+            raise _BadRequest
+        rest = rest[scheme.end() :]
+        if rest.startswith(b"//"):
+            slash = rest.find(b"/", 2)
+            rest = b"" if slash < 0 else rest[slash:]
+        elif not rest.startswith(b"/"):
+            rest = b""  # an opaque URL: no path at all
+    if _BAD_ESCAPE.search(rest):
+        raise _BadRequest
+    path = unquote_to_bytes(rest)
+    raw_path = b"" if _go_escape(path) == rest else rest
+    # Go's EscapedPath(): the raw form when it is a valid encoding, else the canonical one.
+    valid = raw_path and all(byte in _VALID_IN_PATH for byte in raw_path)
+    escaped = raw_path if valid else _go_escape(path)
+    return _Target(path, raw_path, escaped, query.decode("latin-1"))
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -104,116 +157,232 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("%s %s", self.address_string(), format % args)
 
-    def _send(self, status: int, body: bytes, headers: dict[str, str]) -> None:
+    def handle_one_request(self) -> None:
+        """Read one request and route it whatever its method (Go's router, not ``do_<METHOD>``)."""
+        try:
+            self.raw_requestline = self.rfile.readline(65537)
+            if len(self.raw_requestline) > 65536:
+                self.requestline = self.request_version = self.command = ""
+                self.send_error(HTTPStatus.REQUEST_URI_TOO_LONG)
+                return
+            if not self.raw_requestline:
+                self.close_connection = True
+                return
+            if not self.parse_request():
+                return
+            self._dispatch()
+            self.wfile.flush()
+        except TimeoutError:
+            self.close_connection = True
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """Answer a malformed request the way Go's server does: raw text, then close the connection."""
+        self._raw_error(f"{int(code)} {HTTPStatus(code).phrase}")
+
+    def _raw_error(self, text: str) -> None:
+        self.close_connection = True
+        payload = (
+            f"HTTP/1.1 {text}\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n{text}"
+        )
+        try:
+            self.wfile.write(payload.encode("latin-1", errors="replace"))
+            self.wfile.flush()
+        except OSError:
+            pass
+
+    def send_response(self, code: int, message: str | None = None) -> None:
+        """Status line and ``Date``, without the ``Server`` header Go does not send."""
+        self.log_request(code)
+        self.send_response_only(code, message)
+        self.send_header("Date", self.date_time_string())
+
+    def send_response_only(self, code: int, message: str | None = None) -> None:
+        """Status line in the request's HTTP version (HTTP/1.0 clients get HTTP/1.0 back, as from Go)."""
+        if message is None:
+            message = self.responses[code][0] if code in self.responses else ""
+        version = "HTTP/1.0" if self.request_version == "HTTP/1.0" else self.protocol_version
+        if not hasattr(self, "_headers_buffer"):
+            self._headers_buffer = []
+        self._headers_buffer.append(f"{version} {code} {message}\r\n".encode("latin-1", "strict"))
+
+    def _start(self, status: int, headers: dict[str, str], length: int | None) -> None:
         self.send_response(status)
         for key, value in headers.items():
             self.send_header(key, value)
-        self.send_header("Content-Length", str(len(body)))
+        if length is not None:
+            self.send_header("Content-Length", str(length))
+        if self.close_connection and self.request_version != "HTTP/1.0":
+            self.send_header("Connection", "close")
+        elif not self.close_connection and self.request_version == "HTTP/1.0":
+            self.send_header("Connection", "keep-alive")
         self.end_headers()
+
+    def _send(self, status: int, body: bytes, headers: dict[str, str]) -> None:
+        """Send a complete response; Content-Length follows Go (none for 204/304, none for empty HEAD)."""
+        length: int | None = len(body)
+        if status in (HTTPStatus.NO_CONTENT, HTTPStatus.NOT_MODIFIED) or (
+            self.command == "HEAD" and not body
+        ):
+            length = None
+        self._start(status, headers, length)
         if self.command != "HEAD" and body:
             self.wfile.write(body)
 
     def _json(self, status: int, value: Any) -> None:
-        self._send(
-            status,
-            dumps_compact(value),
-            {"Access-Control-Allow-Origin": "*", "Content-Type": "application/json"},
-        )
+        self._send(status, dumps_compact(value), {**_CORS, "Content-Type": "application/json"})
 
-    def _text(self, status: int, body: str, headers: dict[str, str] | None = None) -> None:
-        merged = {"Content-Type": "text/plain; charset=utf-8", "X-Content-Type-Options": "nosniff"}
-        merged.update(headers or {})
-        self._send(status, body.encode("utf-8"), merged)
+    def _text_error(self, status: int, message: str, headers: dict[str, str]) -> None:
+        """Go's ``http.Error``."""
+        merged = {**headers, "Content-Type": "text/plain; charset=utf-8", "X-Content-Type-Options": "nosniff"}
+        self._send(status, (message + "\n").encode(), merged)
 
-    def _redirect(self, location: str, extra: dict[str, str] | None = None) -> None:
-        self._send(HTTPStatus.MOVED_PERMANENTLY, b"", {"Location": location, **(extra or {})})
+    def _redirect(self, location: bytes, query: str) -> None:
+        """Go's ``http.Redirect`` with 301: the path cleaned (trailing slash kept), an HTML body for GET."""
+        trailing = location.endswith(b"/")
+        cleaned = paths.clean(location.decode("latin-1"))
+        if trailing and not cleaned.endswith("/"):
+            cleaned += "/"
+        url = cleaned + ("?" + query if query else "")
+        url = "".join(c if ord(c) < 0x80 else "".join(f"%{b:02X}" for b in c.encode("latin-1")) for c in url)
+        headers = {"Location": url}
+        body = b""
+        if self.command in ("GET", "HEAD"):
+            headers["Content-Type"] = "text/html; charset=utf-8"
+        if self.command == "GET":
+            body = f'<a href="{static.html_escape(url)}">Moved Permanently</a>.\n\n'.encode("latin-1")
+        self._send(HTTPStatus.MOVED_PERMANENTLY, body, headers)
 
-    def _drain_body(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        while length > 0:
-            chunk = self.rfile.read(min(length, 1 << 16))
+    def _drain_body(self) -> bool:
+        """Consume the request body (ignored by every route) so the connection can be reused.
+
+        Returns:
+            ``False`` when the framing is broken and an error has already been sent.
+        """
+        encoding = (self.headers.get("Transfer-Encoding") or "").lower()
+        if encoding:
+            if encoding != "chunked":
+                self._raw_error("501 Not Implemented")
+                return False
+            return self._drain_chunked()
+        declared = self.headers.get("Content-Length")
+        if declared is None:
+            return True
+        if not declared.strip().isdigit():
+            self._raw_error("400 Bad Request")
+            return False
+        remaining = int(declared)
+        if remaining > _MAX_DRAIN:
+            self.close_connection = True
+            return True
+        while remaining > 0:
+            chunk = self.rfile.read(min(remaining, 1 << 16))
             if not chunk:
                 break
-            length -= len(chunk)
+            remaining -= len(chunk)
+        return True
+
+    def _drain_chunked(self) -> bool:
+        total = 0
+        while True:
+            line = self.rfile.readline(65537)
+            try:
+                size = int(line.split(b";")[0].strip(), 16)
+            except ValueError:
+                self._raw_error("400 Bad Request")
+                return False
+            if size == 0:
+                while self.rfile.readline(65537) not in (b"\r\n", b"\n", b""):
+                    pass
+                return True
+            total += size
+            if total > _MAX_DRAIN:
+                self.close_connection = True
+                return True
+            self.rfile.read(size + 2)
 
     # ------------------------------------------------------------------ routing
 
-    def do_GET(self) -> None:
-        self._route()
-
-    def do_HEAD(self) -> None:
-        self._route()
-
-    def do_POST(self) -> None:
-        self._route()
-
-    def do_OPTIONS(self) -> None:
-        self._drain_body()
-        self._send(
-            HTTPStatus.NO_CONTENT,
-            b"",
-            {
-                "Access-Control-Allow-Origin": "*",
-                "Access-Control-Allow-Methods": "GET, OPTIONS",
-                "Access-Control-Allow-Headers": "*",
-            },
-        )
-
-    def do_PUT(self) -> None:
-        self._route()
-
-    def do_DELETE(self) -> None:
-        self._route()
-
-    def do_PATCH(self) -> None:
-        self._route()
-
-    def _route(self) -> None:
-        self._drain_body()
-        target = urlsplit(self.path)
-        raw_path = target.path or "/"
-        cleaned = _clean_url_path(raw_path)
-        if cleaned != raw_path:
-            self._redirect(cleaned + (f"?{target.query}" if target.query else ""))
+    def _dispatch(self) -> None:
+        if self.request_version != "HTTP/1.0" and "Host" not in self.headers:
+            self._raw_error("400 Bad Request: missing required Host header")
             return
-        unescaped = unquote(raw_path)
+        if not self._drain_body():
+            return
+        # Python collapses a leading "//" in self.path; Go sees the target as sent.
+        words = self.requestline.split()
+        raw_target = words[1] if len(words) >= 2 else self.path
+        if raw_target == "*":
+            if self.command == "OPTIONS":
+                self._start(HTTPStatus.OK, {}, 0)
+            else:
+                self._start(HTTPStatus.BAD_REQUEST, {"Connection": "close"}, 0)
+                self.close_connection = True
+            return
+        try:
+            target = _parse_target(raw_target)
+        except _BadRequest:
+            self._raw_error("400 Bad Request")
+            return
 
-        base = "/" + self.server.service.config.prefix if self.server.service.config.prefix else ""
         method = self.command
-        segments = raw_path.split("/")
-        base_len = len(base.split("/")) if base else 1
-        in_base = raw_path == base + "/" or raw_path.startswith(base + "/")
-        rest = segments[base_len:] if in_base else []
-
-        is_new = in_base and len(rest) == 2 and rest[0] == "new" and rest[1] != ""
-        if method == "POST" and is_new:
-            status, body = self.server.service.submit(unquote(rest[1]))
-            self._json(status, body)
+        cleaned = _clean_path(target.escaped)
+        segments = _segments(cleaned)
+        route = self._match(method, segments)
+        if (route is None or not route.exact(segments)) and not cleaned.endswith(b"/"):
+            slashed = _segments(cleaned + b"/")
+            other = self._match(method, slashed)
+            if other is not None and other.exact(slashed):
+                self._redirect(_go_escape(_clean_path(target.path) + b"/"), target.query)
+                return
+        if cleaned != target.escaped:
+            # Go builds the location from the already-escaped path, so it gets escaped twice.
+            self._redirect(_go_escape(cleaned), target.query)
+            return
+        if route is None:
+            self._not_allowed(segments, cleaned)
             return
 
-        if method in ("GET", "HEAD"):
-            if in_base:
-                if rest == ["list"]:
-                    self._list(target.query)
-                elif rest == ["info"]:
-                    cfg = self.server.service.config
-                    self._json(200, {"registry": cfg.registry, "staging": cfg.staging})
-                elif len(rest) >= 2 and rest[0] == "fetch":
-                    self._fetch(unescaped[len(base) + len("/fetch") :])
-                else:
-                    self._json(200, BANNER)
-                return
-            if base and raw_path == base:
-                self._redirect(base + "/")
-                return
+        if route.name == "options":
+            self._send(
+                HTTPStatus.NO_CONTENT,
+                b"",
+                {
+                    **_CORS,
+                    "Access-Control-Allow-Methods": "GET, OPTIONS",
+                    "Access-Control-Allow-Headers": "*",
+                },
+            )
+        elif route.name == "new":
+            status, body = self.server.service.submit(os.fsdecode(segments[-1]))
+            self._json(status, body)
+        elif route.name == "list":
+            self._list(target.query)
+        elif route.name == "info":
+            config = self.server.service.config
+            self._json(HTTPStatus.OK, {"registry": config.registry, "staging": config.staging})
+        elif route.name == "fetch":
+            self._fetch(target)
+        else:
+            self._json(HTTPStatus.OK, BANNER)
 
-        allowed = {"OPTIONS"}
-        if in_base:
-            allowed |= {"GET", "HEAD"}
-        if is_new:
-            allowed.add("POST")
-        self._text(
-            HTTPStatus.METHOD_NOT_ALLOWED, "Method Not Allowed\n", {"Allow": ", ".join(sorted(allowed))}
+    def _match(self, method: str, segments: list[bytes]) -> _Route | None:
+        for route in self.server.routes:
+            allowed = route.method == method or (method == "HEAD" and route.method == "GET")
+            if allowed and route.matches(segments):
+                return route
+        return None
+
+    def _not_allowed(self, segments: list[bytes], cleaned: bytes) -> None:
+        candidates = [segments]
+        if not cleaned.endswith(b"/"):
+            candidates.append(_segments(cleaned + b"/"))
+        allowed = {r.method for r in self.server.routes for s in candidates if r.matches(s)}
+        if "GET" in allowed:
+            allowed.add("HEAD")
+        self._text_error(
+            HTTPStatus.METHOD_NOT_ALLOWED, "Method Not Allowed", {"Allow": ", ".join(sorted(allowed))}
         )
 
     # ------------------------------------------------------------------ endpoints
@@ -224,139 +393,36 @@ class _Handler(BaseHTTPRequestHandler):
         except RequestError as exc:
             self._json(exc.status, {"reason": exc.reason, "status": "ERROR"})
             return
-        self._json(200, listing)
+        self._json(HTTPStatus.OK, listing)
 
-    def _fetch(self, url_path: str) -> None:
-        cors = {"Access-Control-Allow-Origin": "*"}
-        if url_path.endswith("/index.html"):
-            self._redirect("./", cors)
+    def _fetch(self, target: _Target) -> None:
+        # Go's StripPrefix: both the decoded and (when present) the raw path must carry the prefix.
+        strip = os.fsencode(self.server.fetch_prefix)
+        if not target.path.startswith(strip) or (target.raw_path and not target.raw_path.startswith(strip)):
+            self._text_error(HTTPStatus.NOT_FOUND, "404 page not found", dict(_CORS))
             return
-        name = posixpath.normpath("/" + url_path.lstrip("/")).lstrip("/")
-        full = (
-            os.path.join(self.server.service.config.registry, name)
-            if name not in ("", ".")
-            else (self.server.service.config.registry)
+        url_path = os.fsdecode(target.path[len(strip) :])
+        headers: dict[str, str] = {}
+        for key, value in self.headers.items():
+            headers.setdefault(key.lower(), value)  # Go's Header.Get reads the first value
+        reply = static.serve(
+            self.server.service.config.registry, url_path, target.query, self.command, headers
         )
         try:
-            handle = open(full, "rb")  # noqa: SIM115 - closed below, after sendfile
-        except FileNotFoundError:
-            self._text(404, "404 page not found\n", cors)
-            return
-        except NotADirectoryError:
-            self._text(404, "404 page not found\n", cors)
-            return
-        except IsADirectoryError:
-            handle = None
-        except PermissionError:
-            self._text(403, "403 Forbidden\n", cors)
-            return
-        except OSError:
-            self._text(500, "500 Internal Server Error\n", cors)
-            return
-
-        if handle is None or stat.S_ISDIR(os.fstat(handle.fileno()).st_mode):
-            if handle is not None:
-                handle.close()
-            self._directory(full, url_path, cors)
-            return
-        with handle:
-            if url_path.endswith("/"):
-                self._redirect("../" + posixpath.basename(url_path.rstrip("/")), cors)
-                return
-            self._file(handle, full, cors)
-
-    def _directory(self, full: str, url_path: str, cors: dict[str, str]) -> None:
-        if not url_path.endswith("/"):
-            self._redirect(posixpath.basename(url_path) + "/", cors)
-            return
-        index = os.path.join(full, "index.html")
-        if os.path.isfile(index):
-            with open(index, "rb") as handle:
-                self._file(handle, index, cors)
-            return
-        try:
-            names = sorted(os.listdir(full), key=os.fsencode)
-        except OSError:
-            self._text(500, "500 Internal Server Error\n", cors)
-            return
-        rows = []
-        for name in names:
-            shown = name + "/" if os.path.isdir(os.path.join(full, name)) else name
-            rows.append(f'<a href="{quote(shown)}">{_html_escape(shown)}</a>\n')
-        body = '<!doctype html>\n<meta name="viewport" content="width=device-width">\n<pre>\n'
-        body += "".join(rows) + "</pre>\n"
-        self._send(200, body.encode("utf-8"), {"Content-Type": "text/html; charset=utf-8", **cors})
-
-    def _file(self, handle: Any, full: str, cors: dict[str, str]) -> None:
-        info = os.fstat(handle.fileno())
-        size = info.st_size
-        modified = email.utils.formatdate(int(info.st_mtime), usegmt=True)
-        since = self.headers.get("If-Modified-Since")
-        if since and self.headers.get("If-None-Match") is None:
-            parsed = email.utils.parsedate_to_datetime(since) if _safe_date(since) else None
-            if parsed is not None and int(info.st_mtime) <= parsed.timestamp():
-                self._send(304, b"", {"Last-Modified": modified, **cors})
-                return
-        head = handle.read(512)
-        headers = {
-            "Accept-Ranges": "bytes",
-            "Content-Type": _content_type(full, head),
-            "Last-Modified": modified,
-            **cors,
-        }
-        start, end = 0, size
-        status = 200
-        spec = self.headers.get("Range")
-        if spec:
-            parsed_range = _parse_range(spec, size)
-            if parsed_range is None:
-                self._text(
-                    416, "invalid range: failed to overlap\n", {"Content-Range": f"bytes */{size}", **cors}
-                )
-                return
-            if parsed_range != (0, size):
-                start, end = parsed_range
-                status = 206
-                headers["Content-Range"] = f"bytes {start}-{end - 1}/{size}"
-        self.send_response(status)
-        for key, value in headers.items():
-            self.send_header(key, value)
-        self.send_header("Content-Length", str(end - start))
-        self.end_headers()
-        if self.command == "HEAD" or end == start:
-            return
-        self.wfile.flush()
-        self.connection.sendfile(handle, start, end - start)
-
-
-def _html_escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&#34;")
-
-
-def _safe_date(text: str) -> bool:
-    try:
-        email.utils.parsedate_to_datetime(text)
-    except (TypeError, ValueError):
-        return False
-    return True
-
-
-def _parse_range(spec: str, size: int) -> tuple[int, int] | None:
-    """Parse a single ``bytes=a-b`` range; several ranges are served as the whole file."""
-    if not spec.startswith("bytes=") or "," in spec:
-        return (0, size)
-    first, _, last = spec[len("bytes=") :].strip().partition("-")
-    try:
-        if first == "":
-            suffix = int(last)
-            return (max(size - suffix, 0), size) if suffix > 0 and size > 0 else None
-        start = int(first)
-        stop = size if last == "" else min(int(last) + 1, size)
-    except ValueError:
-        return (0, size)
-    if start >= size or stop <= start:
-        return None
-    return (start, stop)
+            self._start(reply.status, reply.headers, reply.length)
+            for segment in reply.segments:
+                if isinstance(segment, bytes):
+                    self.wfile.write(segment)
+                    continue
+                offset, count = segment
+                if count <= 0 or reply.fd is None:
+                    continue
+                self.wfile.flush()
+                with os.fdopen(os.dup(reply.fd), "rb") as handle:
+                    self.connection.sendfile(handle, offset, count)
+        finally:
+            if reply.fd is not None:
+                os.close(reply.fd)
 
 
 class GobblerHTTPServer(ThreadingHTTPServer):
@@ -372,4 +438,7 @@ class GobblerHTTPServer(ThreadingHTTPServer):
 
     def __init__(self, address: tuple[str, int], service: Service) -> None:
         self.service = service
+        self.routes = _routes(service.config.prefix)
+        prefix = service.config.prefix
+        self.fetch_prefix = (f"/{prefix}" if prefix else "") + "/fetch"
         super().__init__(address, _Handler)

@@ -12,7 +12,7 @@ import stat
 from urllib.parse import unquote_to_bytes
 
 from . import paths
-from .errors import RequestError
+from .errors import RequestError, go_quote, os_error_text
 
 __all__ = ["list_registry", "parse_query"]
 
@@ -20,9 +20,15 @@ _BAD_ESCAPE = re.compile(rb"%(?![0-9A-Fa-f]{2})")
 
 
 def _query_unescape(raw: bytes) -> bytes:
-    """Go's ``url.QueryUnescape``: ``+`` is a space, ``%XX`` a byte, any other ``%`` an error."""
-    if _BAD_ESCAPE.search(raw):
-        raise ValueError(f"invalid URL escape in {raw.decode('latin-1')!r}")
+    """Go's ``url.QueryUnescape``: ``+`` is a space, ``%XX`` a byte, any other ``%`` an error.
+
+    Raises:
+        ValueError: Worded like Go's ``EscapeError`` (``invalid URL escape "%zz"``).
+    """
+    bad = _BAD_ESCAPE.search(raw)
+    if bad:
+        fragment = raw[bad.start() : bad.start() + 3]
+        raise ValueError(f"invalid URL escape {go_quote(os.fsdecode(fragment))}")
     return unquote_to_bytes(raw.replace(b"+", b" "))
 
 
@@ -88,16 +94,24 @@ def list_registry(registry: str, query: str) -> list[str]:
     if decoded != "":
         if not paths.is_local(decoded):
             raise RequestError(400, "'path' is not local to the registry")
-        target = os.path.join(registry, paths.clean(decoded))
+        target = paths.join(registry, decoded)
 
     try:
         info = os.lstat(target)
-        if not stat.S_ISDIR(info.st_mode):
-            return []
+    except (OSError, ValueError) as exc:
+        # ValueError: a NUL byte, which Go passes to the kernel and gets EINVAL back.
+        raise RequestError(
+            500, f"failed to obtain a directory listing; {os_error_text('lstat', target, exc)}"
+        ) from exc
+    if not stat.S_ISDIR(info.st_mode):
+        return []
+    try:
         if recursive:
             return _recursive(target)
         with os.scandir(target) as scan:
             entries = sorted(scan, key=lambda e: _bytewise(e.name))
         return [e.name + "/" if e.is_dir(follow_symlinks=False) else e.name for e in entries]
     except OSError as exc:
-        raise RequestError(500, f"failed to obtain a directory listing; {exc}") from exc
+        where = exc.filename if isinstance(exc.filename, str) else target
+        detail = os_error_text("open", where, exc)
+        raise RequestError(500, f"failed to obtain a directory listing; {detail}") from exc

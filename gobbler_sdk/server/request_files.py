@@ -14,13 +14,20 @@ from collections.abc import Iterable
 from typing import Any
 
 from .config import ServerConfig
-from .errors import RequestError
+from .errors import RequestError, go_quote, os_error_text
 from .gojson import Schema, decode_request
 
-__all__ = ["REPLAY_SECONDS", "ReplayTable", "Request", "check_request_file", "user_name"]
+__all__ = [
+    "REPLAY_SECONDS",
+    "ReplayTable",
+    "Request",
+    "check_request_file",
+    "user_name",
+]
 
 REPLAY_SECONDS = 60.0
 REQUEST_PREFIX = "request-"
+_EXPIRY_NS = 60 * 1_000_000_000
 
 
 class ReplayTable:
@@ -78,15 +85,15 @@ def check_request_file(config: ServerConfig, replay: ReplayTable, name: str) -> 
     path = os.path.join(config.staging, name)
     try:
         info = os.lstat(path)
-    except OSError as exc:
-        raise RequestError(400, f"failed to access path; {exc}") from exc
+    except (OSError, ValueError) as exc:
+        raise RequestError(400, f"failed to access path; {os_error_text('lstat', path, exc)}") from exc
     if stat.S_ISDIR(info.st_mode):
         raise RequestError(400, "path is a directory")
     if stat.S_ISLNK(info.st_mode):
         raise RequestError(400, "path is a symbolic link")
     if info.st_nlink != 1:
         raise RequestError(400, "path seems to have multiple hard links")
-    if time.time() - info.st_mtime >= REPLAY_SECONDS:
+    if time.time_ns() - info.st_mtime_ns >= _EXPIRY_NS:
         raise RequestError(400, "request file is expired")
     if not replay.claim(name):
         raise RequestError(400, "path is already being processed")
@@ -124,7 +131,8 @@ class Request:
                 with open(self.path, "rb") as handle:
                     self._data = handle.read()
             except OSError as exc:
-                raise RequestError(500, f"failed to read {self.path!r}; {exc}") from exc
+                detail = os_error_text("open", self.path, exc)
+                raise RequestError(500, f"failed to read {go_quote(self.path)}; {detail}") from exc
         return self._data
 
     def parse(self, schema: Schema) -> dict[str, Any]:
@@ -137,7 +145,7 @@ class Request:
         try:
             return decode_request(data, schema)
         except ValueError as exc:
-            raise RequestError(400, f"failed to parse JSON from {self.path!r}; {exc}") from exc
+            raise RequestError(400, f"failed to parse JSON from {go_quote(self.path)}; {exc}") from exc
 
     def is_admin(self, user: str) -> bool:
         """Whether ``user`` is an administrator."""

@@ -34,6 +34,7 @@ class EmbeddedServer:
     Raises:
         OSError: When the registry's ``..logs`` cannot be created, staging cannot be listed, or the
             address cannot be bound.
+        OverflowError: When the port is outside 0-65535.
     """
 
     def __init__(self, config: ServerConfig) -> None:
@@ -45,8 +46,12 @@ class EmbeddedServer:
         if not os.path.isdir(config.staging):
             raise OSError(errno.ENOENT, "staging directory does not exist", config.staging)
         self.service = Service(config)
-        self.service.replay.prefill(os.listdir(config.staging))
-        self.httpd = GobblerHTTPServer((config.host, config.port), self.service)
+        try:
+            self.service.replay.prefill(os.listdir(config.staging))
+            self.httpd = GobblerHTTPServer((config.host, config.port), self.service)
+        except BaseException:
+            self.service.close()
+            raise
         self._thread: threading.Thread | None = None
         self._timer: threading.Timer | None = None
         self._closed = threading.Event()
