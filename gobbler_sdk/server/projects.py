@@ -1,4 +1,8 @@
-"""``create_project`` (PROTOCOL.md 6.1)."""
+"""``create_project`` (PROTOCOL.md 6.1).
+
+Existence is checked with ``stat`` (symlinks followed, like the reference), so any existing entry, even
+the registry root itself for the project name ``.``, makes the request a 400 ``already exists``.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +11,10 @@ from contextlib import ExitStack
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from . import paths
 from .auth import require_name, sanitize_uploaders
 from .documents import PERMISSIONS_SPEC, QUOTA, USAGE, write_permissions
-from .errors import RequestError
+from .errors import RequestError, go_quote, os_error_text
 from .gojson import Schema
 from .request_files import Request
 
@@ -29,13 +34,23 @@ def create_project(service: Service, request: Request) -> dict[str, Any]:
 
     with ExitStack() as stack:
         service.enter_registry(stack, exclusive=True)
-        project_dir = service.path(project)
-        if os.path.lexists(project_dir):
-            raise RequestError(400, f'project directory "{project_dir}" already exists')
+        project_dir = paths.join(service.registry, project)
+        try:
+            os.stat(project_dir)
+        except FileNotFoundError:
+            pass
+        except (OSError, ValueError) as exc:
+            detail = os_error_text("stat", project_dir, exc)
+            raise RequestError(
+                500, f"failed to stat project directory {go_quote(project_dir)}; {detail}"
+            ) from exc
+        else:
+            raise RequestError(400, f"project directory {go_quote(project_dir)} already exists")
         try:
             os.makedirs(project_dir, mode=0o755)
         except OSError as exc:
-            raise RequestError(500, f"failed to create the project directory; {exc}") from exc
+            detail = os_error_text("mkdir", project_dir, exc)
+            raise RequestError(500, f"failed to create the project directory; {detail}") from exc
 
         requested = fields.get("permissions", {})
         permissions: dict[str, Any] = {"owners": requested.get("owners", [caller])}
@@ -48,15 +63,19 @@ def create_project(service: Service, request: Request) -> dict[str, Any]:
             permissions["global_write"] = requested["global_write"]
         write_permissions(project_dir, permissions)
 
-        # Written verbatim and with the umask applied, unlike every later rewrite.
+        # Written verbatim (not atomically, not pretty-printed) with mode 0644 minus the umask.
         initial = {
             QUOTA: f'{{ "baseline": 1000000000, "growth_rate": 1000000000, "year": {datetime.now().year} }}',
             USAGE: '{ "total": 0 }',
         }
         for name, text in initial.items():
+            path = os.path.join(project_dir, name)
             try:
-                with open(os.path.join(project_dir, name), "w", encoding="utf-8") as handle:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+                with os.fdopen(fd, "w", encoding="utf-8") as handle:
                     handle.write(text)
             except OSError as exc:
-                raise RequestError(500, f"failed to write {name}; {exc}") from exc
+                raise RequestError(
+                    500, f"failed to write {name}; {os_error_text('open', path, exc)}"
+                ) from exc
     return {}
