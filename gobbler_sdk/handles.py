@@ -11,7 +11,7 @@ import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
 
 from pydantic import ValidationError
 
@@ -25,6 +25,8 @@ if TYPE_CHECKING:
     from .client import GobblerClient
 
 __all__ = ["Asset", "Project", "Version", "VersionPath"]
+
+_H = TypeVar("_H", bound="_Handle")
 
 
 def _checked(kind: str, name: str) -> str:
@@ -66,6 +68,14 @@ class _Handle:
 
     def __delattr__(self, name: str) -> None:
         raise AttributeError(f"{type(self).__name__} handles are immutable")
+
+    # The default copy protocol restores slots with setattr, which immutability forbids; an immutable
+    # handle is its own copy (the client is a shared session, never duplicated).
+    def __copy__(self: _H) -> _H:
+        return self
+
+    def __deepcopy__(self: _H, memo: dict[int, Any]) -> _H:
+        return self
 
     @property
     def client(self) -> GobblerClient:
