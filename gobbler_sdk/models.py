@@ -12,7 +12,16 @@ from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, RootModel
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    RootModel,
+    SerializerFunctionWrapHandler,
+    model_serializer,
+)
 
 from ._rfc3339 import parse_rfc3339
 
@@ -52,7 +61,37 @@ Timestamp = Annotated[
 _CONFIG = ConfigDict(frozen=True, extra="ignore")
 
 
-class LinkTarget(BaseModel):
+class _Document(BaseModel):
+    """Shared behaviour of the document models: frozen, unknown fields ignored, written as the service does.
+
+    The service leaves optional fields out rather than writing ``null`` or a default (``link``,
+    ``ancestor``, ``on_probation``, ``global_write``, the uploader restrictions), and uses its own key
+    names (``copy``), so a dump keeps only the fields that were given and are not ``None``, under their
+    JSON names.
+    """
+
+    model_config = _CONFIG
+
+    @model_serializer(mode="wrap")
+    def _as_service_json(self, handler: SerializerFunctionWrapHandler) -> Any:
+        data = handler(self)
+        if not isinstance(data, dict):
+            return data
+        written: dict[str, Any] = {}
+        for name, field in type(self).model_fields.items():
+            key = field.alias or name
+            if key in data:
+                value = data[key]
+            elif name in data:
+                value = data[name]
+            else:
+                continue
+            if value is not None and name in self.model_fields_set:
+                written[key] = value
+        return written
+
+
+class LinkTarget(_Document):
     """Where a linked file points: a file of another (or the same) version.
 
     Attributes:
@@ -82,7 +121,7 @@ class LinkTarget(BaseModel):
         return self.ancestor if self.ancestor is not None else self
 
 
-class ManifestEntry(BaseModel):
+class ManifestEntry(_Document):
     """One path of a version's manifest.
 
     Attributes:
@@ -149,7 +188,7 @@ class Manifest(RootModel[dict[str, ManifestEntry]]):
         return [path for path, entry in self.root.items() if entry.is_directory]
 
 
-class Summary(BaseModel):
+class Summary(_Document):
     """Facts about one upload (``..summary``).
 
     Attributes:
@@ -167,7 +206,7 @@ class Summary(BaseModel):
     on_probation: bool = False
 
 
-class Uploader(BaseModel):
+class Uploader(_Document):
     """Someone allowed to upload to a project or asset.
 
     Attributes:
@@ -196,7 +235,7 @@ def _none_as_empty(value: Any) -> Any:
     return () if value is None else value
 
 
-class Permissions(BaseModel):
+class Permissions(_Document):
     """Owners, uploaders and the global-write flag of a project or asset (``..permissions``).
 
     Attributes:
@@ -212,7 +251,7 @@ class Permissions(BaseModel):
     global_write: bool = False
 
 
-class ServiceInfo(BaseModel):
+class ServiceInfo(_Document):
     """Where the service keeps its staging directory and registry (``GET /info``).
 
     Attributes:
@@ -226,7 +265,7 @@ class ServiceInfo(BaseModel):
     registry: str
 
 
-class RerouteChange(BaseModel):
+class RerouteChange(_Document):
     """One link changed (or to be changed, in a dry run) by ``reroute_links``.
 
     Attributes:
