@@ -12,7 +12,7 @@ from typing import TypeVar
 from urllib.parse import quote
 
 import httpx
-from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential, wait_random
 
 from .errors import GobblerError, ServiceUnavailableError, error_from_status
 
@@ -92,7 +92,8 @@ def with_retries(operation: Callable[[], T], *, retries: int, what: str) -> T:
     retrying = Retrying(
         retry=retry_if_exception(_should_retry),
         stop=stop_after_attempt(retries + 1),
-        wait=wait_exponential_jitter(initial=0.05, max=2.0),
+        # Jitter on the scale of the first wait: tenacity's default (up to 1 s) would dwarf the back-off.
+        wait=wait_exponential(multiplier=0.05, max=2.0) + wait_random(0, 0.05),
         reraise=True,
     )
     try:
