@@ -131,6 +131,8 @@ class GobblerClient:
         if self._choice == "remote":
             return self._remote_transport()
         if self._choice == "local":
+            if not os.path.isdir(self.registry):
+                raise ConfigurationError(f"the registry {self.registry} is not a directory on this machine")
             return LocalTransport(self.registry)
         if self._registry is None and self._url is None:
             raise ConfigurationError("no Gobbler URL or registry: pass url= / registry= or set GOBBLER_URL")
@@ -256,12 +258,18 @@ class GobblerClient:
 
     # ------------------------------------------------------------------ files
 
-    def _entry_for(self, path: str) -> ManifestEntry | None:
+    def _entry_for(self, path: str, manifests: dict[str, Manifest] | None = None) -> ManifestEntry | None:
         parts = path.split("/")
         if len(parts) < 4 or any(part.startswith("..") for part in parts):
             return None
         version = Project(self, parts[0]).asset(parts[1]).version(parts[2])
-        entry = self._manifest(version, True).get("/".join(parts[3:]))
+        # A directory download reads each version's manifest once, not once per file.
+        manifest = manifests.get(version.key) if manifests is not None else None
+        if manifest is None:
+            manifest = self._manifest(version, True)
+            if manifests is not None:
+                manifests[version.key] = manifest
+        entry = manifest.get("/".join(parts[3:]))
         if entry is None:
             raise NotFoundError(f"{path!r} is not in the manifest of {version.key}")
         return entry
@@ -307,7 +315,9 @@ class GobblerClient:
         relative = checked_relative(path.strip("/"))
         reader = self._reader(force_remote)
         if not isinstance(reader, RemoteTransport):
-            local = Path(self.registry) / relative
+            # A transport handed in may read the registry where it is mounted here, not the service's path.
+            base = reader.registry if isinstance(reader, LocalTransport) else Path(self.registry)
+            local = base / relative
             if not local.is_dir():
                 raise NotFoundError(f"no directory at {path!r} in the registry")
             return local
@@ -327,12 +337,13 @@ class GobblerClient:
         root = self._cache.path_for(relative)
         root.mkdir(parents=True, exist_ok=True)
         groups: dict[str, list[tuple[str, ManifestEntry | None]]] = {}
+        manifests: dict[str, Manifest] = {}
         for item in listing:
             full = f"{relative}/{item.rstrip('/')}"
             if item.endswith("/"):
                 self._cache.path_for(full).mkdir(parents=True, exist_ok=True)
                 continue
-            entry = self._entry_for(full)
+            entry = self._entry_for(full, manifests)
             # Linked files share their final target's bytes: fetch them once, link the rest locally.
             source = entry.link.final.registry_path if entry is not None and entry.link is not None else full
             groups.setdefault(source, []).append((full, entry))
