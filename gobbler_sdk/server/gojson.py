@@ -202,6 +202,20 @@ def _replace_surrogates(value: Any) -> Any:
     return value
 
 
+def _syntax_message(exc: json.JSONDecodeError) -> str:
+    """Word a syntax error the way Go's decoder does."""
+    if exc.pos >= len(exc.doc.rstrip(" \t\r\n")):
+        return "unexpected end of JSON input"
+    char = exc.doc[exc.pos]
+    if exc.msg.startswith("Extra data"):
+        return f"invalid character {char!r} after top-level value"
+    if exc.msg.startswith("Expecting property name"):
+        return f"invalid character {char!r} looking for beginning of object key string"
+    if exc.msg.startswith("Expecting value"):
+        return f"invalid character {char!r} looking for beginning of value"
+    return f"invalid character {char!r} ({exc.msg.lower()})"
+
+
 def _parse(data: bytes) -> Any:
     """Parse a whole document strictly; only whitespace may follow the value."""
     text = data.decode("utf-8", errors="replace")
@@ -209,6 +223,8 @@ def _parse(data: bytes) -> Any:
         raise ValueError("unexpected end of JSON input")
     try:
         parsed = json.loads(text, object_pairs_hook=_object_hook, parse_constant=_reject_constant)
+    except json.JSONDecodeError as exc:
+        raise ValueError(_syntax_message(exc)) from None
     except RecursionError:
         raise ValueError("exceeded max depth") from None
     if _SURROGATE_ESCAPE.search(text):

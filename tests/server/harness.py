@@ -197,3 +197,65 @@ def _reply(response: httpx.Response) -> Reply:
     else:
         body = response.text
     return Reply(response.status_code, body, response.headers)
+
+
+# ---------------------------------------------------------------------- raw HTTP (exact request targets)
+
+
+@dataclass
+class RawReply:
+    """A response read off a socket: status, reason phrase, headers in order, body."""
+
+    status: int
+    phrase: str
+    header_list: list[tuple[str, str]]
+    body: bytes
+
+    def header(self, name: str) -> str | None:
+        """First value of a header (case-insensitive), ``None`` when absent."""
+        for key, value in self.header_list:
+            if key.lower() == name.lower():
+                return value
+        return None
+
+    def has(self, name: str) -> bool:
+        return self.header(name) is not None
+
+
+def send_raw(url: str, data: bytes, *, method: str = "GET", timeout: float = 10.0) -> RawReply | None:
+    """Send ``data`` as-is to the host and port of ``url`` and read one response.
+
+    Returns ``None`` when the server closes the connection without answering.
+    """
+    import http.client
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 80), timeout=timeout) as sock:
+        sock.sendall(data)
+        response = http.client.HTTPResponse(sock, method=method)
+        try:
+            response.begin()
+        except http.client.RemoteDisconnected:
+            return None
+        body = response.read()
+        return RawReply(response.status, response.reason, list(response.getheaders()), body)
+
+
+def raw_request(
+    url: str,
+    method: str,
+    target: str,
+    headers: Mapping[str, str] | None = None,
+    body: bytes = b"",
+) -> RawReply:
+    """Send one HTTP/1.1 request with this exact request target (no normalisation, no escaping)."""
+    lines = [f"{method} {target} HTTP/1.1", "Host: gobbler", "Connection: close"]
+    lines += [f"{key}: {value}" for key, value in (headers or {}).items()]
+    if body:
+        lines.append(f"Content-Length: {len(body)}")
+    data = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+    reply = send_raw(url, data, method=method)
+    assert reply is not None, f"no response to {method} {target}"
+    return reply
