@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: venv test lint typecheck pytest docs demo serve clean
+.PHONY: venv test lint typecheck pytest docs demo serve bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,10 @@ demo: venv
 
 serve: venv
 	$(BIN)/python -m gobbler_sdk.testing serve
+
+# Full benchmark (issue 5): tables on stdout, raw times in .bench/results.json; ARGS="--only a,c" etc.
+bench: venv
+	$(BIN)/python -m tests.benchmarks $(ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

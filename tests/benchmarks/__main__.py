@@ -1,0 +1,201 @@
+"""Command line: ``python -m tests.benchmarks [--quick] [--rounds N] [--only a,c] [--json PATH]``.
+
+The rounds interleave every selected workload: round after round, each workload runs all its contenders (in
+an order rotated every round), so drift on a shared machine spreads over every contender instead of
+favouring whichever ran last. The first ``--warmup`` rounds are measured and discarded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime
+import os
+import platform
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from gobbler_sdk import __version__ as sdk_version
+
+from .base import Row, ServiceRow, Workload
+from .fetches import BigFetch, TreeFetch
+from .floors import curl_version
+from .memory import REPOSITORY, Memory, MemoryRow
+from .metadata import Metadata, TypedManifest
+from .report import markdown, write_json
+from .settings import FULL, QUICK, Sizes
+from .uploads import one_big_file, small_files
+from .workspace import Workspace
+
+try:
+    import pygobbler  # type: ignore[import-untyped]
+except ImportError:  # pragma: no cover - the dev extra installs it
+    pygobbler = None
+
+KEYS = ("a", "b", "c", "d", "e", "f", "g")
+
+
+def parse(argv: Sequence[str] | None) -> argparse.Namespace:
+    """Read the command line."""
+    parser = argparse.ArgumentParser(prog="python -m tests.benchmarks", description=__doc__)
+    parser.add_argument(
+        "--quick", action="store_true", help="tiny sizes, one round (keeps the harness alive)"
+    )
+    parser.add_argument("--rounds", type=int, help="rounds kept (default: 5, quick: 1)")
+    parser.add_argument("--warmup", type=int, help="rounds discarded first (default: 1, quick: 0)")
+    parser.add_argument("--only", help=f"comma-separated workloads among {','.join(KEYS)} (default: all)")
+    parser.add_argument(
+        "--json", type=Path, default=REPOSITORY / ".bench" / "results.json", help="where raw times go"
+    )
+    options = parser.parse_args(argv)
+    selected = [k.strip() for k in (options.only or ",".join(KEYS)).split(",") if k.strip()]
+    unknown = sorted(set(selected) - set(KEYS))
+    if unknown:
+        parser.error(f"unknown workloads {', '.join(unknown)}; choose among {', '.join(KEYS)}")
+    options.selected = selected
+    return options
+
+
+def log(message: str) -> None:
+    """Progress on stderr (stdout carries only the table)."""
+    print(message, file=sys.stderr, flush=True)
+
+
+def build(workspace: Workspace, sizes: Sizes, selected: Sequence[str]) -> list[Workload]:
+    """The timed workloads chosen on the command line, in table order."""
+    factories: dict[str, Callable[[], Workload]] = {
+        "a": lambda: small_files(workspace, sizes.upload_files),
+        "b": lambda: one_big_file(workspace, sizes.upload_bytes),
+        "c": lambda: TreeFetch(workspace, sizes),
+        "d": lambda: BigFetch(workspace, sizes),
+        "e": lambda: Metadata(workspace, sizes),
+        "f": lambda: TypedManifest(workspace, sizes),
+    }
+    return [factories[key]() for key in KEYS if key in selected and key in factories]
+
+
+def git_commit() -> str | None:
+    """The checked-out commit (with ``+dirty`` when the tree has changes), if git knows."""
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=REPOSITORY,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=REPOSITORY,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return commit + ("+dirty" if dirty else "")
+
+
+def describe(workspace: Workspace, sizes: Sizes, quick: bool) -> dict[str, Any]:
+    """Facts about this run for the report header and the JSON file."""
+    primary = workspace.primary.service
+    service = f"binary {workspace.binary}" if primary.backend == "binary" else "embedded"
+    return {
+        "mode": "quick" if quick else "full",
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "service": service,
+        "gobbler_sdk": sdk_version,
+        "commit": git_commit(),
+        "pygobbler": getattr(pygobbler, "__version__", None),
+        "curl": curl_version(),
+        "rounds": sizes.rounds,
+        "warmup": sizes.warmup,
+        "tmpfs": workspace.on_tmpfs,
+        "sizes": sizes.to_json(),
+    }
+
+
+def rotated(names: Sequence[str], round_index: int) -> list[str]:
+    """``names`` started at a different place each round."""
+    if not names:
+        return []
+    shift = round_index % len(names)
+    return [*names[shift:], *names[:shift]]
+
+
+def run(options: argparse.Namespace) -> int:
+    """Set up, measure every round, report; returns the exit status."""
+    sizes = QUICK if options.quick else FULL
+    sizes = dataclasses.replace(
+        sizes,
+        rounds=options.rounds if options.rounds is not None else sizes.rounds,
+        warmup=options.warmup if options.warmup is not None else sizes.warmup,
+    )
+    if sizes.rounds < 1 or sizes.warmup < 0:
+        raise SystemExit("--rounds must be at least 1 and --warmup at least 0")
+    started = time.perf_counter()
+    workspace = Workspace(sizes.scratch_bytes)
+    workloads: list[Workload] = []
+    memory: Memory | None = None
+    try:
+        workspace.start()
+        log(
+            f"benchmark in {workspace.root} (tmpfs: {workspace.on_tmpfs}), services: "
+            + ", ".join(f"{e.label} {e.url}" for e in workspace.endpoints)
+        )
+        for workload in build(workspace, sizes, options.selected):
+            log(f"setting up {workload.key}")
+            workloads.append(workload)
+            workload.setup()
+        raw: dict[str, list[dict[str, Any]]] = {w.key: [] for w in workloads}
+        for round_index in range(-sizes.warmup, sizes.rounds):
+            label = "warm-up" if round_index < 0 else f"round {round_index + 1}/{sizes.rounds}"
+            for workload in workloads:
+                order = rotated(workload.contenders, round_index)
+                measured = {name: workload.measure(name, round_index) for name in order}
+                raw[workload.key].append(
+                    {"round": round_index, "warmup": round_index < 0, "order": order, "times": measured}
+                )
+                log(f"[{label}] {workload.key}: " + ", ".join(f"{n} {s:.3f}s" for n, s in measured.items()))
+        rows: list[Row] = []
+        services: list[ServiceRow] = []
+        for workload in workloads:
+            kept = [entry["times"] for entry in raw[workload.key] if not entry["warmup"]]
+            rows += workload.rows(kept)
+            services += workload.service_rows(kept)
+            for entry in raw[workload.key]:
+                entry["extras"] = workload.extras.get(entry["round"], {})
+        memory_rows: list[MemoryRow] = []
+        if "g" in options.selected:
+            log("measuring peak memory (g)")
+            memory = Memory(workspace, sizes)
+            memory.setup()
+            memory_rows = memory.run()
+        meta = describe(workspace, sizes, options.quick)
+        meta["elapsed_seconds"] = round(time.perf_counter() - started, 1)
+        write_json(options.json, meta, raw, rows, memory_rows, memory.raw if memory else {}, services)
+        print(markdown(meta, rows, memory_rows, services), end="")
+        log(f"raw times written to {options.json} ({meta['elapsed_seconds']} s in all)")
+        return 0
+    finally:
+        for workload in workloads:
+            workload.teardown()
+        if memory is not None:
+            memory.teardown()
+        workspace.close()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point."""
+    return run(parse(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,166 @@
+"""Turning results into the markdown tables printed at the end and the JSON file with every raw time."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from .base import Row, ServiceRow
+from .memory import MemoryRow
+
+
+def seconds(value: float | None) -> str:
+    """Seconds with three significant decimals for short times."""
+    if value is None:
+        return "n/a"
+    return f"{value:.3f}" if value < 10 else f"{value:.2f}"
+
+
+def times(value: float | None) -> str:
+    """A ratio as ``1.23x``."""
+    return "n/a" if value is None else f"{value:.2f}x"
+
+
+def mib(value: float | None) -> str:
+    """Mebibytes with one decimal."""
+    return "n/a" if value is None else f"{value:.1f}"
+
+
+def _met(met: bool | None, verdict: str) -> str:
+    if met is None:
+        return f"n/a ({verdict})" if verdict else "n/a"
+    return "yes" if met else verdict
+
+
+def _table(header: Sequence[str], lines: Sequence[Sequence[str]]) -> list[str]:
+    out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    out += ["| " + " | ".join(cell.replace("|", "\\|") for cell in line) + " |" for line in lines]
+    return out
+
+
+def markdown(
+    meta: dict[str, Any], rows: Sequence[Row], memory: Sequence[MemoryRow], services: Sequence[ServiceRow]
+) -> str:
+    """The whole report: a header line, the time table, notes on floors, memory and service tables."""
+    out = [
+        f"Benchmark ({meta['mode']}), {meta['date']}, {meta['machine']}, Python {meta['python']}, "
+        f"service: {meta['service']}, {meta['rounds']} rounds after {meta['warmup']} warm-up, "
+        f"data on {'tmpfs' if meta['tmpfs'] else 'disk'}.",
+        "",
+    ]
+    if rows:
+        out += _table(
+            [
+                "#",
+                "workload",
+                "floor (s)",
+                "gobbler-sdk (s)",
+                "pygobbler (s)",
+                "sdk/floor",
+                "pyg/floor",
+                "target",
+                "measured",
+                "met?",
+            ],
+            [
+                [
+                    r.key,
+                    r.title,
+                    seconds(r.floor),
+                    seconds(r.sdk),
+                    seconds(r.pyg),
+                    times(r.sdk_ratio),
+                    times(r.pyg_ratio),
+                    r.target,
+                    r.measured,
+                    _met(r.met, r.verdict),
+                ]
+                for r in rows
+            ],
+        )
+        out += ["", "Floors, variants and notes:", ""]
+        for r in rows:
+            details = [f"floor = {r.floor_label}"] if r.floor_label else []
+            details += [f"pygobbler = {r.pyg_label}"] if r.pyg_label else []
+            details += r.notes
+            out.append(f"- **{r.key}**: " + "; ".join(details))
+    if memory:
+        out += [""]
+        out += _table(
+            [
+                "#",
+                "measurement",
+                "gobbler-sdk peak (MiB)",
+                "sdk baseline (MiB)",
+                "pygobbler peak (MiB)",
+                "pyg baseline (MiB)",
+                "target",
+                "measured",
+                "met?",
+            ],
+            [
+                [
+                    m.key,
+                    m.title,
+                    mib(m.sdk_peak),
+                    mib(m.sdk_baseline),
+                    mib(m.pyg_peak),
+                    mib(m.pyg_baseline),
+                    m.target,
+                    m.measured,
+                    _met(m.met, m.verdict),
+                ]
+                for m in memory
+            ],
+        )
+    if services:
+        out += ["", "Embedded service against GOBBLER_BINARY (same rounds):", ""]
+        out += _table(
+            [
+                "#",
+                "workload",
+                "floor, binary (s)",
+                "floor, embedded (s)",
+                "sdk, binary (s)",
+                "sdk, embedded (s)",
+                "embedded/binary, floor",
+                "embedded/binary, sdk",
+            ],
+            [
+                [
+                    s.key,
+                    s.title,
+                    seconds(s.floor_binary),
+                    seconds(s.floor_embedded),
+                    seconds(s.sdk_binary),
+                    seconds(s.sdk_embedded),
+                    times(s.floor_ratio),
+                    times(s.sdk_ratio),
+                ]
+                for s in services
+            ],
+        )
+    return "\n".join(out) + "\n"
+
+
+def write_json(
+    path: Path,
+    meta: dict[str, Any],
+    raw: dict[str, Any],
+    rows: Sequence[Row],
+    memory: Sequence[MemoryRow],
+    memory_raw: dict[str, Any],
+    services: Sequence[ServiceRow],
+) -> None:
+    """Write every raw time and every derived number."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    document = {
+        "meta": meta,
+        "raw": raw,
+        "rows": [r.to_json() for r in rows],
+        "memory": {"rows": [m.to_json() for m in memory], "raw": memory_raw},
+        "services": [s.to_json() for s in services],
+    }
+    path.write_text(json.dumps(document, indent=2) + "\n")

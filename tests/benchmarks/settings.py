@@ -1,0 +1,86 @@
+"""Workload sizes for the full benchmark (issue 5) and for the quick run that keeps it from rotting."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+MIB = 1 << 20
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """How big each workload is and how often it is repeated."""
+
+    #: (a) files uploaded from outside staging, 1-4 KiB each in nested directories.
+    upload_files: int
+    #: (b) bytes of the single uploaded file.
+    upload_bytes: int
+    #: (c) files of the version fetched into an empty cache.
+    fetch_files: int
+    #: (d) bytes of the single fetched file.
+    fetch_bytes: int
+    #: (e) repetitions of list versions + manifest + summary.
+    metadata_repeats: int
+    #: (e) versions in the asset whose metadata is read (the repetitions cycle over them).
+    metadata_versions: int
+    #: (f) entries of the typed manifest read from the local registry.
+    manifest_entries: int
+    #: (f) how often it is read per measurement.
+    manifest_repeats: int
+    #: (g) bytes of the file fetched in a child process.
+    memory_fetch_bytes: int
+    #: (g) small files uploaded in a child process.
+    memory_upload_files: int
+    #: Rounds kept, after ``warmup`` discarded ones.
+    rounds: int
+    warmup: int
+    #: ``--parallel-max`` values tried for curl (its best is the floor of c).
+    curl_parallel: tuple[int, ...]
+    #: ``concurrent=`` values tried for pygobbler's fetch_directory (its best is reported for c).
+    pyg_concurrency: tuple[int, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain-data form for the JSON report."""
+        return asdict(self)
+
+    @property
+    def scratch_bytes(self) -> int:
+        """Rough upper bound of the disk space one run needs at once (sources, registry, copies, caches)."""
+        small = 4096 * (self.upload_files + self.fetch_files + self.manifest_entries) * 4
+        return 4 * self.upload_bytes + 5 * max(self.fetch_bytes, self.memory_fetch_bytes) + small + 256 * MIB
+
+
+FULL = Sizes(
+    upload_files=2000,
+    upload_bytes=512 * MIB,
+    fetch_files=2000,
+    fetch_bytes=256 * MIB,
+    metadata_repeats=200,
+    metadata_versions=5,
+    manifest_entries=20_000,
+    manifest_repeats=20,
+    memory_fetch_bytes=256 * MIB,
+    memory_upload_files=20_000,
+    rounds=5,
+    warmup=1,
+    curl_parallel=(4, 8, 16),
+    pyg_concurrency=(1, 2, 4, 8),
+)
+
+QUICK = Sizes(
+    upload_files=60,
+    upload_bytes=4 * MIB,
+    fetch_files=40,
+    fetch_bytes=4 * MIB,
+    metadata_repeats=10,
+    metadata_versions=2,
+    manifest_entries=300,
+    manifest_repeats=3,
+    memory_fetch_bytes=4 * MIB,
+    memory_upload_files=100,
+    rounds=1,
+    warmup=0,
+    curl_parallel=(8,),
+    pyg_concurrency=(1, 2),
+)

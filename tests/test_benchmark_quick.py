@@ -1,0 +1,48 @@
+"""The benchmark's quick mode runs end to end, so the harness never rots (no timing is asserted).
+
+It runs against the embedded service, or against GOBBLER_BINARY (plus the embedded service for the upload
+comparison) when that is set, like the rest of the suite.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+TIME_ROWS = ["a", "b", "c", "d", "d-noverify", "e", "e2", "f"]
+MEMORY_ROWS = ["g-fetch", "g-upload"]
+
+
+def test_quick_benchmark_prints_every_row_and_writes_raw_times(tmp_path: Path) -> None:
+    results = tmp_path / "results.json"
+    completed = subprocess.run(
+        [sys.executable, "-m", "tests.benchmarks", "--quick", "--json", str(results)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr[-4000:]
+    keys = [line.split("|")[1].strip() for line in completed.stdout.splitlines() if line.startswith("| ")]
+    for row in TIME_ROWS + MEMORY_ROWS:
+        assert row in keys, f"row {row} missing from:\n{completed.stdout}"
+
+    document = json.loads(results.read_text())
+    assert [row["key"] for row in document["rows"]] == TIME_ROWS
+    assert [row["key"] for row in document["memory"]["rows"]] == MEMORY_ROWS
+    for workload in ["a", "b", "c", "d", "e", "f"]:
+        rounds = document["raw"][workload]
+        assert rounds, workload
+        assert all(seconds > 0 for entry in rounds for seconds in entry["times"].values()), workload
+    with_binary = bool(os.environ.get("GOBBLER_BINARY"))
+    assert [row["key"] for row in document["services"]] == (["a", "b"] if with_binary else [])
+    # The scratch tree (on tmpfs, or in the temp directory) is removed afterwards.
+    scratch = re.search(r"^benchmark in (\S+) ", completed.stderr, re.MULTILINE)
+    assert scratch is not None, completed.stderr[-4000:]
+    assert not Path(scratch.group(1)).exists()
