@@ -165,3 +165,19 @@ def test_appending_to_permissions_stored_as_null(env: Env, tmp_path: Path) -> No
         "uploaders": [{"id": "xavier"}],
     }
     assert me() not in stored["owners"]
+
+
+def test_mounted_listing_of_nested_directories(env: Env, tmp_path: Path) -> None:
+    project = unique("nested")
+    sdk.create_project(project, env.staging, env.url)
+    source = make_tree(tmp_path / "src", {"outer/inner/f.txt": "foxtrot"})
+    sdk.upload_directory(project, "a", "v1", str(source), env.staging, env.url)
+    # pygobbler's local walk calls "outer" empty because it only holds a directory; the service does not.
+    assert "outer/" in pygobbler.list_files(project, "a", "v1", env.registry, env.url)
+    expected = ["..manifest", "..summary", "outer/inner/f.txt"]
+    assert (
+        sorted(pygobbler.list_files(project, "a", "v1", env.registry, env.url, force_remote=True)) == expected
+    )
+    for force_remote in (False, True):
+        ours = sdk.list_files(project, "a", "v1", env.registry, env.url, force_remote=force_remote)
+        assert ours == expected
