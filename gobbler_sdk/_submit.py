@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 
 from ._http import error_from_response
-from .errors import ServiceUnavailableError
+from .errors import ServiceError, ServiceUnavailableError
 
 __all__ = ["Submitter"]
 
@@ -85,5 +85,11 @@ class Submitter:
                 path.unlink(missing_ok=True)
             if response.status_code >= 300:
                 raise error_from_response(response, context)
-            answer = response.json()
+            try:
+                answer = response.json()
+            except ValueError:
+                raise ServiceError(
+                    f"{context}: the service answered HTTP {response.status_code} without a JSON body",
+                    status=response.status_code,
+                ) from None
             return answer if isinstance(answer, dict) else {}

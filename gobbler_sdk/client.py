@@ -30,7 +30,7 @@ from ._progress import ProgressCallback, Tracker
 from ._staging import allocate_directory, is_direct_child, stage_copy
 from ._submit import Submitter
 from .errors import ConfigurationError, InvalidRequestError, NotFoundError
-from .handles import Asset, Project, Version, _uploader_json
+from .handles import Asset, Project, Version, _parsed, _uploader_json
 from .models import Manifest, ManifestEntry, Permissions, RerouteChange, ServiceInfo, Summary, Uploader
 from .transports import LocalTransport, RemoteTransport, Transport
 
@@ -188,7 +188,9 @@ class GobblerClient:
             response = with_retries(attempt, retries=self.retries, what="service info")
             if response.status_code != 200:
                 raise error_from_response(response, "service info")
-            self._info = ServiceInfo.model_validate_json(response.content)
+            self._info = _parsed(
+                "the answer of GET /info", lambda: ServiceInfo.model_validate_json(response.content)
+            )
         return self._info
 
     def project(self, name: str) -> Project:
@@ -390,13 +392,13 @@ class GobblerClient:
         data = self._reader(force_remote).read(f"{version.key}/..manifest")
         if data is None:
             raise NotFoundError(f"version {version.key} does not exist (no manifest)")
-        return Manifest.model_validate_json(data)
+        return _parsed(f"{version.key}/..manifest", lambda: Manifest.model_validate_json(data))
 
     def _summary(self, version: Version, force_remote: bool) -> Summary:
         data = self._reader(force_remote).read(f"{version.key}/..summary")
         if data is None:
             raise NotFoundError(f"version {version.key} does not exist (no summary)")
-        return Summary.model_validate_json(data)
+        return _parsed(f"{version.key}/..summary", lambda: Summary.model_validate_json(data))
 
     def _set_permissions(
         self,
@@ -489,8 +491,10 @@ class GobblerClient:
             raise ConfigurationError(f"cloning needs the registry mounted at {registry}")
         manifest = self._manifest(version, False)
         base = registry / version.key
-        for relative, entry in manifest.items():
+        # Every path is checked before the first link is made, so a bad manifest leaves nothing behind.
+        for relative in manifest:
             checked_relative(relative)
+        for relative, entry in manifest.items():
             target = destination / relative
             if entry.is_directory:
                 target.mkdir(parents=True, exist_ok=True)

@@ -8,7 +8,7 @@ HTTP ``status`` and the service's ``reason``; the class says what kind of failur
     │   └── InvalidNameError       a project/asset/version name the service would reject (also ValueError)
     ├── PermissionDeniedError      403 (also PermissionError)
     ├── NotFoundError              404, or a missing project/asset/version on a read (also LookupError)
-    ├── ServiceError               5xx
+    ├── ServiceError               5xx, or a service answer or registry document that cannot be parsed
     ├── ServiceUnavailableError    the service cannot be reached (also ConnectionError)
     ├── IntegrityError             downloaded or cached bytes do not match the manifest
     ├── UnsafePathError            a server-supplied path would escape the cache (also ValueError)
@@ -68,7 +68,7 @@ class NotFoundError(GobblerError, LookupError):
 
 
 class ServiceError(GobblerError):
-    """The service failed while handling the request (HTTP 5xx)."""
+    """The service failed while handling the request (HTTP 5xx), or sent or stored something unparsable."""
 
 
 class ServiceUnavailableError(GobblerError, ConnectionError):

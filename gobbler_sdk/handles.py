@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
 
@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from ._names import name_problem
 from ._pathsafety import checked_relative
 from ._progress import ProgressCallback
-from .errors import InvalidNameError, InvalidRequestError, NotFoundError
+from .errors import InvalidNameError, InvalidRequestError, NotFoundError, ServiceError
 from .models import Manifest, Permissions, Summary, Uploader
 
 if TYPE_CHECKING:
@@ -27,6 +27,15 @@ if TYPE_CHECKING:
 __all__ = ["Asset", "Project", "Version", "VersionPath"]
 
 _H = TypeVar("_H", bound="_Handle")
+_T = TypeVar("_T")
+
+
+def _parsed(what: str, parse: Callable[[], _T]) -> _T:
+    """Run ``parse`` on a registry document, reporting a malformed one as the service would (an error)."""
+    try:
+        return parse()
+    except (ValueError, TypeError, KeyError) as exc:  # pydantic's ValidationError is a ValueError
+        raise ServiceError(f"{what} is not a valid registry document: {exc}") from None
 
 
 def _checked(kind: str, name: str) -> str:
@@ -118,8 +127,9 @@ class _Handle:
         return name + "/" in listing
 
     def _read_json(self, name: str, force_remote: bool) -> Any | None:
-        data = self._client._reader(force_remote).read(f"{self.key}/{name}")
-        return None if data is None else json.loads(data)
+        path = f"{self.key}/{name}"
+        data = self._client._reader(force_remote).read(path)
+        return None if data is None else _parsed(path, lambda: json.loads(data))
 
 
 class Project(_Handle):
@@ -198,7 +208,7 @@ class Project(_Handle):
         data = self._read_json("..permissions", force_remote)
         if data is None:
             raise NotFoundError(f"project {self.name} does not exist")
-        return Permissions.model_validate(data)
+        return _parsed(f"{self.key}/..permissions", lambda: Permissions.model_validate(data))
 
     def set_permissions(
         self,
@@ -236,7 +246,7 @@ class Project(_Handle):
         data = self._read_json("..usage", force_remote)
         if data is None:
             raise NotFoundError(f"project {self.name} does not exist")
-        return int(data["total"])
+        return _parsed(f"{self.key}/..usage", lambda: int(data["total"]))
 
     def refresh_usage(self) -> int:
         """Recompute the project's usage from its manifests (administrators only); return it."""
@@ -300,7 +310,9 @@ class Asset(_Handle):
     def latest(self, *, force_remote: bool = False) -> Version | None:
         """The latest non-probational version, as recorded by the service, or ``None``."""
         data = self._read_json("..latest", force_remote)
-        return None if data is None else self.version(data["version"])
+        return (
+            None if data is None else _parsed(f"{self.key}/..latest", lambda: self.version(data["version"]))
+        )
 
     def refresh_latest(self) -> Version | None:
         """Recompute the latest version (administrators only) and return it."""
@@ -312,7 +324,9 @@ class Asset(_Handle):
     def permissions(self, *, force_remote: bool = False) -> Permissions:
         """Asset-level owners and uploaders (empty when the asset has none of its own)."""
         data = self._read_json("..permissions", force_remote)
-        return Permissions() if data is None else Permissions.model_validate(data)
+        if data is None:
+            return Permissions()
+        return _parsed(f"{self.key}/..permissions", lambda: Permissions.model_validate(data))
 
     def set_permissions(
         self,

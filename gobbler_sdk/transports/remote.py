@@ -57,7 +57,10 @@ class RemoteTransport:
             if response.status_code == 500 and "no such file" in (error.reason or ""):
                 raise NotFoundError(str(error), status=500, reason=error.reason) from None
             raise error
-        listing = response.json()
+        try:
+            listing = response.json()
+        except ValueError:
+            listing = None
         if not isinstance(listing, list) or not all(isinstance(item, str) for item in listing):
             raise UnsafePathError(f"{what}: the service returned something other than a list of paths")
         for item in listing:
