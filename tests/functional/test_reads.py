@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ import gobbler_sdk.functional as sdk
 from .conftest import Env, make_tree, me, unique
 
 UNTIL = "2030-01-01T00:00:00.123456789+01:00"
+ODD_TIME = "2001-02-03T04:05:06.700000000+05:30"
 
 
 @pytest.fixture(scope="module")
@@ -46,6 +48,9 @@ def data(env: Env, tmp_path_factory: pytest.TempPathFactory) -> str:
     pygobbler.set_permissions(
         project, env.registry, env.staging, env.url, asset="b", owners=["carol"], append=False
     )
+    # A valid timestamp in a spelling no datetime round trip reproduces: it must come back unchanged.
+    summary = Path(env.registry, project, "a", "v2", "..summary")
+    summary.write_text(json.dumps({**json.loads(summary.read_text()), "upload_start": ODD_TIME}, indent=4))
     return project
 
 
@@ -89,6 +94,8 @@ def test_fetch_version_documents_as_stored(
         )
         assert ours == theirs
         assert type(ours) is dict
+    summary = sdk.fetch_summary(data, "a", "v2", env.registry, env.url, force_remote=force_remote)
+    assert summary["upload_start"] == ODD_TIME
     summary = sdk.fetch_summary(data, "a", "v4", env.registry, env.url, force_remote=force_remote)
     assert summary["on_probation"] is True and isinstance(summary["upload_finish"], str)
     manifest = sdk.fetch_manifest(data, "a", "v3", env.registry, env.url, force_remote=force_remote)
