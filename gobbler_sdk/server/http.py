@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import socket
 from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -207,7 +208,13 @@ class _Handler(BaseHTTPRequestHandler):
             self._headers_buffer = []
         self._headers_buffer.append(f"{version} {code} {message}\r\n".encode("latin-1", "strict"))
 
-    def _start(self, status: int, headers: dict[str, str], length: int | None) -> None:
+    def setup(self) -> None:
+        """Disable Nagle's algorithm: a response is often written in two pieces on a kept-alive socket."""
+        super().setup()
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def _start(self, status: int, headers: dict[str, str], length: int | None, body: bytes = b"") -> None:
+        """Send the status line and headers, and ``body`` with them in one write."""
         self.send_response(status)
         for key, value in headers.items():
             self.send_header(key, value)
@@ -217,7 +224,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Connection", "close")
         elif not self.close_connection and self.request_version == "HTTP/1.0":
             self.send_header("Connection", "keep-alive")
-        self.end_headers()
+        self._headers_buffer.append(b"\r\n" + body)
+        self.flush_headers()
 
     def _send(self, status: int, body: bytes, headers: dict[str, str]) -> None:
         """Send a complete response; Content-Length follows Go (none for 204/304, none for empty HEAD)."""
@@ -226,9 +234,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.command == "HEAD" and not body
         ):
             length = None
-        self._start(status, headers, length)
-        if self.command != "HEAD" and body:
-            self.wfile.write(body)
+        self._start(status, headers, length, body if self.command != "HEAD" else b"")
 
     def _json(self, status: int, value: Any) -> None:
         self._send(status, dumps_compact(value), {**_CORS, "Content-Type": "application/json"})
