@@ -7,17 +7,15 @@ exact arguments that configure them, for the life of the process (or until :func
 
 from __future__ import annotations
 
-import json
 import os
 import threading
-from typing import Any
 from urllib.parse import quote_plus
 
 import platformdirs
 
 from ..client import GobblerClient
 
-__all__ = ["cache_directory", "client_for", "forget_clients", "read_document"]
+__all__ = ["cache_directory", "client_for", "forget_clients"]
 
 _Key = tuple[str | None, str | None, str | None, str | None, bool]
 
@@ -77,9 +75,3 @@ def forget_clients(url: str | None = None) -> None:
         dropped = [_clients.pop(key) for key in keys]
     for client in dropped:
         client.close()
-
-
-def read_document(client: GobblerClient, path: str) -> Any | None:
-    """An internal registry file decoded exactly as stored (timestamps keep their spelling), or ``None``."""
-    data = client.transport.read(path)
-    return None if data is None else json.loads(data)

@@ -11,7 +11,7 @@ equivalent: no model round trip, so timestamps and unknown keys survive unchange
 from typing import Any, Dict, List
 
 from ..errors import NotFoundError
-from ._clients import client_for, read_document
+from ._clients import client_for
 
 __all__ = [
     "fetch_directory",
@@ -56,7 +56,8 @@ def fetch_permissions(
     """
     client = client_for(url=url, registry=registry, remote=force_remote)
     holder = client.project(project) if asset is None else client.project(project).asset(asset)
-    stored = read_document(client, f"{holder.key}/..permissions")
+    # The handle's raw reader: the document as stored (no model round trip), malformed ones a ServiceError.
+    stored = holder._read_json("..permissions", False)
     if stored is not None:
         return stored  # type: ignore[no-any-return]
     if asset is None:
@@ -91,7 +92,7 @@ def _version_document(
 ) -> Dict[str, Any]:
     client = client_for(url=url, registry=registry, cache=cache, remote=remote)
     handle = client.project(project).asset(asset).version(version)
-    stored = read_document(client, f"{handle.key}/{name}")
+    stored = handle._read_json(name, False)
     if stored is None:
         raise NotFoundError(f"version {handle.key} does not exist (no {name})")
     return stored  # type: ignore[no-any-return]

@@ -189,3 +189,16 @@ def test_unpack_path_needs_three_components() -> None:
     ours = failure(lambda: sdk.unpack_path("p/a"))
     assert isinstance(theirs, ValueError)
     assert isinstance(ours, InvalidRequestError) and isinstance(ours, GobblerError)
+
+
+@pytest.mark.parametrize("force_remote", [False, True], ids=["local", "remote"])
+def test_malformed_documents(env: Env, tmp_path: Path, force_remote: bool) -> None:
+    name = unique("garbage")
+    sdk.create_project(name, env.staging, env.url)
+    sdk.upload_directory(name, "a", "v1", str(make_tree(tmp_path / "v1", {"f": "ff"})), env.staging, env.url)
+    (Path(env.registry) / name / "a" / "v1" / "..summary").write_text("{not json")
+    args = (name, "a", "v1", env.registry, env.url)
+    theirs = failure(lambda: pygobbler.fetch_summary(*args, cache=str(tmp_path), force_remote=force_remote))
+    assert isinstance(theirs, ValueError)  # json.JSONDecodeError escapes from pygobbler
+    ours = failure(lambda: sdk.fetch_summary(*args, force_remote=force_remote))
+    assert isinstance(ours, ServiceError) and "..summary" in str(ours)
