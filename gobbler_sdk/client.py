@@ -12,6 +12,7 @@ Typical use::
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 from collections.abc import Mapping, Sequence
@@ -360,8 +361,19 @@ class GobblerClient:
 
         def fetch_group(members: list[tuple[str, ManifestEntry | None]]) -> None:
             first, entry = members[0]
-            local = remote.fetch(first, entry=entry, overwrite=overwrite or entry is None)
-            for other, other_entry in members[1:]:
+            # Any verified cached member already holds the group's bytes; download only when none does.
+            holder = None
+            if not overwrite and entry is not None:
+                holder = next(
+                    (p for p, e in members if self._cache.is_valid(self._cache.path_for(p), e)), None
+                )
+            if holder is None:
+                holder = first
+                remote.fetch(first, entry=entry, overwrite=True)
+            local = self._cache.path_for(holder)
+            for other, other_entry in members:
+                if other == holder:
+                    continue
                 target = self._cache.path_for(other)
                 if not overwrite and self._cache.is_valid(target, other_entry):
                     continue
@@ -510,7 +522,13 @@ def _link_or_copy(source: Path, target: Path) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     temporary = Path(temp_name(str(target.parent), ".gobbler-", ".link"))
     try:
-        os.link(source, temporary)
-    except OSError:
-        shutil.copyfile(source, temporary)
-    os.replace(temporary, target)
+        try:
+            os.link(source, temporary)
+        except OSError:
+            shutil.copyfile(source, temporary)
+        os.replace(temporary, target)
+    finally:
+        # rename() does nothing when both names already link the same file (another filler got there
+        # first), so the temporary name can survive a successful replace; it must never be left behind.
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
