@@ -32,12 +32,13 @@ def project(env: Env, tmp_path: Path) -> str:
     return name
 
 
-def test_upload_copies_are_really_verified(
+def test_upload_copy_check_is_real(
     env: Env, project: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     source = make_tree(tmp_path / "src", {"data.txt": "the real bytes"})
 
-    # A copy that silently damages the data on its way into staging (same size, different bytes).
+    # A copy that silently damages the data on its way into staging (same size, different bytes):
+    # pygobbler's check hashes the source twice, so it cannot notice anything.
     def damaging_copy(src: str, dest: str, **_: Any) -> str:
         Path(dest).write_bytes(Path(src).read_bytes().upper())
         return dest
@@ -46,18 +47,20 @@ def test_upload_copies_are_really_verified(
         patch.setattr(shutil, "copy", damaging_copy)
         pygobbler.upload_directory(project, "a", "pyg", str(source), env.staging, env.url)
     stored = Path(env.registry) / project / "a" / "pyg" / "data.txt"
-    assert stored.read_text() == "THE REAL BYTES"  # pygobbler hashed the source twice and noticed nothing
+    assert stored.read_text() == "THE REAL BYTES"
 
-    real_md5 = gobbler_sdk._staging.md5_of_file
+    # Ours checks what a copy can get wrong cheaply and for real: its size. A truncated copy is refused
+    # before anything is submitted, and the private staging copy is removed.
+    def truncating_copy(src: str | os.PathLike[str], dest: str | os.PathLike[str], **_: Any) -> str:
+        Path(dest).write_bytes(Path(src).read_bytes()[:-3])
+        return str(dest)
 
-    def damaged_then_hashed(path: str | os.PathLike[str]) -> str:
-        Path(path).write_bytes(Path(path).read_bytes().upper())
-        return real_md5(path)
-
-    monkeypatch.setattr(gobbler_sdk._staging, "md5_of_file", damaged_then_hashed)
-    with pytest.raises(IntegrityError, match="MD5"):
+    before = set(os.listdir(env.staging))
+    monkeypatch.setattr(gobbler_sdk._staging.shutil, "copyfile", truncating_copy)
+    with pytest.raises(IntegrityError, match="11 bytes instead of 14"):
         sdk.upload_directory(project, "a", "ours", str(source), env.staging, env.url)
     assert "ours" not in sdk.list_versions(project, "a", env.registry, env.url)
+    assert set(os.listdir(env.staging)) == before
 
 
 def test_cached_files_are_validated(env: Env, project: str, tmp_path: Path) -> None:
