@@ -94,8 +94,16 @@ def _plan(source: Path, ignore_dot: bool) -> _Plan:
 
 
 def _link_text(source: Path, path: str, text: str) -> str:
-    """Keep a relative link that stays inside the tree; make every other link absolute."""
+    """Make links inside the tree relative and every other link absolute.
+
+    The service judges link targets lexically against the staged copy, so an absolute link into the
+    original tree would point outside it (and be refused) unless it is made relative here.
+    """
     if os.path.isabs(text):
+        root = os.path.normpath(os.path.abspath(source))
+        target = os.path.normpath(text)
+        if target.startswith(root + os.sep):
+            return os.path.relpath(target, os.path.join(root, os.path.dirname(path)))
         return text
     joined = posixpath.normpath(posixpath.join(posixpath.dirname(path), text))
     if joined == ".." or joined.startswith("../"):
