@@ -293,6 +293,9 @@ class GobblerClient:
         reader = self._reader(force_remote)
         if isinstance(reader, RemoteTransport):
             entry = self._entry_for(path)
+            if entry is not None and entry.is_directory:
+                # The file server would answer with a redirect to a listing; locally it is simply no file.
+                raise NotFoundError(f"{path!r} is an empty directory, not a file")
             # Internal files change (summaries on approval), so they are always fetched anew.
             return reader.fetch(path, entry=entry, overwrite=overwrite or entry is None)
         return reader.fetch(path, overwrite=overwrite)
@@ -337,6 +340,11 @@ class GobblerClient:
         progress: bool | ProgressCallback | None,
     ) -> Path:
         listing = remote.list(relative, recursive=True)
+        if not listing:
+            # The service lists a regular file as an empty directory: its parent's listing tells them apart.
+            parent, _, name = relative.rpartition("/")
+            if f"{name}/" not in remote.list(parent):
+                raise NotFoundError(f"no directory at {relative!r} in the registry")
         root = self._cache.path_for(relative)
         root.mkdir(parents=True, exist_ok=True)
         groups: dict[str, list[tuple[str, ManifestEntry | None]]] = {}
