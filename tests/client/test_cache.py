@@ -1,0 +1,134 @@
+"""The download cache, watched through a counting proxy: reuse, overwrite, corruption, concurrent fillers."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from gobbler_sdk import GobblerClient, Version
+from gobbler_sdk.testing import GobblerService
+
+from .conftest import new_project
+from .support import Link, LyingServer, make_tree, snapshot, unique
+
+
+@pytest.fixture
+def remote(proxy: LyingServer, make_client: Callable[..., GobblerClient]) -> GobblerClient:
+    return make_client(proxy.url, transport="remote")
+
+
+@pytest.fixture
+def version(service: GobblerService, remote: GobblerClient, proxy: LyingServer) -> Version:
+    name = new_project(service)
+    source = make_tree(
+        service.staging / unique("src"),
+        {"f.txt": "file contents", "sub/g.txt": "more", "alias": Link("f.txt"), "empty": None},
+    )
+    service.request("upload", {"source": source.name, "project": name, "asset": "a", "version": "v1"})
+    proxy.reset()
+    return remote.project(name).asset("a").version("v1")
+
+
+def downloads(proxy: LyingServer, version: Version, path: str) -> int:
+    return proxy.count(f"/fetch/{version.key}/{path}")
+
+
+def test_reuse(version: Version, proxy: LyingServer, remote: GobblerClient) -> None:
+    first = version.fetch("f.txt")
+    inode = first.stat().st_ino
+    assert version.fetch("f.txt") == first
+    assert remote.fetch_file(f"{version.key}/f.txt") == first
+    assert first.stat().st_ino == inode
+    assert downloads(proxy, version, "f.txt") == 1
+    assert first == remote.cache_dir / "REGISTRY" / version.key / "f.txt"
+
+
+def test_overwrite(version: Version, proxy: LyingServer) -> None:
+    first = version.fetch("f.txt")
+    inode = first.stat().st_ino
+    again = version.fetch("f.txt", overwrite=True)
+    assert again == first and again.read_text() == "file contents"
+    assert again.stat().st_ino != inode  # replaced atomically by a new file
+    assert downloads(proxy, version, "f.txt") == 2
+
+
+@pytest.mark.parametrize("damage", ["same size", "truncated", "grown", "removed"])
+def test_damaged_cached_file_is_fetched_again(version: Version, proxy: LyingServer, damage: str) -> None:
+    cached = version.fetch("f.txt")
+    if damage == "same size":
+        cached.write_text("FILE CONTENTS")
+    elif damage == "truncated":
+        cached.write_text("file")
+    elif damage == "grown":
+        cached.write_text("file contents and more")
+    else:
+        cached.unlink()
+    assert version.fetch("f.txt").read_text() == "file contents"
+    assert downloads(proxy, version, "f.txt") == 2
+
+
+def test_internal_files_are_always_fetched_again(
+    version: Version, proxy: LyingServer, remote: GobblerClient
+) -> None:
+    summary = remote.fetch_file(f"{version.key}/..summary")
+    summary.write_text("stale")
+    assert remote.fetch_file(f"{version.key}/..summary").read_text() != "stale"
+    assert downloads(proxy, version, "..summary") == 2
+
+
+def test_directory_reuse_overwrite_and_repair(version: Version, proxy: LyingServer) -> None:
+    directory = version.path()
+    user_files = ("f.txt", "alias", "sub/g.txt")
+    assert sum(downloads(proxy, version, p) for p in user_files) == 2  # alias shares f.txt's bytes
+    assert (directory / "empty").is_dir()
+
+    proxy.reset()
+    assert version.path() == directory
+    assert sum(downloads(proxy, version, p) for p in user_files) == 0
+
+    (directory / "sub" / "g.txt").write_text("ruin")
+    (directory / "alias").unlink()
+    proxy.reset()
+    version.path()
+    assert (directory / "sub" / "g.txt").read_text() == "more"
+    assert (directory / "alias").read_text() == "file contents"
+    assert downloads(proxy, version, "sub/g.txt") == 1
+    assert downloads(proxy, version, "f.txt") + downloads(proxy, version, "alias") == 0
+
+    proxy.reset()
+    version.fetch_directory(overwrite=True)
+    assert sum(downloads(proxy, version, p) for p in user_files) == 2
+
+
+def test_concurrent_fillers(
+    version: Version, proxy: LyingServer, make_client: Callable[..., GobblerClient], tmp_path: Path
+) -> None:
+    clients = [make_client(proxy.url, transport="remote", cache=tmp_path / "shared") for _ in range(6)]
+    barrier = threading.Barrier(len(clients))
+    results: list[object] = []
+
+    def fill(client: GobblerClient) -> None:
+        handle = client.project(version.project.name).asset("a").version("v1")
+        barrier.wait()
+        try:
+            results.append((handle.fetch("f.txt", overwrite=True), handle.fetch_directory(overwrite=True)))
+        except BaseException as exc:  # reported below
+            results.append(exc)
+
+    threads = [threading.Thread(target=fill, args=(c,)) for c in clients]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    directory = tmp_path / "shared" / "REGISTRY" / version.key
+    assert results == [(directory / "f.txt", directory)] * len(clients)
+    assert (directory / "f.txt").read_text() == "file contents"
+    assert (directory / "alias").read_text() == "file contents"
+    assert (directory / "sub" / "g.txt").read_text() == "more"
+    leftovers = [p for p in snapshot(tmp_path / "shared") if os.path.basename(p).startswith(".gobbler-")]
+    assert leftovers == []
