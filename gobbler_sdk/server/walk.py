@@ -291,11 +291,12 @@ class Walk:
             )
 
     def _create_symlinks(self) -> None:
-        replace = self._mode is Mode.REINDEX
+        jobs = []
         for rel in self._to_link:
             destination = paths.join(self._dest, rel)
-            text = symlink_text(self._registry, self._manifest[rel]["link"], destination)
-            _make_symlink(text, destination, replace=replace)
+            jobs.append((symlink_text(self._registry, self._manifest[rel]["link"], destination), destination))
+        task = _replace_symlinks if self._mode is Mode.REINDEX else _make_symlinks
+        self._run_batches(task, _batched(jobs, lambda job: 0))
 
     # ------------------------------------------------------------------ empty directories (8.7)
 
@@ -357,6 +358,18 @@ def _make_symlink(text: str, destination: str, *, replace: bool) -> None:
         os.symlink(text, destination)
     except OSError as exc:
         raise RequestError(500, f"failed to create a symbolic link; {describe_os_error(exc)}") from exc
+
+
+def _make_symlinks(jobs: Sequence[tuple[str, str]]) -> None:
+    """Create ``(text, destination)`` symlinks (a pool task)."""
+    for text, destination in jobs:
+        _make_symlink(text, destination, replace=False)
+
+
+def _replace_symlinks(jobs: Sequence[tuple[str, str]]) -> None:
+    """Re-create ``(text, destination)`` symlinks over whatever is there (a pool task)."""
+    for text, destination in jobs:
+        _make_symlink(text, destination, replace=True)
 
 
 # ---------------------------------------------------------------------- deduplication and ..links
