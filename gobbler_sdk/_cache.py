@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ._atomic import temp_name
 from ._pathsafety import join_inside
-from .errors import IntegrityError
+from .errors import ConfigurationError, IntegrityError
 from .models import ManifestEntry
 
 __all__ = ["Cache", "PartialFile", "md5_of_file"]
@@ -106,8 +106,12 @@ class Cache:
 
         Raises:
             UnsafePathError: For absolute paths, ``..`` components, backslashes and the like.
+            ConfigurationError: When the cache directory cannot be created.
         """
-        self.registry_root.mkdir(parents=True, exist_ok=True)
+        try:
+            self.registry_root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigurationError(f"cannot use {self.root} as the download cache: {exc}") from exc
         return join_inside(self.registry_root, path)
 
     @staticmethod

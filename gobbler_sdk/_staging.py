@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ._progress import ProgressCallback, Tracker
-from .errors import IntegrityError, InvalidRequestError
+from .errors import ConfigurationError, IntegrityError, InvalidRequestError
 
 __all__ = ["allocate_directory", "is_direct_child", "stage_copy"]
 
@@ -36,6 +36,9 @@ def allocate_directory(staging: Path, *, prefix: str = "upload-", create: bool =
         staging: The staging directory.
         prefix: Start of the directory name.
         create: Create the directory (otherwise only a free name is returned).
+
+    Raises:
+        ConfigurationError: When the directory cannot be created in staging.
     """
     while True:
         path = staging / f"{prefix}{secrets.token_hex(8)}"
@@ -44,6 +47,8 @@ def allocate_directory(staging: Path, *, prefix: str = "upload-", create: bool =
                 path.mkdir(mode=0o777)
             except FileExistsError:
                 continue
+            except OSError as exc:
+                raise ConfigurationError(f"cannot create a directory in staging {staging}: {exc}") from exc
             return path
         if not os.path.lexists(path):
             return path

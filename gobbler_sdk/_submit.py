@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 
 from ._http import error_from_response
-from .errors import ServiceError, ServiceUnavailableError
+from .errors import ConfigurationError, ServiceError, ServiceUnavailableError
 
 __all__ = ["Submitter"]
 
@@ -48,6 +48,10 @@ class Submitter:
                 fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
             except FileExistsError:
                 continue
+            except OSError as exc:
+                raise ConfigurationError(
+                    f"cannot write a request file in staging {self.staging}: {exc}"
+                ) from exc
             with os.fdopen(fd, "wb") as handle:
                 handle.write(body)
             return path
@@ -63,6 +67,7 @@ class Submitter:
         Raises:
             GobblerError: The typed error matching the service's status code.
             ServiceUnavailableError: When the service cannot be reached (or broke off after sending).
+            ConfigurationError: When no request file can be written in staging.
         """
         body = json.dumps(payload).encode("utf-8")
         attempt = 0
