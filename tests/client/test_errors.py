@@ -140,6 +140,24 @@ def test_stopped_service(
     assert configured.projects() == []
 
 
+def test_unusable_staging_and_cache(
+    service: GobblerService, make_client: Callable[..., GobblerClient], tmp_path: Path
+) -> None:
+    (tmp_path / "a-file").write_text("not a directory")
+    no_staging = make_client(service.url, staging=tmp_path / "missing")
+    with pytest.raises(ConfigurationError):
+        no_staging.create_project(unique("proj"))
+    with pytest.raises(ConfigurationError):
+        no_staging.project("p").asset("a").upload("v", make_tree(tmp_path / "src", {"x": "x"}))
+    with pytest.raises(ConfigurationError):
+        no_staging.allocate_upload_directory()
+    name = new_project(service)
+    no_cache = make_client(service.url, transport="remote", cache=tmp_path / "a-file")
+    with pytest.raises(ConfigurationError):
+        no_cache.fetch_file(f"{name}/..permissions")
+    assert not (tmp_path / "missing").exists()
+
+
 def test_errors_raised_before_sending(make_client: Callable[..., GobblerClient]) -> None:
     client = make_client("http://127.0.0.1:1")
     with pytest.raises(InvalidNameError):
