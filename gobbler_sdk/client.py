@@ -80,6 +80,8 @@ class GobblerClient:
         self._cache = Cache(cache_dir)
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
+        if isinstance(transport, str) and transport not in ("auto", "local", "remote"):
+            raise ValueError(f"transport must be 'auto', 'local', 'remote' or a Transport, not {transport!r}")
         self.timeout = timeout
         self.concurrency = concurrency
         self.retries = retries
