@@ -88,9 +88,11 @@ def test_registry_without_url_reads_locally(service: GobblerService, tmp_path: P
             client.project(name).permissions(force_remote=True)
 
 
-def test_invalid_concurrency() -> None:
+def test_invalid_arguments() -> None:
     with pytest.raises(ValueError):
         GobblerClient("http://x", concurrency=0)
+    with pytest.raises(ValueError):
+        GobblerClient("http://x", transport="Remote")  # type: ignore[arg-type]
 
 
 def test_auto_picks_local_when_the_registry_is_readable(

@@ -417,6 +417,18 @@ def test_set_permissions_append_replace_dry_run(
     assert request_files(service.staging) == []
 
 
+def test_uploader_until_is_sent_as_written(service: GobblerService, project: Project) -> None:
+    file = service.registry / project.name / "..permissions"
+    project.set_permissions(uploaders=[{"id": "u", "until": "2030-06-01T12:00:00.123456789Z"}])
+    project.set_permissions(uploaders=[{"id": "v", "until": "2031-01-01T01:00:00+01:00"}])
+    project.set_permissions(uploaders=[Uploader.model_validate({"id": "w", "until": "2032-01-01T00:00:00Z"})])
+    assert read_json(file)["uploaders"] == [
+        {"id": "u", "until": "2030-06-01T12:00:00.123456789Z"},
+        {"id": "v", "until": "2031-01-01T01:00:00+01:00"},
+        {"id": "w", "until": "2032-01-01T00:00:00Z"},
+    ]
+
+
 def test_set_permissions_spoofing(project: Project) -> None:
     project.set_permissions(owners=["bob"], append=False)
     project.set_permissions(owners=["carol"], spoof="bob")
