@@ -246,9 +246,9 @@ class Walk:
         if recorded is not None:
             parent = _registry_path(self._registry, recorded)
             ancestor = recorded.get("ancestor")
-            if ancestor is not None and target == _registry_path(self._registry, ancestor):
+            if ancestor is not None and paths.clean(target) == _registry_path(self._registry, ancestor):
                 target = parent
-            elif target != parent:
+            elif paths.clean(target) != parent:
                 raise RequestError(500, f'unexpected symbolic link to non-ancestor, non-parent file "{rel}"')
 
         try:
