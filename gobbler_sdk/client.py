@@ -230,18 +230,29 @@ class GobblerClient:
         Returns:
             One entry per changed link (in no particular order).
         """
-        targets = []
-        for item in to_delete:
-            if isinstance(item, (Project, Asset, Version)):
-                keys = ("project", "asset", "version")
-                targets.append(dict(zip(keys, item.key.split("/"), strict=False)))
-            else:
-                targets.append(dict(item))
+        targets = [self._reroute_target(item) for item in to_delete]
         payload: dict[str, Any] = {"to_delete": targets}
         if dry_run:
             payload["dry_run"] = True
         answer = self._submit("reroute_links", payload, "reroute links")
         return [RerouteChange.model_validate(change) for change in answer.get("changes", [])]
+
+    def _reroute_target(self, item: Project | Asset | Version | Mapping[str, str]) -> dict[str, str]:
+        # Mappings go through the handles too, so their names are checked before a request file exists.
+        handle: Project | Asset | Version
+        if isinstance(item, (Project, Asset, Version)):
+            handle = item
+        else:
+            if "project" not in item:
+                raise InvalidRequestError(f"{dict(item)!r} names no project to delete")
+            handle = Project(self, item["project"])
+            if "asset" in item:
+                handle = handle.asset(item["asset"])
+            if "version" in item:
+                if not isinstance(handle, Asset):
+                    raise InvalidRequestError(f"{dict(item)!r}: a version needs its asset")
+                handle = handle.version(item["version"])
+        return dict(zip(("project", "asset", "version"), handle.key.split("/"), strict=False))
 
     def allocate_upload_directory(self, *, create: bool = True) -> Path:
         """A fresh directory directly inside staging, to fill and upload in place (no copy needed)."""
