@@ -13,6 +13,7 @@ import pytest
 
 from gobbler_sdk import (
     GobblerClient,
+    InvalidNameError,
     InvalidRequestError,
     NotFoundError,
     PermissionDeniedError,
@@ -211,8 +212,21 @@ def test_names_are_checked_before_anything_is_written(
     directory = source(tmp_path, {"x": "x"})
     before = snapshot(service.staging)
     for bad in ("", "..v", "a/b"):
-        with pytest.raises(InvalidRequestError):
+        with pytest.raises(InvalidNameError):
             project.asset("a").upload(bad, directory)
+        with pytest.raises(InvalidNameError):
+            client.create_project(bad)
+        with pytest.raises(InvalidNameError):
+            project.asset(bad).set_permissions(owners=["x"])
+        with pytest.raises(InvalidNameError):
+            client.reroute_links([{"project": project.name, "asset": bad}])
+        with pytest.raises(InvalidNameError):
+            client.reroute_links([{"project": bad}], dry_run=True)
+        with pytest.raises(InvalidNameError):
+            client.reroute_links([{"project": project.name, "asset": "a", "version": bad}])
+    for malformed in ({"asset": "a"}, {"project": project.name, "version": "v"}):
+        with pytest.raises(InvalidRequestError):
+            client.reroute_links([malformed])
     assert snapshot(service.staging) == before
 
 
