@@ -266,6 +266,10 @@ def decode_document(data: bytes, spec: Spec) -> Any:
 
 
 def _go_escape(text: str) -> str:
+    # Lone surrogates are bytes that were not UTF-8 (file names read with surrogateescape): Go's encoder
+    # writes each such byte as the escape \ufffd.
+    if _SURROGATE.search(text):
+        text = _SURROGATE.sub(lambda _: "\\ufffd", text)
     return (
         text.replace("<", "\\u003c")
         .replace(">", "\\u003e")
@@ -277,9 +281,7 @@ def _go_escape(text: str) -> str:
 
 def dumps_compact(value: Any) -> bytes:
     """Serialise an HTTP response body: compact, sorted keys, Go escaping."""
-    return _go_escape(json.dumps(value, separators=(",", ":"), sort_keys=True, ensure_ascii=False)).encode(
-        "utf-8", errors="surrogateescape"
-    )
+    return _go_escape(json.dumps(value, separators=(",", ":"), sort_keys=True, ensure_ascii=False)).encode()
 
 
 def dumps_pretty(value: Any) -> bytes:
@@ -287,6 +289,4 @@ def dumps_pretty(value: Any) -> bytes:
 
     Callers order record-like objects themselves and sort map-like ones before calling.
     """
-    return _go_escape(json.dumps(value, indent=4, ensure_ascii=False)).encode(
-        "utf-8", errors="surrogateescape"
-    )
+    return _go_escape(json.dumps(value, indent=4, ensure_ascii=False)).encode()

@@ -258,3 +258,12 @@ def test_internal_and_lock_files_are_listed(start_gobbler_variant: Callable[...,
         f"{project}/..usage",
         "..logs/",
     ]
+
+
+def test_names_that_are_not_utf8_are_escaped(gobbler: Gobbler) -> None:
+    name = unique("bytes")
+    root = os.fsencode(gobbler.registry / name)
+    os.makedirs(os.path.join(root, b"x\xfe\xffy"))
+    reply = _list(gobbler, f"path={name}")
+    assert reply.status == 200
+    assert reply.body == b'["x\\ufffd\\ufffdy/"]'

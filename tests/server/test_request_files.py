@@ -461,3 +461,16 @@ def test_owner_without_a_user_name(gobbler: Gobbler) -> None:
         assert reply.status == 500, reply
     _error(gobbler.post(name), 400, "path is already being processed")
     assert gobbler.http.get("/info").status_code == 200
+
+
+def test_name_that_is_not_utf8(gobbler: Gobbler) -> None:
+    suffix = unique()
+    path = os.fsencode(gobbler.staging) + b"/request-health_check-\xff" + suffix.encode()
+    with open(path, "wb"):
+        pass
+    reply = raw_request(gobbler.url, "POST", f"/new/request-health_check-%FF{suffix}")
+    assert (reply.status, reply.body) == (200, b'{"status":"SUCCESS"}')
+    missing = raw_request(gobbler.url, "POST", f"/new/request-health_check-%FE{suffix}")
+    assert missing.status == 400
+    assert b"failed to access path; lstat " in missing.body
+    assert b"\\ufffd" in missing.body
