@@ -52,24 +52,35 @@ def _bytewise(name: str) -> bytes:
     return os.fsencode(name)
 
 
+def _sorted_entries(directory: str) -> list[os.DirEntry[str]]:
+    with os.scandir(directory) as scan:
+        return sorted(scan, key=lambda e: _bytewise(e.name))
+
+
 def _recursive(root: str) -> list[str]:
+    """Files and symlinks in pre-order (byte-wise within a directory), then the empty directories.
+
+    A directory is empty when nothing at all lies in it; its non-empty ancestors never appear. An explicit
+    stack keeps very deep trees from hitting Python's recursion limit.
+    """
     files: list[str] = []
     empty: list[str] = []
-
-    def visit(directory: str, prefix: str) -> bool:
-        """Append the files below ``directory``; return whether anything at all lies beneath it."""
-        with os.scandir(directory) as scan:
-            entries = sorted(scan, key=lambda e: _bytewise(e.name))
-        for entry in entries:
-            relative = prefix + entry.name
-            if entry.is_dir(follow_symlinks=False):
-                if not visit(entry.path, relative + "/"):
-                    empty.append(relative + "/")
-            else:
-                files.append(relative)
-        return bool(entries)
-
-    visit(root, "")
+    stack = [(iter(_sorted_entries(root)), "")]
+    while stack:
+        entries, prefix = stack[-1]
+        entry = next(entries, None)
+        if entry is None:
+            stack.pop()
+            continue
+        relative = prefix + entry.name
+        if not entry.is_dir(follow_symlinks=False):
+            files.append(relative)
+            continue
+        children = _sorted_entries(entry.path)
+        if children:
+            stack.append((iter(children), relative + "/"))
+        else:
+            empty.append(relative + "/")
     return files + empty
 
 

@@ -6,7 +6,6 @@ process, for example to trigger maintenance without waiting 24 hours.
 
 from __future__ import annotations
 
-import errno
 import logging
 import os
 import threading
@@ -43,11 +42,11 @@ class EmbeddedServer:
             os.stat(logs)
         except FileNotFoundError:
             os.mkdir(logs, 0o755)
-        if not os.path.isdir(config.staging):
-            raise OSError(errno.ENOENT, "staging directory does not exist", config.staging)
+        # Every name already in staging is blocked for the first minute (PROTOCOL.md 2.2 step 5).
+        existing = os.listdir(config.staging)
         self.service = Service(config)
         try:
-            self.service.replay.prefill(os.listdir(config.staging))
+            self.service.replay.prefill(existing)
             self.httpd = GobblerHTTPServer((config.host, config.port), self.service)
         except BaseException:
             self.service.close()

@@ -267,3 +267,19 @@ def test_names_that_are_not_utf8_are_escaped(gobbler: Gobbler) -> None:
     reply = _list(gobbler, f"path={name}")
     assert reply.status == 200
     assert reply.body == b'["x\\ufffd\\ufffdy/"]'
+
+
+def test_very_deep_tree(gobbler: Gobbler) -> None:
+    name = unique("deep")
+    deep = "/".join(["d"] * 1200)
+    top = str(gobbler.registry / name)
+    paths = [top + "/d" * depth for depth in range(1201)]
+    for path in paths:  # os.makedirs and shutil.rmtree would recurse too deeply
+        os.mkdir(path)
+    try:
+        (Path(paths[-1]) / "f").write_text("x")
+        assert _ok(gobbler, f"path={name}&recursive=true") == [f"{deep}/f"]
+    finally:
+        (Path(paths[-1]) / "f").unlink(missing_ok=True)
+        for path in reversed(paths):
+            os.rmdir(path)
