@@ -271,15 +271,23 @@ def test_names_that_are_not_utf8_are_escaped(gobbler: Gobbler) -> None:
 
 def test_very_deep_tree(gobbler: Gobbler) -> None:
     name = unique("deep")
-    deep = "/".join(["d"] * 1200)
-    top = str(gobbler.registry / name)
-    paths = [top + "/d" * depth for depth in range(1201)]
-    for path in paths:  # os.makedirs and shutil.rmtree would recurse too deeply
-        os.mkdir(path)
+    depth = 1200  # beyond Python's default recursion limit
+    (gobbler.registry / name).mkdir()
+    # Walk with one directory descriptor at a time: os.makedirs and shutil.rmtree would recurse too deeply.
+    fd = os.open(gobbler.registry / name, os.O_RDONLY)
+    for _ in range(depth):
+        os.mkdir("d", dir_fd=fd)
+        child = os.open("d", os.O_RDONLY, dir_fd=fd)
+        os.close(fd)
+        fd = child
+    os.close(os.open("f", os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=fd))
     try:
-        (Path(paths[-1]) / "f").write_text("x")
-        assert _ok(gobbler, f"path={name}&recursive=true") == [f"{deep}/f"]
+        assert _ok(gobbler, f"path={name}&recursive=true") == ["d/" * depth + "f"]
     finally:
-        (Path(paths[-1]) / "f").unlink(missing_ok=True)
-        for path in reversed(paths):
-            os.rmdir(path)
+        os.unlink("f", dir_fd=fd)
+        for _ in range(depth):
+            parent = os.open("..", os.O_RDONLY, dir_fd=fd)
+            os.close(fd)
+            os.rmdir("d", dir_fd=parent)
+            fd = parent
+        os.close(fd)
