@@ -474,3 +474,33 @@ def test_name_that_is_not_utf8(gobbler: Gobbler) -> None:
     assert missing.status == 400
     assert b"failed to access path; lstat " in missing.body
     assert b"\\ufffd" in missing.body
+
+
+# ------------------------------------------------------------------------------ replay window (embedded)
+
+
+@pytest.mark.embedded_only
+def test_replay_window_expires() -> None:
+    from gobbler_sdk.server.request_files import REPLAY_SECONDS, ReplayTable
+
+    assert REPLAY_SECONDS == 60
+    table = ReplayTable(window=0.2)
+    assert table.claim("request-a")
+    assert not table.claim("request-a")
+    assert table.claim("request-b")
+    time.sleep(0.25)
+    # Freed 60 s (here 0.2 s) after insertion, whether or not processing has finished.
+    assert table.claim("request-a")
+    assert not table.claim("request-a")
+
+
+@pytest.mark.embedded_only
+def test_replay_prefill_expires() -> None:
+    from gobbler_sdk.server.request_files import ReplayTable
+
+    table = ReplayTable(window=0.2)
+    table.prefill(["request-x", "some-directory"])
+    assert not table.claim("request-x")
+    assert not table.claim("some-directory")
+    time.sleep(0.25)
+    assert table.claim("request-x")
