@@ -33,12 +33,18 @@ class SpoofTable:
     rules: Mapping[str, tuple[bool, frozenset[str], frozenset[str]]] = field(default_factory=dict)
 
     def allows(self, spoofer: str, target: str) -> bool:
-        """Whether ``spoofer`` may act as ``target``."""
+        """Whether ``spoofer`` may act as ``target``.
+
+        With ``*`` the exclusions alone decide (``*,alice,-alice`` refuses ``alice``, as the reference
+        does); without it only the explicitly listed users are allowed and exclusions are irrelevant.
+        """
         rule = self.rules.get(spoofer)
         if rule is None:
             return False
         anyone, allowed, excluded = rule
-        return target in allowed or (anyone and target not in excluded)
+        if anyone:
+            return target not in excluded
+        return target in allowed
 
 
 def load_spoof_table(text: str) -> SpoofTable:

@@ -24,6 +24,7 @@ from gobbler_sdk.testing import free_port
 from ..conftest import GOBBLER_BINARY
 from .conftest import other_users
 from .harness import Gobbler, unique
+from .harness import me as harness_me
 
 COMMAND = [GOBBLER_BINARY] if GOBBLER_BINARY else [sys.executable, "-m", "gobbler_sdk.server"]
 
@@ -366,3 +367,64 @@ def test_admin_list_is_split_on_commas_without_trimming(
     service = start_gobbler_variant(admin=admins.format(u=name))
     reply = service.request("create_project", {"project": unique()}, owner=(uid, gid))
     assert reply.status == (200 if allowed else 403), reply
+
+
+# ------------------------------------------------------------------------------ spoof file semantics
+
+
+def _spoofing_outcome(service: Gobbler, project: str, target: str) -> str:
+    reply = service.request(
+        "set_permissions", {"project": project, "spoof": target, "permissions": {"owners": [service.user]}}
+    )
+    if reply.status == 403 and "is not authorized to spoof" in reply.reason:
+        return "denied"
+    assert reply.status == 403, reply  # acting as the target, who owns nothing
+    assert f'user "{target}" is not authorized' in reply.reason
+    return "allowed"
+
+
+@pytest.mark.parametrize(
+    ("entries", "outcome"),
+    [
+        ("alice,-alice", "allowed"),
+        ("-alice,alice", "allowed"),
+        ("*,alice,-alice", "denied"),
+        ("*,-alice,alice", "denied"),
+        ("-alice", "denied"),
+        ("-alice,*", "denied"),
+        ("bob,*", "allowed"),
+        ("*,-bob", "allowed"),
+        ("bob", "denied"),
+        ("", "denied"),
+    ],
+)
+def test_spoof_entries(
+    start_gobbler_variant: Callable[..., Gobbler], tmp_path: Path, entries: str, outcome: str
+) -> None:
+    me = harness_me()
+    spoof = tmp_path / "spoof.txt"
+    spoof.write_text(f"{me}:{entries}\n")
+    service = start_gobbler_variant(spoof=spoof)
+    project = service.create_project()
+    assert _spoofing_outcome(service, project, "alice") == outcome
+
+
+def test_later_spoof_line_replaces_the_earlier_one(
+    start_gobbler_variant: Callable[..., Gobbler], tmp_path: Path
+) -> None:
+    me = harness_me()
+    spoof = tmp_path / "spoof.txt"
+    spoof.write_text(f"{me}:alice\n{me}:bob\nother:alice\n{me}:\n")
+    service = start_gobbler_variant(spoof=spoof)
+    project = service.create_project()
+    assert _spoofing_outcome(service, project, "alice") == "denied"
+    # A line with nothing after the colon is ignored rather than clearing the rights.
+    assert _spoofing_outcome(service, project, "bob") == "allowed"
+
+
+def test_spoof_lines_may_end_with_crlf(start_gobbler_variant: Callable[..., Gobbler], tmp_path: Path) -> None:
+    spoof = tmp_path / "spoof.txt"
+    spoof.write_bytes(f"{harness_me()}:*\r\n".encode())
+    service = start_gobbler_variant(spoof=spoof)
+    project = service.create_project()
+    assert _spoofing_outcome(service, project, "alice") == "allowed"
