@@ -384,29 +384,24 @@ def _spoofing_outcome(service: Gobbler, project: str, target: str) -> str:
 
 
 @pytest.mark.parametrize(
-    ("entries", "outcome"),
+    ("entries", "outcomes"),
     [
-        ("alice,-alice", "allowed"),
-        ("-alice,alice", "allowed"),
-        ("*,alice,-alice", "denied"),
-        ("*,-alice,alice", "denied"),
-        ("-alice", "denied"),
-        ("-alice,*", "denied"),
-        ("bob,*", "allowed"),
-        ("*,-bob", "allowed"),
-        ("bob", "denied"),
-        ("", "denied"),
+        # Without "*", only explicit names count and exclusions are irrelevant.
+        ("alice,-alice,-bob,bob", {"alice": "allowed", "bob": "allowed", "carol": "denied"}),
+        # With "*", the exclusions alone decide, even against an explicit name.
+        ("*,alice,-alice,-bob,bob", {"alice": "denied", "bob": "denied", "carol": "allowed"}),
+        ("-alice,dave,*", {"alice": "denied", "dave": "allowed", "carol": "allowed"}),
+        ("-alice", {"alice": "denied", "carol": "denied"}),
     ],
 )
 def test_spoof_entries(
-    start_gobbler_variant: Callable[..., Gobbler], tmp_path: Path, entries: str, outcome: str
+    start_gobbler_variant: Callable[..., Gobbler], tmp_path: Path, entries: str, outcomes: dict[str, str]
 ) -> None:
-    me = harness_me()
     spoof = tmp_path / "spoof.txt"
-    spoof.write_text(f"{me}:{entries}\n")
+    spoof.write_text(f"{harness_me()}:{entries}\n")
     service = start_gobbler_variant(spoof=spoof)
     project = service.create_project()
-    assert _spoofing_outcome(service, project, "alice") == outcome
+    assert {target: _spoofing_outcome(service, project, target) for target in outcomes} == outcomes
 
 
 def test_later_spoof_line_replaces_the_earlier_one(
