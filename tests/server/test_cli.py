@@ -23,7 +23,7 @@ from gobbler_sdk.testing import free_port
 
 from ..conftest import GOBBLER_BINARY
 from .conftest import other_users
-from .harness import Gobbler, unique
+from .harness import Gobbler, Link, unique
 from .harness import me as harness_me
 
 COMMAND = [GOBBLER_BINARY] if GOBBLER_BINARY else [sys.executable, "-m", "gobbler_sdk.server"]
@@ -423,3 +423,19 @@ def test_spoof_lines_may_end_with_crlf(start_gobbler_variant: Callable[..., Gobb
     service = start_gobbler_variant(spoof=spoof)
     project = service.create_project()
     assert _spoofing_outcome(service, project, "alice") == "allowed"
+
+
+@pytest.mark.parametrize("line", ["{d}\r\n", "{d}/./\n", "{d}//\n", "/nowhere\n{d}/sub/..\n"])
+def test_whitelist_lines_are_cleaned(
+    start_gobbler_variant: Callable[..., Gobbler], tmp_path: Path, line: str
+) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "data.txt").write_text("linked")
+    whitelist = tmp_path / "whitelist.txt"
+    whitelist.write_bytes(line.format(d=outside).encode())
+    service = start_gobbler_variant(whitelist=whitelist)
+    project = service.create_project()
+    reply = service.upload(project, "asset", "v1", {"link": Link(str(outside / "data.txt"))})
+    assert reply.status == 200, reply
+    assert os.readlink(service.registry / project / "asset" / "v1" / "link") == str(outside / "data.txt")
