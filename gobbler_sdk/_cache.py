@@ -127,6 +127,23 @@ class Cache:
             return True
         return size == entry.size and md5_of_file(local) == entry.md5sum
 
+    def read_bytes(self, path: str) -> bytes | None:
+        """Content of a cached registry file, or ``None`` when it is not cached."""
+        try:
+            return self.path_for(path).read_bytes()
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            return None
+
+    def write_bytes(self, path: str, data: bytes) -> Path:
+        """Store a registry file's content atomically."""
+        partial = self.begin(path)
+        try:
+            partial.write(data)
+        except BaseException:
+            partial.discard()
+            raise
+        return partial.commit(None, path)
+
     def begin(self, path: str) -> PartialFile:
         """Start writing the cached copy of ``path``."""
         return PartialFile(self.path_for(path))

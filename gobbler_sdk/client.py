@@ -90,6 +90,8 @@ class GobblerClient:
         self._info: ServiceInfo | None = None
         self._transport: Transport | None = transport if not isinstance(transport, str) else None
         self._remote: RemoteTransport | None = None
+        # Versions whose summary says they are not probational: their documents can be cached for good.
+        self._settled: set[str] = set()
 
     # ------------------------------------------------------------------ configuration
 
@@ -421,17 +423,52 @@ class GobblerClient:
             action, payload, context=context
         )
 
-    def _manifest(self, version: Version, force_remote: bool) -> Manifest:
-        data = self._reader(force_remote).read(f"{version.key}/..manifest")
-        if data is None:
-            raise NotFoundError(f"version {version.key} does not exist (no manifest)")
-        return _parsed(f"{version.key}/..manifest", lambda: Manifest.model_validate_json(data))
+    def _manifest(self, version: Version, force_remote: bool, overwrite: bool = False) -> Manifest:
+        data = self._version_document(version, "..manifest", force_remote, overwrite)
+        return _parsed(f"{version.key}/..manifest", lambda: Manifest.from_json(data))
 
-    def _summary(self, version: Version, force_remote: bool) -> Summary:
-        data = self._reader(force_remote).read(f"{version.key}/..summary")
-        if data is None:
-            raise NotFoundError(f"version {version.key} does not exist (no summary)")
+    def _summary(self, version: Version, force_remote: bool, overwrite: bool = False) -> Summary:
+        data = self._version_document(version, "..summary", force_remote, overwrite)
         return _parsed(f"{version.key}/..summary", lambda: Summary.model_validate_json(data))
+
+    def _version_document(self, version: Version, name: str, force_remote: bool, overwrite: bool) -> bytes:
+        """Bytes of a version's ``..summary`` or ``..manifest``.
+
+        Remotely, the documents of a non-probational version are served from the cache without any
+        request: the service never rewrites them (only approval rewrites a summary, and only of a
+        probational version). ``overwrite`` asks the service again, for the rare administrative
+        rewrites (reindexing, rerouting) and for a version deleted and re-uploaded under the same name.
+        """
+        path = f"{version.key}/{name}"
+        reader = self._reader(force_remote)
+        if not isinstance(reader, RemoteTransport):
+            data = reader.read(path)
+        else:
+            settled = not overwrite and self._is_settled(version)
+            data = self._cache.read_bytes(path) if settled else None
+            if data is None:
+                data = reader.read(path)
+                summary = data if name == "..summary" else None
+                if data is not None and (settled or self._is_settled(version, summary)):
+                    self._cache.write_bytes(path, data)
+        if data is None:
+            raise NotFoundError(f"version {version.key} does not exist (no {name.lstrip('.')})")
+        return data
+
+    def _is_settled(self, version: Version, summary: bytes | None = None) -> bool:
+        """Whether a version is known to be non-probational: its cached (or just fetched) summary says so."""
+        if version.key in self._settled:
+            return True
+        data = summary if summary is not None else self._cache.read_bytes(f"{version.key}/..summary")
+        if data is None:
+            return False
+        try:
+            settled = Summary.model_validate_json(data).on_probation is False
+        except ValueError:
+            return False
+        if settled:
+            self._settled.add(version.key)
+        return settled
 
     def _set_permissions(
         self,

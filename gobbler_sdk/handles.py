@@ -465,21 +465,35 @@ class Version(_Handle):
         """Whether the version directory exists."""
         return self._exists(force_remote)
 
-    def manifest(self, *, force_remote: bool = False) -> Manifest:
+    def manifest(self, *, force_remote: bool = False, overwrite: bool = False) -> Manifest:
         """Every file of the version with its size, MD5 and link.
+
+        Remotely, the manifest of a non-probational version is cached after the first request and then
+        served without asking the service again.
+
+        Args:
+            force_remote: Read through the REST API even when the registry is mounted.
+            overwrite: Ask the service again even when a cached copy exists (after an administrator
+                reindexed or rerouted the version).
 
         Raises:
             NotFoundError: When the version (or its manifest) does not exist.
         """
-        return self._client._manifest(self, force_remote)
+        return self._client._manifest(self, force_remote, overwrite)
 
-    def summary(self, *, force_remote: bool = False) -> Summary:
+    def summary(self, *, force_remote: bool = False, overwrite: bool = False) -> Summary:
         """Who uploaded the version, when, and whether it is on probation.
+
+        Remotely, the summary of a non-probational version is cached and served without a request.
+
+        Args:
+            force_remote: Read through the REST API even when the registry is mounted.
+            overwrite: Ask the service again even when a cached copy exists.
 
         Raises:
             NotFoundError: When the version (or its summary) does not exist.
         """
-        return self._client._summary(self, force_remote)
+        return self._client._summary(self, force_remote, overwrite)
 
     @property
     def on_probation(self) -> bool:

@@ -8,6 +8,7 @@ exactly the JSON the service reads and writes (RFC 3339 timestamps, absent optio
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import Annotated, Any
@@ -149,6 +150,22 @@ class Manifest(RootModel[dict[str, ManifestEntry]]):
     """
 
     model_config = ConfigDict(frozen=True)
+
+    @classmethod
+    def from_json(cls, data: bytes | str) -> Manifest:
+        """Parse a manifest's JSON, validating every entry.
+
+        Equivalent to ``Manifest.model_validate_json`` but faster on large manifests: the garbage
+        collector is paused while the entries are built, since the tens of thousands of new objects would
+        otherwise trigger repeated full collections that find nothing to free.
+        """
+        enabled = gc.isenabled()
+        gc.disable()
+        try:
+            return cls.model_validate_json(data)
+        finally:
+            if enabled:
+                gc.enable()
 
     def __getitem__(self, path: str) -> ManifestEntry:
         return self.root[path]

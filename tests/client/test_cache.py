@@ -132,3 +132,53 @@ def test_concurrent_fillers(
     assert (directory / "sub" / "g.txt").read_text() == "more"
     leftovers = [p for p in snapshot(tmp_path / "shared") if os.path.basename(p).startswith(".gobbler-")]
     assert leftovers == []
+
+
+def test_settled_documents_are_served_from_the_cache(version: Version, proxy: LyingServer) -> None:
+    summary, manifest = version.summary(), version.manifest()
+    for _ in range(3):
+        assert version.summary() == summary
+        assert version.manifest() == manifest
+    assert downloads(proxy, version, "..summary") == 1
+    assert downloads(proxy, version, "..manifest") == 1
+    assert version.manifest(overwrite=True) == manifest
+    assert version.summary(overwrite=True) == summary
+    assert downloads(proxy, version, "..manifest") == 2
+    assert downloads(proxy, version, "..summary") == 2
+
+
+def test_settled_documents_survive_a_new_client(
+    version: Version, proxy: LyingServer, make_client: Callable[..., GobblerClient], remote: GobblerClient
+) -> None:
+    version.summary()
+    version.manifest()
+    again = make_client(proxy.url, transport="remote", cache=remote.cache_dir)
+    other = again.project(version.project.name).asset("a").version("v1")
+    assert other.manifest() == version.manifest()
+    assert other.summary().upload_user_id == version.summary().upload_user_id
+    assert downloads(proxy, version, "..manifest") == 1
+    assert downloads(proxy, version, "..summary") == 1
+
+
+def test_probational_documents_are_always_fetched(
+    service: GobblerService, remote: GobblerClient, proxy: LyingServer
+) -> None:
+    name = new_project(service)
+    source = make_tree(service.staging / unique("src"), {"f.txt": "x"})
+    service.request(
+        "upload",
+        {"source": source.name, "project": name, "asset": "a", "version": "p1", "on_probation": True},
+    )
+    trial = remote.project(name).asset("a").version("p1")
+    assert trial.summary().on_probation is True
+    trial.manifest()
+    assert trial.on_probation is True
+    assert proxy.count(f"/fetch/{trial.key}/..summary") == 2
+    trial.approve()
+    # Approval rewrote the summary; the client sees it at once, then caches the settled version.
+    assert trial.on_probation is False
+    trial.manifest()
+    trial.manifest()
+    trial.summary()
+    assert proxy.count(f"/fetch/{trial.key}/..summary") == 3
+    assert proxy.count(f"/fetch/{trial.key}/..manifest") == 2
