@@ -215,9 +215,11 @@ class GobblerClient:
         name: str,
         owners: Sequence[str] | None = None,
         uploaders: Sequence[Uploader | dict[str, Any]] | None = None,
+        *,
+        global_write: bool | None = None,
     ) -> Project:
         """Create a project (administrators only); see :meth:`Project.create`."""
-        return Project(self, name).create(owners=owners, uploaders=uploaders)
+        return Project(self, name).create(owners=owners, uploaders=uploaders, global_write=global_write)
 
     def reroute_links(
         self, to_delete: Sequence[Project | Asset | Version | Mapping[str, str]], *, dry_run: bool = False

@@ -166,12 +166,15 @@ class Project(_Handle):
         self,
         owners: Sequence[str] | None = None,
         uploaders: Sequence[Uploader | dict[str, Any]] | None = None,
+        *,
+        global_write: bool | None = None,
     ) -> Project:
         """Create the project (administrators only).
 
         Args:
             owners: Owners; the caller when ``None``.
             uploaders: Uploader entries; none when ``None``.
+            global_write: Let anyone create new assets in the project; not recorded when ``None``.
 
         Returns:
             This handle.
@@ -181,6 +184,8 @@ class Project(_Handle):
             permissions["owners"] = list(owners)
         if uploaders is not None:
             permissions["uploaders"] = [_uploader_json(u) for u in uploaders]
+        if global_write is not None:
+            permissions["global_write"] = global_write
         payload: dict[str, Any] = {"project": self.name}
         if permissions:
             payload["permissions"] = permissions

@@ -63,6 +63,14 @@ def test_create_project(client: GobblerClient, service: GobblerService) -> None:
 
     default = client.project(unique("proj")).create()
     assert default.permissions() == Permissions(owners=(me(),), uploaders=())
+
+    shared = client.project(unique("proj")).create(global_write=True)
+    assert read_json(service.registry / shared.name / "..permissions") == {
+        "owners": [me()],
+        "uploaders": [],
+        "global_write": True,
+    }
+    assert shared.permissions().global_write is True
     assert request_files(service.staging) == []
 
     with pytest.raises(InvalidRequestError) as caught:
