@@ -18,6 +18,15 @@ from typing import Any
 Times = dict[str, float]
 
 
+def pyg_text(label: str) -> str:
+    """Describe pygobbler's variant, or say it could not run because it is not installed."""
+    try:
+        import pygobbler  # type: ignore[import-untyped]  # noqa: F401
+    except ImportError:  # pragma: no cover - the dev extra installs it
+        return "n/a (pygobbler not installed)"
+    return label
+
+
 @dataclass
 class Row:
     """One line of the result table.
@@ -161,10 +170,10 @@ def at_least(value: float | None, limit: float, unit: str = "x") -> tuple[str, b
 
 
 def combine(*checks: tuple[str, bool | None, str]) -> tuple[str, bool | None, str]:
-    """Join several target checks: met only when all are met."""
+    """Join several target checks: missed when one is missed, met only when all are met."""
     measured = "; ".join(c[0] for c in checks)
     states = [c[1] for c in checks]
-    met: bool | None = None if None in states else all(states)
+    met: bool | None = False if False in states else None if None in states else True
     if met is False:
         verdict = "; ".join(c[2] for c in checks if c[1] is False)
     elif met is None:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from gobbler_sdk import Version
 
-from .base import Row, Times, Workload, at_least, at_most, best, combine, median, per_round, timed
+from .base import Row, Times, Workload, at_least, at_most, best, combine, median, per_round, pyg_text, timed
 from .floors import CURL, FloorError, count_files, curl_config, curl_parallel, http_download, md5_in_memory
 from .settings import Sizes
 from .workspace import PROJECT, Workspace, big_file, small_tree
@@ -142,7 +142,9 @@ class TreeFetch(Workload):
                     if self.curls
                     else "n/a (curl not installed)"
                 ),
-                pyg_label=f"fetch_directory, best concurrent=: {_fastest(rounds, self.pygs, 'pygobbler-c')}",
+                pyg_label=pyg_text(
+                    f"fetch_directory, best concurrent=: {_fastest(rounds, self.pygs, 'pygobbler-c')}"
+                ),
             )
         ]
 
@@ -269,7 +271,7 @@ class BigFetch(Workload):
                 met=verified[1],
                 verdict=verified[2],
                 floor_label="max(http.client 1 MiB reads, hashlib.md5 in memory)",
-                pyg_label="fetch_file (does not verify)",
+                pyg_label=pyg_text("fetch_file (does not verify)"),
                 notes=[
                     f"download alone {median([download(t) for t in rounds]) or 0:.3f} s, "
                     f"md5 alone {median([t.get('md5') for t in rounds]) or 0:.3f} s",
@@ -289,6 +291,6 @@ class BigFetch(Workload):
                 met=unverified[1],
                 verdict=unverified[2],
                 floor_label="http.client 1 MiB reads",
-                pyg_label="fetch_file",
+                pyg_label=pyg_text("fetch_file"),
             ),
         ]

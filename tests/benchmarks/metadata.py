@@ -20,7 +20,7 @@ import httpx
 from gobbler_sdk import GobblerClient
 from gobbler_sdk._http import fetch_url, list_query
 
-from .base import Row, Times, Workload, at_least, at_most, median, per_round, timed
+from .base import Row, Times, Workload, at_least, at_most, median, per_round, pyg_text, timed
 from .floors import FloorError, KeepAlive
 from .settings import Sizes
 from .workspace import PROJECT, Workspace, small_tree
@@ -188,7 +188,7 @@ class Metadata(Workload):
                 met=e_check[1],
                 verdict=e_check[2],
                 floor_label="same GETs, one keep-alive http.client connection",
-                pyg_label="list_versions + fetch_manifest/summary(overwrite=True)",
+                pyg_label=pyg_text("list_versions + fetch_manifest/summary(overwrite=True)"),
                 notes=[self._requests("sdk")],
             ),
             Row(
@@ -204,7 +204,7 @@ class Metadata(Workload):
                 met=e2_check[1],
                 verdict=e2_check[2],
                 floor_label="the list GETs alone (keep-alive), which no cache removes",
-                pyg_label="as e with overwrite=False",
+                pyg_label=pyg_text("as e with overwrite=False"),
                 notes=[
                     self._requests("sdk-cached"),
                     f"speed-up possible while listings are still requested: e(sdk) / list floor = "
@@ -292,6 +292,6 @@ class TypedManifest(Workload):
                 met=met,
                 verdict=verdict,
                 floor_label="read() + json.loads",
-                pyg_label="fetch_manifest (raw dicts)",
+                pyg_label=pyg_text("fetch_manifest (raw dicts)"),
             )
         ]

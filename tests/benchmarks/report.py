@@ -28,6 +28,13 @@ def mib(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.1f}"
 
 
+def _cell(value: float | None, label: str) -> str:
+    """Seconds, or the reason a contender could not run (a label starting with ``n/a``)."""
+    if value is None and label.startswith("n/a"):
+        return label
+    return seconds(value)
+
+
 def _met(met: bool | None, verdict: str) -> str:
     if met is None:
         return f"n/a ({verdict})" if verdict else "n/a"
@@ -68,9 +75,9 @@ def markdown(
                 [
                     r.key,
                     r.title,
-                    seconds(r.floor),
+                    _cell(r.floor, r.floor_label),
                     seconds(r.sdk),
-                    seconds(r.pyg),
+                    _cell(r.pyg, r.pyg_label),
                     times(r.sdk_ratio),
                     times(r.pyg_ratio),
                     r.target,

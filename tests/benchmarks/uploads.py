@@ -14,7 +14,7 @@ from pathlib import Path
 
 from gobbler_sdk import GobblerClient
 
-from .base import Row, ServiceRow, Times, Workload, at_most, median, per_round, timed
+from .base import Row, ServiceRow, Times, Workload, at_most, median, per_round, pyg_text, timed
 from .floors import FloorError, upload_floor
 from .workspace import PROJECT, Endpoint, Workspace, big_file, small_tree
 
@@ -133,7 +133,7 @@ class Upload(Workload):
                 met=met,
                 verdict=verdict,
                 floor_label="cp -r + raw upload (consume)",
-                pyg_label="upload_directory(concurrent=1)",
+                pyg_label=pyg_text("upload_directory(concurrent=1)"),
             )
         ]
 
