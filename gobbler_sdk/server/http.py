@@ -251,8 +251,8 @@ class _Handler(BaseHTTPRequestHandler):
         if trailing and not cleaned.endswith("/"):
             cleaned += "/"
         url = cleaned + ("?" + query if query else "")
-        url = "".join(c if ord(c) < 0x80 else "".join(f"%{b:02X}" for b in c.encode("latin-1")) for c in url)
-        headers = {"Location": url}
+        # Only the header gets bytes beyond ASCII (from a raw query) escaped, in lower-case hex like Go.
+        headers = {"Location": "".join(c if c.isascii() else f"%{ord(c):02x}" for c in url)}
         body = b""
         if self.command in ("GET", "HEAD"):
             headers["Content-Type"] = "text/html; charset=utf-8"
