@@ -12,32 +12,41 @@ The embedded Gobbler service lives in :mod:`gobbler_sdk.server`; helpers that st
 and development live in :mod:`gobbler_sdk.testing`.
 """
 
-from ._progress import ProgressCallback, ProgressEvent
-from .client import GobblerClient
-from .errors import (
-    ConfigurationError,
-    GobblerError,
-    IntegrityError,
-    InvalidNameError,
-    InvalidRequestError,
-    NotFoundError,
-    PermissionDeniedError,
-    ServiceError,
-    ServiceUnavailableError,
-    UnsafePathError,
-)
-from .handles import Asset, Project, Version, VersionPath
-from .models import (
-    LinkTarget,
-    Manifest,
-    ManifestEntry,
-    Permissions,
-    RerouteChange,
-    ServiceInfo,
-    Summary,
-    Uploader,
-)
-from .transports import LocalTransport, RemoteTransport, Transport
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+# The public names are imported on first access (PEP 562): the embedded service imports this package
+# on every start and needs none of the client's dependencies (pydantic, httpx, ...), whose import
+# would otherwise dominate its start-up time. Type checkers and IDEs read the eager imports below.
+if TYPE_CHECKING:
+    from ._progress import ProgressCallback, ProgressEvent
+    from .client import GobblerClient
+    from .errors import (
+        ConfigurationError,
+        GobblerError,
+        IntegrityError,
+        InvalidNameError,
+        InvalidRequestError,
+        NotFoundError,
+        PermissionDeniedError,
+        ServiceError,
+        ServiceUnavailableError,
+        UnsafePathError,
+    )
+    from .handles import Asset, Project, Version, VersionPath
+    from .models import (
+        LinkTarget,
+        Manifest,
+        ManifestEntry,
+        Permissions,
+        RerouteChange,
+        ServiceInfo,
+        Summary,
+        Uploader,
+    )
+    from .transports import LocalTransport, RemoteTransport, Transport
 
 __version__ = "0.1.0"
 
@@ -72,3 +81,59 @@ __all__ = [
     "VersionPath",
     "__version__",
 ]
+
+# Which submodule defines each lazily imported public name; must list the same names as the block above.
+_SOURCES: dict[str, str] = {
+    "ProgressCallback": "._progress",
+    "ProgressEvent": "._progress",
+    "GobblerClient": ".client",
+    "ConfigurationError": ".errors",
+    "GobblerError": ".errors",
+    "IntegrityError": ".errors",
+    "InvalidNameError": ".errors",
+    "InvalidRequestError": ".errors",
+    "NotFoundError": ".errors",
+    "PermissionDeniedError": ".errors",
+    "ServiceError": ".errors",
+    "ServiceUnavailableError": ".errors",
+    "UnsafePathError": ".errors",
+    "Asset": ".handles",
+    "Project": ".handles",
+    "Version": ".handles",
+    "VersionPath": ".handles",
+    "LinkTarget": ".models",
+    "Manifest": ".models",
+    "ManifestEntry": ".models",
+    "Permissions": ".models",
+    "RerouteChange": ".models",
+    "ServiceInfo": ".models",
+    "Summary": ".models",
+    "Uploader": ".models",
+    "LocalTransport": ".transports",
+    "RemoteTransport": ".transports",
+    "Transport": ".transports",
+}
+
+
+# Hidden from type checkers: they would take a module-level ``__getattr__`` to mean that any name exists,
+# and stop reporting misspelt imports; they read the names from the ``TYPE_CHECKING`` block instead.
+if not TYPE_CHECKING:
+
+    def __getattr__(name: str) -> object:
+        """Import a public name from its submodule on first access and keep it as a module attribute.
+
+        Raises:
+            AttributeError: When ``name`` is not a public name of the package.
+        """
+        source = _SOURCES.get(name)
+        if source is None:
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        value = getattr(importlib.import_module(source, __name__), name)
+        # Cached so later lookups are plain attribute reads and never come back here.
+        globals()[name] = value
+        return value
+
+
+def __dir__() -> list[str]:
+    """List the public names too, although most are not imported yet."""
+    return sorted(set(globals()) | set(__all__))
