@@ -12,11 +12,13 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import stat
+import threading
 from pathlib import Path
 
 from ._atomic import temp_name
-from ._pathsafety import join_inside
-from .errors import ConfigurationError, IntegrityError
+from ._pathsafety import checked_relative
+from .errors import ConfigurationError, IntegrityError, UnsafePathError
 from .models import ManifestEntry
 
 __all__ = ["Cache", "PartialFile", "md5_of_file"]
@@ -37,51 +39,67 @@ class PartialFile:
     """A download in progress: bytes go to a temporary file and into an MD5 as they arrive.
 
     Call :meth:`commit` to verify and rename into place, or :meth:`discard` to drop it.
+
+    Args:
+        target: Final path; its directory must exist.
+        hashing: Compute the MD5 as bytes arrive (needed to verify against a manifest entry).
     """
 
-    def __init__(self, target: Path) -> None:
+    def __init__(self, target: Path, *, hashing: bool = True) -> None:
         self.target = target
         self.size = 0
-        self._digest = hashlib.md5()
-        target.parent.mkdir(parents=True, exist_ok=True)
+        self._digest = hashlib.md5() if hashing else None
+        directory = os.path.dirname(target)
         while True:
-            self._tmp = temp_name(str(target.parent), ".gobbler-", ".part")
+            self._tmp = temp_name(directory, ".gobbler-", ".part")
             try:
-                fd = os.open(self._tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+                self._fd = os.open(self._tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
                 break
             except FileExistsError:
                 continue
-        self._handle = os.fdopen(fd, "wb")
 
-    def write(self, chunk: bytes) -> None:
+    def write(self, chunk: bytes | memoryview) -> None:
         """Append a chunk."""
-        self._handle.write(chunk)
-        self._digest.update(chunk)
+        view = memoryview(chunk)
+        while view:
+            view = view[os.write(self._fd, view) :]
+        if self._digest is not None:
+            self._digest.update(chunk)
         self.size += len(chunk)
 
-    def commit(self, entry: ManifestEntry | None, what: str) -> Path:
+    def commit(self, entry: ManifestEntry | None, what: str, *, digest: str | None = None) -> Path:
         """Verify against ``entry`` (when given) and atomically move into place.
+
+        Args:
+            entry: Expected size and MD5; ``None`` accepts anything.
+            what: Description for the error message.
+            digest: The MD5 when it was computed elsewhere (by a hashing thread).
 
         Raises:
             IntegrityError: When the size or MD5 differs; the temporary file is removed.
         """
-        self._handle.close()
+        self._close()
         if entry is not None:
+            found = digest if digest is not None else self._digest.hexdigest() if self._digest else None
             problem = None
             if self.size != entry.size:
                 problem = f"expected {entry.size} bytes, received {self.size}"
-            elif self._digest.hexdigest() != entry.md5sum:
-                problem = f"expected MD5 {entry.md5sum}, received {self._digest.hexdigest()}"
+            elif found != entry.md5sum:
+                problem = f"expected MD5 {entry.md5sum}, received {found}"
             if problem is not None:
                 self.discard()
                 raise IntegrityError(f"{what}: {problem}")
         os.replace(self._tmp, self.target)
         return self.target
 
+    def _close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
     def discard(self) -> None:
         """Remove the temporary file."""
-        if not self._handle.closed:
-            self._handle.close()
+        self._close()
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self._tmp)
 
@@ -95,37 +113,66 @@ class Cache:
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root)
+        self._base = os.path.join(os.fspath(root), "REGISTRY")
+        self._real_base: str | None = None
+        # Directories already created and proven to resolve inside the cache: checking each file's
+        # directory once, not each file, keeps a 2,000-file download from resolving paths 4,000 times.
+        self._ready: set[str] = set()
+        self._lock = threading.Lock()
 
     @property
     def registry_root(self) -> Path:
         """Where registry files are mirrored."""
-        return self.root / "REGISTRY"
+        return Path(self._base)
 
     def path_for(self, path: str) -> Path:
-        """Local path of a registry-relative path (checked: it can never leave the cache).
+        """Local path of a registry-relative path; its directory is created and proven to be inside the cache.
 
         Raises:
-            UnsafePathError: For absolute paths, ``..`` components, backslashes and the like.
+            UnsafePathError: For absolute paths, ``..`` components, backslashes, or a directory that
+                resolves (through a symlink already on disk) outside the cache.
             ConfigurationError: When the cache directory cannot be created.
         """
+        target = os.path.join(self._base, checked_relative(path))
+        self._prepare(os.path.dirname(target), path)
+        return Path(target)
+
+    def directory_for(self, path: str) -> Path:
+        """Like :meth:`path_for`, for a directory that is itself created."""
+        target = os.path.join(self._base, checked_relative(path)) if path else self._base
+        self._prepare(target, path)
+        return Path(target)
+
+    def _prepare(self, directory: str, path: str) -> None:
+        if directory in self._ready:
+            return
+        if self._real_base is None:
+            self._real_base = os.path.realpath(self._base)
+        # Resolved before anything is created, so a symlink planted in the cache is never written through.
+        real = os.path.realpath(directory)
+        if real != self._real_base and not real.startswith(self._real_base + os.sep):
+            raise UnsafePathError(f"refusing path {path!r}: it leaves {self.root}")
         try:
-            self.registry_root.mkdir(parents=True, exist_ok=True)
+            os.makedirs(directory, exist_ok=True)
+        except FileExistsError:
+            raise UnsafePathError(f"refusing path {path!r}: a file is in the way in the cache") from None
         except OSError as exc:
             raise ConfigurationError(f"cannot use {self.root} as the download cache: {exc}") from exc
-        return join_inside(self.registry_root, path)
+        with self._lock:
+            self._ready.add(directory)
 
     @staticmethod
     def is_valid(local: Path, entry: ManifestEntry | None) -> bool:
         """Whether a cached file exists and matches ``entry`` (size, then MD5)."""
         try:
-            size = local.stat().st_size
+            info = os.stat(local)
         except OSError:
             return False
-        if not local.is_file():
+        if not stat.S_ISREG(info.st_mode):
             return False
         if entry is None:
             return True
-        return size == entry.size and md5_of_file(local) == entry.md5sum
+        return info.st_size == entry.size and md5_of_file(local) == entry.md5sum
 
     def read_bytes(self, path: str) -> bytes | None:
         """Content of a cached registry file, or ``None`` when it is not cached."""
@@ -136,7 +183,7 @@ class Cache:
 
     def write_bytes(self, path: str, data: bytes) -> Path:
         """Store a registry file's content atomically."""
-        partial = self.begin(path)
+        partial = self.begin(path, hashing=False)
         try:
             partial.write(data)
         except BaseException:
@@ -144,6 +191,6 @@ class Cache:
             raise
         return partial.commit(None, path)
 
-    def begin(self, path: str) -> PartialFile:
+    def begin(self, path: str, *, hashing: bool = True) -> PartialFile:
         """Start writing the cached copy of ``path``."""
-        return PartialFile(self.path_for(path))
+        return PartialFile(self.path_for(path), hashing=hashing)

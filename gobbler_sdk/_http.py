@@ -7,6 +7,9 @@ time). Request submission never goes through here: a POST that may have reached 
 
 from __future__ import annotations
 
+import http.client
+import json
+import socket
 from collections.abc import Callable
 from typing import TypeVar
 from urllib.parse import quote
@@ -17,9 +20,13 @@ from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_expo
 from .errors import GobblerError, ServiceUnavailableError, error_from_status
 
 __all__ = [
+    "TRANSPORT_ERRORS",
     "RetryableStatus",
+    "error_from_answer",
     "error_from_response",
     "fetch_url",
+    "is_retryable",
+    "is_retryable_status",
     "list_query",
     "make_http_client",
     "with_retries",
@@ -29,11 +36,24 @@ T = TypeVar("T")
 
 
 class RetryableStatus(Exception):
-    """An answer worth retrying (a 5xx that is not the service's own JSON error)."""
+    """An answer worth retrying (a 5xx that is not the service's own JSON error).
 
-    def __init__(self, response: httpx.Response) -> None:
-        super().__init__(f"HTTP {response.status_code}")
-        self.response = response
+    Args:
+        status: HTTP status code.
+        content_type: The answer's ``Content-Type``.
+        body: The answer's body.
+    """
+
+    def __init__(self, status: int, content_type: str | None, body: bytes) -> None:
+        super().__init__(f"HTTP {status}")
+        self.status = status
+        self.content_type = content_type
+        self.body = body
+
+    @classmethod
+    def of(cls, response: httpx.Response) -> RetryableStatus:
+        """Wrap an httpx response (its body already read)."""
+        return cls(response.status_code, response.headers.get("content-type"), response.content)
 
 
 def make_http_client(base_url: str, *, timeout: float, concurrency: int) -> httpx.Client:
@@ -52,29 +72,53 @@ def make_http_client(base_url: str, *, timeout: float, concurrency: int) -> http
     )
 
 
-def error_from_response(response: httpx.Response, context: str = "") -> GobblerError:
-    """Turn an error response into the matching :class:`~gobbler_sdk.errors.GobblerError`.
+def error_from_answer(status: int, content_type: str | None, body: bytes, context: str = "") -> GobblerError:
+    """Turn an error answer into the matching :class:`~gobbler_sdk.errors.GobblerError`.
 
     Uses the service's ``reason`` when the body is JSON (``Content-Type: application/json``), else the text.
     """
-    reason = response.text
-    if response.headers.get("content-type") == "application/json":
+    reason = body.decode("utf-8", errors="replace")
+    if content_type == "application/json":
         try:
-            body = response.json()
-            if isinstance(body, dict) and isinstance(body.get("reason"), str):
-                reason = body["reason"]
+            parsed = json.loads(body)
+            if isinstance(parsed, dict) and isinstance(parsed.get("reason"), str):
+                reason = parsed["reason"]
         except ValueError:
             pass
-    return error_from_status(response.status_code, reason.strip(), context=context)
+    return error_from_status(status, reason.strip(), context=context)
+
+
+def error_from_response(response: httpx.Response, context: str = "") -> GobblerError:
+    """:func:`error_from_answer` for an httpx response."""
+    return error_from_answer(
+        response.status_code, response.headers.get("content-type"), response.content, context
+    )
+
+
+def is_retryable_status(status: int, content_type: str | None) -> bool:
+    """Whether a GET answer should be retried: a 5xx that is not the service's own JSON error."""
+    return status >= 500 and content_type != "application/json"
 
 
 def is_retryable(response: httpx.Response) -> bool:
-    """Whether a GET answer should be retried."""
-    return response.status_code >= 500 and response.headers.get("content-type") != "application/json"
+    """:func:`is_retryable_status` for an httpx response."""
+    return is_retryable_status(response.status_code, response.headers.get("content-type"))
+
+
+# Transport failures of either HTTP stack: httpx's, and the standard library's (refused, reset or timed-out
+# connections, unknown hosts, truncated or garbled answers). Other OS errors, such as a full disk while
+# writing the cache, are not the service's fault and are not retried.
+TRANSPORT_ERRORS = (
+    httpx.TransportError,
+    ConnectionError,
+    TimeoutError,
+    socket.gaierror,
+    http.client.HTTPException,
+)
 
 
 def _should_retry(exc: BaseException) -> bool:
-    return isinstance(exc, (httpx.TransportError, RetryableStatus))
+    return isinstance(exc, (*TRANSPORT_ERRORS, RetryableStatus))
 
 
 def with_retries(operation: Callable[[], T], *, retries: int, what: str) -> T:
@@ -99,8 +143,8 @@ def with_retries(operation: Callable[[], T], *, retries: int, what: str) -> T:
     try:
         return retrying(operation)
     except RetryableStatus as exc:
-        raise error_from_response(exc.response, what) from None
-    except httpx.TransportError as exc:
+        raise error_from_answer(exc.status, exc.content_type, exc.body, what) from None
+    except TRANSPORT_ERRORS as exc:
         raise ServiceUnavailableError(f"{what}: cannot reach the Gobbler service ({exc})") from exc
 
 

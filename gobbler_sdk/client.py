@@ -25,6 +25,7 @@ import platformdirs
 
 from ._atomic import temp_name
 from ._cache import Cache
+from ._fetcher import Fetcher, direct_connection_possible
 from ._http import RetryableStatus, error_from_response, is_retryable, make_http_client, with_retries
 from ._pathsafety import checked_relative
 from ._progress import ProgressCallback, Tracker
@@ -148,7 +149,12 @@ class GobblerClient:
 
     def _remote_transport(self) -> RemoteTransport:
         if self._remote is None:
-            self._remote = RemoteTransport(self._client_http(), self._cache, retries=self.retries)
+            fetcher = (
+                Fetcher(self.url, timeout=self.timeout) if direct_connection_possible(self.url) else None
+            )
+            self._remote = RemoteTransport(
+                self._client_http(), self._cache, retries=self.retries, fetcher=fetcher
+            )
         return self._remote
 
     def _reader(self, force_remote: bool) -> Transport:
@@ -160,11 +166,13 @@ class GobblerClient:
         return self._http
 
     def close(self) -> None:
-        """Close the HTTP connection pool."""
+        """Close the HTTP connections."""
+        if self._remote is not None:
+            self._remote.close()
+            self._remote = None
         if self._http is not None:
             self._http.close()
             self._http = None
-            self._remote = None
             if isinstance(self._transport, RemoteTransport):
                 self._transport = None
 
@@ -187,7 +195,7 @@ class GobblerClient:
             def attempt() -> httpx.Response:
                 response = http.get("/info")
                 if is_retryable(response):
-                    raise RetryableStatus(response)
+                    raise RetryableStatus.of(response)
                 return response
 
             response = with_retries(attempt, retries=self.retries, what="service info")
@@ -294,13 +302,17 @@ class GobblerClient:
             raise NotFoundError(f"{path!r} is not in the manifest of {version.key}")
         return entry
 
-    def fetch_file(self, path: str, *, force_remote: bool = False, overwrite: bool = False) -> Path:
+    def fetch_file(
+        self, path: str, *, force_remote: bool = False, overwrite: bool = False, verify: bool = True
+    ) -> Path:
         """Local path of a registry file: the registry's own when mounted, else a verified cached copy.
 
         Args:
             path: ``project/asset/version/file`` (internal ``..`` files allowed).
             force_remote: Download even when the registry is mounted.
             overwrite: Download again even when a verified copy is cached.
+            verify: Check a download's size and MD5 against the manifest (and a cached copy's before
+                reusing it). Turning it off saves the hashing for callers that check content themselves.
 
         Raises:
             NotFoundError: When the file does not exist.
@@ -314,7 +326,7 @@ class GobblerClient:
                 # The file server would answer with a redirect to a listing; locally it is simply no file.
                 raise NotFoundError(f"{path!r} is an empty directory, not a file")
             # Internal files change (summaries on approval), so they are always fetched anew.
-            return reader.fetch(path, entry=entry, overwrite=overwrite or entry is None)
+            return reader.fetch(path, entry=entry, overwrite=overwrite or entry is None, verify=verify)
         return reader.fetch(path, overwrite=overwrite)
 
     def fetch_directory(
@@ -362,14 +374,13 @@ class GobblerClient:
             parent, _, name = relative.rpartition("/")
             if f"{name}/" not in remote.list(parent):
                 raise NotFoundError(f"no directory at {relative!r} in the registry")
-        root = self._cache.path_for(relative)
-        root.mkdir(parents=True, exist_ok=True)
+        root = self._cache.directory_for(relative)
         groups: dict[str, list[tuple[str, ManifestEntry | None]]] = {}
         manifests: dict[str, Manifest] = {}
         for item in listing:
             full = f"{relative}/{item.rstrip('/')}"
             if item.endswith("/"):
-                self._cache.path_for(full).mkdir(parents=True, exist_ok=True)
+                self._cache.directory_for(full)
                 continue
             entry = self._entry_for(full, manifests)
             # Linked files share their final target's bytes: fetch them once, link the rest locally.

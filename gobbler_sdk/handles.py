@@ -530,10 +530,22 @@ class Version(_Handle):
             paths = [p for p in paths if p.startswith(prefix)]
         return paths
 
-    def fetch(self, relpath: str, *, force_remote: bool = False, overwrite: bool = False) -> Path:
-        """Local path of one file of the version: the registry's own, or a verified cached copy."""
+    def fetch(
+        self, relpath: str, *, force_remote: bool = False, overwrite: bool = False, verify: bool = True
+    ) -> Path:
+        """Local path of one file of the version: the registry's own, or a verified cached copy.
+
+        Args:
+            relpath: Path of the file inside the version.
+            force_remote: Download even when the registry is mounted.
+            overwrite: Download again even when a verified copy is cached.
+            verify: Check the download's size and MD5 against the manifest.
+        """
         return self._client.fetch_file(
-            f"{self.key}/{checked_relative(relpath)}", force_remote=force_remote, overwrite=overwrite
+            f"{self.key}/{checked_relative(relpath)}",
+            force_remote=force_remote,
+            overwrite=overwrite,
+            verify=verify,
         )
 
     def open(self, relpath: str, *, force_remote: bool = False) -> BinaryIO:

@@ -8,7 +8,17 @@ from typing import BinaryIO
 import httpx
 
 from .._cache import CHUNK, Cache
-from .._http import RetryableStatus, error_from_response, fetch_url, is_retryable, list_query, with_retries
+from .._fetcher import Answer, Fetcher
+from .._http import (
+    RetryableStatus,
+    error_from_answer,
+    error_from_response,
+    fetch_url,
+    is_retryable,
+    is_retryable_status,
+    list_query,
+    with_retries,
+)
 from .._pathsafety import checked_relative
 from ..errors import NotFoundError, UnsafePathError
 from ..models import ManifestEntry
@@ -19,25 +29,49 @@ __all__ = ["RemoteTransport"]
 class RemoteTransport:
     """Read the registry through the service's HTTP API.
 
+    Listings go through ``http`` (an ``httpx.Client``); file bytes go through ``fetcher`` when one is
+    given (lean keep-alive connections, see :mod:`gobbler_sdk._fetcher`), else through ``http`` too.
+
     Args:
         http: A pooled ``httpx.Client`` whose base URL is the service's URL.
         cache: Where downloaded files are kept.
         retries: Further attempts for idempotent GETs after a transient failure.
+        fetcher: Fast path for ``/fetch``; ``None`` sends everything through ``http``.
     """
 
     kind = "remote"
 
-    def __init__(self, http: httpx.Client, cache: Cache, *, retries: int = 3) -> None:
+    def __init__(
+        self, http: httpx.Client, cache: Cache, *, retries: int = 3, fetcher: Fetcher | None = None
+    ) -> None:
         self.http = http
         self.cache = cache
         self.retries = retries
+        self.fetcher = fetcher
 
     def _get(self, url: str, what: str) -> httpx.Response:
         def attempt() -> httpx.Response:
             response = self.http.get(url)
             if is_retryable(response):
-                raise RetryableStatus(response)
+                raise RetryableStatus.of(response)
             return response
+
+        return with_retries(attempt, retries=self.retries, what=what)
+
+    def _fetch_answer(self, path: str, what: str) -> Answer:
+        """A small ``/fetch`` answer, through the fast path when there is one, retried when transient."""
+        fetcher = self.fetcher
+        url = fetch_url(path)
+
+        def attempt() -> Answer:
+            if fetcher is not None:
+                answer = fetcher.get(url)
+            else:
+                response = self.http.get(url)
+                answer = Answer(response.status_code, response.headers.get("content-type"), response.content)
+            if is_retryable_status(answer.status, answer.content_type):
+                raise RetryableStatus(answer.status, answer.content_type, answer.body)
+            return answer
 
         return with_retries(attempt, retries=self.retries, what=what)
 
@@ -70,21 +104,31 @@ class RemoteTransport:
     def read(self, path: str) -> bytes | None:
         """Fetch a small file's bytes, or ``None`` on 404."""
         checked_relative(path)
-        response = self._get(fetch_url(path), f"fetch {path}")
-        if response.status_code == 404:
+        what = f"fetch {path}"
+        answer = self._fetch_answer(path, what)
+        if answer.status == 404:
             return None
-        if response.status_code != 200:
-            raise error_from_response(response, f"fetch {path}")
-        return response.content
+        if answer.status != 200:
+            raise error_from_answer(answer.status, answer.content_type, answer.body, what)
+        return answer.body
 
-    def fetch(self, path: str, *, entry: ManifestEntry | None = None, overwrite: bool = False) -> Path:
-        """Return a verified cached copy of a registry file, downloading it when needed."""
+    def fetch(
+        self, path: str, *, entry: ManifestEntry | None = None, overwrite: bool = False, verify: bool = True
+    ) -> Path:
+        """Return a verified cached copy of a registry file, downloading it when needed.
+
+        Args:
+            path: Registry-relative file path.
+            entry: Its manifest entry, when known, to verify size and MD5.
+            overwrite: Download again even when a verified copy is cached.
+            verify: Check size and MD5 (skipping it saves the hashing, not the download).
+        """
         local = self.cache.path_for(path)
-        if not overwrite and self.cache.is_valid(local, entry):
+        if not overwrite and self.cache.is_valid(local, entry if verify else None):
             return local
-        return self.download(path, entry)
+        return self.download(path, entry, verify=verify)
 
-    def download(self, path: str, entry: ManifestEntry | None) -> Path:
+    def download(self, path: str, entry: ManifestEntry | None, *, verify: bool = True) -> Path:
         """Download ``path`` into the cache, hashing while receiving, and verify it against ``entry``.
 
         Raises:
@@ -92,6 +136,27 @@ class RemoteTransport:
             IntegrityError: When the received bytes do not match ``entry``.
         """
         what = f"fetch {path}"
+        fetcher = self.fetcher
+        expected = entry if verify else None
+
+        def fast_attempt(fetcher: Fetcher) -> Path:
+            partial = self.cache.begin(path, hashing=False)
+            try:
+                result = fetcher.download(fetch_url(path), partial, verify=verify and entry is not None)
+            except BaseException:
+                partial.discard()
+                raise
+            if isinstance(result, Answer):
+                partial.discard()
+                if is_retryable_status(result.status, result.content_type):
+                    raise RetryableStatus(result.status, result.content_type, result.body)
+                if result.status == 404:
+                    raise NotFoundError(f"{what}: no such file in the registry", status=404)
+                raise error_from_answer(result.status, result.content_type, result.body, what)
+            return partial.commit(expected, what, digest=result)
+
+        if fetcher is not None:
+            return with_retries(lambda: fast_attempt(fetcher), retries=self.retries, what=what)
 
         def attempt() -> Path:
             partial = self.cache.begin(path)
@@ -100,7 +165,7 @@ class RemoteTransport:
                     if response.status_code != 200:
                         response.read()
                         if is_retryable(response):
-                            raise RetryableStatus(response)
+                            raise RetryableStatus.of(response)
                         if response.status_code == 404:
                             raise NotFoundError(f"{what}: no such file in the registry", status=404)
                         raise error_from_response(response, what)
@@ -109,7 +174,7 @@ class RemoteTransport:
             except BaseException:
                 partial.discard()
                 raise
-            return partial.commit(entry, what)
+            return partial.commit(expected, what)
 
         return with_retries(attempt, retries=self.retries, what=what)
 
@@ -118,4 +183,6 @@ class RemoteTransport:
         return open(self.fetch(path), "rb")
 
     def close(self) -> None:
-        """The HTTP client belongs to the :class:`~gobbler_sdk.GobblerClient`, which closes it."""
+        """Close the fast-path connections (the ``httpx.Client`` belongs to the client, which closes it)."""
+        if self.fetcher is not None:
+            self.fetcher.close()

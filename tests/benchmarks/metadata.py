@@ -34,16 +34,15 @@ ASSET = "meta"
 
 
 def sdk_uncached_options() -> dict[str, Any]:
-    """Keyword arguments making ``Version.manifest``/``summary`` skip any metadata cache (workload e).
+    """Keyword arguments making ``Version.manifest``/``summary`` skip the metadata cache (workload e).
 
-    Today the client has no metadata cache, so nothing is needed; when one lands, pass its opt-out here. The
-    request count in the report tells whether e still makes three requests per repetition.
+    The request count in the report tells whether e still makes three requests per repetition.
     """
-    return {}
+    return {"overwrite": True}
 
 
 def count_requests(client: GobblerClient) -> list[int]:
-    """Attach a counter of HTTP requests to a client's connection pool; returns the one-item counter."""
+    """Count a client's HTTP requests (its httpx pool and its fast ``/fetch`` path); returns the counter."""
     counter = [0]
     http: httpx.Client = client._client_http()
 
@@ -53,6 +52,15 @@ def count_requests(client: GobblerClient) -> list[int]:
     hooks = dict(http.event_hooks)
     hooks["request"] = [*hooks.get("request", []), hook]
     http.event_hooks = hooks
+    fetcher = client._remote_transport().fetcher
+    if fetcher is not None:
+        send = fetcher._request
+
+        def counted(url_path: str) -> Any:
+            counter[0] += 1
+            return send(url_path)
+
+        fetcher._request = counted  # type: ignore[method-assign]
     return counter
 
 

@@ -1,0 +1,197 @@
+"""Fast ``GET /fetch``: keep-alive standard-library connections, one per thread, hashing while receiving.
+
+Downloading a version means one request per file, so the client's own cost per request decides how fast
+a 2,000-file version arrives. Measured on loopback against the embedded service, a small GET through
+``httpx.Client`` costs about 0.45 ms, of which about 0.25 ms is httpx's own Python work (URL and header
+models, the h11 state machine, hooks); through ``http.client`` it costs about 0.2 ms. Under the GIL that
+difference is the whole budget, so file bytes travel on plain ``http.client`` connections, kept alive and
+reused per thread, while everything else (listings, submissions, ``/info``) goes through the client's
+``httpx.Client``. Large bodies are read in 1 MiB pieces and hashed on a second thread while the next piece
+arrives (hashlib releases the GIL on large buffers), so verification costs almost no extra time.
+
+Only direct connections are handled here: when a proxy is configured for the service's host, the
+transport falls back to httpx, which knows how to use it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import queue
+import threading
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from ._cache import CHUNK, PartialFile
+
+__all__ = ["Answer", "Fetcher", "direct_connection_possible"]
+
+# Bodies at least this large are hashed on a second thread while they are received.
+_PIPELINE_THRESHOLD = 4 * CHUNK
+_QUEUE_DEPTH = 8
+
+
+def direct_connection_possible(base_url: str) -> bool:
+    """Whether ``base_url`` is plain HTTP(S) reached without a proxy (so :class:`Fetcher` can serve it)."""
+    parts = urlsplit(base_url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return False
+    proxies = urllib.request.getproxies()
+    if parts.scheme not in proxies and "all" not in proxies:
+        return True
+    return bool(urllib.request.proxy_bypass(parts.hostname))
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A complete small answer.
+
+    Attributes:
+        status: HTTP status code.
+        content_type: The ``Content-Type`` header, if any.
+        body: The whole body.
+    """
+
+    status: int
+    content_type: str | None
+    body: bytes
+
+
+class Fetcher:
+    """GETs below one base URL over per-thread keep-alive connections.
+
+    Args:
+        base_url: The service's URL (``http://host:port[/prefix]``).
+        timeout: Seconds allowed for connecting and for each read from the socket.
+    """
+
+    def __init__(self, base_url: str, *, timeout: float) -> None:
+        parts = urlsplit(base_url)
+        self._https = parts.scheme == "https"
+        self._host = parts.hostname or ""
+        self._port = parts.port
+        self._prefix = parts.path.rstrip("/")
+        self._timeout = timeout
+        self._local = threading.local()
+        self._open: set[http.client.HTTPConnection] = set()
+        self._lock = threading.Lock()
+
+    def _connection(self) -> http.client.HTTPConnection:
+        connection: http.client.HTTPConnection | None = getattr(self._local, "connection", None)
+        if connection is None:
+            kind = http.client.HTTPSConnection if self._https else http.client.HTTPConnection
+            connection = kind(self._host, self._port, timeout=self._timeout)
+            self._local.connection = connection
+            with self._lock:
+                self._open.add(connection)
+        return connection
+
+    def _drop(self) -> None:
+        """Forget this thread's connection after a failure, so the next attempt starts afresh."""
+        connection = getattr(self._local, "connection", None)
+        if connection is not None:
+            connection.close()
+            self._local.connection = None
+            with self._lock:
+                self._open.discard(connection)
+
+    def _request(self, url_path: str) -> http.client.HTTPResponse:
+        connection = self._connection()
+        try:
+            connection.request("GET", self._prefix + url_path)
+            return connection.getresponse()
+        except BaseException:
+            self._drop()
+            raise
+
+    def get(self, url_path: str) -> Answer:
+        """GET a small resource and return the whole answer.
+
+        Raises:
+            ConnectionError, TimeoutError, http.client.HTTPException: When the exchange fails (the caller
+                retries; the broken connection is dropped first).
+        """
+        response = self._request(url_path)
+        try:
+            body = response.read()
+        except BaseException:
+            self._drop()
+            raise
+        return Answer(response.status, response.getheader("Content-Type"), body)
+
+    def download(self, url_path: str, target: PartialFile, *, verify: bool = True) -> Answer | str:
+        """Stream a file into ``target``, computing its MD5 as it arrives.
+
+        Args:
+            url_path: Path below the base URL.
+            target: Where the bytes go.
+            verify: Compute the MD5 (otherwise ``""`` is returned for a 200).
+
+        Returns:
+            The hex MD5 of the body when the answer is 200, else the complete error :class:`Answer`
+            (nothing is written to ``target`` then).
+
+        Raises:
+            ConnectionError, TimeoutError, http.client.HTTPException: When the transfer breaks.
+        """
+        response = self._request(url_path)
+        try:
+            if response.status != 200:
+                return Answer(response.status, response.getheader("Content-Type"), response.read())
+            if not verify:
+                for chunk in _chunks(response):
+                    target.write(chunk)
+                return ""
+            length = response.length
+            if length is not None and length >= _PIPELINE_THRESHOLD:
+                return _receive_pipelined(response, target)
+            digest = hashlib.md5()
+            for chunk in _chunks(response):
+                target.write(chunk)
+                digest.update(chunk)
+            return digest.hexdigest()
+        except BaseException:
+            self._drop()
+            raise
+
+    def close(self) -> None:
+        """Close every connection opened by any thread."""
+        with self._lock:
+            connections, self._open = self._open, set()
+        for connection in connections:
+            connection.close()
+
+
+def _chunks(response: http.client.HTTPResponse) -> Iterator[bytes]:
+    """The body in 1 MiB pieces; a connection closed before ``Content-Length`` bytes is an error.
+
+    ``HTTPResponse.read(amt)`` simply returns less when the peer hangs up early, so the remaining length
+    is checked here.
+    """
+    while chunk := response.read(CHUNK):
+        yield chunk
+    if response.length:
+        raise http.client.IncompleteRead(b"", response.length)
+
+
+def _receive_pipelined(response: http.client.HTTPResponse, target: PartialFile) -> str:
+    """Receive and write on this thread while a helper thread hashes the pieces already written."""
+    pieces: queue.Queue[bytes | None] = queue.Queue(maxsize=_QUEUE_DEPTH)
+    digest = hashlib.md5()
+
+    def hash_pieces() -> None:
+        while (piece := pieces.get()) is not None:
+            digest.update(piece)
+
+    hasher = threading.Thread(target=hash_pieces, name="gobbler-md5", daemon=True)
+    hasher.start()
+    try:
+        for chunk in _chunks(response):
+            target.write(chunk)
+            pieces.put(chunk)
+    finally:
+        pieces.put(None)
+        hasher.join()
+    return digest.hexdigest()
