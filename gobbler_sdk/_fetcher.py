@@ -1,13 +1,14 @@
-"""Fast ``GET /fetch``: keep-alive standard-library connections, one per thread, hashing while receiving.
+"""Fast reads: keep-alive standard-library connections, one per thread, hashing while receiving.
 
-Downloading a version means one request per file, so the client's own cost per request decides how fast
-a 2,000-file version arrives. Measured on loopback against the embedded service, a small GET through
-``httpx.Client`` costs about 0.45 ms, of which about 0.25 ms is httpx's own Python work (URL and header
-models, the h11 state machine, hooks); through ``http.client`` it costs about 0.2 ms. Under the GIL that
-difference is the whole budget, so file bytes travel on plain ``http.client`` connections, kept alive and
-reused per thread, while everything else (listings, submissions, ``/info``) goes through the client's
-``httpx.Client``. Large bodies are read in 1 MiB pieces and hashed on a second thread while the next piece
-arrives (hashlib releases the GIL on large buffers), so verification costs almost no extra time.
+Downloading a version means one request per file, and browsing a registry means many small ones, so the
+client's own cost per request decides how fast both go. Measured on loopback against the embedded service,
+a small GET through ``httpx.Client`` costs about 0.45 ms, of which about 0.25 ms is httpx's own Python
+work (URL and header models, the h11 state machine, hooks); through ``http.client`` it costs about 0.2 ms.
+Under the GIL that difference is the whole budget, so the idempotent GETs of reading (``/list`` and
+``/fetch``) travel on plain ``http.client`` connections, kept alive and reused per thread, while
+submissions and ``/info`` go through the client's ``httpx.Client``. Large bodies are read in 1 MiB pieces
+and hashed on a second thread while the next piece arrives (hashlib releases the GIL on large buffers), so
+verification costs almost no extra time.
 
 Only direct connections are handled here: when a proxy is configured for the service's host, the
 transport falls back to httpx, which knows how to use it.

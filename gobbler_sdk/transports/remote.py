@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import BinaryIO
 
@@ -29,14 +30,14 @@ __all__ = ["RemoteTransport"]
 class RemoteTransport:
     """Read the registry through the service's HTTP API.
 
-    Listings go through ``http`` (an ``httpx.Client``); file bytes go through ``fetcher`` when one is
-    given (lean keep-alive connections, see :mod:`gobbler_sdk._fetcher`), else through ``http`` too.
+    Every read is an idempotent GET: it goes through ``fetcher`` when one is given (lean keep-alive
+    connections, see :mod:`gobbler_sdk._fetcher`), else through ``http`` (an ``httpx.Client``).
 
     Args:
         http: A pooled ``httpx.Client`` whose base URL is the service's URL.
         cache: Where downloaded files are kept.
         retries: Further attempts for idempotent GETs after a transient failure.
-        fetcher: Fast path for ``/fetch``; ``None`` sends everything through ``http``.
+        fetcher: Fast path for reads; ``None`` sends everything through ``http``.
     """
 
     kind = "remote"
@@ -49,19 +50,9 @@ class RemoteTransport:
         self.retries = retries
         self.fetcher = fetcher
 
-    def _get(self, url: str, what: str) -> httpx.Response:
-        def attempt() -> httpx.Response:
-            response = self.http.get(url)
-            if is_retryable(response):
-                raise RetryableStatus.of(response)
-            return response
-
-        return with_retries(attempt, retries=self.retries, what=what)
-
-    def _fetch_answer(self, path: str, what: str) -> Answer:
-        """A small ``/fetch`` answer, through the fast path when there is one, retried when transient."""
+    def _answer(self, url: str, what: str) -> Answer:
+        """A small GET answer, through the fast path when there is one, retried when transient."""
         fetcher = self.fetcher
-        url = fetch_url(path)
 
         def attempt() -> Answer:
             if fetcher is not None:
@@ -85,14 +76,14 @@ class RemoteTransport:
         if path not in ("", "."):
             checked_relative(path)
         what = f"list {path or 'the registry'}"
-        response = self._get(list_query(path, recursive), what)
-        if response.status_code != 200:
-            error = error_from_response(response, what)
-            if response.status_code == 500 and "no such file" in (error.reason or ""):
+        answer = self._answer(list_query(path, recursive), what)
+        if answer.status != 200:
+            error = error_from_answer(answer.status, answer.content_type, answer.body, what)
+            if answer.status == 500 and "no such file" in (error.reason or ""):
                 raise NotFoundError(str(error), status=500, reason=error.reason) from None
             raise error
         try:
-            listing = response.json()
+            listing = json.loads(answer.body)
         except ValueError:
             listing = None
         if not isinstance(listing, list) or not all(isinstance(item, str) for item in listing):
@@ -105,7 +96,7 @@ class RemoteTransport:
         """Fetch a small file's bytes, or ``None`` on 404."""
         checked_relative(path)
         what = f"fetch {path}"
-        answer = self._fetch_answer(path, what)
+        answer = self._answer(fetch_url(path), what)
         if answer.status == 404:
             return None
         if answer.status != 200:
