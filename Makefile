@@ -22,7 +22,7 @@ typecheck: venv
 	$(BIN)/mypy --strict gobbler_sdk
 
 pytest: venv
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2
 
 docs: venv
 	$(BIN)/sphinx-build -W --keep-going -q -b html docs docs/_build/html
