@@ -51,12 +51,13 @@ def test_upload_copy_check_is_real(
 
     # Ours checks what a copy can get wrong cheaply and for real: its size. A truncated copy is refused
     # before anything is submitted, and the private staging copy is removed.
-    def truncating_copy(src: str | os.PathLike[str], dest: str | os.PathLike[str], **_: Any) -> str:
-        Path(dest).write_bytes(Path(src).read_bytes()[:-3])
-        return str(dest)
+    def truncating_copy(_: object, src: str, dest: str) -> int:
+        data = Path(src).read_bytes()[:-3]
+        Path(dest).write_bytes(data)
+        return len(data)
 
     before = set(os.listdir(env.staging))
-    monkeypatch.setattr(gobbler_sdk._staging.shutil, "copyfile", truncating_copy)
+    monkeypatch.setattr(gobbler_sdk._staging._Copier, "copy", truncating_copy)
     with pytest.raises(IntegrityError, match="11 bytes instead of 14"):
         sdk.upload_directory(project, "a", "ours", str(source), env.staging, env.url)
     assert "ours" not in sdk.list_versions(project, "a", env.registry, env.url)
