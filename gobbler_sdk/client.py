@@ -153,7 +153,7 @@ class GobblerClient:
                 Fetcher(self.url, timeout=self.timeout) if direct_connection_possible(self.url) else None
             )
             self._remote = RemoteTransport(
-                self._client_http(), self._cache, retries=self.retries, fetcher=fetcher
+                self._client_http, self._cache, retries=self.retries, fetcher=fetcher
             )
         return self._remote
 

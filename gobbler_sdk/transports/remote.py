@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
@@ -34,7 +35,9 @@ class RemoteTransport:
     connections, see :mod:`gobbler_sdk._fetcher`), else through ``http`` (an ``httpx.Client``).
 
     Args:
-        http: A pooled ``httpx.Client`` whose base URL is the service's URL.
+        http: A pooled ``httpx.Client`` whose base URL is the service's URL, or a function returning one
+            when first needed (building an ``httpx.Client`` costs 20-40 ms, mostly for its TLS context,
+            which reads through the fast path never need).
         cache: Where downloaded files are kept.
         retries: Further attempts for idempotent GETs after a transient failure.
         fetcher: Fast path for reads; ``None`` sends everything through ``http``.
@@ -43,12 +46,24 @@ class RemoteTransport:
     kind = "remote"
 
     def __init__(
-        self, http: httpx.Client, cache: Cache, *, retries: int = 3, fetcher: Fetcher | None = None
+        self,
+        http: httpx.Client | Callable[[], httpx.Client],
+        cache: Cache,
+        *,
+        retries: int = 3,
+        fetcher: Fetcher | None = None,
     ) -> None:
-        self.http = http
+        self._http = http
         self.cache = cache
         self.retries = retries
         self.fetcher = fetcher
+
+    @property
+    def http(self) -> httpx.Client:
+        """The ``httpx.Client`` for reads without a fast path (built on first use if given as a function)."""
+        if not isinstance(self._http, httpx.Client):
+            self._http = self._http()
+        return self._http
 
     def _answer(self, url: str, what: str) -> Answer:
         """A small GET answer, through the fast path when there is one, retried when transient."""
