@@ -46,8 +46,11 @@ def test_verification_can_be_turned_off(
     with pytest.raises(IntegrityError, match=hashlib.md5(bad).hexdigest()):
         version.fetch("f.bin")
     assert not (tmp_path / "cache" / "REGISTRY" / "p" / "a" / "v" / "f.bin").exists()
-    unchecked = version.fetch("f.bin", verify=False)
+    manifests = lying.count("/fetch/p/a/v/..manifest")
+    fresh = make_client(lying.url, transport="remote", cache=tmp_path / "other", registry="/nowhere")
+    unchecked = fresh.project("p").asset("a").version("v").fetch("f.bin", verify=False)
     assert unchecked.read_bytes() == bad
+    assert lying.count("/fetch/p/a/v/..manifest") == manifests  # nothing to verify against, nothing read
 
 
 def test_proxies_send_file_downloads_through_httpx(
