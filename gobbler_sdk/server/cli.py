@@ -188,6 +188,7 @@ def _interrupt(signum: int, frame: object) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the service in the foreground until interrupted; return the exit status."""
+    signal.signal(signal.SIGINT, _interrupt)  # also when started with SIGINT ignored (background jobs)
     signal.signal(signal.SIGTERM, _interrupt)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:

@@ -104,6 +104,9 @@ def serve(options: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python -m gobbler_sdk.testing``; return the exit status."""
     options = _parser().parse_args(argv)
+    # SIGINT too: a process started in the background by a non-interactive shell inherits SIGINT
+    # ignored, and Python then leaves it ignored, so Ctrl-C (or a test's SIGINT) would do nothing.
+    signal.signal(signal.SIGINT, _interrupt)
     signal.signal(signal.SIGTERM, _interrupt)
     return serve(options)
 
