@@ -465,12 +465,29 @@ class GobblerClient:
             data = self._cache.read_bytes(path) if settled else None
             if data is None:
                 data = reader.read(path)
-                summary = data if name == "..summary" else None
-                if data is not None and (settled or self._is_settled(version, summary)):
+                if data is not None and self._is_settled_now(
+                    version, reader, data if name == "..summary" else None
+                ):
                     self._cache.write_bytes(path, data)
         if data is None:
             raise NotFoundError(f"version {version.key} does not exist (no {name.lstrip('.')})")
         return data
+
+    def _is_settled_now(self, version: Version, remote: RemoteTransport, summary: bytes | None) -> bool:
+        """Like :meth:`_is_settled`, asking the service for the summary when nothing cached says.
+
+        The first read of a manifest therefore costs one more request (its summary, which is cached
+        too), and every later read of either document costs none.
+        """
+        if summary is None and not self._is_settled(version):
+            summary = remote.read(f"{version.key}/..summary")
+            if summary is None:
+                return False
+            settled = self._is_settled(version, summary)
+            if settled:
+                self._cache.write_bytes(f"{version.key}/..summary", summary)
+            return settled
+        return self._is_settled(version, summary)
 
     def _is_settled(self, version: Version, summary: bytes | None = None) -> bool:
         """Whether a version is known to be non-probational: its cached (or just fetched) summary says so."""

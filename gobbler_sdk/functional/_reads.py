@@ -8,9 +8,11 @@ equivalent: no model round trip, so timestamps and unknown keys survive unchange
 # ruff: noqa: UP006, UP035
 # mypy: disable-error-code="no-untyped-def, type-arg"
 
+import json
 from typing import Any, Dict, List
 
-from ..errors import NotFoundError
+from ..errors import NotFoundError, ServiceError
+from ..handles import _parsed
 from ._clients import client_for
 
 __all__ = [
@@ -89,13 +91,16 @@ def _version_document(
     url: str,
     cache: str | None,
     remote: bool,
+    overwrite: bool,
 ) -> Dict[str, Any]:
     client = client_for(url=url, registry=registry, cache=cache, remote=remote)
     handle = client.project(project).asset(asset).version(version)
-    stored = handle._read_json(name, False)
-    if stored is None:
-        raise NotFoundError(f"version {handle.key} does not exist (no {name})")
-    return stored  # type: ignore[no-any-return]
+    # The client's own document path: settled versions' documents come from the cache remotely.
+    data = client._version_document(handle, name, False, overwrite)
+    stored = _parsed(f"{handle.key}/{name}", lambda: json.loads(data))
+    if not isinstance(stored, dict):
+        raise ServiceError(f"{handle.key}/{name} is not a valid registry document: not a JSON object")
+    return stored
 
 
 def fetch_summary(
@@ -110,8 +115,8 @@ def fetch_summary(
 ) -> Dict[str, Any]:
     """The version's ``..summary`` as stored (uploader, start and finish times, probation flag).
 
-    Remotely the summary is always fetched afresh, because approval rewrites it; ``cache`` only selects the
-    client and ``overwrite`` has nothing left to do.
+    Remotely, the summary of a non-probational version is cached and then read without a request (only
+    approval rewrites a summary, and only a probational one); ``overwrite`` asks the service again.
 
     Args:
         project: Project name.
@@ -121,12 +126,14 @@ def fetch_summary(
         url: The service's REST API.
         cache: Root of the download cache.
         force_remote: Read through the REST API even when the registry is mounted.
-        overwrite: Accepted for compatibility; summaries are never served from the cache.
+        overwrite: Ask the service again even when a cached copy exists.
 
     Raises:
         NotFoundError: When the version does not exist.
     """
-    return _version_document(project, asset, version, "..summary", registry, url, cache, force_remote)
+    return _version_document(
+        project, asset, version, "..summary", registry, url, cache, force_remote, overwrite
+    )
 
 
 def fetch_manifest(
@@ -142,8 +149,9 @@ def fetch_manifest(
     """The version's ``..manifest`` as stored: path → ``size``, ``md5sum`` and, for links, ``link``.
 
     A ``link`` holds ``project``, ``asset``, ``version`` and ``path`` of its target and, when that target is
-    itself a link, an ``ancestor`` naming the file that holds the bytes. Remotely the manifest is always
-    fetched afresh (reindexing and rerouting rewrite it).
+    itself a link, an ``ancestor`` naming the file that holds the bytes. Remotely, the manifest of a
+    non-probational version is cached and then read without a request; ``overwrite`` asks the service again
+    (after an administrator reindexed or rerouted the version).
 
     Args:
         project: Project name.
@@ -153,12 +161,14 @@ def fetch_manifest(
         url: The service's REST API.
         cache: Root of the download cache.
         force_remote: Read through the REST API even when the registry is mounted.
-        overwrite: Accepted for compatibility; manifests are never served from the cache.
+        overwrite: Ask the service again even when a cached copy exists.
 
     Raises:
         NotFoundError: When the version does not exist.
     """
-    return _version_document(project, asset, version, "..manifest", registry, url, cache, force_remote)
+    return _version_document(
+        project, asset, version, "..manifest", registry, url, cache, force_remote, overwrite
+    )
 
 
 def fetch_usage(project: str, registry: str, url: str, force_remote: bool = False) -> str | None:

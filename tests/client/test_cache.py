@@ -147,6 +147,17 @@ def test_settled_documents_are_served_from_the_cache(version: Version, proxy: Ly
     assert downloads(proxy, version, "..summary") == 2
 
 
+def test_a_manifest_read_first_learns_that_the_version_is_settled(
+    version: Version, proxy: LyingServer
+) -> None:
+    manifest = version.manifest()
+    assert downloads(proxy, version, "..summary") == 1  # asked once, to know the manifest can be kept
+    assert version.manifest() == manifest
+    assert version.summary().on_probation is False
+    assert downloads(proxy, version, "..manifest") == 1
+    assert downloads(proxy, version, "..summary") == 1
+
+
 def test_settled_documents_survive_a_new_client(
     version: Version, proxy: LyingServer, make_client: Callable[..., GobblerClient], remote: GobblerClient
 ) -> None:
@@ -171,14 +182,14 @@ def test_probational_documents_are_always_fetched(
     )
     trial = remote.project(name).asset("a").version("p1")
     assert trial.summary().on_probation is True
-    trial.manifest()
+    trial.manifest()  # not known to be settled: the summary is asked for again
     assert trial.on_probation is True
-    assert proxy.count(f"/fetch/{trial.key}/..summary") == 2
+    assert proxy.count(f"/fetch/{trial.key}/..summary") == 3
     trial.approve()
     # Approval rewrote the summary; the client sees it at once, then caches the settled version.
     assert trial.on_probation is False
     trial.manifest()
     trial.manifest()
     trial.summary()
-    assert proxy.count(f"/fetch/{trial.key}/..summary") == 3
+    assert proxy.count(f"/fetch/{trial.key}/..summary") == 4
     assert proxy.count(f"/fetch/{trial.key}/..manifest") == 2

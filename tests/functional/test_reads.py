@@ -233,3 +233,23 @@ def test_unpack_path(path: str) -> None:
         assert theirs["path"] == "d/" and ours["path"] == "d"
         return
     assert ours == theirs
+
+
+def test_remote_documents_of_settled_versions_are_cached_like_pygobbler(env: Env, tmp_path: Path) -> None:
+    project = unique("docs")
+    sdk.create_project(project, env.staging, env.url)
+    sdk.upload_directory(
+        project, "a", "v1", str(make_tree(tmp_path / "src", {"f": "ff"})), env.staging, env.url
+    )
+    manifest_path = Path(env.registry) / project / "a" / "v1" / "..manifest"
+    original = json.loads(manifest_path.read_text())
+    for library in (pygobbler, sdk):
+        cache = str(tmp_path / library.__name__)
+        args = (project, "a", "v1", env.registry, env.url)
+        assert library.fetch_manifest(*args, cache=cache, force_remote=True) == original
+        # An administrator's rewrite of a settled version is seen only when asked for with overwrite.
+        manifest_path.write_text(json.dumps({**original, "g": {"size": 0, "md5sum": ""}}))
+        assert library.fetch_manifest(*args, cache=cache, force_remote=True) == original
+        rewritten = library.fetch_manifest(*args, cache=cache, force_remote=True, overwrite=True)
+        assert rewritten == {**original, "g": {"size": 0, "md5sum": ""}}
+        manifest_path.write_text(json.dumps(original))
