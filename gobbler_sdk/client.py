@@ -12,23 +12,21 @@ Typical use::
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Literal
 
 import httpx
 import platformdirs
 
-from ._atomic import temp_name
 from ._cache import Cache
+from ._directory import download_directory
 from ._fetcher import Fetcher, direct_connection_possible
 from ._http import RetryableStatus, error_from_response, is_retryable, make_http_client, with_retries
 from ._pathsafety import checked_relative
-from ._progress import ProgressCallback, Tracker
+from ._progress import ProgressCallback
 from ._staging import allocate_directory, is_direct_child, stage_copy
 from ._submit import Submitter
 from .errors import ConfigurationError, InvalidRequestError, NotFoundError
@@ -372,62 +370,16 @@ class GobblerClient:
         concurrency: int,
         progress: bool | ProgressCallback | None,
     ) -> Path:
-        listing = remote.list(relative, recursive=True)
-        if not listing:
-            # The service lists a regular file as an empty directory: its parent's listing tells them apart.
-            parent, _, name = relative.rpartition("/")
-            if f"{name}/" not in remote.list(parent):
-                raise NotFoundError(f"no directory at {relative!r} in the registry")
-        root = self._cache.directory_for(relative)
-        groups: dict[str, list[tuple[str, ManifestEntry | None]]] = {}
         manifests: dict[str, Manifest] = {}
-        for item in listing:
-            full = f"{relative}/{item.rstrip('/')}"
-            if item.endswith("/"):
-                self._cache.directory_for(full)
-                continue
-            entry = self._entry_for(full, manifests)
-            # Linked files share their final target's bytes: fetch them once, link the rest locally.
-            source = entry.link.final.registry_path if entry is not None and entry.link is not None else full
-            groups.setdefault(source, []).append((full, entry))
-
-        jobs = list(groups.values())
-        tracker = Tracker(
-            progress,
-            "download",
-            len(jobs),
-            sum((members[0][1].size if members[0][1] else 0) for members in jobs),
+        return download_directory(
+            remote,
+            self._cache,
+            relative,
+            lambda path: self._entry_for(path, manifests),
+            overwrite=overwrite,
+            concurrency=concurrency,
+            progress=progress,
         )
-
-        def fetch_group(members: list[tuple[str, ManifestEntry | None]]) -> None:
-            first, entry = members[0]
-            # Any verified cached member already holds the group's bytes; download only when none does.
-            holder = None
-            if not overwrite and entry is not None:
-                holder = next(
-                    (p for p, e in members if self._cache.is_valid(self._cache.path_for(p), e)), None
-                )
-            if holder is None:
-                holder = first
-                remote.fetch(first, entry=entry, overwrite=True)
-            local = self._cache.path_for(holder)
-            for other, other_entry in members:
-                if other == holder:
-                    continue
-                target = self._cache.path_for(other)
-                if not overwrite and self._cache.is_valid(target, other_entry):
-                    continue
-                _link_or_copy(local, target)
-            tracker.advance(first, entry.size if entry else 0)
-
-        if concurrency <= 1 or len(jobs) <= 1:
-            for members in jobs:
-                fetch_group(members)
-        else:
-            with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="gobbler-fetch") as pool:
-                for _ in pool.map(fetch_group, jobs):
-                    pass
-        return root
 
     # ------------------------------------------------------------------ helpers used by the handles
 
@@ -607,20 +559,3 @@ class GobblerClient:
             os.symlink(base / relative, target)
         destination.mkdir(parents=True, exist_ok=True)
         return destination
-
-
-def _link_or_copy(source: Path, target: Path) -> None:
-    """Place a second copy of verified bytes: a hard link when possible, else a copy (atomically)."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    temporary = Path(temp_name(str(target.parent), ".gobbler-", ".link"))
-    try:
-        try:
-            os.link(source, temporary)
-        except OSError:
-            shutil.copyfile(source, temporary)
-        os.replace(temporary, target)
-    finally:
-        # rename() does nothing when both names already link the same file (another filler got there
-        # first), so the temporary name can survive a successful replace; it must never be left behind.
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)
