@@ -2,8 +2,8 @@
 
 The directory is listed once (recursively); each file's manifest entry is looked up so its bytes can be
 verified; files whose manifest entries link to the same final target share one download, and the other
-names get a hard link (or a copy) of the verified bytes; empty directories are created. Downloads run on a
-thread pool, each one through :meth:`RemoteTransport.fetch`, so every file lands atomically and verified.
+names get a hard link (or a copy) of the verified bytes; empty directories are created. The downloads go
+through :meth:`RemoteTransport.fetch_many`, so every file lands atomically and verified.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import contextlib
 import os
 import shutil
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from ._atomic import temp_name
@@ -73,15 +72,25 @@ def download_directory(
     sizes = [members[0][1].size if members[0][1] else 0 for members in jobs]
     tracker = Tracker(progress, "download", len(jobs), sum(sizes))
 
-    def fetch_group(members: _Group) -> None:
+    # Each group's bytes come from a verified cached member when there is one, else from one download.
+    holders: list[str] = []
+    downloads: list[tuple[str, ManifestEntry | None]] = []
+    for members in jobs:
         first, entry = members[0]
-        # Any verified cached member already holds the group's bytes; download only when none does.
         holder = None
         if not overwrite and entry is not None:
             holder = next((p for p, e in members if cache.is_valid(cache.path_for(p), e)), None)
         if holder is None:
             holder = first
-            remote.fetch(first, entry=entry, overwrite=True)
+            downloads.append((first, entry))
+        else:
+            tracker.advance(first, entry.size if entry else 0)
+        holders.append(holder)
+    remote.fetch_many(downloads, concurrency=concurrency, on_done=tracker.advance)
+
+    for members, holder in zip(jobs, holders, strict=True):
+        if len(members) == 1:
+            continue
         local = cache.path_for(holder)
         for other, other_entry in members:
             if other == holder:
@@ -90,15 +99,6 @@ def download_directory(
             if not overwrite and cache.is_valid(target, other_entry):
                 continue
             _link_or_copy(local, target)
-        tracker.advance(first, entry.size if entry else 0)
-
-    if concurrency <= 1 or len(jobs) <= 1:
-        for members in jobs:
-            fetch_group(members)
-    else:
-        with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="gobbler-fetch") as pool:
-            for _ in pool.map(fetch_group, jobs):
-                pass
     return root
 
 

@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import http.client
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import BinaryIO
 
 import httpx
 
-from .._cache import CHUNK, Cache
-from .._fetcher import Answer, Fetcher
+from .._cache import CHUNK, Cache, PartialFile
+from .._fetcher import Answer, Fetcher, receive
 from .._http import (
+    TRANSPORT_ERRORS,
     RetryableStatus,
     error_from_answer,
     error_from_response,
     fetch_url,
+    final_error,
     is_retryable,
     is_retryable_status,
     list_query,
@@ -132,7 +136,7 @@ class RemoteTransport:
         local = self.cache.path_for(path)
         if not overwrite and self.cache.is_valid(local, entry if verify else None):
             return local
-        return self.download(path, entry, verify=verify)
+        return self._download(path, local, entry, verify)
 
     def download(self, path: str, entry: ManifestEntry | None, *, verify: bool = True) -> Path:
         """Download ``path`` into the cache, hashing while receiving, and verify it against ``entry``.
@@ -141,31 +145,30 @@ class RemoteTransport:
             NotFoundError: On 404.
             IntegrityError: When the received bytes do not match ``entry``.
         """
+        return self._download(path, self.cache.path_for(path), entry, verify)
+
+    def _download(
+        self, path: str, local: Path, entry: ManifestEntry | None, verify: bool, *, retries: int | None = None
+    ) -> Path:
         what = f"fetch {path}"
+        retries = self.retries if retries is None else retries
         fetcher = self.fetcher
         expected = entry if verify else None
 
         def fast_attempt(fetcher: Fetcher) -> Path:
-            partial = self.cache.begin(path, hashing=False)
+            partial = PartialFile(local, hashing=False)
             try:
                 result = fetcher.download(fetch_url(path), partial, verify=verify and entry is not None)
             except BaseException:
                 partial.discard()
                 raise
-            if isinstance(result, Answer):
-                partial.discard()
-                if is_retryable_status(result.status, result.content_type):
-                    raise RetryableStatus(result.status, result.content_type, result.body)
-                if result.status == 404:
-                    raise NotFoundError(f"{what}: no such file in the registry", status=404)
-                raise error_from_answer(result.status, result.content_type, result.body, what)
-            return partial.commit(expected, what, digest=result)
+            return _settle(result, partial, path, expected)
 
         if fetcher is not None:
-            return with_retries(lambda: fast_attempt(fetcher), retries=self.retries, what=what)
+            return with_retries(lambda: fast_attempt(fetcher), retries=retries, what=what)
 
         def attempt() -> Path:
-            partial = self.cache.begin(path)
+            partial = PartialFile(local)
             try:
                 with self.http.stream("GET", fetch_url(path)) as response:
                     if response.status_code != 200:
@@ -182,7 +185,75 @@ class RemoteTransport:
                 raise
             return partial.commit(expected, what)
 
-        return with_retries(attempt, retries=self.retries, what=what)
+        return with_retries(attempt, retries=retries, what=what)
+
+    def fetch_many(
+        self,
+        items: Sequence[tuple[str, ManifestEntry | None]],
+        *,
+        concurrency: int,
+        on_done: Callable[[str, int], None] | None = None,
+    ) -> None:
+        """Download several files into the cache, each verified against its entry and moved into place.
+
+        With the fast path, one thread keeps up to ``concurrency`` requests in flight, each on its own
+        keep-alive connection (see :meth:`Fetcher.exchange_many`); a request that fails transiently is
+        then retried on its own with the usual back-off. Without it, ``concurrency`` threads share the
+        ``httpx.Client``.
+
+        Args:
+            items: Registry paths with their manifest entries (``None`` downloads without a check).
+            concurrency: Requests in flight at most.
+            on_done: Called with each path and its size once it is in place.
+
+        Raises:
+            NotFoundError, IntegrityError, GobblerError: The first failure that retrying did not cure.
+        """
+        targets = [self.cache.path_for(path) for path, _ in items]
+
+        def finished(index: int) -> None:
+            if on_done is not None:
+                path, entry = items[index]
+                on_done(path, entry.size if entry is not None else 0)
+
+        fetcher = self.fetcher
+        if fetcher is None or len(items) <= 1:
+
+            def one(index: int) -> None:
+                path, entry = items[index]
+                self._download(path, targets[index], entry, True)
+                finished(index)
+
+            if concurrency <= 1 or len(items) <= 1:
+                for index in range(len(items)):
+                    one(index)
+            else:
+                with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="gobbler-fetch") as pool:
+                    for _ in pool.map(one, range(len(items))):
+                        pass
+            return
+
+        def handle(index: int, response: http.client.HTTPResponse) -> None:
+            path, entry = items[index]
+            partial = PartialFile(targets[index], hashing=False)
+            try:
+                result = receive(response, partial, verify=entry is not None)
+            except BaseException:
+                partial.discard()
+                raise
+            _settle(result, partial, path, entry)
+            finished(index)
+
+        failures = fetcher.exchange_many([fetch_url(path) for path, _ in items], handle, window=concurrency)
+        for index, exc in sorted(failures.items()):
+            path, entry = items[index]
+            if not isinstance(exc, (RetryableStatus, *TRANSPORT_ERRORS)):
+                raise exc
+            if self.retries <= 0:
+                raise final_error(exc, f"fetch {path}") from exc
+            # The attempt in the batch was the first of the usual ``retries + 1``.
+            self._download(path, targets[index], entry, True, retries=self.retries - 1)
+            finished(index)
 
     def open(self, path: str) -> BinaryIO:
         """Open a cached copy of the file (downloaded first when needed)."""
@@ -192,3 +263,16 @@ class RemoteTransport:
         """Close the fast-path connections (the ``httpx.Client`` belongs to the client, which closes it)."""
         if self.fetcher is not None:
             self.fetcher.close()
+
+
+def _settle(result: Answer | str, partial: PartialFile, path: str, expected: ManifestEntry | None) -> Path:
+    """Finish a fast-path download: map an error answer to its exception, else verify and commit."""
+    what = f"fetch {path}"
+    if isinstance(result, Answer):
+        partial.discard()
+        if is_retryable_status(result.status, result.content_type):
+            raise RetryableStatus(result.status, result.content_type, result.body)
+        if result.status == 404:
+            raise NotFoundError(f"{what}: no such file in the registry", status=404)
+        raise error_from_answer(result.status, result.content_type, result.body, what)
+    return partial.commit(expected, what, digest=result)

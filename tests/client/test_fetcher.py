@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from gobbler_sdk import GobblerClient, IntegrityError
+from gobbler_sdk import GobblerClient, IntegrityError, NotFoundError, ServiceUnavailableError
 from gobbler_sdk._fetcher import direct_connection_possible
 from gobbler_sdk.testing import GobblerService
 
@@ -71,3 +71,61 @@ def test_proxies_send_file_downloads_through_httpx(
     monkeypatch.delenv("HTTP_PROXY")
     direct = make_client(service.url, transport="remote")
     assert direct._remote_transport().fetcher is not None
+
+
+FILES = {f"f{i}.txt": f"file number {i}".encode() for i in range(6)}
+
+
+@pytest.fixture
+def directory_client(
+    lying: LyingServer, make_client: Callable[..., GobblerClient], tmp_path: Path
+) -> GobblerClient:
+    serve_version(lying, FILES)
+    return make_client(
+        lying.url, transport="remote", cache=tmp_path / "cache", registry="/nowhere", retries=2
+    )
+
+
+def test_many_requests_in_flight_from_one_thread(lying: LyingServer, directory_client: GobblerClient) -> None:
+    local = directory_client.project("p").asset("a").version("v").fetch_directory(concurrency=4)
+    assert {name: (local / name).read_bytes() for name in FILES} == FILES
+    assert all(lying.count(f"/fetch/p/a/v/{name}") == 1 for name in FILES)
+
+
+def test_a_transient_failure_in_a_batch_is_retried_alone(
+    lying: LyingServer, directory_client: GobblerClient
+) -> None:
+    lying.answer("/fetch/p/a/v/f2.txt", Answer(status=503, body=b"busy"), Answer(body=FILES["f2.txt"]))
+    local = directory_client.project("p").asset("a").version("v").fetch_directory(concurrency=4)
+    assert (local / "f2.txt").read_bytes() == FILES["f2.txt"]
+    assert lying.count("/fetch/p/a/v/f2.txt") == 2
+    assert lying.count("/fetch/p/a/v/f3.txt") == 1
+
+
+def test_a_broken_transfer_in_a_batch_is_reported_after_its_retries(
+    lying: LyingServer, directory_client: GobblerClient, tmp_path: Path
+) -> None:
+    body = FILES["f1.txt"]
+    lying.answer("/fetch/p/a/v/f1.txt", Answer(body=body[:3], length=len(body)))
+    with pytest.raises(ServiceUnavailableError):
+        directory_client.project("p").asset("a").version("v").fetch_directory(concurrency=4)
+    assert lying.count("/fetch/p/a/v/f1.txt") == 3  # the batch's attempt, then two retries
+    cached = tmp_path / "cache" / "REGISTRY" / "p" / "a" / "v"
+    assert not (cached / "f1.txt").exists()
+    assert (cached / "f5.txt").read_bytes() == FILES["f5.txt"]  # the others arrived, verified
+
+
+@pytest.mark.parametrize(
+    ("answer", "error"),
+    [
+        (Answer(status=404, body=b"404 page not found\n"), NotFoundError),
+        (Answer(body=b"wrong bytes"), IntegrityError),
+    ],
+)
+def test_a_final_failure_in_a_batch_is_raised(
+    lying: LyingServer, directory_client: GobblerClient, answer: Answer, error: type[Exception]
+) -> None:
+    lying.answer("/fetch/p/a/v/f4.txt", answer)
+    with pytest.raises(error):
+        directory_client.project("p").asset("a").version("v").fetch_directory(concurrency=4)
+    assert lying.count("/fetch/p/a/v/f4.txt") == 1  # not retried
