@@ -288,16 +288,16 @@ class GobblerClient:
         parts = path.split("/")
         if len(parts) < 4 or any(part.startswith("..") for part in parts):
             return None
-        version = Project(self, parts[0]).asset(parts[1]).version(parts[2])
+        key = "/".join(parts[:3])
         # A directory download reads each version's manifest once, not once per file.
-        manifest = manifests.get(version.key) if manifests is not None else None
+        manifest = manifests.get(key) if manifests is not None else None
         if manifest is None:
-            manifest = self._manifest(version, True)
+            manifest = self._manifest(Project(self, parts[0]).asset(parts[1]).version(parts[2]), True)
             if manifests is not None:
-                manifests[version.key] = manifest
+                manifests[key] = manifest
         entry = manifest.get("/".join(parts[3:]))
         if entry is None:
-            raise NotFoundError(f"{path!r} is not in the manifest of {version.key}")
+            raise NotFoundError(f"{path!r} is not in the manifest of {key}")
         return entry
 
     def fetch_file(
