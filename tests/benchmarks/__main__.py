@@ -159,6 +159,7 @@ def run(options: argparse.Namespace) -> int:
             label = "warm-up" if round_index < 0 else f"round {round_index + 1}/{sizes.rounds}"
             for workload in workloads:
                 order = rotated(workload.contenders, round_index)
+                workload.settle(round_index)
                 measured = {name: workload.measure(name, round_index) for name in order}
                 raw[workload.key].append(
                     {"round": round_index, "warmup": round_index < 0, "order": order, "times": measured}

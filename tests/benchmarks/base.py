@@ -98,6 +98,9 @@ class Workload:
         """Run one contender once and return its wall-clock seconds (preparation and clean-up excluded)."""
         raise NotImplementedError
 
+    def settle(self, round_index: int) -> None:
+        """Untimed work before each round's contenders (nothing by default)."""
+
     def teardown(self) -> None:
         """Release what :meth:`setup` made."""
 
