@@ -7,13 +7,10 @@ count, size) so an incomplete fetch cannot pass for a fast one.
 
 from __future__ import annotations
 
-import inspect
 import shutil
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
-
-from gobbler_sdk import Version
 
 from .base import Row, Times, Workload, at_least, at_most, best, combine, median, per_round, pyg_text, timed
 from .floors import CURL, FloorError, count_files, curl_config, curl_parallel, http_download, md5_in_memory
@@ -176,10 +173,7 @@ class BigFetch(Workload):
         self.data = (source / "big.bin").read_bytes()
         shutil.rmtree(source)
         self.md5 = version.manifest()["big.bin"].md5sum
-        if "verify" in inspect.signature(Version.fetch).parameters:
-            self.noverify_label = "Version.fetch(verify=False)"
-        else:
-            self.noverify_label = "no public switch yet: RemoteTransport.fetch(entry=None), internal"
+        self.noverify_label = "Version.fetch(verify=False)"
 
     def teardown(self) -> None:
         """Drop the in-memory copy."""
@@ -229,15 +223,7 @@ class BigFetch(Workload):
         found: list[Path] = []
         try:
             version = client.project(PROJECT).asset("big").version("v1")
-            if verify:
-                seconds = timed(lambda: found.append(version.fetch("big.bin", force_remote=True)))
-            elif "verify" in inspect.signature(Version.fetch).parameters:
-                seconds = timed(
-                    lambda: found.append(version.fetch("big.bin", force_remote=True, verify=False))  # type: ignore[call-arg]
-                )
-            else:
-                remote = client._remote_transport()
-                seconds = timed(lambda: found.append(remote.fetch(self.path, entry=None, overwrite=True)))
+            seconds = timed(lambda: found.append(version.fetch("big.bin", force_remote=True, verify=verify)))
         finally:
             client.close()
         return seconds, found[0]
