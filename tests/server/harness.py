@@ -5,6 +5,7 @@ It deliberately does not use the SDK client, so these tests pin the service's be
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import pwd
@@ -44,6 +45,34 @@ class Reply:
 
     def __repr__(self) -> str:
         return f"Reply({self.status}, {self.body!r})"
+
+
+def md5(content: str | bytes) -> str:
+    """Hex MD5 of text (UTF-8) or bytes."""
+    return hashlib.md5(content.encode() if isinstance(content, str) else content).hexdigest()
+
+
+def entry(content: str | bytes, link: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The manifest entry the service records for a file with this content (and this link, if any)."""
+    data = content.encode() if isinstance(content, str) else content
+    out: dict[str, Any] = {"size": len(data), "md5sum": md5(data)}
+    if link is not None:
+        out["link"] = link
+    return out
+
+
+def ref(
+    project: str, asset: str, version: str, path: str, ancestor: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """A link object of a manifest or ``..links`` file."""
+    out: dict[str, Any] = {"project": project, "asset": asset, "version": version, "path": path}
+    if ancestor is not None:
+        out["ancestor"] = ancestor
+    return out
+
+
+# The manifest entry of an empty directory.
+EMPTY_DIR = {"size": 0, "md5sum": ""}
 
 
 def me() -> str:

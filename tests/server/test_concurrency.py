@@ -8,15 +8,13 @@ the embedded service.
 
 from __future__ import annotations
 
-import hashlib
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 
 from gobbler_sdk._rfc3339 import parse_rfc3339
 
-from .harness import Gobbler, Reply
+from .harness import Gobbler, Reply, entry
 
 # Every version of an asset holds this file (deduplicated after the first upload) plus files of its own.
 SHARED = "shared/common.bin"
@@ -35,10 +33,6 @@ def version_tree(asset: str, version: str) -> dict[str, bytes | None]:
         SHARED: shared_content(asset),
         "empty": None,
     }
-
-
-def entry(content: bytes) -> dict[str, Any]:
-    return {"size": len(content), "md5sum": hashlib.md5(content).hexdigest()}
 
 
 def upload_all(jobs: list[tuple[Gobbler, str, str, str, str]]) -> list[Reply]:

@@ -7,7 +7,6 @@ parent is itself a registry link (or a deduplicated file) of the same version is
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections.abc import Callable, Iterator
@@ -19,30 +18,7 @@ import pytest
 from gobbler_sdk.testing import GobblerService
 
 from ..conftest import GOBBLER_BINARY
-from .harness import Gobbler, Link, me, unique
-
-
-def md5(text: str) -> str:
-    return hashlib.md5(text.encode()).hexdigest()
-
-
-def entry(text: str, link: dict[str, Any] | None = None) -> dict[str, Any]:
-    out: dict[str, Any] = {"size": len(text.encode()), "md5sum": md5(text)}
-    if link is not None:
-        out["link"] = link
-    return out
-
-
-def ref(
-    project: str, asset: str, version: str, path: str, ancestor: dict[str, str] | None = None
-) -> dict[str, Any]:
-    out: dict[str, Any] = {"project": project, "asset": asset, "version": version, "path": path}
-    if ancestor is not None:
-        out["ancestor"] = ancestor
-    return out
-
-
-EMPTY_DIR = {"size": 0, "md5sum": ""}
+from .harness import EMPTY_DIR, Gobbler, Link, entry, me, ref, unique
 
 
 def act(gobbler: Gobbler, action: str, project: str, asset: str, version: str) -> Any:

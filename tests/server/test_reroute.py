@@ -18,7 +18,7 @@ import pytest
 from gobbler_sdk.testing import GobblerService
 
 from ..conftest import GOBBLER_BINARY
-from .harness import Gobbler, Link, Reply, me
+from .harness import Gobbler, Link, Reply, entry, me
 
 CONTENT = {"f": "hello", "d/g": "world!"}  # 5 + 6 bytes
 VERSIONS = ("v1", "v2", "v3", "v4")
@@ -48,15 +48,6 @@ def link(project: str, asset: str, version: str, path: str, ancestor: tuple[str,
     out: dict[str, Any] = {"project": project, "asset": asset, "version": version, "path": path}
     if ancestor is not None:
         out["ancestor"] = dict(zip(("project", "asset", "version", "path"), ancestor, strict=True))
-    return out
-
-
-def entry(content: str, linked: Any = None) -> dict[str, Any]:
-    import hashlib
-
-    out: dict[str, Any] = {"size": len(content), "md5sum": hashlib.md5(content.encode()).hexdigest()}
-    if linked is not None:
-        out["link"] = linked
     return out
 
 

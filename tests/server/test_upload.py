@@ -6,7 +6,6 @@ Edge cases 12-17 and 26 of section 18. Content rules (links, deduplication, skip
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -18,11 +17,7 @@ import pytest
 from gobbler_sdk._rfc3339 import parse_rfc3339
 
 from .conftest import other_users
-from .harness import Gobbler, Link, me, unique
-
-
-def md5(text: str) -> str:
-    return hashlib.md5(text.encode()).hexdigest()
+from .harness import Gobbler, Link, md5, me, unique
 
 
 def file_mode() -> int:

@@ -4,7 +4,6 @@ the whitelist and ``consume``. Edge cases 18-25 of section 18.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from pathlib import Path
@@ -13,30 +12,7 @@ from typing import Any
 import pytest
 
 from .conftest import other_users
-from .harness import Gobbler, Link, unique
-
-
-def md5(text: str) -> str:
-    return hashlib.md5(text.encode()).hexdigest()
-
-
-def entry(text: str, link: dict[str, Any] | None = None) -> dict[str, Any]:
-    out: dict[str, Any] = {"size": len(text.encode()), "md5sum": md5(text)}
-    if link is not None:
-        out["link"] = link
-    return out
-
-
-def ref(
-    project: str, asset: str, version: str, path: str, ancestor: dict[str, str] | None = None
-) -> dict[str, Any]:
-    out: dict[str, Any] = {"project": project, "asset": asset, "version": version, "path": path}
-    if ancestor is not None:
-        out["ancestor"] = ancestor
-    return out
-
-
-EMPTY_DIR = {"size": 0, "md5sum": ""}
+from .harness import EMPTY_DIR, Gobbler, Link, entry, md5, ref, unique
 
 
 def links_file(gobbler: Gobbler, *parts: str) -> dict[str, Any]:
