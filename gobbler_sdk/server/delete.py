@@ -15,7 +15,7 @@ from .auth import require_name
 from .documents import Summary, read_manifest, read_summary
 from .errors import RequestError
 from .gojson import Schema
-from .journal import write_log
+from .journal import write_log, write_version_log
 from .probation import remove_tree
 from .request_files import Request
 
@@ -119,16 +119,7 @@ def delete_version(service: Service, request: Request) -> dict[str, Any]:
             return {}
 
         was_latest = read_latest(asset_dir) == version
-        write_log(
-            service.registry,
-            {
-                "type": "delete-version",
-                "project": project,
-                "asset": asset,
-                "version": version,
-                "latest": was_latest,
-            },
-        )
+        write_version_log(service.registry, "delete-version", project, asset, version, was_latest)
         try:
             recompute_latest(asset_dir)
         except RequestError:

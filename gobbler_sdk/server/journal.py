@@ -8,7 +8,7 @@ import secrets
 from .._rfc3339 import now_rfc3339
 from .documents import write_json
 
-__all__ = ["LOGS", "write_log"]
+__all__ = ["LOGS", "write_log", "write_version_log"]
 
 LOGS = "..logs"
 
@@ -25,3 +25,20 @@ def write_log(registry: str, entry: dict[str, object]) -> None:
     """
     name = f"{now_rfc3339()}_{100000 + secrets.randbelow(900000)}"
     write_json(os.path.join(registry, LOGS, name), {key: entry[key] for key in sorted(entry)})
+
+
+def write_version_log(registry: str, kind: str, project: str, asset: str, version: str, latest: bool) -> None:
+    """Log an event about one version (``add-version``, ``delete-version``, ``reindex-version``).
+
+    Args:
+        registry: Registry root.
+        kind: The entry's ``type``.
+        project: Project of the version.
+        asset: Asset of the version.
+        version: The version.
+        latest: Whether the version is (or was, for a deletion) the asset's latest.
+    """
+    write_log(
+        registry,
+        {"type": kind, "project": project, "asset": asset, "version": version, "latest": latest},
+    )

@@ -16,7 +16,7 @@ from .auth import is_owner, require_name
 from .documents import Summary, finish_time, read_manifest, read_permissions, read_summary, write_summary
 from .errors import RequestError
 from .gojson import Schema
-from .journal import write_log
+from .journal import write_version_log
 from .locks import LockManager
 from .permissions import resolve_user
 from .request_files import Request
@@ -55,16 +55,7 @@ def approve_probation(service: Service, request: Request) -> dict[str, Any]:
             becomes_latest = finish_time(approved, version_dir) > current_finish
         if becomes_latest:
             write_latest(asset_dir, version)
-        write_log(
-            service.registry,
-            {
-                "type": "add-version",
-                "project": project,
-                "asset": asset,
-                "version": version,
-                "latest": becomes_latest,
-            },
-        )
+        write_version_log(service.registry, "add-version", project, asset, version, becomes_latest)
     return {}
 
 

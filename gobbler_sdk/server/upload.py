@@ -22,7 +22,7 @@ from .documents import (
 )
 from .errors import RequestError
 from .gojson import Schema
-from .journal import write_log
+from .journal import write_version_log
 from .linkresolve import VersionRef
 from .locks import LOCK_NEWDIR
 from .request_files import Request, user_name
@@ -87,16 +87,7 @@ def upload(service: Service, request: Request) -> dict[str, Any]:
             adjust_usage(service.locks, project_dir, version_usage(manifest))
             if not probational:
                 write_latest(asset_dir, version)
-                write_log(
-                    service.registry,
-                    {
-                        "type": "add-version",
-                        "project": project,
-                        "asset": asset,
-                        "version": version,
-                        "latest": True,
-                    },
-                )
+                write_version_log(service.registry, "add-version", project, asset, version, True)
         except BaseException:
             shutil.rmtree(version_dir, ignore_errors=True)
             raise

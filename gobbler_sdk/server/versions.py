@@ -17,7 +17,7 @@ from .auth import require_name
 from .documents import LINKS, read_manifest, read_summary, write_manifest
 from .errors import RequestError
 from .gojson import Schema
-from .journal import write_log
+from .journal import write_version_log
 from .linkresolve import VersionRef
 from .request_files import Request
 from .validation import check_linkfiles, check_manifest
@@ -74,15 +74,13 @@ def reindex_version(service: Service, request: Request) -> dict[str, Any]:
         summary = read_summary(version_dir)
         if summary.get("on_probation") is not True:
             latest = read_latest(os.path.dirname(version_dir))
-            write_log(
+            write_version_log(
                 service.registry,
-                {
-                    "type": "reindex-version",
-                    "project": current.project,
-                    "asset": current.asset,
-                    "version": current.version,
-                    "latest": latest == current.version,
-                },
+                "reindex-version",
+                current.project,
+                current.asset,
+                current.version,
+                latest == current.version,
             )
     return {}
 
