@@ -421,9 +421,9 @@ class VersionPath(str):
         text._version = version
         return text
 
-    def __call__(self, *, force_remote: bool = False) -> Path:
+    def __call__(self, *, force_remote: bool = False, overwrite: bool = False) -> Path:
         """Local directory holding the version (see :meth:`Version.fetch_directory`)."""
-        return self._version.fetch_directory(force_remote=force_remote)
+        return self._version.fetch_directory(force_remote=force_remote, overwrite=overwrite)
 
 
 class Version(_Handle):

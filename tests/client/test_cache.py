@@ -103,6 +103,10 @@ def test_directory_reuse_overwrite_and_repair(version: Version, proxy: LyingServ
     version.fetch_directory(overwrite=True)
     assert sum(downloads(proxy, version, p) for p in user_files) == 2
 
+    proxy.reset()
+    assert version.path(overwrite=True) == directory
+    assert sum(downloads(proxy, version, p) for p in user_files) == 2
+
 
 def test_concurrent_fillers(
     version: Version, proxy: LyingServer, make_client: Callable[..., GobblerClient], tmp_path: Path
