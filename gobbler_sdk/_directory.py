@@ -147,8 +147,14 @@ def download_directory(
                 f"{relative} is not completely cached: {len(missing)} file(s) missing or invalid,"
                 f" such as {missing[0]!r}"
             )
+        # The internal files' sizes are not in the total (no manifest entry), so their bytes are not counted.
+        internal = [item for item in downloads if item[1] is None]
+        remote.fetch_many(internal, concurrency=concurrency, on_done=tracker.advance)
         remote.fetch_many(
-            downloads, concurrency=concurrency, on_done=tracker.streamed, on_bytes=tracker.on_bytes
+            [item for item in downloads if item[1] is not None],
+            concurrency=concurrency,
+            on_done=tracker.streamed,
+            on_bytes=tracker.on_bytes,
         )
 
     for members, holder in zip(jobs, holders, strict=True):

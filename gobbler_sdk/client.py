@@ -700,6 +700,8 @@ class GobblerClient:
         concurrency: int | None,
         progress: bool | ProgressCallback | None,
     ) -> None:
+        if self._offline:
+            raise ConfigurationError(f"upload {version.key}: offline mode sends no request to the service")
         if not directory.is_dir():
             raise InvalidRequestError(f"cannot upload {directory}: not a directory")
         staging = self.staging
