@@ -117,7 +117,7 @@ def test_offline_misses_are_typed_and_send_nothing(
             lambda: project.asset("a").version("v1").fetch("f.txt", overwrite=True),
             lambda: offline.fetch_directory(f"{project.name}/a"),
         ):
-            with pytest.raises(NotCachedError, match="not cached|needs the service") as caught:
+            with pytest.raises(NotCachedError, match=r"not cached|needs the service") as caught:
                 read()
             assert isinstance(caught.value, NotFoundError)
         with pytest.raises(NotCachedError):

@@ -7,9 +7,9 @@ what it drew from the master side.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import pty
-import fcntl
 import re
 import struct
 import subprocess
