@@ -482,7 +482,8 @@ class CacheManager:
 def _open_quietly(name: str, dir_fd: int) -> int:
     """Open a cached file for reading, never through a symlink, and where allowed without touching its
     access time: a scan or a verification is no use of the file and must not make its version look
-    recently used to a later prune."""
+    recently used to a later prune.
+    """
     flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
     try:
         return os.open(name, flags | getattr(os, "O_NOATIME", 0), dir_fd=dir_fd)
