@@ -480,9 +480,10 @@ class CacheManager:
 
 
 def _open_quietly(name: str, dir_fd: int) -> int:
-    """Open a cached file for reading, never through a symlink, and where allowed without touching its
-    access time: a scan or a verification is no use of the file and must not make its version look
-    recently used to a later prune.
+    """Open a cached file for reading, never through a symlink, and where allowed without an access time.
+
+    A scan or a verification is no use of the file and must not make its version look recently used to a
+    later prune.
     """
     flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
     try:
