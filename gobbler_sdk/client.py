@@ -201,7 +201,8 @@ class GobblerClient:
         return self._http
 
     def close(self) -> None:
-        """Close the HTTP connections."""
+        """Close the HTTP connections and the cache's directory descriptors."""
+        self._cache.forget()
         if self._remote is not None:
             self._remote.close()
             self._remote = None
