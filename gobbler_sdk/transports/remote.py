@@ -17,14 +17,15 @@ from .._http import (
     TRANSPORT_ERRORS,
     RetryableStatus,
     error_from_answer,
-    error_from_response,
     fetch_url,
     final_error,
-    is_retryable,
+    get_answer,
     is_retryable_status,
     list_query,
+    read_capped_stream,
     with_retries,
 )
+from .._limits import ReadLimits, deadline_scope
 from .._pathsafety import checked_relative
 from ..errors import NotFoundError, UnsafePathError
 from ..models import ManifestEntry
@@ -45,6 +46,8 @@ class RemoteTransport:
         cache: Where downloaded files are kept.
         retries: Further attempts for idempotent GETs after a transient failure.
         fetcher: Fast path for reads; ``None`` sends everything through ``http``.
+        limits: Deadlines and the size cap of answers (the fetcher's own when ``None`` and there is one,
+            else derived from a 30 s time-out).
     """
 
     kind = "remote"
@@ -56,11 +59,13 @@ class RemoteTransport:
         *,
         retries: int = 3,
         fetcher: Fetcher | None = None,
+        limits: ReadLimits | None = None,
     ) -> None:
         self._http = http
         self.cache = cache
         self.retries = retries
         self.fetcher = fetcher
+        self.limits = limits or (fetcher.limits if fetcher is not None else ReadLimits(30.0))
 
     @property
     def http(self) -> httpx.Client:
@@ -77,8 +82,7 @@ class RemoteTransport:
             if fetcher is not None:
                 answer = fetcher.get(url)
             else:
-                response = self.http.get(url)
-                answer = Answer(response.status_code, response.headers.get("content-type"), response.content)
+                answer = get_answer(self.http, url, self.limits, what)
             if is_retryable_status(answer.status, answer.content_type):
                 raise RetryableStatus(answer.status, answer.content_type, answer.body)
             return answer
@@ -170,14 +174,12 @@ class RemoteTransport:
         def attempt() -> Path:
             partial = PartialFile(local)
             try:
-                with self.http.stream("GET", fetch_url(path)) as response:
+                deadline = deadline_scope(self.limits.deadline())
+                with deadline, self.http.stream("GET", fetch_url(path)) as response:
                     if response.status_code != 200:
-                        response.read()
-                        if is_retryable(response):
-                            raise RetryableStatus.of(response)
-                        if response.status_code == 404:
-                            raise NotFoundError(f"{what}: no such file in the registry", status=404)
-                        raise error_from_response(response, what)
+                        body = read_capped_stream(response, self.limits.max_response_size, what)
+                        answer = Answer(response.status_code, response.headers.get("content-type"), body)
+                        return _settle(answer, partial, path, expected)
                     for chunk in response.iter_bytes(CHUNK):
                         partial.write(chunk)
             except BaseException:
@@ -237,7 +239,9 @@ class RemoteTransport:
             path, entry = items[index]
             partial = PartialFile(targets[index], hashing=False)
             try:
-                result = receive(response, partial, verify=entry is not None)
+                result = receive(
+                    response, partial, verify=entry is not None, limit=self.limits.max_response_size
+                )
             except BaseException:
                 partial.discard()
                 raise
