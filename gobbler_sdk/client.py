@@ -13,6 +13,7 @@ Typical use::
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -164,7 +165,16 @@ class GobblerClient:
             return self._staging_checked
         configured = self._staging is not None
         staging = self.staging
-        if not staging.is_dir():
+        try:
+            is_directory = stat.S_ISDIR(os.stat(staging).st_mode)
+        except OSError as exc:
+            is_directory = False
+            if not isinstance(exc, FileNotFoundError):
+                raise ConfigurationError(
+                    f"cannot access the staging directory {staging} ({exc.strerror}): every user of the "
+                    "service must be able to reach it and create files in it (mode 1777)"
+                ) from exc
+        if not is_directory:
             raise ConfigurationError(
                 f"the staging directory {staging} does not exist or is not a directory on this machine: "
                 "pass staging= (or set GOBBLER_STAGING) to the directory the service reports in GET /info, "

@@ -73,7 +73,6 @@ def upload_directory(
     ignore_dot: bool = True,
     spoof: str | None = None,
     concurrent: int = 1,
-    follow_symlinks: bool = False,
 ):
     """Upload a directory as a new version of an asset.
 
@@ -92,8 +91,6 @@ def upload_directory(
         ignore_dot: Leave out dotfiles and dot-directories.
         spoof: Upload on behalf of this user (the service must allow the caller to).
         concurrent: Parallel file copies (threads) when staging a copy.
-        follow_symlinks: Upload the targets of symlinks the service would refuse instead of refusing the
-            upload (a gobbler-sdk addition; pygobbler has no such option).
 
     Raises:
         GobblerError: The typed error for whatever the service refused.
@@ -107,7 +104,6 @@ def upload_directory(
         ignore_dot=ignore_dot,
         spoof=spoof,
         concurrency=concurrent,
-        follow_symlinks=follow_symlinks,
     )
 
 
