@@ -671,12 +671,15 @@ class GobblerClient:
         # Every path is checked before the first link is made, so a bad manifest leaves nothing behind.
         for relative in manifest:
             checked_relative(relative)
-        for relative, entry in manifest.items():
-            target = destination / relative
-            if entry.is_directory:
-                target.mkdir(parents=True, exist_ok=True)
-                continue
-            target.parent.mkdir(parents=True, exist_ok=True)
-            os.symlink(base / relative, target)
-        destination.mkdir(parents=True, exist_ok=True)
+        try:
+            for relative, entry in manifest.items():
+                target = destination / relative
+                if entry.is_directory:
+                    target.mkdir(parents=True, exist_ok=True)
+                    continue
+                target.parent.mkdir(parents=True, exist_ok=True)
+                os.symlink(base / relative, target)
+            destination.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise error_from_oserror(exc, f"clone {version.key} into {destination}") from exc
         return destination
