@@ -251,7 +251,8 @@ class GobblerClient:
     @property
     def cache(self) -> CacheManager:
         """Inspect and clean the download cache: scan, verify, prune, remove."""
-        return CacheManager(self._cache)
+        # Only a staging directory known without a request: prune must work offline and never block.
+        return CacheManager(self._cache, Path(self._staging) if self._staging is not None else None)
 
     @property
     def transport(self) -> Transport:

@@ -134,3 +134,21 @@ def test_other_users_leftovers_are_never_swept(staging: Path) -> None:
         os.utime(path, (old, old))
     assert sweep_abandoned(staging, older_than=0) == 0
     assert sorted(os.listdir(staging)) == ["request-upload-theirs", "upload-theirs"]
+
+
+def test_cache_prune_sweeps_abandoned_staging_copies(
+    lying: LyingServer,
+    staging: Path,
+    killed_upload: subprocess.Popen[bytes],
+    make_client: Callable[..., GobblerClient],
+    tmp_path: Path,
+) -> None:
+    os.kill(killed_upload.pid, signal.SIGKILL)
+    killed_upload.wait()
+    client = make_client(lying.url, staging=staging, registry="/nowhere", cache=tmp_path / "cache")
+    assert client.cache.prune().staging_entries == 0  # younger than a day: perhaps still wanted
+    assert len(leftovers(staging)) == 2
+    backdate(staging, 2 * DAY)
+    report = client.cache.prune()
+    assert report.staging_entries == 2
+    assert leftovers(staging) == []
