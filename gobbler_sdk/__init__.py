@@ -31,10 +31,12 @@ if TYPE_CHECKING:
         InvalidRequestError,
         NotFoundError,
         PermissionDeniedError,
+        ReadOnlyError,
         ServiceError,
         ServiceUnavailableError,
         UnsafePathError,
     )
+    from .filesystem import GobblerFileSystem
     from .handles import Asset, Project, Version, VersionPath
     from .models import (
         LinkTarget,
@@ -55,6 +57,7 @@ __all__ = [
     "ConfigurationError",
     "GobblerClient",
     "GobblerError",
+    "GobblerFileSystem",
     "IntegrityError",
     "InvalidNameError",
     "InvalidRequestError",
@@ -68,6 +71,7 @@ __all__ = [
     "ProgressCallback",
     "ProgressEvent",
     "Project",
+    "ReadOnlyError",
     "RemoteTransport",
     "RerouteChange",
     "ServiceError",
@@ -94,9 +98,11 @@ _SOURCES: dict[str, str] = {
     "InvalidRequestError": ".errors",
     "NotFoundError": ".errors",
     "PermissionDeniedError": ".errors",
+    "ReadOnlyError": ".errors",
     "ServiceError": ".errors",
     "ServiceUnavailableError": ".errors",
     "UnsafePathError": ".errors",
+    "GobblerFileSystem": ".filesystem",
     "Asset": ".handles",
     "Project": ".handles",
     "Version": ".handles",

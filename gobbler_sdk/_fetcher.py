@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from ._cache import CHUNK, PartialFile
+from ._ranges import plan_body, range_header, read_exactly
 
 __all__ = ["Answer", "Fetcher", "direct_connection_possible", "receive"]
 
@@ -102,10 +103,10 @@ class Fetcher:
             with self._lock:
                 self._open.discard(connection)
 
-    def _request(self, url_path: str) -> http.client.HTTPResponse:
+    def _request(self, url_path: str, headers: dict[str, str] | None = None) -> http.client.HTTPResponse:
         connection = self._connection()
         try:
-            connection.request("GET", self._prefix + url_path)
+            connection.request("GET", self._prefix + url_path, headers=headers or {})
             return connection.getresponse()
         except BaseException:
             self._drop()
@@ -147,6 +148,35 @@ class Fetcher:
         except BaseException:
             self._drop()
             raise
+
+    def read_range(self, url_path: str, start: int, end: int | None, what: str) -> Answer | tuple[bytes, int]:
+        """GET bytes ``start`` to ``end`` (exclusive; ``None``: the end) of a file with a ``Range`` header.
+
+        Returns:
+            ``(data, size of the whole file)``, or the complete :class:`Answer` of an error status.
+
+        Raises:
+            RangeError: When the answer holds other bytes than asked (see :mod:`gobbler_sdk._ranges`).
+            ConnectionError, TimeoutError, http.client.HTTPException: When the transfer breaks.
+        """
+        response = self._request(url_path, {"Range": range_header(start, end)})
+        try:
+            plan = plan_body(
+                response.status, response.getheader("Content-Range"), response.length, start, end, what
+            )
+            if plan is None:
+                return Answer(response.status, response.getheader("Content-Type"), response.read())
+            if plan.drain:
+                response.read()
+                return b"", plan.total
+            data = read_exactly(response.readinto, plan.count, what)
+        except BaseException:
+            self._drop()
+            raise
+        if not response.isclosed():
+            # The rest of a whole-file answer was not wanted: the connection cannot carry another request.
+            self._drop()
+        return data, plan.total
 
     def exchange_many(
         self,

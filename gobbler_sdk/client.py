@@ -12,6 +12,7 @@ Typical use::
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 from collections.abc import Mapping, Sequence
@@ -21,7 +22,7 @@ from typing import Any, Literal
 import httpx
 import platformdirs
 
-from ._cache import Cache
+from ._cache import Cache, integrity_problem
 from ._directory import download_directory
 from ._fetcher import Fetcher, direct_connection_possible
 from ._http import RetryableStatus, error_from_response, is_retryable, make_http_client, with_retries
@@ -29,7 +30,7 @@ from ._pathsafety import checked_relative
 from ._progress import ProgressCallback
 from ._staging import allocate_directory, is_direct_child, stage_copy
 from ._submit import Submitter
-from .errors import ConfigurationError, InvalidRequestError, NotFoundError
+from .errors import ConfigurationError, IntegrityError, InvalidRequestError, NotFoundError
 from .handles import Asset, Project, Version, _parsed, _uploader_json
 from .models import Manifest, ManifestEntry, Permissions, RerouteChange, ServiceInfo, Summary, Uploader
 from .transports import LocalTransport, RemoteTransport, Transport
@@ -330,6 +331,61 @@ class GobblerClient:
             # Internal files change (summaries on approval), so they are always fetched anew.
             return reader.fetch(path, entry=entry, overwrite=overwrite or entry is None, verify=verify)
         return reader.fetch(path, overwrite=overwrite)
+
+    def read_range(
+        self,
+        path: str,
+        start: int = 0,
+        end: int | None = None,
+        *,
+        entry: ManifestEntry | None = None,
+        verify: bool = True,
+        force_remote: bool = False,
+    ) -> bytes:
+        """Read bytes ``start`` to ``end`` of a registry file without downloading the rest of it.
+
+        Remotely this is one HTTP ``Range`` request on ``/fetch`` and only the asked bytes travel (nothing
+        is cached); on a mounted registry the file is read in place. A part of a file cannot be checked
+        against the manifest's MD5, so only a read that turns out to cover the whole file is verified.
+
+        Args:
+            path: ``project/asset/version/file``.
+            start: First byte (0-based, not negative).
+            end: End of the range, exclusive; ``None`` reads to the end of the file. Clipped at the end.
+            entry: The file's manifest entry when the caller has it (saves reading the manifest to verify).
+            verify: Check size and MD5 against the manifest when the whole file was read.
+            force_remote: Read through the REST API even when the registry is mounted.
+
+        Returns:
+            The bytes: fewer than asked when the file ends first, none from its end on.
+
+        Raises:
+            ValueError: When ``start`` is negative or ``end`` is before ``start``.
+            NotFoundError: When the file does not exist.
+            IntegrityError: When a whole-file read does not match the manifest.
+            ServiceError: When the service answers with other bytes than asked.
+        """
+        if start < 0 or (end is not None and end < start):
+            raise ValueError(f"invalid byte range {start}..{end} (need 0 <= start <= end)")
+        checked_relative(path)
+        if end == start:
+            return b""
+        reader = self._reader(force_remote)
+        if isinstance(reader, (LocalTransport, RemoteTransport)):
+            data, total = reader.read_range(path, start, end)
+        else:
+            with reader.open(path) as handle:
+                handle.seek(start)
+                data = handle.read() if end is None else handle.read(end - start)
+                total = handle.seek(0, os.SEEK_END)
+        if verify and start == 0 and len(data) == total:
+            if entry is None:
+                entry = self._entry_for(path)
+            if entry is not None:
+                problem = integrity_problem(entry, len(data), hashlib.md5(data).hexdigest())
+                if problem is not None:
+                    raise IntegrityError(f"read {path}: {problem}")
+        return data
 
     def fetch_directory(
         self,

@@ -12,10 +12,13 @@ HTTP ``status`` and the service's ``reason``; the class says what kind of failur
     ├── ServiceUnavailableError    the service cannot be reached (also ConnectionError)
     ├── IntegrityError             downloaded or cached bytes do not match the manifest
     ├── UnsafePathError            a server-supplied path would escape the cache (also ValueError)
+    ├── ReadOnlyError              writing through the read-only gobbler:// filesystem (also PermissionError)
     └── ConfigurationError         staging, registry or URL missing or unusable
 """
 
 from __future__ import annotations
+
+import errno
 
 __all__ = [
     "ConfigurationError",
@@ -25,6 +28,7 @@ __all__ = [
     "InvalidRequestError",
     "NotFoundError",
     "PermissionDeniedError",
+    "ReadOnlyError",
     "ServiceError",
     "ServiceUnavailableError",
     "UnsafePathError",
@@ -81,6 +85,20 @@ class IntegrityError(GobblerError):
 
 class UnsafePathError(GobblerError, ValueError):
     """A path given by a server is absolute, climbs with ``..`` or contains a backslash."""
+
+
+class ReadOnlyError(GobblerError, PermissionError):
+    """A write, delete or mkdir through the ``gobbler://`` filesystem, which is read-only.
+
+    Versions are immutable and appear whole, so files are added by uploading a new version
+    (:meth:`Asset.upload <gobbler_sdk.Asset.upload>`). Being a :class:`PermissionError` (``errno``
+    ``EROFS``, "read-only file system"), it is the :class:`OSError` that code written for other fsspec
+    filesystems already handles.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.errno = errno.EROFS
 
 
 class ConfigurationError(GobblerError):

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 from typing import BinaryIO
 
+from .._cache import CHUNK
 from .._pathsafety import join_inside
 from ..errors import NotFoundError
 from ..models import ManifestEntry
@@ -81,6 +83,37 @@ class LocalTransport:
             return open(self._resolve(path), "rb")
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
             raise NotFoundError(f"no file at {path!r} in the registry") from None
+
+    def read_range(self, path: str, start: int, end: int | None) -> tuple[bytes, int]:
+        """Bytes ``start`` to ``end`` (exclusive; ``None``: the end) of the file, read in place.
+
+        Returns:
+            The bytes (fewer when the file ends first) and the file's size.
+
+        Raises:
+            NotFoundError: When there is no regular file at ``path``.
+        """
+        try:
+            fd = os.open(self._resolve(path), os.O_RDONLY | os.O_CLOEXEC)
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            raise NotFoundError(f"no file at {path!r} in the registry") from None
+        try:
+            status = os.fstat(fd)
+            size = status.st_size
+            if not stat.S_ISREG(status.st_mode):
+                raise NotFoundError(f"no file at {path!r} in the registry (not a regular file)")
+            stop = size if end is None else min(end, size)
+            pieces: list[bytes] = []
+            offset = start
+            while offset < stop:
+                piece = os.pread(fd, min(stop - offset, CHUNK), offset)
+                if not piece:
+                    break  # the file shrank while being read: return what is there
+                pieces.append(piece)
+                offset += len(piece)
+            return b"".join(pieces), size
+        finally:
+            os.close(fd)
 
     def close(self) -> None:
         """Nothing to release."""

@@ -26,6 +26,7 @@ from .._http import (
     with_retries,
 )
 from .._pathsafety import checked_relative
+from .._ranges import plan_body, range_header
 from ..errors import NotFoundError, UnsafePathError
 from ..models import ManifestEntry
 
@@ -254,6 +255,67 @@ class RemoteTransport:
             # The attempt in the batch was the first of the usual ``retries + 1``.
             self._download(path, targets[index], entry, True, retries=self.retries - 1)
             finished(index)
+
+    def read_range(self, path: str, start: int, end: int | None) -> tuple[bytes, int]:
+        """Bytes ``start`` to ``end`` (exclusive; ``None``: the end of the file) through one ranged GET.
+
+        Only the asked bytes are read from the socket (see :mod:`gobbler_sdk._ranges`); nothing is cached.
+
+        Returns:
+            The bytes (fewer when the file ends first; none from its end on) and the whole file's size.
+
+        Raises:
+            NotFoundError: On 404.
+            RangeError: When the service answers with other bytes than asked.
+        """
+        checked_relative(path)
+        what = f"read {range_header(start, end)} of {path}"
+        fetcher = self.fetcher
+
+        def attempt() -> tuple[bytes, int]:
+            if fetcher is not None:
+                result = fetcher.read_range(fetch_url(path), start, end, what)
+            else:
+                result = self._read_range_httpx(path, start, end, what)
+            if isinstance(result, Answer):
+                if is_retryable_status(result.status, result.content_type):
+                    raise RetryableStatus(result.status, result.content_type, result.body)
+                if result.status == 404:
+                    raise NotFoundError(f"{what}: no such file in the registry", status=404)
+                raise error_from_answer(result.status, result.content_type, result.body, what)
+            return result
+
+        return with_retries(attempt, retries=self.retries, what=what)
+
+    def _read_range_httpx(
+        self, path: str, start: int, end: int | None, what: str
+    ) -> Answer | tuple[bytes, int]:
+        headers = {"Range": range_header(start, end)}
+        with self.http.stream("GET", fetch_url(path), headers=headers) as response:
+            length = response.headers.get("content-length")
+            plan = plan_body(
+                response.status_code,
+                response.headers.get("content-range"),
+                int(length) if length is not None and length.isdigit() else None,
+                start,
+                end,
+                what,
+            )
+            if plan is None:
+                response.read()
+                return Answer(response.status_code, response.headers.get("content-type"), response.content)
+            pieces: list[bytes] = []
+            wanted = 0 if plan.drain else plan.count
+            received = 0
+            for chunk in response.iter_raw(CHUNK):
+                piece = chunk[: wanted - received]
+                pieces.append(piece)
+                received += len(piece)
+                if received >= wanted:
+                    break
+            if received < wanted:
+                raise ConnectionError(f"{what}: the connection closed after {received} of {wanted} bytes")
+            return b"".join(pieces), plan.total
 
     def open(self, path: str) -> BinaryIO:
         """Open a cached copy of the file (downloaded first when needed)."""

@@ -1,0 +1,107 @@
+"""Byte ranges of registry files: the ``Range`` request, what an answer to it may be, bounded body reads.
+
+Both the reference service and the embedded one serve ``/fetch`` with Go's file-server rules: a single
+satisfiable range is answered ``206`` with ``Content-Range: bytes first-last/size``; a range starting at or
+past the end is ``416`` with ``Content-Range: bytes */size``; an empty file is always answered ``200`` with
+no body. Anything else (a ``200`` with the whole file for a range starting inside it, a ``206`` for other
+bytes than asked) is refused rather than read: only the asked bytes travel.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ._cache import CHUNK
+from .errors import ServiceError
+
+__all__ = ["Plan", "RangeError", "plan_body", "range_header", "read_exactly"]
+
+_CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+)")
+_UNSATISFIED = re.compile(r"bytes \*/(\d+)")
+
+
+class RangeError(ServiceError):
+    """The service answered a ranged request with something other than the asked bytes."""
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What to read from an answer to a ranged request.
+
+    Attributes:
+        count: Body bytes to read and return (the asked slice, clipped at the end of the file).
+        total: Size of the whole file, as the answer states it.
+        drain: Whether the body is a small error document to read and drop (for a 416).
+    """
+
+    count: int
+    total: int
+    drain: bool = False
+
+
+def range_header(start: int, end: int | None) -> str:
+    """The ``Range`` header asking for bytes ``start`` (inclusive) to ``end`` (exclusive, ``None``: EOF)."""
+    return f"bytes={start}-" if end is None else f"bytes={start}-{end - 1}"
+
+
+def plan_body(
+    status: int, content_range: str | None, content_length: int | None, start: int, end: int | None, what: str
+) -> Plan | None:
+    """Decide how much of an answer's body to read, or ``None`` when the status is not a range answer.
+
+    Args:
+        status: The answer's status.
+        content_range: Its ``Content-Range`` header.
+        content_length: Its ``Content-Length``, when stated.
+        start: First byte asked for.
+        end: End of the asked range (exclusive), ``None`` for the end of the file.
+        what: Description for error messages.
+
+    Raises:
+        RangeError: When the answer carries other bytes than the ones asked for.
+    """
+    if status == 206:
+        match = _CONTENT_RANGE.fullmatch((content_range or "").strip())
+        if match is None:
+            raise RangeError(f"{what}: partial answer without a usable Content-Range ({content_range!r})")
+        first, last, total = (int(group) for group in match.groups())
+        count = last - first + 1
+        if first != start or count < 0 or last >= total or (end is not None and last >= end):
+            raise RangeError(f"{what}: asked for {range_header(start, end)}, received {content_range}")
+        if content_length is not None and content_length != count:
+            raise RangeError(f"{what}: Content-Range {content_range} but Content-Length {content_length}")
+        return Plan(count, total)
+    if status == 416:
+        match = _UNSATISFIED.fullmatch((content_range or "").strip())
+        if match is None or int(match.group(1)) > start:
+            raise RangeError(f"{what}: the service refused {range_header(start, end)} ({content_range!r})")
+        return Plan(0, int(match.group(1)), drain=True)
+    if status == 200:
+        if content_length is None:
+            raise RangeError(f"{what}: a whole-file answer without Content-Length to a ranged request")
+        if start > 0 and content_length > start:
+            raise RangeError(
+                f"{what}: the service ignored {range_header(start, end)} and sent the whole file"
+            )
+        wanted = content_length if end is None else min(end, content_length)
+        return Plan(max(wanted - start, 0), content_length)
+    return None
+
+
+def read_exactly(readinto: Callable[[memoryview], int | None], count: int, what: str) -> bytes:
+    """Read exactly ``count`` bytes through ``readinto`` (in 1 MiB pieces), never more.
+
+    Raises:
+        ConnectionError: When the peer stops sending before ``count`` bytes arrived.
+    """
+    buffer = bytearray(count)
+    view = memoryview(buffer)
+    received = 0
+    while received < count:
+        got = readinto(view[received : min(count, received + CHUNK)])
+        if not got:
+            raise ConnectionError(f"{what}: the connection closed after {received} of {count} bytes")
+        received += got
+    return bytes(buffer)
