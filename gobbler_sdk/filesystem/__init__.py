@@ -99,6 +99,9 @@ class GobblerFileSystem(AbstractFileSystem, metaclass=_InstancePerClient):  # ty
 
     Args:
         url: The service's URL (``GOBBLER_URL`` when not given).
+        service_url: The same as ``url``, for ``storage_options`` handed to libraries that call
+            ``fsspec.core.url_to_fs(url, **storage_options)`` (pandas, pyarrow, Dask), where ``url`` is
+            taken by the path itself.
         client: An existing client to read through (then no other client option may be given; such an
             instance is never shared through fsspec's cache, and pickles only if the client does).
         block_size: Default bytes per cache block of opened files.
@@ -117,6 +120,7 @@ class GobblerFileSystem(AbstractFileSystem, metaclass=_InstancePerClient):  # ty
         self,
         url: str | None = None,
         *,
+        service_url: str | None = None,
         client: GobblerClient | None = None,
         block_size: int = DEFAULT_BLOCK_SIZE,
         cache_type: str = "readahead",
@@ -124,6 +128,9 @@ class GobblerFileSystem(AbstractFileSystem, metaclass=_InstancePerClient):  # ty
     ) -> None:
         fsspec_options = {key: options.pop(key) for key in _FSSPEC_OPTIONS if key in options}
         super().__init__(**fsspec_options)
+        if url is not None and service_url is not None and url != service_url:
+            raise TypeError("url= and service_url= name the same thing: pass one of them")
+        url = url or service_url
         if client is not None:
             if url is not None or options:
                 raise TypeError(

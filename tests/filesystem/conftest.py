@@ -122,7 +122,7 @@ def options(
     request: pytest.FixtureRequest, service: GobblerService, tmp_path_factory: pytest.TempPathFactory
 ) -> dict[str, Any]:
     return {
-        "url": service.url,
+        "service_url": service.url,
         "transport": request.param,
         "cache": str(tmp_path_factory.getbasetemp() / f"cache-{request.param}"),
     }

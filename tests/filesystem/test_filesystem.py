@@ -298,8 +298,8 @@ def test_pickling_keeps_the_instance_and_works_elsewhere(fs: GobblerFileSystem, 
 
 def test_a_given_client_is_used_and_never_shared(options: dict[str, Any], dataset: Dataset) -> None:
     with (
-        GobblerClient(options["url"], transport=options["transport"], cache=options["cache"]) as one,
-        GobblerClient(options["url"], transport=options["transport"], cache=options["cache"]) as two,
+        GobblerClient(options["service_url"], transport=options["transport"], cache=options["cache"]) as one,
+        GobblerClient(options["service_url"], transport=options["transport"], cache=options["cache"]) as two,
     ):
         first, second = GobblerFileSystem(client=one), GobblerFileSystem(client=two)
         assert first is not second and first.client is one and second.client is two
