@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from ._cache import CHUNK, PartialFile
-from ._ranges import plan_body, range_header, read_exactly
+from ._ranges import Slice, plan_body, range_header, read_exactly
 
 __all__ = ["Answer", "Fetcher", "direct_connection_possible", "receive"]
 
@@ -149,11 +149,14 @@ class Fetcher:
             self._drop()
             raise
 
-    def read_range(self, url_path: str, start: int, end: int | None, what: str) -> Answer | tuple[bytes, int]:
+    def read_range(
+        self, url_path: str, start: int, end: int | None, what: str, *, md5: bool = False
+    ) -> Answer | Slice:
         """GET bytes ``start`` to ``end`` (exclusive; ``None``: the end) of a file with a ``Range`` header.
 
         Returns:
-            ``(data, size of the whole file)``, or the complete :class:`Answer` of an error status.
+            The bytes with the whole file's size (and their MD5 when ``md5`` is set and they are the whole
+            file), or the complete :class:`Answer` of an error status.
 
         Raises:
             RangeError: When the answer holds other bytes than asked (see :mod:`gobbler_sdk._ranges`).
@@ -168,15 +171,16 @@ class Fetcher:
                 return Answer(response.status, response.getheader("Content-Type"), response.read())
             if plan.drain:
                 response.read()
-                return b"", plan.total
-            data = read_exactly(response.readinto, plan.count, what)
+                return Slice(b"", plan.total)
+            whole = md5 and start == 0 and plan.count == plan.total
+            data, digest = read_exactly(response.read, plan.count, what, md5=whole)
         except BaseException:
             self._drop()
             raise
         if not response.isclosed():
             # The rest of a whole-file answer was not wanted: the connection cannot carry another request.
             self._drop()
-        return data, plan.total
+        return Slice(data, plan.total, digest)
 
     def exchange_many(
         self,

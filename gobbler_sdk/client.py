@@ -372,17 +372,20 @@ class GobblerClient:
             return b""
         reader = self._reader(force_remote)
         if isinstance(reader, (LocalTransport, RemoteTransport)):
-            data, total = reader.read_range(path, start, end)
+            piece = reader.read_range(path, start, end, md5=verify)
+            data, total, digest = piece.data, piece.total, piece.md5
         else:
             with reader.open(path) as handle:
                 handle.seek(start)
                 data = handle.read() if end is None else handle.read(end - start)
                 total = handle.seek(0, os.SEEK_END)
+            digest = None
         if verify and start == 0 and len(data) == total:
             if entry is None:
                 entry = self._entry_for(path)
             if entry is not None:
-                problem = integrity_problem(entry, len(data), hashlib.md5(data).hexdigest())
+                found = digest if digest is not None else hashlib.md5(data).hexdigest()
+                problem = integrity_problem(entry, len(data), found)
                 if problem is not None:
                     raise IntegrityError(f"read {path}: {problem}")
         return data

@@ -319,6 +319,8 @@ class GobblerFileSystem(AbstractFileSystem, metaclass=_InstancePerClient):  # ty
             if info is None:
                 return {} if detail else []
             return {info["name"]: info} if detail else [info["name"]]
+        if not inner and maxdepth is None and not withdirs and not detail:
+            return tree.file_names(prefix)
         found = tree.below(prefix, inner, maxdepth=maxdepth, withdirs=withdirs, detail=detail)
         if withdirs:
             found[parsed.name] = tree.dir_info(parsed.name) if detail else None

@@ -133,6 +133,12 @@ class VersionTree:
             out.append(self.file_info(name, relative) if is_file else self.dir_info(name))
         return out
 
+    def file_names(self, prefix: str) -> list[str]:
+        """Every file of the version, named below ``prefix``, sorted (the common ``find``, in one pass)."""
+        names = [f"{prefix}/{path}" for path, data in self.manifest.root.items() if data["md5sum"]]
+        names.sort()  # the service writes manifests sorted, which makes this a linear check
+        return names
+
     def below(
         self, prefix: str, inner: str, *, maxdepth: int | None, withdirs: bool, detail: bool
     ) -> dict[str, dict[str, Any] | None]:
@@ -145,6 +151,11 @@ class VersionTree:
             withdirs: Include directories.
             detail: Build the details (otherwise only the names).
         """
+        if not inner and maxdepth is None and not withdirs and not detail:
+            # The common case (every file of a version, by name) in one pass over the manifest.
+            return dict.fromkeys(
+                f"{prefix}/{path}" for path, data in self.manifest.root.items() if data["md5sum"]
+            )
         start = f"{inner}/" if inner else ""
         found: dict[str, dict[str, Any] | None] = {}
         for path, data in self.manifest.root.items():

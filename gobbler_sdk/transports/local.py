@@ -7,8 +7,8 @@ import stat
 from pathlib import Path
 from typing import BinaryIO
 
-from .._cache import CHUNK
 from .._pathsafety import join_inside
+from .._ranges import Slice, read_exactly
 from ..errors import NotFoundError
 from ..models import ManifestEntry
 
@@ -84,8 +84,14 @@ class LocalTransport:
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
             raise NotFoundError(f"no file at {path!r} in the registry") from None
 
-    def read_range(self, path: str, start: int, end: int | None) -> tuple[bytes, int]:
+    def read_range(self, path: str, start: int, end: int | None, *, md5: bool = False) -> Slice:
         """Bytes ``start`` to ``end`` (exclusive; ``None``: the end) of the file, read in place.
+
+        Args:
+            path: Registry-relative file path.
+            start: First byte.
+            end: End of the range (exclusive), ``None`` for the end of the file.
+            md5: Hash the bytes while they are read when they are the whole file.
 
         Returns:
             The bytes (fewer when the file ends first) and the file's size.
@@ -99,19 +105,24 @@ class LocalTransport:
             raise NotFoundError(f"no file at {path!r} in the registry") from None
         try:
             status = os.fstat(fd)
-            size = status.st_size
             if not stat.S_ISREG(status.st_mode):
                 raise NotFoundError(f"no file at {path!r} in the registry (not a regular file)")
+            size = status.st_size
             stop = size if end is None else min(end, size)
-            pieces: list[bytes] = []
-            offset = start
-            while offset < stop:
-                piece = os.pread(fd, min(stop - offset, CHUNK), offset)
-                if not piece:
-                    break  # the file shrank while being read: return what is there
-                pieces.append(piece)
-                offset += len(piece)
-            return b"".join(pieces), size
+            position = [start]
+
+            def read(count: int) -> bytes:
+                piece = os.pread(fd, count, position[0])
+                position[0] += len(piece)
+                return piece
+
+            whole = md5 and start == 0 and stop == size
+            try:
+                data, digest = read_exactly(read, max(stop - start, 0), f"read {path}", md5=whole)
+            except ConnectionError:
+                # The file shrank while being read: what is there is all there is.
+                return Slice(os.pread(fd, max(stop - start, 0), start), size)
+            return Slice(data, size, digest)
         finally:
             os.close(fd)
 

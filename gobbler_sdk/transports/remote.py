@@ -26,7 +26,7 @@ from .._http import (
     with_retries,
 )
 from .._pathsafety import checked_relative
-from .._ranges import plan_body, range_header
+from .._ranges import Slice, plan_body, range_header
 from ..errors import NotFoundError, UnsafePathError
 from ..models import ManifestEntry
 
@@ -256,10 +256,16 @@ class RemoteTransport:
             self._download(path, targets[index], entry, True, retries=self.retries - 1)
             finished(index)
 
-    def read_range(self, path: str, start: int, end: int | None) -> tuple[bytes, int]:
+    def read_range(self, path: str, start: int, end: int | None, *, md5: bool = False) -> Slice:
         """Bytes ``start`` to ``end`` (exclusive; ``None``: the end of the file) through one ranged GET.
 
         Only the asked bytes are read from the socket (see :mod:`gobbler_sdk._ranges`); nothing is cached.
+
+        Args:
+            path: Registry-relative file path.
+            start: First byte.
+            end: End of the range (exclusive), ``None`` for the end of the file.
+            md5: Hash the bytes while they arrive when they turn out to be the whole file.
 
         Returns:
             The bytes (fewer when the file ends first; none from its end on) and the whole file's size.
@@ -272,9 +278,9 @@ class RemoteTransport:
         what = f"read {range_header(start, end)} of {path}"
         fetcher = self.fetcher
 
-        def attempt() -> tuple[bytes, int]:
+        def attempt() -> Slice:
             if fetcher is not None:
-                result = fetcher.read_range(fetch_url(path), start, end, what)
+                result = fetcher.read_range(fetch_url(path), start, end, what, md5=md5)
             else:
                 result = self._read_range_httpx(path, start, end, what)
             if isinstance(result, Answer):
@@ -287,9 +293,7 @@ class RemoteTransport:
 
         return with_retries(attempt, retries=self.retries, what=what)
 
-    def _read_range_httpx(
-        self, path: str, start: int, end: int | None, what: str
-    ) -> Answer | tuple[bytes, int]:
+    def _read_range_httpx(self, path: str, start: int, end: int | None, what: str) -> Answer | Slice:
         headers = {"Range": range_header(start, end)}
         with self.http.stream("GET", fetch_url(path), headers=headers) as response:
             length = response.headers.get("content-length")
@@ -315,7 +319,7 @@ class RemoteTransport:
                     break
             if received < wanted:
                 raise ConnectionError(f"{what}: the connection closed after {received} of {wanted} bytes")
-            return b"".join(pieces), plan.total
+            return Slice(b"".join(pieces), plan.total)
 
     def open(self, path: str) -> BinaryIO:
         """Open a cached copy of the file (downloaded first when needed)."""
