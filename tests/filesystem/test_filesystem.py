@@ -341,3 +341,28 @@ def test_a_settled_version_is_listed_from_one_manifest(
         fs.find(dataset.path("v3"))
         fs.find(dataset.path("v3"))
         assert proxy.requests and not [r for r in proxy.requests if r.startswith("/list")]
+
+
+def test_a_sequential_scan_needs_few_requests(
+    service: GobblerService, dataset: Dataset, tmp_path: Path
+) -> None:
+    content = dataset.files["v1"]["big.parquet"]
+    with CountingProxy(service.url) as proxy:
+        fs = GobblerFileSystem(
+            proxy.url, transport="remote", cache=str(tmp_path / "c"), skip_instance_cache=True
+        )
+        path = dataset.path("v1", "big.parquet")
+        fs.info(path)
+        proxy.reset()
+        received = bytearray()
+        with fs.open(path, "rb", block_size=64 * 1024) as handle:
+            while piece := handle.read(64 * 1024):
+                received += piece
+            # After a seek the read-ahead starts small again.
+            handle.seek(1000)
+            assert handle.read(10) == content[1000:1010]
+        assert bytes(received) == content
+        # 15 MB in 64 KiB reads: the read-ahead doubles up to 16 MiB, so a handful of requests, not ~240.
+        scan = proxy.requests[:-1]
+        assert 3 <= len(scan) <= 10, proxy.requests
+        assert proxy.sent < len(content) + 64 * 1024 + 200 * 2 * len(proxy.requests)
