@@ -7,9 +7,16 @@ warning, to its generic implementation.
 
 from __future__ import annotations
 
+from fsspec.registry import register_implementation
 from upath.core import UPath
 
+from . import GobblerFileSystem
+
 __all__ = ["GobblerPath"]
+
+# universal-pathlib looks the protocol's path rules up among the filesystem classes fsspec has already
+# imported; registering the class here (the entry point only names it) spares a warning on first use.
+register_implementation(GobblerFileSystem.protocol, GobblerFileSystem, clobber=True)
 
 
 class GobblerPath(UPath):

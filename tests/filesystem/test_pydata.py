@@ -8,6 +8,8 @@ bytes this process read from files (``rchar`` of ``/proc/self/io``).
 from __future__ import annotations
 
 import io
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -85,3 +87,16 @@ def test_upath_round_trips(options: dict[str, Any], dataset: Dataset) -> None:
         pd.testing.assert_frame_equal(pd.read_csv(handle), dataset.counts)
     with pytest.raises(PermissionError):
         (version / "new.txt").write_text("no")
+
+
+def test_universal_pathlib_knows_the_protocol() -> None:
+    # In a fresh interpreter, warnings as errors: no fallback to upath's generic class or flavour.
+    code = (
+        "from upath import UPath; p = UPath('gobbler://p/a/v1/x.csv', service_url='http://127.0.0.1:9'); "
+        "print(type(p).__name__, type(p.fs).__name__, p.parent.path)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-W", "error", "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["GobblerPath", "GobblerFileSystem", "p/a/v1"]
