@@ -34,6 +34,8 @@ __all__ = ["Answer", "Fetcher", "direct_connection_possible", "receive"]
 # Bodies at least this large are hashed on a second thread while they are received.
 _PIPELINE_THRESHOLD = 4 * CHUNK
 _QUEUE_DEPTH = 8
+# Most of an error document read from a ranged request's answer.
+_ERROR_BODY_LIMIT = 64 * 1024
 
 
 def direct_connection_possible(base_url: str) -> bool:
@@ -168,19 +170,29 @@ class Fetcher:
                 response.status, response.getheader("Content-Range"), response.length, start, end, what
             )
             if plan is None:
-                return Answer(response.status, response.getheader("Content-Type"), response.read())
+                # An error document: read a bounded amount (the connection is dropped below if more is left).
+                return self._bounded_answer(response)
             if plan.drain:
-                response.read()
+                response.read(_ERROR_BODY_LIMIT)
+                self._drop_unless_done(response)
                 return Slice(b"", plan.total)
             whole = md5 and start == 0 and plan.count == plan.total
             data, digest = read_exactly(response.read, plan.count, what, md5=whole)
         except BaseException:
             self._drop()
             raise
-        if not response.isclosed():
-            # The rest of a whole-file answer was not wanted: the connection cannot carry another request.
-            self._drop()
+        self._drop_unless_done(response)
         return Slice(data, plan.total, digest)
+
+    def _bounded_answer(self, response: http.client.HTTPResponse) -> Answer:
+        answer = Answer(response.status, response.getheader("Content-Type"), response.read(_ERROR_BODY_LIMIT))
+        self._drop_unless_done(response)
+        return answer
+
+    def _drop_unless_done(self, response: http.client.HTTPResponse) -> None:
+        """Drop this thread's connection when part of the answer's body was left unread."""
+        if not response.isclosed():
+            self._drop()
 
     def exchange_many(
         self,

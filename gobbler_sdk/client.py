@@ -352,7 +352,8 @@ class GobblerClient:
             path: ``project/asset/version/file``.
             start: First byte (0-based, not negative).
             end: End of the range, exclusive; ``None`` reads to the end of the file. Clipped at the end.
-            entry: The file's manifest entry when the caller has it (saves reading the manifest to verify).
+            entry: The file's manifest entry when the caller has it (saves reading the manifest to verify;
+                any read, partial or whole, of a file whose size differs from the entry's then fails).
             verify: Check size and MD5 against the manifest when the whole file was read.
             force_remote: Read through the REST API even when the registry is mounted.
 
@@ -380,6 +381,10 @@ class GobblerClient:
                 data = handle.read() if end is None else handle.read(end - start)
                 total = handle.seek(0, os.SEEK_END)
             digest = None
+        if entry is not None and total != entry.size:
+            raise IntegrityError(
+                f"read {path}: the manifest records {entry.size} bytes, the file has {total}"
+            )
         if verify and start == 0 and len(data) == total:
             if entry is None:
                 entry = self._entry_for(path)

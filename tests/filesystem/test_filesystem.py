@@ -250,6 +250,11 @@ def test_whole_file_reads_are_verified_partial_reads_cannot_be(
     with pytest.raises(IntegrityError):
         fs.get_file(path, str(tmp_path / "copy.bin")) if options["transport"] == "remote" else fs.cat(path)
     assert fs.cat_file(path, 1, 11) == content[1:11]  # a part cannot be checked, so it is served
+    # A file whose size changed fails even a partial read: the size is known from the manifest.
+    with open(target, "ab") as grown:
+        grown.write(b"more")
+    with pytest.raises(IntegrityError, match="manifest records 1000 bytes, the file has 1004"):
+        fs.cat_file(path, 1, 11)
 
 
 def test_writing_is_refused_and_deletes_nothing(
