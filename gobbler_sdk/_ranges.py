@@ -10,13 +10,15 @@ bytes than asked) is refused rather than read: only the asked bytes travel.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from .errors import ServiceError
 
-__all__ = ["Plan", "RangeError", "Slice", "plan_body", "range_header", "read_exactly"]
+__all__ = ["Plan", "RangeError", "Slice", "plan_body", "range_header", "read_exactly", "read_file_range"]
 
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+)")
 _UNSATISFIED = re.compile(r"bytes \*/(\d+)")
@@ -130,3 +132,46 @@ def read_exactly(
             received += len(piece)
         data = b"".join(pieces)
     return data, hashlib.md5(data).hexdigest() if md5 else None
+
+
+def read_file_range(
+    file: str | os.PathLike[str], start: int, end: int | None, *, md5: bool = False, nofollow: bool = False
+) -> Slice:
+    """Bytes ``start`` to ``end`` (exclusive; ``None``: the end) of a local file, read in place (``pread``).
+
+    Args:
+        file: The file (a mounted registry's, or a verified cached copy).
+        start: First byte.
+        end: End of the range (exclusive), ``None`` for the end of the file; clipped at the end.
+        md5: Hash the bytes when they are the whole file.
+        nofollow: Refuse a symlink in the file's place (for the cache, which never makes any; a mounted
+            registry's links are symlinks the service made).
+
+    Raises:
+        FileNotFoundError, NotADirectoryError: When there is no such file.
+        OSError: ``ELOOP`` when ``nofollow`` and the file is a symlink.
+        IsADirectoryError: When it is not a regular file.
+    """
+    fd = os.open(file, os.O_RDONLY | os.O_CLOEXEC | (os.O_NOFOLLOW if nofollow else 0))
+    try:
+        status = os.fstat(fd)
+        if not stat.S_ISREG(status.st_mode):
+            raise IsADirectoryError(f"{os.fspath(file)} is not a regular file")
+        size = status.st_size
+        stop = size if end is None else min(end, size)
+        position = [start]
+
+        def read(count: int) -> bytes:
+            piece = os.pread(fd, count, position[0])
+            position[0] += len(piece)
+            return piece
+
+        whole = md5 and start == 0 and stop == size
+        try:
+            data, digest = read_exactly(read, max(stop - start, 0), f"read {os.fspath(file)}", md5=whole)
+        except ConnectionError:
+            # The file shrank while being read: what is there is all there is.
+            return Slice(os.pread(fd, max(stop - start, 0), start), size)
+        return Slice(data, size, digest)
+    finally:
+        os.close(fd)

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import os
-import stat
 from pathlib import Path
 from typing import BinaryIO
 
 from .._pathsafety import join_inside
-from .._ranges import Slice, read_exactly
+from .._ranges import Slice, read_file_range
 from ..errors import NotFoundError
 from ..models import ManifestEntry
 
@@ -100,31 +99,9 @@ class LocalTransport:
             NotFoundError: When there is no regular file at ``path``.
         """
         try:
-            fd = os.open(self._resolve(path), os.O_RDONLY | os.O_CLOEXEC)
+            return read_file_range(self._resolve(path), start, end, md5=md5)
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
             raise NotFoundError(f"no file at {path!r} in the registry") from None
-        try:
-            status = os.fstat(fd)
-            if not stat.S_ISREG(status.st_mode):
-                raise NotFoundError(f"no file at {path!r} in the registry (not a regular file)")
-            size = status.st_size
-            stop = size if end is None else min(end, size)
-            position = [start]
-
-            def read(count: int) -> bytes:
-                piece = os.pread(fd, count, position[0])
-                position[0] += len(piece)
-                return piece
-
-            whole = md5 and start == 0 and stop == size
-            try:
-                data, digest = read_exactly(read, max(stop - start, 0), f"read {path}", md5=whole)
-            except ConnectionError:
-                # The file shrank while being read: what is there is all there is.
-                return Slice(os.pread(fd, max(stop - start, 0), start), size)
-            return Slice(data, size, digest)
-        finally:
-            os.close(fd)
 
     def close(self) -> None:
         """Nothing to release."""

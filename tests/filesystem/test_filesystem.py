@@ -16,7 +16,7 @@ from typing import Any
 import fsspec
 import pytest
 
-from gobbler_sdk import GobblerClient, GobblerFileSystem, IntegrityError, ReadOnlyError
+from gobbler_sdk import GobblerClient, GobblerFileSystem, IntegrityError, NotCachedError, ReadOnlyError
 from gobbler_sdk.testing import GobblerService
 
 from ..client.support import unique
@@ -371,3 +371,19 @@ def test_a_sequential_scan_needs_few_requests(
         scan = proxy.requests[:-1]
         assert 3 <= len(scan) <= 10, proxy.requests
         assert proxy.sent < len(content) + 64 * 1024 + 200 * 2 * len(proxy.requests)
+
+
+def test_offline_reads_come_from_the_cache(service: GobblerService, dataset: Dataset, tmp_path: Path) -> None:
+    cache = str(tmp_path / "cache")
+    online = GobblerFileSystem(service.url, transport="remote", cache=cache, skip_instance_cache=True)
+    path = dataset.path("v1", "many/file-003.bin")
+    content = dataset.files["v1"]["many/file-003.bin"]
+    online.get_file(path, str(tmp_path / "copy.bin"))  # fetched into the cache, verified
+    offline = GobblerFileSystem(
+        service.url, transport="remote", cache=cache, offline=True, skip_instance_cache=True
+    )
+    assert offline.cat_file(path, 10, 20) == content[10:20]
+    assert offline.cat_file(path) == content
+    assert offline.info(path)["md5"] == md5(content)  # the settled version's manifest is cached too
+    with pytest.raises(NotCachedError):
+        offline.cat_file(dataset.path("v1", "many/file-004.bin"), 0, 10)
