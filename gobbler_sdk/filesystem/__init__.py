@@ -197,12 +197,8 @@ class GobblerFileSystem(AbstractFileSystem, metaclass=_InstancePerClient):  # ty
         """
         parsed = parse_path(self._strip_protocol(path))
         if len(parsed.parts) < 4:
-            kind = (
-                "the registry"
-                if not parsed.parts
-                else "/".join(("project", "asset", "version")[: len(parsed.parts)])
-            )
-            raise IsADirectoryError(errno.EISDIR, f"{kind} is a directory, not a file", parsed.name)
+            self.info(parsed.name)  # FileNotFoundError when it does not exist
+            raise IsADirectoryError(errno.EISDIR, "a directory, not a file", parsed.name)
         version = self._version(parsed)
         tree = self._tree(version, parsed.name)
         info = tree.info(self._prefix(parsed), parsed.inner)
@@ -468,7 +464,6 @@ class GobblerFileSystem(AbstractFileSystem, metaclass=_InstancePerClient):  # ty
         Remotely the file is downloaded into the client's cache (verified against the manifest) and copied;
         on a mounted registry it is copied from the registry. A directory makes ``lpath`` a directory.
         """
-        parsed = parse_path(self._strip_protocol(rpath))
         if self.isdir(rpath):
             if outfile is None and not hasattr(lpath, "write"):
                 os.makedirs(lpath, exist_ok=True)

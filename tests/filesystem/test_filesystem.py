@@ -95,6 +95,10 @@ def test_info_exists_isdir_isfile(fs: GobblerFileSystem, dataset: Dataset) -> No
         fs.cat_file(dataset.path("v1", "absent.txt"))
     with pytest.raises(IsADirectoryError):
         fs.cat_file(dataset.path("v1", "nested"))
+    with pytest.raises(IsADirectoryError):
+        fs.open(dataset.path("v1"))
+    with pytest.raises(FileNotFoundError):
+        fs.cat_file("no-such-project")
 
 
 def test_find_walk_glob_du(fs: GobblerFileSystem, dataset: Dataset) -> None:
