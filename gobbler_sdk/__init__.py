@@ -40,11 +40,13 @@ if TYPE_CHECKING:
         NotFoundError,
         OutcomeUnknownError,
         PermissionDeniedError,
+        ReadOnlyError,
         ResponseTooLargeError,
         ServiceError,
         ServiceUnavailableError,
         UnsafePathError,
     )
+    from .filesystem import GobblerFileSystem
     from .handles import Asset, Project, Version, VersionPath
     from .models import (
         LinkTarget,
@@ -69,6 +71,7 @@ __all__ = [
     "CorruptFile",
     "GobblerClient",
     "GobblerError",
+    "GobblerFileSystem",
     "IntegrityError",
     "InvalidNameError",
     "InvalidRequestError",
@@ -91,6 +94,7 @@ __all__ = [
     "ProgressEvent",
     "Project",
     "PruneReport",
+    "ReadOnlyError",
     "RemoteTransport",
     "RerouteChange",
     "ResponseTooLargeError",
@@ -132,9 +136,11 @@ _SOURCES: dict[str, str] = {
     "OutcomeUnknownError": ".errors",
     "PermissionDeniedError": ".errors",
     "ResponseTooLargeError": ".errors",
+    "ReadOnlyError": ".errors",
     "ServiceError": ".errors",
     "ServiceUnavailableError": ".errors",
     "UnsafePathError": ".errors",
+    "GobblerFileSystem": ".filesystem",
     "Asset": ".handles",
     "Project": ".handles",
     "Version": ".handles",

@@ -32,12 +32,15 @@ from urllib.parse import urlsplit
 
 from ._cache import CHUNK, PartialFile
 from ._limits import DEFAULT_MAX_RESPONSE_SIZE, ReadLimits, deadline_scope, too_large, wrap_socket
+from ._ranges import Slice, plan_body, range_header, read_exactly
 
 __all__ = ["Answer", "Fetcher", "direct_connection_possible", "read_capped", "receive"]
 
 # Bodies at least this large are hashed on a second thread while they are received.
 _PIPELINE_THRESHOLD = 4 * CHUNK
 _QUEUE_DEPTH = 8
+# Most of an error document read from a ranged request's answer.
+_ERROR_BODY_LIMIT = 64 * 1024
 
 
 def direct_connection_possible(base_url: str) -> bool:
@@ -125,10 +128,10 @@ class Fetcher:
             with self._lock:
                 self._open.discard(connection)
 
-    def _request(self, url_path: str) -> http.client.HTTPResponse:
+    def _request(self, url_path: str, headers: dict[str, str] | None = None) -> http.client.HTTPResponse:
         connection = self._connection()
         try:
-            connection.request("GET", self._prefix + url_path)
+            connection.request("GET", self._prefix + url_path, headers=headers or {})
             return connection.getresponse()
         except BaseException:
             self._drop()
@@ -173,6 +176,49 @@ class Fetcher:
             except BaseException:
                 self._drop()
                 raise
+
+    def read_range(
+        self, url_path: str, start: int, end: int | None, what: str, *, md5: bool = False
+    ) -> Answer | Slice:
+        """GET bytes ``start`` to ``end`` (exclusive; ``None``: the end) of a file with a ``Range`` header.
+
+        Returns:
+            The bytes with the whole file's size (and their MD5 when ``md5`` is set and they are the whole
+            file), or the complete :class:`Answer` of an error status.
+
+        Raises:
+            RangeError: When the answer holds other bytes than asked (see :mod:`gobbler_sdk._ranges`).
+            ConnectionError, TimeoutError, http.client.HTTPException: When the transfer breaks.
+        """
+        response = self._request(url_path, {"Range": range_header(start, end)})
+        try:
+            plan = plan_body(
+                response.status, response.getheader("Content-Range"), response.length, start, end, what
+            )
+            if plan is None:
+                # An error document: read a bounded amount (the connection is dropped below if more is left).
+                return self._bounded_answer(response)
+            if plan.drain:
+                response.read(_ERROR_BODY_LIMIT)
+                self._drop_unless_done(response)
+                return Slice(b"", plan.total)
+            whole = md5 and start == 0 and plan.count == plan.total
+            data, digest = read_exactly(response.read, plan.count, what, md5=whole)
+        except BaseException:
+            self._drop()
+            raise
+        self._drop_unless_done(response)
+        return Slice(data, plan.total, digest)
+
+    def _bounded_answer(self, response: http.client.HTTPResponse) -> Answer:
+        answer = Answer(response.status, response.getheader("Content-Type"), response.read(_ERROR_BODY_LIMIT))
+        self._drop_unless_done(response)
+        return answer
+
+    def _drop_unless_done(self, response: http.client.HTTPResponse) -> None:
+        """Drop this thread's connection when part of the answer's body was left unread."""
+        if not response.isclosed():
+            self._drop()
 
     def exchange_many(
         self,

@@ -12,6 +12,7 @@ Typical use::
 
 from __future__ import annotations
 
+import hashlib
 import os
 import stat
 from collections.abc import Callable, Mapping, Sequence
@@ -21,7 +22,7 @@ from typing import Any, Literal
 import httpx
 import platformdirs
 
-from ._cache import Cache
+from ._cache import Cache, integrity_problem
 from ._cache_manager import CacheManager
 from ._directory import copy_into, download_directory, is_internal
 from ._fetcher import Answer, Fetcher, direct_connection_possible
@@ -51,6 +52,7 @@ from ._submit import Submitter
 from .errors import (
     ConfigurationError,
     GobblerError,
+    IntegrityError,
     InvalidRequestError,
     NotCachedError,
     NotFoundError,
@@ -502,6 +504,69 @@ class GobblerClient:
                 return reader.cache.local_path(path)
             tracker.streamed(path, size)
         return local
+
+    def read_range(
+        self,
+        path: str,
+        start: int = 0,
+        end: int | None = None,
+        *,
+        entry: ManifestEntry | None = None,
+        verify: bool = True,
+        force_remote: bool = False,
+    ) -> bytes:
+        """Read bytes ``start`` to ``end`` of a registry file without downloading the rest of it.
+
+        Remotely this is one HTTP ``Range`` request on ``/fetch`` and only the asked bytes travel (nothing
+        is cached); on a mounted registry the file is read in place. A part of a file cannot be checked
+        against the manifest's MD5, so only a read that turns out to cover the whole file is verified.
+
+        Args:
+            path: ``project/asset/version/file``.
+            start: First byte (0-based, not negative).
+            end: End of the range, exclusive; ``None`` reads to the end of the file. Clipped at the end.
+            entry: The file's manifest entry when the caller has it (saves reading the manifest to verify;
+                any read, partial or whole, of a file whose size differs from the entry's then fails).
+            verify: Check size and MD5 against the manifest when the whole file was read.
+            force_remote: Read through the REST API even when the registry is mounted.
+
+        Returns:
+            The bytes: fewer than asked when the file ends first, none from its end on.
+
+        Raises:
+            ValueError: When ``start`` is negative or ``end`` is before ``start``.
+            NotFoundError: When the file does not exist.
+            IntegrityError: When a whole-file read does not match the manifest.
+            ServiceError: When the service answers with other bytes than asked.
+        """
+        if start < 0 or (end is not None and end < start):
+            raise ValueError(f"invalid byte range {start}..{end} (need 0 <= start <= end)")
+        checked_relative(path)
+        if end == start:
+            return b""
+        reader = self._reader(force_remote)
+        if isinstance(reader, (LocalTransport, RemoteTransport)):
+            piece = reader.read_range(path, start, end, md5=verify)
+            data, total, digest = piece.data, piece.total, piece.md5
+        else:
+            with reader.open(path) as handle:
+                handle.seek(start)
+                data = handle.read() if end is None else handle.read(end - start)
+                total = handle.seek(0, os.SEEK_END)
+            digest = None
+        if entry is not None and total != entry.size:
+            raise IntegrityError(
+                f"read {path}: the manifest records {entry.size} bytes, the file has {total}"
+            )
+        if verify and start == 0 and len(data) == total:
+            if entry is None:
+                entry = self._entry_for(path)
+            if entry is not None:
+                found = digest if digest is not None else hashlib.md5(data).hexdigest()
+                problem = integrity_problem(entry, len(data), found)
+                if problem is not None:
+                    raise IntegrityError(f"read {path}: {problem}")
+        return data
 
     def fetch_directory(
         self,

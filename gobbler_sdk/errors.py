@@ -15,6 +15,7 @@ HTTP ``status`` and the service's ``reason``; the class says what kind of failur
     │   └── OutcomeUnknownError    a request was sent but no answer came: it MAY HAVE BEEN APPLIED
     ├── IntegrityError             downloaded or cached bytes do not match the manifest
     ├── UnsafePathError            a server-supplied path would escape the cache (also ValueError)
+    ├── ReadOnlyError              writing through the read-only gobbler:// filesystem (also PermissionError)
     ├── ConfigurationError         staging, registry or URL missing or unusable
     └── LocalFileError             an OSError on the client's own files (also OSError)
         ├── LocalPermissionError       (also PermissionError)
@@ -29,6 +30,7 @@ one place failures of local file operations do.
 
 from __future__ import annotations
 
+import errno
 import os
 
 __all__ = [
@@ -47,6 +49,7 @@ __all__ = [
     "NotFoundError",
     "OutcomeUnknownError",
     "PermissionDeniedError",
+    "ReadOnlyError",
     "ResponseTooLargeError",
     "ServiceError",
     "ServiceUnavailableError",
@@ -130,6 +133,20 @@ class IntegrityError(GobblerError):
 
 class UnsafePathError(GobblerError, ValueError):
     """A path given by a server is absolute, climbs with ``..`` or contains a backslash."""
+
+
+class ReadOnlyError(GobblerError, PermissionError):
+    """A write, delete or mkdir through the ``gobbler://`` filesystem, which is read-only.
+
+    Versions are immutable and appear whole, so files are added by uploading a new version
+    (:meth:`Asset.upload <gobbler_sdk.Asset.upload>`). Being a :class:`PermissionError` (``errno``
+    ``EROFS``, "read-only file system"), it is the :class:`OSError` that code written for other fsspec
+    filesystems already handles.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.errno = errno.EROFS
 
 
 class ConfigurationError(GobblerError):

@@ -596,6 +596,32 @@ class Version(_Handle):
             tqdm_class=tqdm_class,
         )
 
+    def read_bytes(
+        self,
+        relpath: str,
+        start: int = 0,
+        end: int | None = None,
+        *,
+        verify: bool = True,
+        force_remote: bool = False,
+    ) -> bytes:
+        """Bytes ``start`` to ``end`` of one file of the version, without downloading the rest.
+
+        Remotely only the asked range travels (one HTTP ``Range`` request); on a mounted registry the
+        file is read in place. Only a read covering the whole file can be, and is, verified against the
+        manifest (see :meth:`GobblerClient.read_range <gobbler_sdk.GobblerClient.read_range>`).
+
+        Args:
+            relpath: Path of the file inside the version.
+            start: First byte (0-based).
+            end: End of the range (exclusive); ``None`` for the end of the file.
+            verify: Check a whole-file read's size and MD5 against the manifest.
+            force_remote: Read through the REST API even when the registry is mounted.
+        """
+        return self._client.read_range(
+            f"{self.key}/{checked_relative(relpath)}", start, end, verify=verify, force_remote=force_remote
+        )
+
     def open(self, relpath: str, *, force_remote: bool = False) -> BinaryIO:
         """Open one file of the version for binary reading."""
         return open(self.fetch(relpath, force_remote=force_remote), "rb")

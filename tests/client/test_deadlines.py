@@ -137,3 +137,17 @@ def test_a_long_submission_within_submit_timeout_succeeds(
     lying.answer_prefix("/new/", Answer(body={"status": "SUCCESS"}, delay=1.0), method="POST")
     client.create_project("p")
     assert len(lying.paths("/new/", method="POST")) == 1
+
+
+def test_a_dripping_ranged_read_is_cut_off(
+    lying: LyingServer, make_client: Callable[..., GobblerClient], tmp_path: Path, stack: str
+) -> None:
+    # A server that ignores the Range header and drips the whole file: the range's deadline still holds.
+    lying.answer(
+        "/fetch/p/a/v/f.txt", Answer(body=b"x" * 300, content_type="text/plain", drip=0.05, drip_size=3)
+    )
+    client = reader(lying, make_client, tmp_path, stack, timeout=0.5, min_read_rate=1000.0)
+    started = time.monotonic()
+    with pytest.raises(ServiceUnavailableError):
+        client.read_range("p/a/v/f.txt", 0, 250)
+    assert time.monotonic() - started < 3.0
