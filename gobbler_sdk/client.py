@@ -17,10 +17,12 @@ import shutil
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import httpx
 import platformdirs
 
+from ._arguments import items_of
 from ._cache import Cache
 from ._directory import download_directory
 from ._fetcher import Fetcher, direct_connection_possible
@@ -30,7 +32,7 @@ from ._progress import ProgressCallback
 from ._staging import allocate_directory, is_direct_child, stage_copy
 from ._submit import Submitter
 from .errors import ConfigurationError, InvalidRequestError, NotFoundError
-from .handles import Asset, Project, Version, _parsed, _uploader_json
+from .handles import Asset, Project, Version, _owner_list, _parsed, _uploader_list
 from .models import Manifest, ManifestEntry, Permissions, RerouteChange, ServiceInfo, Summary, Uploader
 from .transports import LocalTransport, RemoteTransport, Transport
 
@@ -43,6 +45,37 @@ def _env_path(value: str | os.PathLike[str] | None, variable: str) -> str | None
     if value is not None:
         return os.fspath(value)
     return os.environ.get(variable) or None
+
+
+def _check_options(
+    url: object, transport: object, timeout: object, concurrency: object, retries: object
+) -> None:
+    """Refuse unusable constructor arguments with a :class:`ConfigurationError` naming the argument."""
+    if url is not None and not isinstance(url, str):
+        raise ConfigurationError(f"url must be a string such as 'http://host:8080', not {type(url).__name__}")
+    if isinstance(transport, str):
+        if transport not in ("auto", "local", "remote"):
+            raise ConfigurationError(
+                f"transport must be 'auto', 'local', 'remote' or a Transport, not {transport!r}"
+            )
+    elif not isinstance(transport, Transport):
+        raise ConfigurationError(
+            f"transport must be 'auto', 'local', 'remote' or a Transport, not a {type(transport).__name__}"
+        )
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
+        raise ConfigurationError(f"timeout must be a positive number of seconds, not {timeout!r}")
+    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+        raise ConfigurationError(f"concurrency must be an integer of at least 1, not {concurrency!r}")
+    if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+        raise ConfigurationError(f"retries must be an integer of at least 0, not {retries!r}")
+
+
+def _check_url(url: str) -> None:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigurationError(
+            f"{url!r} is not an http:// or https:// URL of a Gobbler service (such as 'http://host:8080')"
+        )
 
 
 class GobblerClient:
@@ -58,6 +91,11 @@ class GobblerClient:
         timeout: Seconds allowed for each read request (submissions wait for the service to finish).
         concurrency: Parallel downloads and copies.
         retries: Further attempts for idempotent reads after a transient failure.
+
+    Raises:
+        ConfigurationError: When an argument is unusable: a ``transport`` that is none of the choices, a
+            ``timeout`` that is not a positive number, a ``concurrency`` below 1, negative ``retries``, or a
+            ``url`` that is not ``http://`` or ``https://``. It is also a ``ValueError``.
     """
 
     def __init__(
@@ -72,15 +110,14 @@ class GobblerClient:
         concurrency: int = 8,
         retries: int = 3,
     ) -> None:
+        _check_options(url, transport, timeout, concurrency, retries)
         self._url = (url or os.environ.get("GOBBLER_URL") or "").rstrip("/") or None
+        if self._url is not None:
+            _check_url(self._url)
         self._staging = _env_path(staging, "GOBBLER_STAGING")
         self._registry = _env_path(registry, "GOBBLER_REGISTRY")
         cache_dir = _env_path(cache, "GOBBLER_CACHE") or platformdirs.user_cache_dir("gobbler-sdk")
         self._cache = Cache(cache_dir)
-        if concurrency < 1:
-            raise ValueError("concurrency must be at least 1")
-        if isinstance(transport, str) and transport not in ("auto", "local", "remote"):
-            raise ValueError(f"transport must be 'auto', 'local', 'remote' or a Transport, not {transport!r}")
         self.timeout = timeout
         self.concurrency = concurrency
         self.retries = retries
@@ -220,7 +257,7 @@ class GobblerClient:
         self,
         name: str,
         owners: Sequence[str] | None = None,
-        uploaders: Sequence[Uploader | dict[str, Any]] | None = None,
+        uploaders: Sequence[Uploader | Mapping[str, Any]] | None = None,
         *,
         global_write: bool | None = None,
     ) -> Project:
@@ -239,8 +276,17 @@ class GobblerClient:
 
         Returns:
             One entry per changed link (in no particular order).
+
+        Raises:
+            InvalidArgumentError: When ``to_delete`` is a single handle or mapping instead of a list.
         """
-        targets = [self._reroute_target(item) for item in to_delete]
+        items = items_of(
+            to_delete,
+            "to_delete",
+            item=(Project, Asset, Version, Mapping),
+            noun="projects, assets or versions",
+        )
+        targets = [self._reroute_target(item) for item in items]
         payload: dict[str, Any] = {"to_delete": targets}
         if dry_run:
             payload["dry_run"] = True
@@ -461,13 +507,13 @@ class GobblerClient:
         project: Project,
         asset: str | None,
         owners: Sequence[str] | None,
-        uploaders: Sequence[Uploader | dict[str, Any]] | None,
+        uploaders: Sequence[Uploader | Mapping[str, Any]] | None,
         global_write: bool | None,
         append: bool,
         dry_run: bool,
         spoof: str | None,
     ) -> dict[str, Any]:
-        new_uploaders = None if uploaders is None else [_uploader_json(u) for u in uploaders]
+        owners, new_uploaders = _owner_list(owners), _uploader_list(uploaders)
         permissions: dict[str, Any] = {}
         if append and (owners is not None or new_uploaders is not None):
             holder = project.asset(asset) if asset else project

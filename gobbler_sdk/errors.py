@@ -5,14 +5,15 @@ HTTP ``status`` and the service's ``reason``; the class says what kind of failur
 
     GobblerError
     ├── InvalidRequestError        400: the request itself is wrong (also raised before sending)
-    │   └── InvalidNameError       a project/asset/version name the service would reject (also ValueError)
+    │   └── InvalidArgumentError   an argument caught before sending: wrong shape or value (also ValueError)
+    │       └── InvalidNameError   a project/asset/version name the service would reject
     ├── PermissionDeniedError      403 (also PermissionError)
     ├── NotFoundError              404, or a missing project/asset/version on a read (also LookupError)
     ├── ServiceError               5xx, or a service answer or registry document that cannot be parsed
     ├── ServiceUnavailableError    the service cannot be reached (also ConnectionError)
     ├── IntegrityError             downloaded or cached bytes do not match the manifest
     ├── UnsafePathError            a server-supplied path would escape the cache (also ValueError)
-    └── ConfigurationError         staging, registry or URL missing or unusable
+    └── ConfigurationError         staging, registry, URL or client option unusable (also ValueError)
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ __all__ = [
     "ConfigurationError",
     "GobblerError",
     "IntegrityError",
+    "InvalidArgumentError",
     "InvalidNameError",
     "InvalidRequestError",
     "NotFoundError",
@@ -55,7 +57,11 @@ class InvalidRequestError(GobblerError):
     """The request is malformed or conflicts with the registry (HTTP 400, or caught before sending)."""
 
 
-class InvalidNameError(InvalidRequestError, ValueError):
+class InvalidArgumentError(InvalidRequestError, ValueError):
+    """An argument the service would refuse or misread (a bare string for a list, say); nothing was sent."""
+
+
+class InvalidNameError(InvalidArgumentError):
     """A project, asset or version name breaks the service's naming rules; nothing was sent."""
 
 
@@ -83,8 +89,8 @@ class UnsafePathError(GobblerError, ValueError):
     """A path given by a server is absolute, climbs with ``..`` or contains a backslash."""
 
 
-class ConfigurationError(GobblerError):
-    """The client lacks a usable URL, staging directory, registry or cache."""
+class ConfigurationError(GobblerError, ValueError):
+    """The client lacks a usable URL, staging directory, registry or cache, or got an unusable option."""
 
 
 def error_from_status(status: int, reason: str, *, context: str = "") -> GobblerError:

@@ -9,16 +9,18 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Sequence
+import re
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
+from typing import TYPE_CHECKING, Any, BinaryIO, Literal, TypeVar
 
 from pydantic import ValidationError
 
+from ._arguments import items_of
 from ._names import name_problem
 from ._pathsafety import checked_relative
 from ._progress import ProgressCallback
-from .errors import InvalidNameError, InvalidRequestError, NotFoundError, ServiceError
+from .errors import InvalidArgumentError, InvalidNameError, InvalidRequestError, NotFoundError, ServiceError
 from .models import Manifest, Permissions, Summary, Uploader
 
 if TYPE_CHECKING:
@@ -47,17 +49,41 @@ def _checked(kind: str, name: str) -> str:
     return name
 
 
-def _uploader_json(entry: Uploader | dict[str, Any]) -> dict[str, Any]:
+def _uploader_json(entry: Uploader | Mapping[str, Any]) -> dict[str, Any]:
     if isinstance(entry, Uploader):
         return entry.to_json()
     try:
-        data = Uploader.model_validate(entry).to_json()
+        data = Uploader.model_validate(dict(entry)).to_json()
     except ValidationError as exc:
-        raise InvalidRequestError(f"invalid uploader entry {entry!r}: {exc}") from None
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'entry'}: {e['msg']}" for e in exc.errors())
+        raise InvalidRequestError(f"invalid uploader entry {entry!r}: {problems}") from None
     # The service stores 'until' verbatim: the caller's spelling (e.g. nanoseconds) must reach it unchanged.
     if isinstance(entry.get("until"), str):
         data["until"] = entry["until"]
     return data
+
+
+def _owner_list(owners: Sequence[str] | None) -> list[str] | None:
+    """``owners`` as a list of user names, or ``None``; a bare string is refused, not split."""
+    return None if owners is None else items_of(owners, "owners", item=str, noun="user names")
+
+
+def _uploader_list(uploaders: Sequence[Uploader | Mapping[str, Any]] | None) -> list[dict[str, Any]] | None:
+    """``uploaders`` as the service's JSON entries, or ``None``; a single entry is refused, not iterated."""
+    if uploaders is None:
+        return None
+    entries = items_of(uploaders, "uploaders", item=(Uploader, Mapping), noun="uploader entries")
+    return [_uploader_json(entry) for entry in entries]
+
+
+def _natural_key(name: str) -> tuple[tuple[int, int | str], ...]:
+    """Sort key putting ``v2`` before ``v10``: digit runs compare as numbers, the rest as text."""
+    return tuple(
+        (0, int(part)) if part.isdigit() else (1, part) for part in _DIGITS.split(name) if part != ""
+    )
+
+
+_DIGITS = re.compile(r"(\d+)")
 
 
 class _Handle:
@@ -165,25 +191,30 @@ class Project(_Handle):
     def create(
         self,
         owners: Sequence[str] | None = None,
-        uploaders: Sequence[Uploader | dict[str, Any]] | None = None,
+        uploaders: Sequence[Uploader | Mapping[str, Any]] | None = None,
         *,
         global_write: bool | None = None,
     ) -> Project:
         """Create the project (administrators only).
 
         Args:
-            owners: Owners; the caller when ``None``.
-            uploaders: Uploader entries; none when ``None``.
+            owners: User names of the owners (a list, even for one); the caller when ``None``.
+            uploaders: Uploader entries (:class:`Uploader` models or mappings); none when ``None``.
             global_write: Let anyone create new assets in the project; not recorded when ``None``.
 
         Returns:
             This handle.
+
+        Raises:
+            InvalidArgumentError: When ``owners`` or ``uploaders`` is a bare string or a single entry
+                instead of a list, or holds something else (checked before anything is written).
         """
         permissions: dict[str, Any] = {}
-        if owners is not None:
-            permissions["owners"] = list(owners)
-        if uploaders is not None:
-            permissions["uploaders"] = [_uploader_json(u) for u in uploaders]
+        owner_list, uploader_list = _owner_list(owners), _uploader_list(uploaders)
+        if owner_list is not None:
+            permissions["owners"] = owner_list
+        if uploader_list is not None:
+            permissions["uploaders"] = uploader_list
         if global_write is not None:
             permissions["global_write"] = global_write
         payload: dict[str, Any] = {"project": self.name}
@@ -218,7 +249,7 @@ class Project(_Handle):
     def set_permissions(
         self,
         owners: Sequence[str] | None = None,
-        uploaders: Sequence[Uploader | dict[str, Any]] | None = None,
+        uploaders: Sequence[Uploader | Mapping[str, Any]] | None = None,
         global_write: bool | None = None,
         *,
         append: bool = True,
@@ -228,7 +259,7 @@ class Project(_Handle):
         """Change the project's permissions (project owners and administrators).
 
         Args:
-            owners: Owners to add (``append``) or the new owner list.
+            owners: User names to add (``append``) or the new owner list (a list, even for one).
             uploaders: Uploaders to add (``append``) or the new uploader list.
             global_write: New global-write flag; unchanged when ``None``.
             append: Add to the current lists instead of replacing them.
@@ -237,6 +268,10 @@ class Project(_Handle):
 
         Returns:
             The permission fields sent (or, with ``dry_run``, that would be sent).
+
+        Raises:
+            InvalidArgumentError: When ``owners`` or ``uploaders`` is a bare string or a single entry
+                instead of a list, or holds something else (checked before anything is written).
         """
         return self._client._set_permissions(
             self, None, owners, uploaders, global_write, append, dry_run, spoof
@@ -304,13 +339,40 @@ class Asset(_Handle):
         """Handle on a version of this asset (no I/O)."""
         return Version(self, name)
 
-    def versions(self, *, force_remote: bool = False) -> list[Version]:
-        """Every version of the asset, sorted by name (probational ones included).
+    def versions(
+        self, *, order: Literal["name", "upload_time"] = "name", force_remote: bool = False
+    ) -> list[Version]:
+        """Every version of the asset (probational ones included), in natural or upload order.
+
+        Args:
+            order: ``"name"`` sorts names naturally: runs of digits compare as numbers, so ``v2`` comes
+                before ``v10`` and ``2024-9`` before ``2024-10``. ``"upload_time"`` sorts by when each
+                upload finished (oldest first; reads every version's summary). The service records
+                whole seconds, so versions finished within one second keep their natural order, as do
+                versions without a readable summary, which come last.
+            force_remote: List through the REST API even when the registry is mounted.
 
         Raises:
             NotFoundError: When the asset does not exist.
+            InvalidArgumentError: When ``order`` is neither ``"name"`` nor ``"upload_time"``.
         """
-        return [self.version(n) for n in self._client._subdirectories(self.key, force_remote)]
+        if order not in ("name", "upload_time"):
+            raise InvalidArgumentError(f"order must be 'name' or 'upload_time', not {order!r}")
+        names = sorted(self._client._subdirectories(self.key, force_remote), key=_natural_key)
+        versions = [self.version(name) for name in names]
+        if order == "name":
+            return versions
+        finished: dict[Version, tuple[bool, float]] = {}
+        for version in versions:
+            try:
+                finished[version] = (
+                    False,
+                    version.summary(force_remote=force_remote).upload_finish.timestamp(),
+                )
+            except (NotFoundError, ServiceError):
+                finished[version] = (True, 0.0)
+        # Natural order is already there; a stable sort on the time alone keeps it for ties.
+        return sorted(versions, key=finished.__getitem__)
 
     def latest(self, *, force_remote: bool = False) -> Version | None:
         """The latest non-probational version, as recorded by the service, or ``None``."""
@@ -336,7 +398,7 @@ class Asset(_Handle):
     def set_permissions(
         self,
         owners: Sequence[str] | None = None,
-        uploaders: Sequence[Uploader | dict[str, Any]] | None = None,
+        uploaders: Sequence[Uploader | Mapping[str, Any]] | None = None,
         *,
         append: bool = True,
         dry_run: bool = False,
@@ -345,7 +407,7 @@ class Asset(_Handle):
         """Change the asset's own permissions (project owners, asset owners and administrators).
 
         Args:
-            owners: Owners to add (``append``) or the new owner list.
+            owners: User names to add (``append``) or the new owner list (a list, even for one).
             uploaders: Uploaders to add (``append``) or the new uploader list.
             append: Add to the current lists instead of replacing them.
             dry_run: Only compute the change.
@@ -353,6 +415,10 @@ class Asset(_Handle):
 
         Returns:
             The permission fields sent (or, with ``dry_run``, that would be sent).
+
+        Raises:
+            InvalidArgumentError: When ``owners`` or ``uploaders`` is a bare string or a single entry
+                instead of a list, or holds something else (checked before anything is written).
         """
         return self._client._set_permissions(
             self.project, self.name, owners, uploaders, None, append, dry_run, spoof
