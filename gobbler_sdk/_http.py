@@ -19,17 +19,19 @@ from urllib.parse import quote
 import httpx
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential, wait_random
 
-from .errors import GobblerError, ServiceUnavailableError, error_from_status
+from .errors import ConfigurationError, GobblerError, ServiceUnavailableError, error_from_status
 
 __all__ = [
     "TRANSPORT_ERRORS",
     "RetryableStatus",
+    "check_identity",
     "error_from_answer",
     "error_from_response",
     "fetch_url",
     "final_error",
     "is_retryable",
     "is_retryable_status",
+    "is_service_json",
     "list_query",
     "make_http_client",
     "with_retries",
@@ -97,6 +99,41 @@ def error_from_response(response: httpx.Response, context: str = "") -> GobblerE
     """:func:`error_from_answer` for an httpx response."""
     return error_from_answer(
         response.status_code, response.headers.get("content-type"), response.content, context
+    )
+
+
+def is_service_json(content_type: str | None) -> bool:
+    """Whether an answer is JSON, as every answer of the Gobbler API but ``/fetch``'s files is."""
+    return (content_type or "").split(";")[0].strip().lower() == "application/json"
+
+
+def check_identity(url: str, status: int, content_type: str | None, body: bytes) -> dict[str, str]:
+    """Check that an answer to ``GET /info`` comes from a Gobbler service; return its document.
+
+    A wrong URL often still answers: a web server's HTML 404 page, another API's JSON, or a Gobbler
+    service's own 405 for a path outside its prefix. Each gets one line naming the URL and what to check,
+    never the answer's body.
+
+    Raises:
+        ConfigurationError: When the answer is not a Gobbler service's ``/info``.
+    """
+    document: object = None
+    if status == 200 and is_service_json(content_type):
+        try:
+            document = json.loads(body)
+        except ValueError:
+            document = None
+    if isinstance(document, dict) and all(isinstance(document.get(k), str) for k in ("staging", "registry")):
+        return {"staging": document["staging"], "registry": document["registry"]}
+    if status != 200:
+        answered = f"HTTP {status}"
+    elif is_service_json(content_type):
+        answered = "a JSON document without the service's registry and staging"
+    else:
+        answered = f"a {(content_type or 'untyped').split(';')[0]} document"
+    raise ConfigurationError(
+        f"{url} is not a Gobbler service: GET {url}/info answered {answered}. Check the URL, including "
+        "the path prefix the service was started with (-prefix)"
     )
 
 

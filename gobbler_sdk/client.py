@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
@@ -26,12 +26,12 @@ from ._arguments import items_of
 from ._cache import Cache
 from ._directory import download_directory
 from ._fetcher import Fetcher, direct_connection_possible
-from ._http import RetryableStatus, error_from_response, is_retryable, make_http_client, with_retries
+from ._http import RetryableStatus, check_identity, is_retryable, make_http_client, with_retries
 from ._pathsafety import checked_relative
 from ._progress import ProgressCallback
 from ._staging import allocate_directory, is_direct_child, stage_copy
 from ._submit import Submitter
-from .errors import ConfigurationError, InvalidRequestError, NotFoundError
+from .errors import ConfigurationError, InvalidRequestError, NotFoundError, ServiceError
 from .handles import Asset, Project, Version, _owner_list, _parsed, _uploader_list
 from .models import Manifest, ManifestEntry, Permissions, RerouteChange, ServiceInfo, Summary, Uploader
 from .transports import LocalTransport, RemoteTransport, Transport
@@ -39,6 +39,8 @@ from .transports import LocalTransport, RemoteTransport, Transport
 __all__ = ["GobblerClient"]
 
 TransportChoice = Literal["auto", "local", "remote"]
+
+_D = TypeVar("_D")
 
 
 def _env_path(value: str | os.PathLike[str] | None, variable: str) -> str | None:
@@ -188,7 +190,11 @@ class GobblerClient:
                 Fetcher(self.url, timeout=self.timeout) if direct_connection_possible(self.url) else None
             )
             self._remote = RemoteTransport(
-                self._client_http, self._cache, retries=self.retries, fetcher=fetcher
+                self._client_http,
+                self._cache,
+                retries=self.retries,
+                fetcher=fetcher,
+                identify=self.service_info,
             )
         return self._remote
 
@@ -223,7 +229,13 @@ class GobblerClient:
     # ------------------------------------------------------------------ service-level operations
 
     def service_info(self) -> ServiceInfo:
-        """Staging and registry paths as the service reports them (``GET /info``; cached)."""
+        """Staging and registry paths as the service reports them (``GET /info``; cached).
+
+        Raises:
+            ConfigurationError: When the URL answers but is not a Gobbler service (a web page, another
+                API, a wrong path prefix).
+            ServiceUnavailableError: When nothing answers at the URL.
+        """
         if self._info is None:
             http = self._client_http()
 
@@ -234,11 +246,10 @@ class GobblerClient:
                 return response
 
             response = with_retries(attempt, retries=self.retries, what="service info")
-            if response.status_code != 200:
-                raise error_from_response(response, "service info")
-            self._info = _parsed(
-                "the answer of GET /info", lambda: ServiceInfo.model_validate_json(response.content)
+            document = check_identity(
+                self.url, response.status_code, response.headers.get("content-type"), response.content
             )
+            self._info = ServiceInfo.model_validate(document)
         return self._info
 
     def project(self, name: str) -> Project:
@@ -363,6 +374,25 @@ class GobblerClient:
             IntegrityError: When downloaded bytes do not match the manifest.
         """
         checked_relative(path)
+        try:
+            return self._fetch_file(path, force_remote, overwrite, verify)
+        except NotFoundError as exc:
+            raise self._explained(path, force_remote, exc) or exc from None
+
+    def _explained(
+        self, path: str, force_remote: bool, cause: NotFoundError | None = None
+    ) -> NotFoundError | None:
+        """For a path that was not found, the error naming its missing project, asset or version, if any."""
+        parts = path.strip("/").split("/")
+        try:
+            project = Project(self, parts[0])
+            asset = project.asset(parts[1]) if len(parts) > 1 else None
+            version = asset.version(parts[2]) if asset is not None and len(parts) > 2 else None
+        except InvalidRequestError:
+            return None
+        return (version or asset or project)._missing(force_remote, cause)
+
+    def _fetch_file(self, path: str, force_remote: bool, overwrite: bool, verify: bool) -> Path:
         reader = self._reader(force_remote)
         if isinstance(reader, RemoteTransport):
             internal = any(part.startswith("..") for part in path.split("/"))
@@ -402,11 +432,15 @@ class GobblerClient:
             base = reader.registry if isinstance(reader, LocalTransport) else Path(self.registry)
             local = base / relative
             if not local.is_dir():
-                raise NotFoundError(f"no directory at {path!r} in the registry")
+                missing = self._explained(relative, force_remote)
+                raise missing or NotFoundError(f"no directory at {path!r} in the registry")
             return local
-        return self._download_directory(
-            reader, relative, overwrite, concurrency or self.concurrency, progress
-        )
+        try:
+            return self._download_directory(
+                reader, relative, overwrite, concurrency or self.concurrency, progress
+            )
+        except NotFoundError as exc:
+            raise self._explained(relative, force_remote, exc) or exc from None
 
     def _download_directory(
         self,
@@ -440,11 +474,23 @@ class GobblerClient:
 
     def _manifest(self, version: Version, force_remote: bool, overwrite: bool = False) -> Manifest:
         data = self._version_document(version, "..manifest", force_remote, overwrite)
-        return _parsed(f"{version.key}/..manifest", lambda: Manifest.from_json(data))
+        return self._document(f"{version.key}/..manifest", force_remote, lambda: Manifest.from_json(data))
 
     def _summary(self, version: Version, force_remote: bool, overwrite: bool = False) -> Summary:
         data = self._version_document(version, "..summary", force_remote, overwrite)
-        return _parsed(f"{version.key}/..summary", lambda: Summary.model_validate_json(data))
+        return self._document(
+            f"{version.key}/..summary", force_remote, lambda: Summary.model_validate_json(data)
+        )
+
+    def _document(self, what: str, force_remote: bool, parse: Callable[[], _D]) -> _D:
+        """Parse a registry document; when it is malformed, first make sure the URL is a Gobbler service."""
+        try:
+            return _parsed(what, parse)
+        except ServiceError:
+            reader = self._reader(force_remote)
+            if isinstance(reader, RemoteTransport):
+                reader.confirm_service()
+            raise
 
     def _version_document(self, version: Version, name: str, force_remote: bool, overwrite: bool) -> bytes:
         """Bytes of a version's ``..summary`` or ``..manifest``.
@@ -468,7 +514,7 @@ class GobblerClient:
                 ):
                     self._cache.write_bytes(path, data)
         if data is None:
-            raise NotFoundError(f"version {version.key} does not exist (no {name.lstrip('.')})")
+            raise version._not_found(force_remote, name.lstrip("."))
         return data
 
     def _is_settled_now(self, version: Version, remote: RemoteTransport, summary: bytes | None) -> bool:

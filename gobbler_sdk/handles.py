@@ -36,7 +36,15 @@ def _parsed(what: str, parse: Callable[[], _T]) -> _T:
     """Run ``parse`` on a registry document, reporting a malformed one as the service would (an error)."""
     try:
         return parse()
-    except (ValueError, TypeError, KeyError) as exc:  # pydantic's ValidationError is a ValueError
+    except ValidationError as exc:
+        # One line, not pydantic's multi-line dump: the first problem and how many there are.
+        first = exc.errors()[0]
+        where = ".".join(map(str, first["loc"])) or "the document"
+        more = f" (and {exc.error_count() - 1} more problems)" if exc.error_count() > 1 else ""
+        raise ServiceError(
+            f"{what} is not a valid registry document: {where}: {first['msg']}{more}"
+        ) from None
+    except (ValueError, TypeError, KeyError) as exc:
         raise ServiceError(f"{what} is not a valid registry document: {exc}") from None
 
 
@@ -61,6 +69,13 @@ def _uploader_json(entry: Uploader | Mapping[str, Any]) -> dict[str, Any]:
     if isinstance(entry.get("until"), str):
         data["until"] = entry["until"]
     return data
+
+
+def _permissions(data: Any) -> Permissions:
+    # The service always writes "owners" (sometimes null): a document without it is not a permissions file.
+    if not isinstance(data, dict) or "owners" not in data:
+        raise ValueError("no 'owners' field")
+    return Permissions.model_validate(data)
 
 
 def _owner_list(owners: Sequence[str] | None) -> list[str] | None:
@@ -152,10 +167,36 @@ class _Handle:
             return False
         return name + "/" in listing
 
+    def _missing(self, force_remote: bool, cause: NotFoundError | None = None) -> NotFoundError | None:
+        """The error for a read that found nothing, naming the first level that does not exist.
+
+        Every read reports a missing project, asset or version alike, on both transports; this costs a
+        listing per level, and only when a read has already failed. The HTTP status and reason of
+        ``cause`` (the original error) are kept. ``None`` when every level exists.
+        """
+        reader = self._client._reader(force_remote)
+        for depth, kind in enumerate(("project", "asset", "version")[: len(self._parts)], start=1):
+            try:
+                found = self._parts[depth - 1] + "/" in reader.list("/".join(self._parts[: depth - 1]))
+            except NotFoundError:
+                found = False
+            if not found:
+                return NotFoundError(
+                    f"{kind} {'/'.join(self._parts[:depth])} does not exist",
+                    status=cause.status if cause is not None else None,
+                    reason=cause.reason if cause is not None else None,
+                )
+        return None
+
+    def _not_found(self, force_remote: bool, what: str, cause: NotFoundError | None = None) -> NotFoundError:
+        """:meth:`_missing`, or when every level exists, the error saying that ``what`` is missing."""
+        kind = ("project", "asset", "version")[len(self._parts) - 1]
+        return self._missing(force_remote, cause) or NotFoundError(f"{kind} {self.key} has no {what}")
+
     def _read_json(self, name: str, force_remote: bool) -> Any | None:
         path = f"{self.key}/{name}"
         data = self._client._reader(force_remote).read(path)
-        return None if data is None else _parsed(path, lambda: json.loads(data))
+        return None if data is None else self._client._document(path, force_remote, lambda: json.loads(data))
 
 
 class Project(_Handle):
@@ -233,7 +274,11 @@ class Project(_Handle):
         Raises:
             NotFoundError: When the project does not exist.
         """
-        return [self.asset(n) for n in self._client._subdirectories(self.key, force_remote)]
+        try:
+            names = self._client._subdirectories(self.key, force_remote)
+        except NotFoundError as exc:
+            raise self._not_found(force_remote, "directory", exc) from None
+        return [self.asset(n) for n in names]
 
     def permissions(self, *, force_remote: bool = False) -> Permissions:
         """The project's owners, uploaders and global-write flag.
@@ -243,8 +288,8 @@ class Project(_Handle):
         """
         data = self._read_json("..permissions", force_remote)
         if data is None:
-            raise NotFoundError(f"project {self.name} does not exist")
-        return _parsed(f"{self.key}/..permissions", lambda: Permissions.model_validate(data))
+            raise self._not_found(force_remote, "permissions")
+        return self._client._document(f"{self.key}/..permissions", force_remote, lambda: _permissions(data))
 
     def set_permissions(
         self,
@@ -285,8 +330,8 @@ class Project(_Handle):
         """
         data = self._read_json("..usage", force_remote)
         if data is None:
-            raise NotFoundError(f"project {self.name} does not exist")
-        return _parsed(f"{self.key}/..usage", lambda: int(data["total"]))
+            raise self._not_found(force_remote, "usage record")
+        return self._client._document(f"{self.key}/..usage", force_remote, lambda: int(data["total"]))
 
     def refresh_usage(self) -> int:
         """Recompute the project's usage from its manifests (administrators only); return it."""
@@ -358,7 +403,11 @@ class Asset(_Handle):
         """
         if order not in ("name", "upload_time"):
             raise InvalidArgumentError(f"order must be 'name' or 'upload_time', not {order!r}")
-        names = sorted(self._client._subdirectories(self.key, force_remote), key=_natural_key)
+        try:
+            listed = self._client._subdirectories(self.key, force_remote)
+        except NotFoundError as exc:
+            raise self._not_found(force_remote, "directory", exc) from None
+        names = sorted(listed, key=_natural_key)
         versions = [self.version(name) for name in names]
         if order == "name":
             return versions
@@ -378,7 +427,11 @@ class Asset(_Handle):
         """The latest non-probational version, as recorded by the service, or ``None``."""
         data = self._read_json("..latest", force_remote)
         return (
-            None if data is None else _parsed(f"{self.key}/..latest", lambda: self.version(data["version"]))
+            None
+            if data is None
+            else self._client._document(
+                f"{self.key}/..latest", force_remote, lambda: self.version(data["version"])
+            )
         )
 
     def refresh_latest(self) -> Version | None:
@@ -389,11 +442,18 @@ class Asset(_Handle):
         return self.version(answer["version"]) if "version" in answer else None
 
     def permissions(self, *, force_remote: bool = False) -> Permissions:
-        """Asset-level owners and uploaders (empty when the asset has none of its own)."""
+        """Asset-level owners and uploaders (empty when the asset has none of its own, or no files yet).
+
+        Raises:
+            NotFoundError: When the project does not exist.
+        """
         data = self._read_json("..permissions", force_remote)
         if data is None:
+            missing = self.project._missing(force_remote)
+            if missing is not None:
+                raise missing
             return Permissions()
-        return _parsed(f"{self.key}/..permissions", lambda: Permissions.model_validate(data))
+        return self._client._document(f"{self.key}/..permissions", force_remote, lambda: _permissions(data))
 
     def set_permissions(
         self,
@@ -587,8 +647,14 @@ class Version(_Handle):
             empty_directories: Also list the deepest empty directories, with a trailing ``/`` (as the
                 service's recursive listing does).
             force_remote: List through the REST API.
+
+        Raises:
+            NotFoundError: When the project, asset or version does not exist.
         """
-        listing = self._client._reader(force_remote).list(self.key, recursive=True)
+        try:
+            listing = self._client._reader(force_remote).list(self.key, recursive=True)
+        except NotFoundError as exc:
+            raise self._not_found(force_remote, "directory", exc) from None
         paths = listing if empty_directories else [p for p in listing if not p.endswith("/")]
         if not include_dotdot:
             paths = [p for p in paths if not any(part.startswith("..") for part in p.split("/"))]

@@ -22,6 +22,7 @@ from .._http import (
     final_error,
     is_retryable,
     is_retryable_status,
+    is_service_json,
     list_query,
     with_retries,
 )
@@ -45,6 +46,9 @@ class RemoteTransport:
         cache: Where downloaded files are kept.
         retries: Further attempts for idempotent GETs after a transient failure.
         fetcher: Fast path for reads; ``None`` sends everything through ``http``.
+        identify: Called before a 404 or an odd answer is believed: raises
+            :class:`~gobbler_sdk.errors.ConfigurationError` when the URL is not a Gobbler service at all
+            (:meth:`GobblerClient.service_info <gobbler_sdk.GobblerClient.service_info>`, which asks once).
     """
 
     kind = "remote"
@@ -56,11 +60,25 @@ class RemoteTransport:
         *,
         retries: int = 3,
         fetcher: Fetcher | None = None,
+        identify: Callable[[], object] | None = None,
     ) -> None:
         self._http = http
         self.cache = cache
         self.retries = retries
         self.fetcher = fetcher
+        self._identify = identify
+
+    def confirm_service(self) -> None:
+        """Check once that the URL is a Gobbler service (``GET /info``) before believing an odd answer.
+
+        A wrong URL or path prefix answers every read with a 404 or 405, which would otherwise read as
+        "this version does not exist".
+
+        Raises:
+            ConfigurationError: When the URL answers but is not a Gobbler service.
+        """
+        if self._identify is not None:
+            self._identify()
 
     @property
     def http(self) -> httpx.Client:
@@ -97,15 +115,21 @@ class RemoteTransport:
         what = f"list {path or 'the registry'}"
         answer = self._answer(list_query(path, recursive), what)
         if answer.status != 200:
+            if not is_service_json(answer.content_type):
+                self.confirm_service()
             error = error_from_answer(answer.status, answer.content_type, answer.body, what)
             if answer.status == 500 and "no such file" in (error.reason or ""):
-                raise NotFoundError(str(error), status=500, reason=error.reason) from None
+                # The reason names the service's own filesystem path, which means nothing here.
+                raise NotFoundError(
+                    f"no directory at {path!r} in the registry", status=500, reason=error.reason
+                ) from None
             raise error
         try:
             listing = json.loads(answer.body)
         except ValueError:
             listing = None
         if not isinstance(listing, list) or not all(isinstance(item, str) for item in listing):
+            self.confirm_service()
             raise UnsafePathError(f"{what}: the service returned something other than a list of paths")
         for item in listing:
             checked_relative(item[:-1] if item.endswith("/") else item)
@@ -116,6 +140,8 @@ class RemoteTransport:
         checked_relative(path)
         what = f"fetch {path}"
         answer = self._answer(fetch_url(path), what)
+        if answer.status != 200 and (answer.status == 404 or not is_service_json(answer.content_type)):
+            self.confirm_service()
         if answer.status == 404:
             return None
         if answer.status != 200:
@@ -162,7 +188,7 @@ class RemoteTransport:
             except BaseException:
                 partial.discard()
                 raise
-            return _settle(result, partial, path, expected)
+            return _settle(result, partial, path, expected, self.confirm_service)
 
         if fetcher is not None:
             return with_retries(lambda: fast_attempt(fetcher), retries=retries, what=what)
@@ -176,6 +202,7 @@ class RemoteTransport:
                         if is_retryable(response):
                             raise RetryableStatus.of(response)
                         if response.status_code == 404:
+                            self.confirm_service()
                             raise NotFoundError(f"{what}: no such file in the registry", status=404)
                         raise error_from_response(response, what)
                     for chunk in response.iter_bytes(CHUNK):
@@ -241,7 +268,7 @@ class RemoteTransport:
             except BaseException:
                 partial.discard()
                 raise
-            _settle(result, partial, path, entry)
+            _settle(result, partial, path, entry, self.confirm_service)
             finished(index)
 
         failures = fetcher.exchange_many([fetch_url(path) for path, _ in items], handle, window=concurrency)
@@ -265,13 +292,21 @@ class RemoteTransport:
             self.fetcher.close()
 
 
-def _settle(result: Answer | str, partial: PartialFile, path: str, expected: ManifestEntry | None) -> Path:
+def _settle(
+    result: Answer | str,
+    partial: PartialFile,
+    path: str,
+    expected: ManifestEntry | None,
+    confirm_service: Callable[[], None],
+) -> Path:
     """Finish a fast-path download: map an error answer to its exception, else verify and commit."""
     what = f"fetch {path}"
     if isinstance(result, Answer):
         partial.discard()
         if is_retryable_status(result.status, result.content_type):
             raise RetryableStatus(result.status, result.content_type, result.body)
+        if result.status == 404 or not is_service_json(result.content_type):
+            confirm_service()
         if result.status == 404:
             raise NotFoundError(f"{what}: no such file in the registry", status=404)
         raise error_from_answer(result.status, result.content_type, result.body, what)
