@@ -217,6 +217,27 @@ class GobblerClient:
             if isinstance(self._transport, RemoteTransport):
                 self._transport = None
 
+    # Pickling (process pools, Dask workers): the configuration travels; connections, locks and the cache
+    # object are rebuilt lazily on the other side, and a transport resolved here is resolved again there.
+    _RUNTIME = ("_http", "_remote")
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        for name in self._RUNTIME:
+            state[name] = None
+        if isinstance(self._choice, RemoteTransport):
+            # A remote transport holds live connections; the receiving side builds its own.
+            state["_choice"] = "remote"
+        if isinstance(state.get("_choice"), str):
+            state["_transport"] = None
+        state["_cache"] = self._cache.root
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        state = dict(state)
+        state["_cache"] = Cache(state["_cache"])
+        self.__dict__.update(state)
+
     def __enter__(self) -> GobblerClient:
         return self
 

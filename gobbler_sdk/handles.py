@@ -127,6 +127,10 @@ class _Handle:
     def __deepcopy__(self: _H, memo: dict[int, Any]) -> _H:
         return self
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # The default protocol restores slots with setattr, which immutability forbids.
+        return (_rebuilt, (type(self), self._client, self._parts))
+
     @property
     def client(self) -> GobblerClient:
         """The client this handle reads and writes through."""
@@ -197,6 +201,13 @@ class _Handle:
         path = f"{self.key}/{name}"
         data = self._client._reader(force_remote).read(path)
         return None if data is None else self._client._document(path, force_remote, lambda: json.loads(data))
+
+
+def _rebuilt(kind: type[_H], client: GobblerClient, parts: tuple[str, ...]) -> _H:
+    """A handle unpickled: its names were checked when it was made, so they are not checked again."""
+    handle = object.__new__(kind)
+    _Handle.__init__(handle, client, parts)
+    return handle
 
 
 class Project(_Handle):
@@ -546,6 +557,9 @@ class VersionPath(str):
         text = super().__new__(cls, version.key)
         text._version = version
         return text
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (VersionPath, (self._version,))
 
     def __call__(self, *, force_remote: bool = False, overwrite: bool = False) -> Path:
         """Local directory holding the version (see :meth:`Version.fetch_directory`)."""
