@@ -17,8 +17,16 @@ from typing import TypeVar
 from urllib.parse import quote
 
 import httpx
-from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential, wait_random
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_exponential,
+    wait_random,
+)
 
+from ._log import logger
 from .errors import ConfigurationError, GobblerError, ServiceUnavailableError, error_from_status
 
 __all__ = [
@@ -183,8 +191,15 @@ def with_retries(operation: Callable[[], T], *, retries: int, what: str) -> T:
         except BaseException as exc:
             if retries <= 0 or not _should_retry(exc):
                 raise
+            logger.info("%s failed (%s); retrying", what, _failure(exc))
         time.sleep(_FIRST_WAIT + random.uniform(0, _FIRST_WAIT))
+
+        def log_retry(state: RetryCallState) -> None:
+            failure = state.outcome.exception() if state.outcome is not None else None
+            logger.info("%s failed again (%s); retrying", what, _failure(failure))
+
         retrying = Retrying(
+            before_sleep=log_retry,
             retry=retry_if_exception(_should_retry),
             stop=stop_after_attempt(retries),
             # Continues the back-off from the first wait (0.05 s): 0.1, 0.2, ... s, with jitter on the scale
@@ -195,6 +210,12 @@ def with_retries(operation: Callable[[], T], *, retries: int, what: str) -> T:
         return retrying(operation)
     except (RetryableStatus, *TRANSPORT_ERRORS) as exc:
         raise final_error(exc, what) from exc
+
+
+def _failure(exc: BaseException | None) -> str:
+    if isinstance(exc, RetryableStatus):
+        return f"HTTP {exc.status}"
+    return type(exc).__name__ if exc is not None else "unknown"
 
 
 def final_error(exc: BaseException, what: str) -> GobblerError:

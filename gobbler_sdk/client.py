@@ -27,6 +27,7 @@ from ._cache import Cache
 from ._directory import download_directory
 from ._fetcher import Fetcher, direct_connection_possible
 from ._http import RetryableStatus, check_identity, is_retryable, make_http_client, with_retries
+from ._log import logger
 from ._pathsafety import checked_relative
 from ._progress import ProgressCallback
 from ._staging import allocate_directory, is_direct_child, stage_copy
@@ -181,7 +182,9 @@ class GobblerClient:
             raise ConfigurationError("no Gobbler URL or registry: pass url= / registry= or set GOBBLER_URL")
         registry = self.registry
         if os.path.isdir(registry) and os.access(registry, os.R_OK | os.X_OK):
+            logger.info("reading the registry directly at %s", registry)
             return LocalTransport(registry)
+        logger.info("the registry %s is not readable here; reading through %s", registry, self._url)
         return self._remote_transport()
 
     def _remote_transport(self) -> RemoteTransport:
@@ -189,6 +192,8 @@ class GobblerClient:
             fetcher = (
                 Fetcher(self.url, timeout=self.timeout) if direct_connection_possible(self.url) else None
             )
+            if fetcher is None:
+                logger.info("a proxy is configured for %s: reads go through httpx", self.url)
             self._remote = RemoteTransport(
                 self._client_http,
                 self._cache,
@@ -489,6 +494,7 @@ class GobblerClient:
         return [item[:-1] for item in listing if item.endswith("/") and not item.startswith("..")]
 
     def _submit(self, action: str, payload: dict[str, Any], context: str) -> dict[str, Any]:
+        logger.info("submitting %s (%s)", action, context)
         return Submitter(self._client_http(), self.staging, connect_retries=self.retries).submit(
             action, payload, context=context
         )
@@ -528,6 +534,7 @@ class GobblerClient:
         else:
             settled = not overwrite and self._is_settled(version)
             data = self._cache.read_bytes(path) if settled else None
+            logger.debug("%s: %s", "cache hit" if data is not None else "cache miss", path)
             if data is None:
                 data = reader.read(path)
                 if data is not None and self._is_settled_now(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import logging
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -26,6 +27,7 @@ from .._http import (
     list_query,
     with_retries,
 )
+from .._log import logger
 from .._pathsafety import checked_relative
 from ..errors import NotFoundError, UnsafePathError
 from ..models import ManifestEntry
@@ -90,6 +92,8 @@ class RemoteTransport:
     def _answer(self, url: str, what: str) -> Answer:
         """A small GET answer, through the fast path when there is one, retried when transient."""
         fetcher = self.fetcher
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("GET %s", url)
 
         def attempt() -> Answer:
             if fetcher is not None:
@@ -161,7 +165,11 @@ class RemoteTransport:
         """
         local = self.cache.path_for(path)
         if not overwrite and self.cache.is_valid(local, entry if verify else None):
+            if logger.isEnabledFor(logging.DEBUG):
+                logger.debug("cache hit: %s", path)
             return local
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("cache miss: downloading %s", path)
         return self._download(path, local, entry, verify)
 
     def download(self, path: str, entry: ManifestEntry | None, *, verify: bool = True) -> Path:
@@ -237,6 +245,7 @@ class RemoteTransport:
             NotFoundError, IntegrityError, GobblerError: The first failure that retrying did not cure.
         """
         targets = [self.cache.path_for(path) for path, _ in items]
+        logger.debug("downloading %d files, up to %d at a time", len(items), concurrency)
 
         def finished(index: int) -> None:
             if on_done is not None:
@@ -278,6 +287,7 @@ class RemoteTransport:
                 raise exc
             if self.retries <= 0:
                 raise final_error(exc, f"fetch {path}") from exc
+            logger.info("fetch %s failed in the batch (%s); retrying it alone", path, type(exc).__name__)
             # The attempt in the batch was the first of the usual ``retries + 1``.
             self._download(path, targets[index], entry, True, retries=self.retries - 1)
             finished(index)
