@@ -8,7 +8,8 @@ exactly the JSON the service reads and writes (RFC 3339 timestamps, absent optio
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import html
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -90,6 +91,30 @@ class _Document(BaseModel):
             if value is not None and name in self.model_fields_set:
                 written[key] = value
         return written
+
+    def __repr__(self) -> str:
+        # Only what was given, each value cut short: a repr is for a REPL line, not for the whole document.
+        shown = ", ".join(f"{key}={_short(value)}" for key, value in self.model_dump(mode="json").items())
+        return f"{type(self).__name__}({shown})"
+
+
+def _short(value: Any, limit: int = 48) -> str:
+    if isinstance(value, list) and len(value) > 3:
+        return f"[{len(value)} items]"
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _html_table(caption: str, header: Iterable[str], rows: Iterable[Iterable[object]]) -> str:
+    """A small HTML table for notebooks, every cell escaped."""
+    head = "".join(f"<th>{html.escape(str(cell))}</th>" for cell in header)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(str(cell))}</td>" for cell in row) + "</tr>" for row in rows
+    )
+    return f"<table><caption>{html.escape(caption)}</caption><tr>{head}</tr>{body}</table>"
+
+
+_HTML_ROWS = 20
 
 
 class LinkTarget(_Document):
@@ -237,6 +262,27 @@ class Manifest(RootModel[dict[str, _EntryData]]):
         """Paths recorded as empty directories."""
         return [path for path, data in self.root.items() if data["md5sum"] == ""]
 
+    def __repr__(self) -> str:
+        return f"Manifest({len(self.root)} entries, total_size={self.total_size})"
+
+    def __str__(self) -> str:
+        return repr(self)
+
+    def _repr_html_(self) -> str:
+        """The first entries as a table, for notebooks."""
+        rows = [
+            (path, data["size"], data["md5sum"] or "(empty directory)", _link_text(data))
+            for path, data in list(self.root.items())[:_HTML_ROWS]
+        ]
+        more = f", first {_HTML_ROWS} shown" if len(self.root) > _HTML_ROWS else ""
+        caption = f"Manifest: {len(self.root)} entries, {self.total_size} bytes{more}"
+        return _html_table(caption, ("path", "size", "md5sum", "link"), rows)
+
+
+def _link_text(data: _EntryData) -> str:
+    link = data.get("link")
+    return "" if link is None else f"{link['project']}/{link['asset']}/{link['version']}/{link['path']}"
+
 
 class Summary(_Document):
     """Facts about one upload (``..summary``).
@@ -254,6 +300,16 @@ class Summary(_Document):
     upload_start: Timestamp
     upload_finish: Timestamp
     on_probation: bool = False
+
+    def _repr_html_(self) -> str:
+        """The summary as a two-column table, for notebooks."""
+        rows = [
+            ("uploaded by", self.upload_user_id),
+            ("started", _format_timestamp(self.upload_start)),
+            ("finished", _format_timestamp(self.upload_finish)),
+            ("on probation", self.on_probation),
+        ]
+        return _html_table("Summary", ("field", "value"), rows)
 
 
 class Uploader(_Document):
@@ -299,6 +355,23 @@ class Permissions(_Document):
     owners: Annotated[tuple[str, ...], BeforeValidator(_none_as_empty)] = ()
     uploaders: Annotated[tuple[Uploader, ...], BeforeValidator(_none_as_empty)] = ()
     global_write: bool = False
+
+    def _repr_html_(self) -> str:
+        """Owners and uploaders as a table, for notebooks."""
+        rows: list[tuple[object, ...]] = [("owner", owner, "", "", "", "") for owner in self.owners]
+        rows += [
+            (
+                "uploader",
+                u.id,
+                u.asset or "",
+                u.version or "",
+                "" if u.until is None else _format_timestamp(u.until),
+                "" if u.trusted is None else u.trusted,
+            )
+            for u in self.uploaders
+        ]
+        caption = f"Permissions (global write: {'yes' if self.global_write else 'no'})"
+        return _html_table(caption, ("role", "user", "asset", "version", "until", "trusted"), rows)
 
 
 class ServiceInfo(_Document):

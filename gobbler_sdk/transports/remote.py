@@ -82,6 +82,9 @@ class RemoteTransport:
         if self._identify is not None:
             self._identify()
 
+    def __repr__(self) -> str:
+        return f"RemoteTransport(cache={str(self.cache.root)!r})"
+
     @property
     def http(self) -> httpx.Client:
         """The ``httpx.Client`` for reads without a fast path (built on first use if given as a function)."""
