@@ -121,11 +121,11 @@ class LinkTarget(_Document):
     """Where a linked file points: a file of another (or the same) version.
 
     Attributes:
-        project: Project of the target.
-        asset: Asset of the target.
-        version: Version of the target.
-        path: Path of the target inside its version.
-        ancestor: The final real file when the immediate target is itself a link.
+        project (str): Project of the target.
+        asset (str): Asset of the target.
+        version (str): Version of the target.
+        path (str): Path of the target inside its version.
+        ancestor (LinkTarget | None): The final real file when the immediate target is itself a link.
     """
 
     model_config = _CONFIG
@@ -151,9 +151,9 @@ class ManifestEntry(_Document):
     """One path of a version's manifest.
 
     Attributes:
-        size: Size in bytes (of the final target for links; 0 for empty directories).
-        md5sum: Lower-case hex MD5; ``""`` for empty directories.
-        link: Set when the file is a link to another registry file.
+        size (int): Size in bytes (of the final target for links; 0 for empty directories).
+        md5sum (str): Lower-case hex MD5; ``""`` for empty directories.
+        link (LinkTarget | None): Set when the file is a link to another registry file.
     """
 
     model_config = _CONFIG
@@ -288,10 +288,10 @@ class Summary(_Document):
     """Facts about one upload (``..summary``).
 
     Attributes:
-        upload_user_id: Who uploaded the version (the spoofed name when spoofing).
-        upload_start: When the service started handling the upload.
-        upload_finish: When the transfer finished.
-        on_probation: Whether the version awaits approval.
+        upload_user_id (str): Who uploaded the version (the spoofed name when spoofing).
+        upload_start (datetime): When the service started handling the upload (timezone-aware).
+        upload_finish (datetime): When the transfer finished (timezone-aware).
+        on_probation (bool): Whether the version awaits approval.
     """
 
     model_config = _CONFIG
@@ -316,11 +316,11 @@ class Uploader(_Document):
     """Someone allowed to upload to a project or asset.
 
     Attributes:
-        id: User name.
-        asset: Restrict the permission to this asset.
-        version: Restrict the permission to this version name.
-        until: The permission lapses after this instant.
-        trusted: Uploads are not forced onto probation when ``True``.
+        id (str): User name.
+        asset (str | None): Restrict the permission to this asset.
+        version (str | None): Restrict the permission to this version name.
+        until (datetime | None): The permission lapses after this instant.
+        trusted (bool | None): Uploads are not forced onto probation when ``True``.
     """
 
     model_config = _CONFIG
@@ -345,9 +345,9 @@ class Permissions(_Document):
     """Owners, uploaders and the global-write flag of a project or asset (``..permissions``).
 
     Attributes:
-        owners: User names of the owners.
-        uploaders: Uploader entries, in the order the service evaluates them.
-        global_write: Whether anyone may create new assets in the project.
+        owners (tuple[str, ...]): User names of the owners.
+        uploaders (tuple[Uploader, ...]): Uploader entries, in the order the service evaluates them.
+        global_write (bool): Whether anyone may create new assets in the project.
     """
 
     model_config = _CONFIG
@@ -378,8 +378,8 @@ class ServiceInfo(_Document):
     """Where the service keeps its staging directory and registry (``GET /info``).
 
     Attributes:
-        staging: Staging directory, as the service was configured.
-        registry: Registry directory, as the service was configured.
+        staging (str): Staging directory, as the service was configured.
+        registry (str): Registry directory, as the service was configured.
     """
 
     model_config = _CONFIG
@@ -392,11 +392,11 @@ class RerouteChange(_Document):
     """One link changed (or to be changed, in a dry run) by ``reroute_links``.
 
     Attributes:
-        is_copy: ``True`` (JSON key ``copy``) when the link is replaced by a copy of ``source``,
+        is_copy (bool): ``True`` (JSON key ``copy``) when the link is replaced by a copy of ``source``,
             ``False`` when it is retargeted.
-        path: Registry path of the link that changes.
-        source: The doomed file that caused the change.
-        usage: Bytes added to the project's usage (the file size for copies, else 0).
+        path (str): Registry path of the link that changes.
+        source (str): The doomed file that caused the change.
+        usage (int): Bytes added to the project's usage (the file size for copies, else 0).
     """
 
     model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
