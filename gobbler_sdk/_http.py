@@ -17,15 +17,24 @@ from typing import TypeVar
 from urllib.parse import quote
 
 import httpx
-from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential, wait_random
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_exponential,
+    wait_random,
+)
 
 from ._fetcher import Answer
 from ._limits import ReadLimits, deadline_scope, install_deadlines, too_large
-from .errors import GobblerError, ServiceUnavailableError, error_from_status
+from ._log import logger
+from .errors import ConfigurationError, GobblerError, ServiceUnavailableError, error_from_status
 
 __all__ = [
     "TRANSPORT_ERRORS",
     "RetryableStatus",
+    "check_identity",
     "error_from_answer",
     "error_from_response",
     "fetch_url",
@@ -33,6 +42,7 @@ __all__ = [
     "get_answer",
     "is_retryable",
     "is_retryable_status",
+    "is_service_json",
     "list_query",
     "make_http_client",
     "read_capped_stream",
@@ -137,6 +147,41 @@ def error_from_response(response: httpx.Response, context: str = "") -> GobblerE
     )
 
 
+def is_service_json(content_type: str | None) -> bool:
+    """Whether an answer is JSON, as every answer of the Gobbler API but ``/fetch``'s files is."""
+    return (content_type or "").split(";")[0].strip().lower() == "application/json"
+
+
+def check_identity(url: str, status: int, content_type: str | None, body: bytes) -> dict[str, str]:
+    """Check that an answer to ``GET /info`` comes from a Gobbler service; return its document.
+
+    A wrong URL often still answers: a web server's HTML 404 page, another API's JSON, or a Gobbler
+    service's own 405 for a path outside its prefix. Each gets one line naming the URL and what to check,
+    never the answer's body.
+
+    Raises:
+        ConfigurationError: When the answer is not a Gobbler service's ``/info``.
+    """
+    document: object = None
+    if status == 200 and is_service_json(content_type):
+        try:
+            document = json.loads(body)
+        except ValueError:
+            document = None
+    if isinstance(document, dict) and all(isinstance(document.get(k), str) for k in ("staging", "registry")):
+        return {"staging": document["staging"], "registry": document["registry"]}
+    if status != 200:
+        answered = f"HTTP {status}"
+    elif is_service_json(content_type):
+        answered = "a JSON document without the service's registry and staging"
+    else:
+        answered = f"a {(content_type or 'untyped').split(';')[0]} document"
+    raise ConfigurationError(
+        f"{url} is not a Gobbler service: GET {url}/info answered {answered}. Check the URL, including "
+        "the path prefix the service was started with (-prefix)"
+    )
+
+
 def is_retryable_status(status: int, content_type: str | None) -> bool:
     """Whether a GET answer should be retried: a 5xx that is not the service's own JSON error."""
     return status >= 500 and content_type != "application/json"
@@ -183,8 +228,15 @@ def with_retries(operation: Callable[[], T], *, retries: int, what: str) -> T:
         except BaseException as exc:
             if retries <= 0 or not _should_retry(exc):
                 raise
+            logger.info("%s failed (%s); retrying", what, _failure(exc))
         time.sleep(_FIRST_WAIT + random.uniform(0, _FIRST_WAIT))
+
+        def log_retry(state: RetryCallState) -> None:
+            failure = state.outcome.exception() if state.outcome is not None else None
+            logger.info("%s failed again (%s); retrying", what, _failure(failure))
+
         retrying = Retrying(
+            before_sleep=log_retry,
             retry=retry_if_exception(_should_retry),
             stop=stop_after_attempt(retries),
             # Continues the back-off from the first wait (0.05 s): 0.1, 0.2, ... s, with jitter on the scale
@@ -195,6 +247,12 @@ def with_retries(operation: Callable[[], T], *, retries: int, what: str) -> T:
         return retrying(operation)
     except (RetryableStatus, *TRANSPORT_ERRORS) as exc:
         raise final_error(exc, what) from exc
+
+
+def _failure(exc: BaseException | None) -> str:
+    if isinstance(exc, RetryableStatus):
+        return f"HTTP {exc.status}"
+    return type(exc).__name__ if exc is not None else "unknown"
 
 
 def final_error(exc: BaseException, what: str) -> GobblerError:

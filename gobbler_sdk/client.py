@@ -17,11 +17,13 @@ import os
 import stat
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
+from urllib.parse import urlsplit
 
 import httpx
 import platformdirs
 
+from ._arguments import items_of
 from ._cache import Cache, integrity_problem
 from ._cache_manager import CacheManager
 from ._directory import copy_into, download_directory, is_internal
@@ -29,7 +31,7 @@ from ._fetcher import Answer, Fetcher, direct_connection_possible
 from ._globs import path_filter
 from ._http import (
     RetryableStatus,
-    error_from_answer,
+    check_identity,
     get_answer,
     is_retryable_status,
     make_http_client,
@@ -53,19 +55,23 @@ from .errors import (
     ConfigurationError,
     GobblerError,
     IntegrityError,
+    InvalidArgumentError,
     InvalidRequestError,
     NotCachedError,
     NotFoundError,
+    ServiceError,
     ServiceUnavailableError,
     error_from_oserror,
 )
-from .handles import Asset, Project, Version, _parsed, _uploader_json
+from .handles import Asset, Project, Version, _owner_list, _parsed, _uploader_list
 from .models import Manifest, ManifestEntry, Permissions, RerouteChange, ServiceInfo, Summary, Uploader
 from .transports import LocalTransport, RemoteTransport, Transport
 
 __all__ = ["GobblerClient"]
 
 TransportChoice = Literal["auto", "local", "remote"]
+
+_D = TypeVar("_D")
 
 
 def _env_flag(value: bool | None, variable: str) -> bool:
@@ -78,6 +84,37 @@ def _env_path(value: str | os.PathLike[str] | None, variable: str) -> str | None
     if value is not None:
         return os.fspath(value)
     return os.environ.get(variable) or None
+
+
+def _check_options(
+    url: object, transport: object, timeout: object, concurrency: object, retries: object
+) -> None:
+    """Refuse unusable constructor arguments with a :class:`ConfigurationError` naming the argument."""
+    if url is not None and not isinstance(url, str):
+        raise ConfigurationError(f"url must be a string such as 'http://host:8080', not {type(url).__name__}")
+    if isinstance(transport, str):
+        if transport not in ("auto", "local", "remote"):
+            raise ConfigurationError(
+                f"transport must be 'auto', 'local', 'remote' or a Transport, not {transport!r}"
+            )
+    elif not isinstance(transport, Transport):
+        raise ConfigurationError(
+            f"transport must be 'auto', 'local', 'remote' or a Transport, not a {type(transport).__name__}"
+        )
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
+        raise ConfigurationError(f"timeout must be a positive number of seconds, not {timeout!r}")
+    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+        raise ConfigurationError(f"concurrency must be an integer of at least 1, not {concurrency!r}")
+    if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+        raise ConfigurationError(f"retries must be an integer of at least 0, not {retries!r}")
+
+
+def _check_url(url: str) -> None:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigurationError(
+            f"{url!r} is not an http:// or https:// URL of a Gobbler service (such as 'http://host:8080')"
+        )
 
 
 class GobblerClient:
@@ -109,6 +146,11 @@ class GobblerClient:
             answer, which comes only once the action is done; ``None`` waits forever. Past it,
             :class:`~gobbler_sdk.errors.OutcomeUnknownError` says the request may have been applied; it
             is never resent. Default 6 hours.
+
+    Raises:
+        ConfigurationError: When an argument is unusable: a ``transport`` that is none of the choices, a
+            ``timeout`` that is not a positive number, a ``concurrency`` below 1, negative ``retries``, or a
+            ``url`` that is not ``http://`` or ``https://``. It is also a ``ValueError``.
     """
 
     def __init__(
@@ -127,16 +169,15 @@ class GobblerClient:
         max_response_size: int = DEFAULT_MAX_RESPONSE_SIZE,
         submit_timeout: float | None = DEFAULT_SUBMIT_TIMEOUT,
     ) -> None:
+        _check_options(url, transport, timeout, concurrency, retries)
         self._offline = _env_flag(offline, "GOBBLER_OFFLINE")
         self._url = (url or os.environ.get("GOBBLER_URL") or "").rstrip("/") or None
+        if self._url is not None:
+            _check_url(self._url)
         self._staging = _env_path(staging, "GOBBLER_STAGING")
         self._registry = _env_path(registry, "GOBBLER_REGISTRY")
         cache_dir = _env_path(cache, "GOBBLER_CACHE") or platformdirs.user_cache_dir("gobbler-sdk")
         self._cache = Cache(cache_dir)
-        if concurrency < 1:
-            raise ValueError("concurrency must be at least 1")
-        if isinstance(transport, str) and transport not in ("auto", "local", "remote"):
-            raise ValueError(f"transport must be 'auto', 'local', 'remote' or a Transport, not {transport!r}")
         if (
             min_read_rate <= 0
             or max_response_size <= 0
@@ -280,7 +321,9 @@ class GobblerClient:
             raise ConfigurationError("no Gobbler URL or registry: pass url= / registry= or set GOBBLER_URL")
         registry = self.registry
         if os.path.isdir(registry) and os.access(registry, os.R_OK | os.X_OK):
+            logger.info("reading the registry directly at %s", registry)
             return LocalTransport(registry)
+        logger.info("the registry %s is not readable here; reading through %s", registry, self._url)
         return self._remote_transport()
 
     def _remote_transport(self) -> RemoteTransport:
@@ -288,6 +331,8 @@ class GobblerClient:
             fetcher = None
             if not self._offline and direct_connection_possible(self.url):
                 fetcher = Fetcher(self.url, timeout=self.timeout, limits=self._limits)
+            elif not self._offline:
+                logger.info("a proxy is configured for %s: reads go through httpx", self.url)
             self._remote = RemoteTransport(
                 self._client_http,
                 self._cache,
@@ -295,6 +340,7 @@ class GobblerClient:
                 fetcher=fetcher,
                 offline=self._offline,
                 limits=self._limits,
+                identify=self.service_info,
             )
         return self._remote
 
@@ -318,6 +364,27 @@ class GobblerClient:
             if isinstance(self._transport, RemoteTransport):
                 self._transport = None
 
+    # Pickling (process pools, Dask workers): the configuration travels; connections, locks and the cache
+    # object are rebuilt lazily on the other side, and a transport resolved here is resolved again there.
+    _RUNTIME = ("_http", "_remote")
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        for name in self._RUNTIME:
+            state[name] = None
+        if isinstance(self._choice, RemoteTransport):
+            # A remote transport holds live connections; the receiving side builds its own.
+            state["_choice"] = "remote"
+        if isinstance(state.get("_choice"), str):
+            state["_transport"] = None
+        state["_cache"] = self._cache.root
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        state = dict(state)
+        state["_cache"] = Cache(state["_cache"])
+        self.__dict__.update(state)
+
     def __enter__(self) -> GobblerClient:
         return self
 
@@ -330,7 +397,13 @@ class GobblerClient:
     # ------------------------------------------------------------------ service-level operations
 
     def service_info(self) -> ServiceInfo:
-        """Staging and registry paths as the service reports them (``GET /info``; cached)."""
+        """Staging and registry paths as the service reports them (``GET /info``; cached).
+
+        Raises:
+            ConfigurationError: When the URL answers but is not a Gobbler service (a web page, another
+                API, a wrong path prefix).
+            ServiceUnavailableError: When nothing answers at the URL.
+        """
         if self._info is None:
             if self._offline:
                 raise NotCachedError("the service's /info is not known, and offline mode sends no request")
@@ -343,11 +416,8 @@ class GobblerClient:
                 return answer
 
             answer = with_retries(attempt, retries=self.retries, what="service info")
-            if answer.status != 200:
-                raise error_from_answer(answer.status, answer.content_type, answer.body, "service info")
-            self._info = _parsed(
-                "the answer of GET /info", lambda: ServiceInfo.model_validate_json(answer.body)
-            )
+            document = check_identity(self.url, answer.status, answer.content_type, answer.body)
+            self._info = ServiceInfo.model_validate(document)
         return self._info
 
     def project(self, name: str) -> Project:
@@ -366,7 +436,7 @@ class GobblerClient:
         self,
         name: str,
         owners: Sequence[str] | None = None,
-        uploaders: Sequence[Uploader | dict[str, Any]] | None = None,
+        uploaders: Sequence[Uploader | Mapping[str, Any]] | None = None,
         *,
         global_write: bool | None = None,
     ) -> Project:
@@ -385,8 +455,17 @@ class GobblerClient:
 
         Returns:
             One entry per changed link (in no particular order).
+
+        Raises:
+            InvalidArgumentError: When ``to_delete`` is a single handle or mapping instead of a list.
         """
-        targets = [self._reroute_target(item) for item in to_delete]
+        items = items_of(
+            to_delete,
+            "to_delete",
+            item=(Project, Asset, Version, Mapping),
+            noun="projects, assets or versions",
+        )
+        targets = [self._reroute_target(item) for item in items]
         payload: dict[str, Any] = {"to_delete": targets}
         if dry_run:
             payload["dry_run"] = True
@@ -475,6 +554,33 @@ class GobblerClient:
             IntegrityError: When downloaded bytes do not match the manifest.
         """
         checked_relative(path)
+        try:
+            return self._fetch_file(path, force_remote, overwrite, verify, progress, tqdm_class)
+        except NotFoundError as exc:
+            raise self._explained(path, force_remote, exc) or exc from None
+
+    def _explained(
+        self, path: str, force_remote: bool, cause: NotFoundError | None = None
+    ) -> NotFoundError | None:
+        """For a path that was not found, the error naming its missing project, asset or version, if any."""
+        parts = path.strip("/").split("/")
+        try:
+            project = Project(self, parts[0])
+            asset = project.asset(parts[1]) if len(parts) > 1 else None
+            version = asset.version(parts[2]) if asset is not None and len(parts) > 2 else None
+        except InvalidRequestError:
+            return None
+        return (version or asset or project)._missing(force_remote, cause)
+
+    def _fetch_file(
+        self,
+        path: str,
+        force_remote: bool,
+        overwrite: bool,
+        verify: bool,
+        progress: bool | ProgressCallback | None,
+        tqdm_class: TqdmClass | None,
+    ) -> Path:
         reader = self._reader(force_remote)
         if not isinstance(reader, RemoteTransport):
             return reader.fetch(path, overwrite=overwrite)
@@ -540,7 +646,7 @@ class GobblerClient:
             ServiceError: When the service answers with other bytes than asked.
         """
         if start < 0 or (end is not None and end < start):
-            raise ValueError(f"invalid byte range {start}..{end} (need 0 <= start <= end)")
+            raise InvalidArgumentError(f"invalid byte range {start}..{end} (need 0 <= start <= end)")
         checked_relative(path)
         if end == start:
             return b""
@@ -622,7 +728,8 @@ class GobblerClient:
             base = reader.registry if isinstance(reader, LocalTransport) else Path(self.registry)
             local = base / relative
             if not local.is_dir():
-                raise NotFoundError(f"no directory at {path!r} in the registry")
+                missing = self._explained(relative, force_remote)
+                raise missing or NotFoundError(f"no directory at {path!r} in the registry")
             if target is None:
                 return local
             return self._copy_from_registry(reader, base, relative, select, target, overwrite)
@@ -638,25 +745,12 @@ class GobblerClient:
         def entry_for(item: str) -> ManifestEntry | None:
             return self._entry_for(item, manifests)
 
-        if reader.offline:
-            listing = self._cached_listing(relative)
-            items = download_directory(
-                reader, self._cache, relative, entry_for, listing=listing, cache_only=True, **options
-            )
-        else:
-            try:
-                items = download_directory(reader, self._cache, relative, entry_for, **options)
-            except ServiceUnavailableError as exc:
-                if not self._settled_parts(relative):
-                    raise
-                listing = self._cached_listing(relative)
-                try:
-                    items = download_directory(
-                        reader, self._cache, relative, entry_for, listing=listing, cache_only=True, **options
-                    )
-                except NotCachedError:
-                    raise exc from None
-                logger.warning("%s; serving %s from the cache", exc, relative)
+        try:
+            items = self._download_items(reader, relative, entry_for, options)
+        except NotCachedError:
+            raise
+        except NotFoundError as exc:
+            raise self._explained(relative, force_remote, exc) or exc from None
         if target is None:
             return self._cache.local_path(relative)
 
@@ -667,6 +761,34 @@ class GobblerClient:
             return fd
 
         return copy_into(target, items, open_cached, overwrite=overwrite, check_md5=False)
+
+    def _download_items(
+        self,
+        reader: RemoteTransport,
+        relative: str,
+        entry_for: Callable[[str], ManifestEntry | None],
+        options: dict[str, Any],
+    ) -> list[tuple[str, str, ManifestEntry | None]]:
+        """Download a directory, from the cache alone when offline or when the service is unreachable."""
+        if reader.offline:
+            listing = self._cached_listing(relative)
+            return download_directory(
+                reader, self._cache, relative, entry_for, listing=listing, cache_only=True, **options
+            )
+        try:
+            return download_directory(reader, self._cache, relative, entry_for, **options)
+        except ServiceUnavailableError as exc:
+            if not self._settled_parts(relative):
+                raise
+            listing = self._cached_listing(relative)
+            try:
+                items = download_directory(
+                    reader, self._cache, relative, entry_for, listing=listing, cache_only=True, **options
+                )
+            except NotCachedError:
+                raise exc from None
+            logger.warning("%s; serving %s from the cache", exc, relative)
+            return items
 
     def _copy_from_registry(
         self,
@@ -743,6 +865,7 @@ class GobblerClient:
     def _submit(self, action: str, payload: dict[str, Any], context: str) -> dict[str, Any]:
         if self._offline:
             raise ConfigurationError(f"{context}: offline mode sends no request to the service")
+        logger.info("submitting %s (%s)", action, context)
         submitter = Submitter(
             self._client_http(),
             self.checked_staging(),
@@ -754,11 +877,23 @@ class GobblerClient:
 
     def _manifest(self, version: Version, force_remote: bool, overwrite: bool = False) -> Manifest:
         data = self._version_document(version, "..manifest", force_remote, overwrite)
-        return _parsed(f"{version.key}/..manifest", lambda: Manifest.from_json(data))
+        return self._document(f"{version.key}/..manifest", force_remote, lambda: Manifest.from_json(data))
 
     def _summary(self, version: Version, force_remote: bool, overwrite: bool = False) -> Summary:
         data = self._version_document(version, "..summary", force_remote, overwrite)
-        return _parsed(f"{version.key}/..summary", lambda: Summary.model_validate_json(data))
+        return self._document(
+            f"{version.key}/..summary", force_remote, lambda: Summary.model_validate_json(data)
+        )
+
+    def _document(self, what: str, force_remote: bool, parse: Callable[[], _D]) -> _D:
+        """Parse a registry document; when it is malformed, first make sure the URL is a Gobbler service."""
+        try:
+            return _parsed(what, parse)
+        except ServiceError:
+            reader = self._reader(force_remote)
+            if isinstance(reader, RemoteTransport):
+                reader.confirm_service()
+            raise
 
     def _version_document(self, version: Version, name: str, force_remote: bool, overwrite: bool) -> bytes:
         """Bytes of a version's ``..summary`` or ``..manifest``.
@@ -781,6 +916,7 @@ class GobblerClient:
         else:
             settled = not overwrite and self._is_settled(version)
             data = self._cache.read_bytes(path) if settled else None
+            logger.debug("%s: %s", "cache hit" if data is not None else "cache miss", path)
             if data is None:
                 data = reader.read(path)
                 if data is not None and self._is_settled_now(
@@ -788,7 +924,7 @@ class GobblerClient:
                 ):
                     self._cache.write_bytes(path, data)
         if data is None:
-            raise NotFoundError(f"version {version.key} does not exist (no {name.lstrip('.')})")
+            raise version._not_found(force_remote, name.lstrip("."))
         return data
 
     def _is_settled_now(self, version: Version, remote: RemoteTransport, summary: bytes | None) -> bool:
@@ -827,13 +963,13 @@ class GobblerClient:
         project: Project,
         asset: str | None,
         owners: Sequence[str] | None,
-        uploaders: Sequence[Uploader | dict[str, Any]] | None,
+        uploaders: Sequence[Uploader | Mapping[str, Any]] | None,
         global_write: bool | None,
         append: bool,
         dry_run: bool,
         spoof: str | None,
     ) -> dict[str, Any]:
-        new_uploaders = None if uploaders is None else [_uploader_json(u) for u in uploaders]
+        owners, new_uploaders = _owner_list(owners), _uploader_list(uploaders)
         permissions: dict[str, Any] = {}
         if append and (owners is not None or new_uploaders is not None):
             holder = project.asset(asset) if asset else project

@@ -5,7 +5,8 @@ HTTP ``status`` and the service's ``reason``; the class says what kind of failur
 
     GobblerError
     ├── InvalidRequestError        400: the request itself is wrong (also raised before sending)
-    │   └── InvalidNameError       a project/asset/version name the service would reject (also ValueError)
+    │   └── InvalidArgumentError   an argument caught before sending: wrong shape or value (also ValueError)
+    │       └── InvalidNameError   a project/asset/version name the service would reject
     ├── PermissionDeniedError      403 (also PermissionError)
     ├── NotFoundError              404, or a missing project/asset/version on a read (also LookupError)
     │   └── NotCachedError         offline (or the service unreachable) and the answer is not cached
@@ -16,7 +17,7 @@ HTTP ``status`` and the service's ``reason``; the class says what kind of failur
     ├── IntegrityError             downloaded or cached bytes do not match the manifest
     ├── UnsafePathError            a server-supplied path would escape the cache (also ValueError)
     ├── ReadOnlyError              writing through the read-only gobbler:// filesystem (also PermissionError)
-    ├── ConfigurationError         staging, registry or URL missing or unusable
+    ├── ConfigurationError         staging, registry, URL or client option unusable (also ValueError)
     └── LocalFileError             an OSError on the client's own files (also OSError)
         ├── LocalPermissionError       (also PermissionError)
         ├── LocalFileNotFoundError     (also FileNotFoundError)
@@ -37,6 +38,7 @@ __all__ = [
     "ConfigurationError",
     "GobblerError",
     "IntegrityError",
+    "InvalidArgumentError",
     "InvalidNameError",
     "InvalidRequestError",
     "LocalFileError",
@@ -82,7 +84,11 @@ class InvalidRequestError(GobblerError):
     """The request is malformed or conflicts with the registry (HTTP 400, or caught before sending)."""
 
 
-class InvalidNameError(InvalidRequestError, ValueError):
+class InvalidArgumentError(InvalidRequestError, ValueError):
+    """An argument the service would refuse or misread (a bare string for a list, say); nothing was sent."""
+
+
+class InvalidNameError(InvalidArgumentError):
     """A project, asset or version name breaks the service's naming rules; nothing was sent."""
 
 
@@ -149,8 +155,8 @@ class ReadOnlyError(GobblerError, PermissionError):
         self.errno = errno.EROFS
 
 
-class ConfigurationError(GobblerError):
-    """The client lacks a usable URL, staging directory, registry or cache."""
+class ConfigurationError(GobblerError, ValueError):
+    """The client lacks a usable URL, staging directory, registry or cache, or got an unusable option."""
 
 
 class LocalFileError(GobblerError, OSError):

@@ -9,16 +9,18 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Sequence
+import re
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
+from typing import TYPE_CHECKING, Any, BinaryIO, Literal, TypeVar
 
 from pydantic import ValidationError
 
+from ._arguments import items_of
 from ._names import client_name_problem
 from ._pathsafety import checked_relative
 from ._progress import ProgressCallback, TqdmClass, with_tqdm_class
-from .errors import InvalidNameError, InvalidRequestError, NotFoundError, ServiceError
+from .errors import InvalidArgumentError, InvalidNameError, InvalidRequestError, NotFoundError, ServiceError
 from .models import Manifest, Permissions, Summary, Uploader
 
 if TYPE_CHECKING:
@@ -34,7 +36,15 @@ def _parsed(what: str, parse: Callable[[], _T]) -> _T:
     """Run ``parse`` on a registry document, reporting a malformed one as the service would (an error)."""
     try:
         return parse()
-    except (ValueError, TypeError, KeyError) as exc:  # pydantic's ValidationError is a ValueError
+    except ValidationError as exc:
+        # One line, not pydantic's multi-line dump: the first problem and how many there are.
+        first = exc.errors()[0]
+        where = ".".join(map(str, first["loc"])) or "the document"
+        more = f" (and {exc.error_count() - 1} more problems)" if exc.error_count() > 1 else ""
+        raise ServiceError(
+            f"{what} is not a valid registry document: {where}: {first['msg']}{more}"
+        ) from None
+    except (ValueError, TypeError, KeyError) as exc:
         raise ServiceError(f"{what} is not a valid registry document: {exc}") from None
 
 
@@ -47,17 +57,48 @@ def _checked(kind: str, name: str) -> str:
     return name
 
 
-def _uploader_json(entry: Uploader | dict[str, Any]) -> dict[str, Any]:
+def _uploader_json(entry: Uploader | Mapping[str, Any]) -> dict[str, Any]:
     if isinstance(entry, Uploader):
         return entry.to_json()
     try:
-        data = Uploader.model_validate(entry).to_json()
+        data = Uploader.model_validate(dict(entry)).to_json()
     except ValidationError as exc:
-        raise InvalidRequestError(f"invalid uploader entry {entry!r}: {exc}") from None
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'entry'}: {e['msg']}" for e in exc.errors())
+        raise InvalidRequestError(f"invalid uploader entry {entry!r}: {problems}") from None
     # The service stores 'until' verbatim: the caller's spelling (e.g. nanoseconds) must reach it unchanged.
     if isinstance(entry.get("until"), str):
         data["until"] = entry["until"]
     return data
+
+
+def _permissions(data: Any) -> Permissions:
+    # The service always writes "owners" (sometimes null): a document without it is not a permissions file.
+    if not isinstance(data, dict) or "owners" not in data:
+        raise ValueError("no 'owners' field")
+    return Permissions.model_validate(data)
+
+
+def _owner_list(owners: Sequence[str] | None) -> list[str] | None:
+    """``owners`` as a list of user names, or ``None``; a bare string is refused, not split."""
+    return None if owners is None else items_of(owners, "owners", item=str, noun="user names")
+
+
+def _uploader_list(uploaders: Sequence[Uploader | Mapping[str, Any]] | None) -> list[dict[str, Any]] | None:
+    """``uploaders`` as the service's JSON entries, or ``None``; a single entry is refused, not iterated."""
+    if uploaders is None:
+        return None
+    entries = items_of(uploaders, "uploaders", item=(Uploader, Mapping), noun="uploader entries")
+    return [_uploader_json(entry) for entry in entries]
+
+
+def _natural_key(name: str) -> tuple[tuple[int, int | str], ...]:
+    """Sort key putting ``v2`` before ``v10``: digit runs compare as numbers, the rest as text."""
+    return tuple(
+        (0, int(part)) if part.isdigit() else (1, part) for part in _DIGITS.split(name) if part != ""
+    )
+
+
+_DIGITS = re.compile(r"(\d+)")
 
 
 class _Handle:
@@ -85,6 +126,10 @@ class _Handle:
 
     def __deepcopy__(self: _H, memo: dict[int, Any]) -> _H:
         return self
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # The default protocol restores slots with setattr, which immutability forbids.
+        return (_rebuilt, (type(self), self._client, self._parts))
 
     @property
     def client(self) -> GobblerClient:
@@ -126,10 +171,43 @@ class _Handle:
             return False
         return name + "/" in listing
 
+    def _missing(self, force_remote: bool, cause: NotFoundError | None = None) -> NotFoundError | None:
+        """The error for a read that found nothing, naming the first level that does not exist.
+
+        Every read reports a missing project, asset or version alike, on both transports; this costs a
+        listing per level, and only when a read has already failed. The HTTP status and reason of
+        ``cause`` (the original error) are kept. ``None`` when every level exists.
+        """
+        reader = self._client._reader(force_remote)
+        for depth, kind in enumerate(("project", "asset", "version")[: len(self._parts)], start=1):
+            try:
+                found = self._parts[depth - 1] + "/" in reader.list("/".join(self._parts[: depth - 1]))
+            except NotFoundError:
+                found = False
+            if not found:
+                return NotFoundError(
+                    f"{kind} {'/'.join(self._parts[:depth])} does not exist",
+                    status=cause.status if cause is not None else None,
+                    reason=cause.reason if cause is not None else None,
+                )
+        return None
+
+    def _not_found(self, force_remote: bool, what: str, cause: NotFoundError | None = None) -> NotFoundError:
+        """:meth:`_missing`, or when every level exists, the error saying that ``what`` is missing."""
+        kind = ("project", "asset", "version")[len(self._parts) - 1]
+        return self._missing(force_remote, cause) or NotFoundError(f"{kind} {self.key} has no {what}")
+
     def _read_json(self, name: str, force_remote: bool) -> Any | None:
         path = f"{self.key}/{name}"
         data = self._client._reader(force_remote).read(path)
-        return None if data is None else _parsed(path, lambda: json.loads(data))
+        return None if data is None else self._client._document(path, force_remote, lambda: json.loads(data))
+
+
+def _rebuilt(kind: type[_H], client: GobblerClient, parts: tuple[str, ...]) -> _H:
+    """A handle unpickled: its names were checked when it was made, so they are not checked again."""
+    handle = object.__new__(kind)
+    _Handle.__init__(handle, client, parts)
+    return handle
 
 
 class Project(_Handle):
@@ -165,25 +243,30 @@ class Project(_Handle):
     def create(
         self,
         owners: Sequence[str] | None = None,
-        uploaders: Sequence[Uploader | dict[str, Any]] | None = None,
+        uploaders: Sequence[Uploader | Mapping[str, Any]] | None = None,
         *,
         global_write: bool | None = None,
     ) -> Project:
         """Create the project (administrators only).
 
         Args:
-            owners: Owners; the caller when ``None``.
-            uploaders: Uploader entries; none when ``None``.
+            owners: User names of the owners (a list, even for one); the caller when ``None``.
+            uploaders: Uploader entries (:class:`Uploader` models or mappings); none when ``None``.
             global_write: Let anyone create new assets in the project; not recorded when ``None``.
 
         Returns:
             This handle.
+
+        Raises:
+            InvalidArgumentError: When ``owners`` or ``uploaders`` is a bare string or a single entry
+                instead of a list, or holds something else (checked before anything is written).
         """
         permissions: dict[str, Any] = {}
-        if owners is not None:
-            permissions["owners"] = list(owners)
-        if uploaders is not None:
-            permissions["uploaders"] = [_uploader_json(u) for u in uploaders]
+        owner_list, uploader_list = _owner_list(owners), _uploader_list(uploaders)
+        if owner_list is not None:
+            permissions["owners"] = owner_list
+        if uploader_list is not None:
+            permissions["uploaders"] = uploader_list
         if global_write is not None:
             permissions["global_write"] = global_write
         payload: dict[str, Any] = {"project": self.name}
@@ -202,7 +285,11 @@ class Project(_Handle):
         Raises:
             NotFoundError: When the project does not exist.
         """
-        return [self.asset(n) for n in self._client._subdirectories(self.key, force_remote)]
+        try:
+            names = self._client._subdirectories(self.key, force_remote)
+        except NotFoundError as exc:
+            raise self._not_found(force_remote, "directory", exc) from None
+        return [self.asset(n) for n in names]
 
     def permissions(self, *, force_remote: bool = False) -> Permissions:
         """The project's owners, uploaders and global-write flag.
@@ -212,13 +299,13 @@ class Project(_Handle):
         """
         data = self._read_json("..permissions", force_remote)
         if data is None:
-            raise NotFoundError(f"project {self.name} does not exist")
-        return _parsed(f"{self.key}/..permissions", lambda: Permissions.model_validate(data))
+            raise self._not_found(force_remote, "permissions")
+        return self._client._document(f"{self.key}/..permissions", force_remote, lambda: _permissions(data))
 
     def set_permissions(
         self,
         owners: Sequence[str] | None = None,
-        uploaders: Sequence[Uploader | dict[str, Any]] | None = None,
+        uploaders: Sequence[Uploader | Mapping[str, Any]] | None = None,
         global_write: bool | None = None,
         *,
         append: bool = True,
@@ -228,7 +315,7 @@ class Project(_Handle):
         """Change the project's permissions (project owners and administrators).
 
         Args:
-            owners: Owners to add (``append``) or the new owner list.
+            owners: User names to add (``append``) or the new owner list (a list, even for one).
             uploaders: Uploaders to add (``append``) or the new uploader list.
             global_write: New global-write flag; unchanged when ``None``.
             append: Add to the current lists instead of replacing them.
@@ -237,6 +324,10 @@ class Project(_Handle):
 
         Returns:
             The permission fields sent (or, with ``dry_run``, that would be sent).
+
+        Raises:
+            InvalidArgumentError: When ``owners`` or ``uploaders`` is a bare string or a single entry
+                instead of a list, or holds something else (checked before anything is written).
         """
         return self._client._set_permissions(
             self, None, owners, uploaders, global_write, append, dry_run, spoof
@@ -250,8 +341,8 @@ class Project(_Handle):
         """
         data = self._read_json("..usage", force_remote)
         if data is None:
-            raise NotFoundError(f"project {self.name} does not exist")
-        return _parsed(f"{self.key}/..usage", lambda: int(data["total"]))
+            raise self._not_found(force_remote, "usage record")
+        return self._client._document(f"{self.key}/..usage", force_remote, lambda: int(data["total"]))
 
     def refresh_usage(self) -> int:
         """Recompute the project's usage from its manifests (administrators only); return it."""
@@ -304,19 +395,54 @@ class Asset(_Handle):
         """Handle on a version of this asset (no I/O)."""
         return Version(self, name)
 
-    def versions(self, *, force_remote: bool = False) -> list[Version]:
-        """Every version of the asset, sorted by name (probational ones included).
+    def versions(
+        self, *, order: Literal["name", "upload_time"] = "name", force_remote: bool = False
+    ) -> list[Version]:
+        """Every version of the asset (probational ones included), in natural or upload order.
+
+        Args:
+            order: ``"name"`` sorts names naturally: runs of digits compare as numbers, so ``v2`` comes
+                before ``v10`` and ``2024-9`` before ``2024-10``. ``"upload_time"`` sorts by when each
+                upload finished (oldest first; reads every version's summary). The service records
+                whole seconds, so versions finished within one second keep their natural order, as do
+                versions without a readable summary, which come last.
+            force_remote: List through the REST API even when the registry is mounted.
 
         Raises:
             NotFoundError: When the asset does not exist.
+            InvalidArgumentError: When ``order`` is neither ``"name"`` nor ``"upload_time"``.
         """
-        return [self.version(n) for n in self._client._subdirectories(self.key, force_remote)]
+        if order not in ("name", "upload_time"):
+            raise InvalidArgumentError(f"order must be 'name' or 'upload_time', not {order!r}")
+        try:
+            listed = self._client._subdirectories(self.key, force_remote)
+        except NotFoundError as exc:
+            raise self._not_found(force_remote, "directory", exc) from None
+        names = sorted(listed, key=_natural_key)
+        versions = [self.version(name) for name in names]
+        if order == "name":
+            return versions
+        finished: dict[Version, tuple[bool, float]] = {}
+        for version in versions:
+            try:
+                finished[version] = (
+                    False,
+                    version.summary(force_remote=force_remote).upload_finish.timestamp(),
+                )
+            except (NotFoundError, ServiceError):
+                finished[version] = (True, 0.0)
+        # Natural order is already there; a stable sort on the time alone keeps it for ties.
+        return sorted(versions, key=finished.__getitem__)
 
     def latest(self, *, force_remote: bool = False) -> Version | None:
         """The latest non-probational version, as recorded by the service, or ``None``."""
         data = self._read_json("..latest", force_remote)
         return (
-            None if data is None else _parsed(f"{self.key}/..latest", lambda: self.version(data["version"]))
+            None
+            if data is None
+            else self._client._document(
+                f"{self.key}/..latest", force_remote, lambda: self.version(data["version"])
+            )
         )
 
     def refresh_latest(self) -> Version | None:
@@ -327,16 +453,23 @@ class Asset(_Handle):
         return self.version(answer["version"]) if "version" in answer else None
 
     def permissions(self, *, force_remote: bool = False) -> Permissions:
-        """Asset-level owners and uploaders (empty when the asset has none of its own)."""
+        """Asset-level owners and uploaders (empty when the asset has none of its own, or no files yet).
+
+        Raises:
+            NotFoundError: When the project does not exist.
+        """
         data = self._read_json("..permissions", force_remote)
         if data is None:
+            missing = self.project._missing(force_remote)
+            if missing is not None:
+                raise missing
             return Permissions()
-        return _parsed(f"{self.key}/..permissions", lambda: Permissions.model_validate(data))
+        return self._client._document(f"{self.key}/..permissions", force_remote, lambda: _permissions(data))
 
     def set_permissions(
         self,
         owners: Sequence[str] | None = None,
-        uploaders: Sequence[Uploader | dict[str, Any]] | None = None,
+        uploaders: Sequence[Uploader | Mapping[str, Any]] | None = None,
         *,
         append: bool = True,
         dry_run: bool = False,
@@ -345,7 +478,7 @@ class Asset(_Handle):
         """Change the asset's own permissions (project owners, asset owners and administrators).
 
         Args:
-            owners: Owners to add (``append``) or the new owner list.
+            owners: User names to add (``append``) or the new owner list (a list, even for one).
             uploaders: Uploaders to add (``append``) or the new uploader list.
             append: Add to the current lists instead of replacing them.
             dry_run: Only compute the change.
@@ -353,6 +486,10 @@ class Asset(_Handle):
 
         Returns:
             The permission fields sent (or, with ``dry_run``, that would be sent).
+
+        Raises:
+            InvalidArgumentError: When ``owners`` or ``uploaders`` is a bare string or a single entry
+                instead of a list, or holds something else (checked before anything is written).
         """
         return self._client._set_permissions(
             self.project, self.name, owners, uploaders, None, append, dry_run, spoof
@@ -443,6 +580,9 @@ class VersionPath(str):
         text = super().__new__(cls, version.key)
         text._version = version
         return text
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (VersionPath, (self._version,))
 
     def __call__(
         self,
@@ -558,8 +698,14 @@ class Version(_Handle):
             empty_directories: Also list the deepest empty directories, with a trailing ``/`` (as the
                 service's recursive listing does).
             force_remote: List through the REST API.
+
+        Raises:
+            NotFoundError: When the project, asset or version does not exist.
         """
-        listing = self._client._reader(force_remote).list(self.key, recursive=True)
+        try:
+            listing = self._client._reader(force_remote).list(self.key, recursive=True)
+        except NotFoundError as exc:
+            raise self._not_found(force_remote, "directory", exc) from None
         paths = listing if empty_directories else [p for p in listing if not p.endswith("/")]
         if not include_dotdot:
             paths = [p for p in paths if not any(part.startswith("..") for part in p.split("/"))]

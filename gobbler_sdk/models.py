@@ -8,7 +8,8 @@ exactly the JSON the service reads and writes (RFC 3339 timestamps, absent optio
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import html
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -91,16 +92,40 @@ class _Document(BaseModel):
                 written[key] = value
         return written
 
+    def __repr__(self) -> str:
+        # Only what was given, each value cut short: a repr is for a REPL line, not for the whole document.
+        shown = ", ".join(f"{key}={_short(value)}" for key, value in self.model_dump(mode="json").items())
+        return f"{type(self).__name__}({shown})"
+
+
+def _short(value: Any, limit: int = 48) -> str:
+    if isinstance(value, list) and len(value) > 3:
+        return f"[{len(value)} items]"
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _html_table(caption: str, header: Iterable[str], rows: Iterable[Iterable[object]]) -> str:
+    """A small HTML table for notebooks, every cell escaped."""
+    head = "".join(f"<th>{html.escape(str(cell))}</th>" for cell in header)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(str(cell))}</td>" for cell in row) + "</tr>" for row in rows
+    )
+    return f"<table><caption>{html.escape(caption)}</caption><tr>{head}</tr>{body}</table>"
+
+
+_HTML_ROWS = 20
+
 
 class LinkTarget(_Document):
     """Where a linked file points: a file of another (or the same) version.
 
     Attributes:
-        project: Project of the target.
-        asset: Asset of the target.
-        version: Version of the target.
-        path: Path of the target inside its version.
-        ancestor: The final real file when the immediate target is itself a link.
+        project (str): Project of the target.
+        asset (str): Asset of the target.
+        version (str): Version of the target.
+        path (str): Path of the target inside its version.
+        ancestor (LinkTarget | None): The final real file when the immediate target is itself a link.
     """
 
     model_config = _CONFIG
@@ -126,9 +151,9 @@ class ManifestEntry(_Document):
     """One path of a version's manifest.
 
     Attributes:
-        size: Size in bytes (of the final target for links; 0 for empty directories).
-        md5sum: Lower-case hex MD5; ``""`` for empty directories.
-        link: Set when the file is a link to another registry file.
+        size (int): Size in bytes (of the final target for links; 0 for empty directories).
+        md5sum (str): Lower-case hex MD5; ``""`` for empty directories.
+        link (LinkTarget | None): Set when the file is a link to another registry file.
     """
 
     model_config = _CONFIG
@@ -237,15 +262,36 @@ class Manifest(RootModel[dict[str, _EntryData]]):
         """Paths recorded as empty directories."""
         return [path for path, data in self.root.items() if data["md5sum"] == ""]
 
+    def __repr__(self) -> str:
+        return f"Manifest({len(self.root)} entries, total_size={self.total_size})"
+
+    def __str__(self) -> str:
+        return repr(self)
+
+    def _repr_html_(self) -> str:
+        """The first entries as a table, for notebooks."""
+        rows = [
+            (path, data["size"], data["md5sum"] or "(empty directory)", _link_text(data))
+            for path, data in list(self.root.items())[:_HTML_ROWS]
+        ]
+        more = f", first {_HTML_ROWS} shown" if len(self.root) > _HTML_ROWS else ""
+        caption = f"Manifest: {len(self.root)} entries, {self.total_size} bytes{more}"
+        return _html_table(caption, ("path", "size", "md5sum", "link"), rows)
+
+
+def _link_text(data: _EntryData) -> str:
+    link = data.get("link")
+    return "" if link is None else f"{link['project']}/{link['asset']}/{link['version']}/{link['path']}"
+
 
 class Summary(_Document):
     """Facts about one upload (``..summary``).
 
     Attributes:
-        upload_user_id: Who uploaded the version (the spoofed name when spoofing).
-        upload_start: When the service started handling the upload.
-        upload_finish: When the transfer finished.
-        on_probation: Whether the version awaits approval.
+        upload_user_id (str): Who uploaded the version (the spoofed name when spoofing).
+        upload_start (datetime): When the service started handling the upload (timezone-aware).
+        upload_finish (datetime): When the transfer finished (timezone-aware).
+        on_probation (bool): Whether the version awaits approval.
     """
 
     model_config = _CONFIG
@@ -255,16 +301,26 @@ class Summary(_Document):
     upload_finish: Timestamp
     on_probation: bool = False
 
+    def _repr_html_(self) -> str:
+        """The summary as a two-column table, for notebooks."""
+        rows = [
+            ("uploaded by", self.upload_user_id),
+            ("started", _format_timestamp(self.upload_start)),
+            ("finished", _format_timestamp(self.upload_finish)),
+            ("on probation", self.on_probation),
+        ]
+        return _html_table("Summary", ("field", "value"), rows)
+
 
 class Uploader(_Document):
     """Someone allowed to upload to a project or asset.
 
     Attributes:
-        id: User name.
-        asset: Restrict the permission to this asset.
-        version: Restrict the permission to this version name.
-        until: The permission lapses after this instant.
-        trusted: Uploads are not forced onto probation when ``True``.
+        id (str): User name.
+        asset (str | None): Restrict the permission to this asset.
+        version (str | None): Restrict the permission to this version name.
+        until (datetime | None): The permission lapses after this instant.
+        trusted (bool | None): Uploads are not forced onto probation when ``True``.
     """
 
     model_config = _CONFIG
@@ -289,9 +345,9 @@ class Permissions(_Document):
     """Owners, uploaders and the global-write flag of a project or asset (``..permissions``).
 
     Attributes:
-        owners: User names of the owners.
-        uploaders: Uploader entries, in the order the service evaluates them.
-        global_write: Whether anyone may create new assets in the project.
+        owners (tuple[str, ...]): User names of the owners.
+        uploaders (tuple[Uploader, ...]): Uploader entries, in the order the service evaluates them.
+        global_write (bool): Whether anyone may create new assets in the project.
     """
 
     model_config = _CONFIG
@@ -300,13 +356,30 @@ class Permissions(_Document):
     uploaders: Annotated[tuple[Uploader, ...], BeforeValidator(_none_as_empty)] = ()
     global_write: bool = False
 
+    def _repr_html_(self) -> str:
+        """Owners and uploaders as a table, for notebooks."""
+        rows: list[tuple[object, ...]] = [("owner", owner, "", "", "", "") for owner in self.owners]
+        rows += [
+            (
+                "uploader",
+                u.id,
+                u.asset or "",
+                u.version or "",
+                "" if u.until is None else _format_timestamp(u.until),
+                "" if u.trusted is None else u.trusted,
+            )
+            for u in self.uploaders
+        ]
+        caption = f"Permissions (global write: {'yes' if self.global_write else 'no'})"
+        return _html_table(caption, ("role", "user", "asset", "version", "until", "trusted"), rows)
+
 
 class ServiceInfo(_Document):
     """Where the service keeps its staging directory and registry (``GET /info``).
 
     Attributes:
-        staging: Staging directory, as the service was configured.
-        registry: Registry directory, as the service was configured.
+        staging (str): Staging directory, as the service was configured.
+        registry (str): Registry directory, as the service was configured.
     """
 
     model_config = _CONFIG
@@ -319,11 +392,11 @@ class RerouteChange(_Document):
     """One link changed (or to be changed, in a dry run) by ``reroute_links``.
 
     Attributes:
-        is_copy: ``True`` (JSON key ``copy``) when the link is replaced by a copy of ``source``,
+        is_copy (bool): ``True`` (JSON key ``copy``) when the link is replaced by a copy of ``source``,
             ``False`` when it is retargeted.
-        path: Registry path of the link that changes.
-        source: The doomed file that caused the change.
-        usage: Bytes added to the project's usage (the file size for copies, else 0).
+        path (str): Registry path of the link that changes.
+        source (str): The doomed file that caused the change.
+        usage (int): Bytes added to the project's usage (the file size for copies, else 0).
     """
 
     model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)

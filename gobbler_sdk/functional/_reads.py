@@ -276,7 +276,9 @@ def list_assets(project: str, registry: str, url: str, force_remote: bool = Fals
 
 
 def list_versions(project: str, asset: str, registry: str, url: str, force_remote: bool = False) -> List[str]:
-    """Names of every version of an asset, probational ones included (sorted).
+    """Names of every version of an asset, probational ones included, in the listing's bytewise order.
+
+    pygobbler's order (``v10`` before ``v2``); :meth:`gobbler_sdk.Asset.versions` sorts naturally.
 
     Args:
         project: Project name.
@@ -289,7 +291,8 @@ def list_versions(project: str, asset: str, registry: str, url: str, force_remot
         NotFoundError: When the asset does not exist.
     """
     client = client_for(url=url, registry=registry, remote=force_remote)
-    return [version.name for version in client.project(project).asset(asset).versions()]
+    handle = client.project(project).asset(asset)
+    return client._subdirectories(handle.key, False)
 
 
 def list_files(

@@ -34,6 +34,7 @@ from typing import Any
 
 import httpx
 
+from .._arguments import items_of
 from .download import DEFAULT_VERSION, UnsupportedPlatformError, cached_binary, download_binary
 
 __all__ = [
@@ -156,6 +157,7 @@ class GobblerService:
         version: str = DEFAULT_VERSION,
         overwrite: bool = False,
     ) -> None:
+        extra_args = items_of(extra_args, "extra_args", item=str, noun="command-line arguments")
         self.version = version
         self.overwrite = overwrite
         self._download = False

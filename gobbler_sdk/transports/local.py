@@ -44,6 +44,9 @@ class LocalTransport:
     def __init__(self, registry: str | os.PathLike[str]) -> None:
         self.registry = Path(registry)
 
+    def __repr__(self) -> str:
+        return f"LocalTransport({str(self.registry)!r})"
+
     def _resolve(self, path: str) -> Path:
         return self.registry if path in ("", ".") else join_inside(self.registry, path)
 

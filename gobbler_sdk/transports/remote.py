@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import http.client
 import json
+import logging
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -22,11 +23,13 @@ from .._http import (
     final_error,
     get_answer,
     is_retryable_status,
+    is_service_json,
     list_query,
     read_capped_stream,
     with_retries,
 )
 from .._limits import ReadLimits, deadline_scope
+from .._log import logger
 from .._pathsafety import checked_relative
 from .._ranges import Slice, plan_body, range_header, read_file_range
 from ..errors import NotCachedError, NotFoundError, UnsafePathError
@@ -52,6 +55,9 @@ class RemoteTransport:
             :class:`~gobbler_sdk.errors.NotCachedError`.
         limits: Deadlines and the size cap of answers (the fetcher's own when ``None`` and there is one,
             else derived from a 30 s time-out).
+        identify: Called before a 404 or an odd answer is believed: raises
+            :class:`~gobbler_sdk.errors.ConfigurationError` when the URL is not a Gobbler service at all
+            (:meth:`GobblerClient.service_info <gobbler_sdk.GobblerClient.service_info>`, which asks once).
     """
 
     kind = "remote"
@@ -65,6 +71,7 @@ class RemoteTransport:
         fetcher: Fetcher | None = None,
         offline: bool = False,
         limits: ReadLimits | None = None,
+        identify: Callable[[], object] | None = None,
     ) -> None:
         self._http = http
         self.cache = cache
@@ -72,11 +79,27 @@ class RemoteTransport:
         self.fetcher = fetcher
         self.offline = offline
         self.limits = limits or (fetcher.limits if fetcher is not None else ReadLimits(30.0))
+        self._identify = identify
 
     def _online(self, what: str) -> None:
         """Refuse to send anything in offline mode (the one check every request passes)."""
         if self.offline:
             raise NotCachedError(f"{what}: not cached, and offline mode sends no request to the service")
+
+    def confirm_service(self) -> None:
+        """Check once that the URL is a Gobbler service (``GET /info``) before believing an odd answer.
+
+        A wrong URL or path prefix answers every read with a 404 or 405, which would otherwise read as
+        "this version does not exist".
+
+        Raises:
+            ConfigurationError: When the URL answers but is not a Gobbler service.
+        """
+        if self._identify is not None:
+            self._identify()
+
+    def __repr__(self) -> str:
+        return f"RemoteTransport(cache={str(self.cache.root)!r})"
 
     @property
     def http(self) -> httpx.Client:
@@ -89,6 +112,8 @@ class RemoteTransport:
         """A small GET answer, through the fast path when there is one, retried when transient."""
         self._online(what)
         fetcher = self.fetcher
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("GET %s", url)
 
         def attempt() -> Answer:
             if fetcher is not None:
@@ -113,15 +138,21 @@ class RemoteTransport:
         what = f"list {path or 'the registry'}"
         answer = self._answer(list_query(path, recursive), what)
         if answer.status != 200:
+            if not is_service_json(answer.content_type):
+                self.confirm_service()
             error = error_from_answer(answer.status, answer.content_type, answer.body, what)
             if answer.status == 500 and "no such file" in (error.reason or ""):
-                raise NotFoundError(str(error), status=500, reason=error.reason) from None
+                # The reason names the service's own filesystem path, which means nothing here.
+                raise NotFoundError(
+                    f"no directory at {path!r} in the registry", status=500, reason=error.reason
+                ) from None
             raise error
         try:
             listing = json.loads(answer.body)
         except ValueError:
             listing = None
         if not isinstance(listing, list) or not all(isinstance(item, str) for item in listing):
+            self.confirm_service()
             raise UnsafePathError(f"{what}: the service returned something other than a list of paths")
         for item in listing:
             checked_relative(item[:-1] if item.endswith("/") else item)
@@ -132,6 +163,8 @@ class RemoteTransport:
         checked_relative(path)
         what = f"fetch {path}"
         answer = self._answer(fetch_url(path), what)
+        if answer.status != 200 and (answer.status == 404 or not is_service_json(answer.content_type)):
+            self.confirm_service()
         if answer.status == 404:
             return None
         if answer.status != 200:
@@ -160,7 +193,11 @@ class RemoteTransport:
             NotCachedError: In offline mode, when no valid copy is cached (or ``overwrite`` is asked).
         """
         if not overwrite and self.cache.valid(path, entry if verify else None):
+            if logger.isEnabledFor(logging.DEBUG):
+                logger.debug("cache hit: %s", path)
             return self.cache.local_path(path)
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("cache miss: downloading %s", path)
         return self._download(path, entry, verify, on_bytes=on_bytes)
 
     def download(self, path: str, entry: ManifestEntry | None, *, verify: bool = True) -> Path:
@@ -195,7 +232,7 @@ class RemoteTransport:
             except BaseException:
                 partial.discard()
                 raise
-            return _settle(result, partial, path, expected)
+            return _settle(result, partial, path, expected, self.confirm_service)
 
         if fetcher is not None:
             return with_retries(lambda: fast_attempt(fetcher), retries=retries, what=what)
@@ -208,7 +245,7 @@ class RemoteTransport:
                     if response.status_code != 200:
                         body = read_capped_stream(response, self.limits.max_response_size, what)
                         answer = Answer(response.status_code, response.headers.get("content-type"), body)
-                        return _settle(answer, partial, path, expected)
+                        return _settle(answer, partial, path, expected, self.confirm_service)
                     for chunk in response.iter_bytes(CHUNK):
                         partial.write(chunk)
             except BaseException:
@@ -246,6 +283,7 @@ class RemoteTransport:
             self._online(f"fetch {items[0][0]}")
         for path, _ in items:
             self.cache.path_for(path)
+        logger.debug("downloading %d files, up to %d at a time", len(items), concurrency)
 
         def finished(index: int) -> None:
             if on_done is not None:
@@ -279,7 +317,7 @@ class RemoteTransport:
             except BaseException:
                 partial.discard()
                 raise
-            _settle(result, partial, path, entry)
+            _settle(result, partial, path, entry, self.confirm_service)
             finished(index)
 
         failures = fetcher.exchange_many([fetch_url(path) for path, _ in items], handle, window=concurrency)
@@ -289,6 +327,7 @@ class RemoteTransport:
                 raise exc
             if self.retries <= 0:
                 raise final_error(exc, f"fetch {path}") from exc
+            logger.info("fetch %s failed in the batch (%s); retrying it alone", path, type(exc).__name__)
             # The attempt in the batch was the first of the usual ``retries + 1``.
             self._download(path, entry, True, retries=self.retries - 1, on_bytes=on_bytes)
             finished(index)
@@ -339,6 +378,7 @@ class RemoteTransport:
                 if is_retryable_status(result.status, result.content_type):
                     raise RetryableStatus(result.status, result.content_type, result.body)
                 if result.status == 404:
+                    self.confirm_service()
                     raise NotFoundError(f"{what}: no such file in the registry", status=404)
                 raise error_from_answer(result.status, result.content_type, result.body, what)
             return result
@@ -383,13 +423,21 @@ class RemoteTransport:
             self.fetcher.close()
 
 
-def _settle(result: Answer | str, partial: PartialFile, path: str, expected: ManifestEntry | None) -> Path:
+def _settle(
+    result: Answer | str,
+    partial: PartialFile,
+    path: str,
+    expected: ManifestEntry | None,
+    confirm_service: Callable[[], None],
+) -> Path:
     """Finish a fast-path download: map an error answer to its exception, else verify and commit."""
     what = f"fetch {path}"
     if isinstance(result, Answer):
         partial.discard()
         if is_retryable_status(result.status, result.content_type):
             raise RetryableStatus(result.status, result.content_type, result.body)
+        if result.status == 404 or not is_service_json(result.content_type):
+            confirm_service()
         if result.status == 404:
             raise NotFoundError(f"{what}: no such file in the registry", status=404)
         raise error_from_answer(result.status, result.content_type, result.body, what)

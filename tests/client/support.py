@@ -3,7 +3,8 @@
 The lying server answers each request path with queued :class:`Answer` objects (the last one repeats), so
 a test can script hostile listings, truncated or wrong downloads, transient 503s and dropped connections.
 Paths it has no answer for are forwarded to an upstream Gobbler service when one is given (a counting
-proxy), else answered like the service's file server: 404 ``404 page not found``. Every request is logged,
+proxy), else answered like the service's file server: 404 ``404 page not found`` (but an unscripted
+``GET /info`` answers like a Gobbler service, with nonexistent directories). Every request is logged,
 and for ``POST /new/<name>`` the request file is read from staging before forwarding, so tests can assert
 the exact JSON the client sent even though the client deletes the file afterwards.
 """
@@ -233,7 +234,12 @@ class LyingServer:
             if self.upstream is not None:
                 self._forward(handler, method, path)
                 return
-            answer = Answer(404, "404 page not found\n")
+            if method == "GET" and path == "/info":
+                # It plays a Gobbler service, which the client checks before it believes a 404.
+                staging = str(self.staging) if self.staging is not None else "/nonexistent/staging"
+                answer = Answer(200, {"staging": staging, "registry": "/nonexistent/registry"})
+            else:
+                answer = Answer(404, "404 page not found\n")
         if answer.delay:
             time.sleep(answer.delay)
         if answer.drop:
