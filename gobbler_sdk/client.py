@@ -563,6 +563,9 @@ class GobblerClient:
         self, path: str, force_remote: bool, cause: NotFoundError | None = None
     ) -> NotFoundError | None:
         """For a path that was not found, the error naming its missing project, asset or version, if any."""
+        if self._offline or isinstance(cause, NotCachedError):
+            # What is not cached says nothing of what exists; asking would send a request.
+            return None
         parts = path.strip("/").split("/")
         try:
             project = Project(self, parts[0])

@@ -20,7 +20,14 @@ from ._arguments import items_of
 from ._names import client_name_problem
 from ._pathsafety import checked_relative
 from ._progress import ProgressCallback, TqdmClass, with_tqdm_class
-from .errors import InvalidArgumentError, InvalidNameError, InvalidRequestError, NotFoundError, ServiceError
+from .errors import (
+    InvalidArgumentError,
+    InvalidNameError,
+    InvalidRequestError,
+    NotCachedError,
+    NotFoundError,
+    ServiceError,
+)
 from .models import Manifest, Permissions, Summary, Uploader
 
 if TYPE_CHECKING:
@@ -178,10 +185,15 @@ class _Handle:
         listing per level, and only when a read has already failed. The HTTP status and reason of
         ``cause`` (the original error) are kept. ``None`` when every level exists.
         """
+        if isinstance(cause, NotCachedError):
+            # Not cached says nothing of what exists (and finding out would need the service).
+            return cause
         reader = self._client._reader(force_remote)
         for depth, kind in enumerate(("project", "asset", "version")[: len(self._parts)], start=1):
             try:
                 found = self._parts[depth - 1] + "/" in reader.list("/".join(self._parts[: depth - 1]))
+            except NotCachedError as exc:
+                return exc
             except NotFoundError:
                 found = False
             if not found:
