@@ -29,6 +29,7 @@ from ._cache import (
     sweep_stale_temporary,
 )
 from ._pathsafety import checked_relative
+from ._staging import ABANDONED_AFTER, sweep_abandoned
 from .errors import GobblerError, InvalidRequestError
 from .models import Manifest
 
@@ -58,7 +59,8 @@ class CachedVersion:
         size: Their bytes.
         complete: Its manifest is cached and every file of the manifest is cached with its recorded size
             (so it can be read offline; :meth:`CacheManager.verify` checks the MD5s too).
-        last_access: The latest access or modification time of the directory or any of its files (UTC).
+        last_access: The latest access or modification time of any of its files (UTC); reading a file
+            through the SDK, or directly, counts as an access (where the filesystem records it).
     """
 
     project: str
@@ -146,17 +148,20 @@ class PruneReport:
         files: Files removed (temporary files included).
         freed: Bytes freed.
         temporary_files: Stale temporary files removed (left by killed downloads).
+        staging_entries: Abandoned upload copies and request files of this user removed from the
+            client's staging directory (left by killed uploads; 0 when the client knows no staging).
     """
 
     versions: list[CachedVersion]
     files: int
     freed: int
     temporary_files: int
+    staging_entries: int = 0
 
     def __repr__(self) -> str:
         return (
             f"PruneReport({len(self.versions)} versions, {self.files} files, {_human(self.freed)} freed,"
-            f" {self.temporary_files} temporary files)"
+            f" {self.temporary_files} temporary files, {self.staging_entries} staging entries)"
         )
 
 
@@ -214,10 +219,13 @@ class CacheManager:
 
     Args:
         cache: The client's cache.
+        staging: The client's staging directory, when it is known without asking the service: prune then
+            also sweeps this user's abandoned upload copies from it.
     """
 
-    def __init__(self, cache: Cache) -> None:
+    def __init__(self, cache: Cache, staging: Path | None = None) -> None:
         self._cache = cache
+        self._staging = staging
 
     @property
     def root(self) -> Path:
@@ -269,13 +277,13 @@ class CacheManager:
             os.close(base)
 
     def _describe(self, project: str, asset: str, version: str, fd: int) -> CachedVersion:
-        info = os.fstat(fd)
-        latest = max(info.st_atime, info.st_mtime)
+        # Only files' times count: listing a directory (as this scan does) updates its own access time.
+        latest = os.fstat(fd).st_mtime
         sizes: dict[str, int] = {}
         for relative, entry, _ in _version_files(fd):
             if stat.S_ISREG(entry.st_mode) and not is_temporary(os.path.basename(relative)):
                 sizes[relative] = entry.st_size
-                latest = max(latest, entry.st_atime, entry.st_mtime)
+                latest = max(latest if len(sizes) > 1 else 0.0, entry.st_atime, entry.st_mtime)
         manifest = _cached_manifest(fd)
         complete = manifest is not None and all(
             sizes.get(path) == entry.size for path, entry in manifest.items() if not entry.is_directory
@@ -335,7 +343,7 @@ class CacheManager:
                 continue
             if manifest is None:
                 continue
-            for relative, info, dirfd in list(_version_files(fd)):
+            for relative, info, dirfd in _version_files(fd):
                 name = os.path.basename(relative)
                 if (
                     stat.S_ISDIR(info.st_mode)
@@ -376,7 +384,8 @@ class CacheManager:
 
         Returns:
             What was removed. Temporary files of this user older than a day (left by killed downloads) are
-            always removed, from the whole cache.
+            always removed, from the whole cache, and so are this user's upload copies and request files
+            abandoned in staging by killed uploads (older than a day, locked by no process).
         """
         if isinstance(older_than, (int, float)) and not isinstance(older_than, bool):
             older_than = timedelta(days=older_than)
@@ -408,7 +417,8 @@ class CacheManager:
             for each in victims:
                 if self._remove_parts([each.project, each.asset, each.version], tally):
                     removed.append(each)
-        return PruneReport(removed, tally.files, tally.size, temporary[0])
+        swept = 0 if self._staging is None else sweep_abandoned(self._staging, older_than=ABANDONED_AFTER)
+        return PruneReport(removed, tally.files, tally.size, temporary[0], swept)
 
     def remove(self, path: str) -> int:
         """Remove a project, asset, version or file from the cache.
@@ -478,11 +488,22 @@ class CacheManager:
         return count, freed
 
 
+def _open_quietly(name: str, dir_fd: int) -> int:
+    """Open a cached file for reading, never through a symlink, and where allowed without an access time.
+
+    A scan or a verification is no use of the file and must not make its version look recently used to a
+    later prune.
+    """
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
+    try:
+        return os.open(name, flags | getattr(os, "O_NOATIME", 0), dir_fd=dir_fd)
+    except PermissionError:  # O_NOATIME is only for the file's owner
+        return os.open(name, flags, dir_fd=dir_fd)
+
+
 def _cached_manifest(fd: int, *, strict: bool = False) -> Manifest | None:
     try:
-        manifest_fd = os.open(
-            "..manifest", os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK, dir_fd=fd
-        )
+        manifest_fd = _open_quietly("..manifest", fd)
     except OSError:
         return None
     try:
@@ -510,7 +531,7 @@ def _problem(manifest: Manifest, relative: str, info: os.stat_result, name: str,
         return "a file where the manifest has an empty directory"
     if info.st_size != entry.size:
         return f"{info.st_size} bytes, the manifest says {entry.size}"
-    fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK, dir_fd=dirfd)
+    fd = _open_quietly(name, dirfd)
     try:
         found = md5_of_fd(fd)
     finally:

@@ -18,14 +18,15 @@ from .._http import (
     TRANSPORT_ERRORS,
     RetryableStatus,
     error_from_answer,
-    error_from_response,
     fetch_url,
     final_error,
-    is_retryable,
+    get_answer,
     is_retryable_status,
     list_query,
+    read_capped_stream,
     with_retries,
 )
+from .._limits import ReadLimits, deadline_scope
 from .._pathsafety import checked_relative
 from .._ranges import Slice, plan_body, range_header, read_file_range
 from ..errors import NotCachedError, NotFoundError, UnsafePathError
@@ -49,6 +50,8 @@ class RemoteTransport:
         fetcher: Fast path for reads; ``None`` sends everything through ``http``.
         offline: Answer from the cache only: nothing is sent, and what is not cached raises
             :class:`~gobbler_sdk.errors.NotCachedError`.
+        limits: Deadlines and the size cap of answers (the fetcher's own when ``None`` and there is one,
+            else derived from a 30 s time-out).
     """
 
     kind = "remote"
@@ -61,12 +64,14 @@ class RemoteTransport:
         retries: int = 3,
         fetcher: Fetcher | None = None,
         offline: bool = False,
+        limits: ReadLimits | None = None,
     ) -> None:
         self._http = http
         self.cache = cache
         self.retries = retries
         self.fetcher = fetcher
         self.offline = offline
+        self.limits = limits or (fetcher.limits if fetcher is not None else ReadLimits(30.0))
 
     def _online(self, what: str) -> None:
         """Refuse to send anything in offline mode (the one check every request passes)."""
@@ -89,8 +94,7 @@ class RemoteTransport:
             if fetcher is not None:
                 answer = fetcher.get(url)
             else:
-                response = self.http.get(url)
-                answer = Answer(response.status_code, response.headers.get("content-type"), response.content)
+                answer = get_answer(self.http, url, self.limits, what)
             if is_retryable_status(answer.status, answer.content_type):
                 raise RetryableStatus(answer.status, answer.content_type, answer.body)
             return answer
@@ -199,14 +203,12 @@ class RemoteTransport:
         def attempt() -> Path:
             partial = self.cache.begin(path, on_bytes=on_bytes)
             try:
-                with self.http.stream("GET", fetch_url(path)) as response:
+                deadline = deadline_scope(self.limits.deadline())
+                with deadline, self.http.stream("GET", fetch_url(path)) as response:
                     if response.status_code != 200:
-                        response.read()
-                        if is_retryable(response):
-                            raise RetryableStatus.of(response)
-                        if response.status_code == 404:
-                            raise NotFoundError(f"{what}: no such file in the registry", status=404)
-                        raise error_from_response(response, what)
+                        body = read_capped_stream(response, self.limits.max_response_size, what)
+                        answer = Answer(response.status_code, response.headers.get("content-type"), body)
+                        return _settle(answer, partial, path, expected)
                     for chunk in response.iter_bytes(CHUNK):
                         partial.write(chunk)
             except BaseException:
@@ -271,7 +273,9 @@ class RemoteTransport:
             path, entry = items[index]
             partial = self.cache.begin(path, hashing=False, on_bytes=on_bytes)
             try:
-                result = receive(response, partial, verify=entry is not None)
+                result = receive(
+                    response, partial, verify=entry is not None, limit=self.limits.max_response_size
+                )
             except BaseException:
                 partial.discard()
                 raise
@@ -325,10 +329,12 @@ class RemoteTransport:
         fetcher = self.fetcher
 
         def attempt() -> Slice:
-            if fetcher is not None:
-                result = fetcher.read_range(fetch_url(path), start, end, what, md5=md5)
-            else:
-                result = self._read_range_httpx(path, start, end, what)
+            # The range's own deadline: a server that drips the bytes is cut off like any other read.
+            with deadline_scope(self.limits.deadline()):
+                if fetcher is not None:
+                    result = fetcher.read_range(fetch_url(path), start, end, what, md5=md5)
+                else:
+                    result = self._read_range_httpx(path, start, end, what)
             if isinstance(result, Answer):
                 if is_retryable_status(result.status, result.content_type):
                     raise RetryableStatus(result.status, result.content_type, result.body)
