@@ -1,4 +1,5 @@
-"""GobblerClient.read_range against a service that lies: only the asked bytes are accepted or read."""
+"""GobblerClient.read_range against a service that lies (only the asked bytes are accepted or read), and
+through httpx, the read path when a proxy is configured."""
 
 from __future__ import annotations
 
@@ -8,9 +9,14 @@ from pathlib import Path
 import pytest
 
 from gobbler_sdk import GobblerClient, NotFoundError, ServiceError, ServiceUnavailableError
+from gobbler_sdk._cache import Cache
+from gobbler_sdk._http import make_http_client
 from gobbler_sdk._ranges import RangeError
+from gobbler_sdk.testing import GobblerService
+from gobbler_sdk.transports import RemoteTransport
 
 from ..client.support import Answer, LyingServer
+from .conftest import Dataset
 
 PATH = "p/a/v/f.bin"
 BODY = bytes(range(256)) * 40
@@ -67,3 +73,34 @@ def test_errors_keep_their_types(lying: LyingServer, client: GobblerClient) -> N
     with pytest.raises(ValueError):
         client.read_range(PATH, 10, 5)
     assert client.read_range(PATH, 7, 7) == b""  # nothing asked, nothing sent
+
+
+def test_ranged_reads_through_httpx_when_there_is_no_fast_path(tmp_path: Path) -> None:
+    # With a proxy configured the transport reads through httpx; the same answers are accepted and refused.
+    with LyingServer() as lying:
+        http = make_http_client(lying.url, timeout=10, concurrency=1)
+        transport = RemoteTransport(http, Cache(tmp_path / "cache"), retries=0, fetcher=None)
+        with GobblerClient(lying.url, transport=transport, cache=tmp_path / "cache") as client:
+            lying.answer(f"/fetch/{PATH}", Answer(200, BODY, content_type="application/octet-stream"))
+            assert client.read_range(PATH, 0, 10, verify=False) == BODY[:10]
+            with pytest.raises(RangeError, match="ignored"):
+                client.read_range(PATH, 100, 200, verify=False)
+            lying.answer(f"/fetch/{PATH}", Answer(404, "404 page not found"))
+            with pytest.raises(NotFoundError):
+                client.read_range(PATH, 0, 10, verify=False)
+        http.close()
+
+
+def test_ranged_reads_through_httpx_against_the_service(
+    service: GobblerService, dataset: Dataset, tmp_path: Path
+) -> None:
+    url = service.url
+    content = dataset.files["v1"]["many/file-007.bin"]
+    path = dataset.path("v1", "many/file-007.bin")
+    http = make_http_client(url, timeout=10, concurrency=1)
+    transport = RemoteTransport(http, Cache(tmp_path / "cache"), fetcher=None)
+    with GobblerClient(url, transport=transport, cache=tmp_path / "cache") as client:
+        assert client.read_range(path, 100, 300) == content[100:300]
+        assert client.read_range(path) == content  # whole: verified against the manifest
+        assert client.read_range(path, len(content) + 5) == b""
+    http.close()
