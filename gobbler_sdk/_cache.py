@@ -1,71 +1,255 @@
-"""The download cache: verified, atomic, safe against hostile paths.
+"""The download cache: verified, atomic, safe against hostile paths and hostile neighbours.
 
 Files live at ``<root>/REGISTRY/<project>/<asset>/<version>/<path>`` (the layout pygobbler uses, so
 caches can be shared). Every file is written to a temporary file in its destination directory and renamed
 into place only after its size and MD5 match the manifest, so a concurrent reader, in this process or
 another, sees either nothing or a complete, verified file. A cached file is trusted again only after the
 same check.
+
+A cache may be shared with other users, who could swap a directory for a symlink at any moment. So every
+directory is reached by opening each component relative to its parent's descriptor with ``O_NOFOLLOW``,
+and every temporary file is created, and renamed, relative to the descriptor of the directory that was
+opened that way: a symlink planted before or after any check never receives a byte. Descriptors of recently
+used directories are kept (a bounded number), so a 2,000-file download does not walk every path again.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
 import stat
 import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 from ._atomic import temp_name
+from ._filecopy import copy_descriptor
 from ._pathsafety import checked_relative
-from .errors import ConfigurationError, IntegrityError, UnsafePathError
+from .errors import ConfigurationError, GobblerError, IntegrityError, UnsafePathError
 from .models import ManifestEntry
 
-__all__ = ["Cache", "PartialFile", "md5_of_file"]
+__all__ = [
+    "CHUNK",
+    "STALE_AFTER",
+    "TEMP_PREFIX",
+    "TEMP_SUFFIXES",
+    "Cache",
+    "PartialFile",
+    "is_temporary",
+    "md5_of_fd",
+    "md5_of_file",
+    "open_directory_nofollow",
+    "storage_error",
+    "sweep_stale_temporary",
+]
 
 CHUNK = 1 << 20
+
+#: Age after which a temporary file is taken to be abandoned (its writer was killed): a day, as a download
+#: still running writes to its file at least every few seconds.
+STALE_AFTER = 24 * 3600.0
+
+#: Names of the cache's temporary files: ``.gobbler-<digits>.part`` (downloads) and ``.link`` (copies).
+TEMP_PREFIX = ".gobbler-"
+TEMP_SUFFIXES = (".part", ".link")
+
+# Most filesystems allow 255 bytes per name; checked first, so a hostile listing fails before a download.
+_NAME_MAX = 255
+_KEPT_DESCRIPTORS = 64
+_DIRECTORY_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_IN_THE_WAY = (errno.ELOOP, errno.ENOTDIR, errno.EISDIR, errno.EEXIST, errno.ENAMETOOLONG, errno.EMLINK)
+
+# Called with a number of bytes written (negative when a partial download is thrown away).
+ByteCallback = Callable[[int], None]
+
+
+def md5_of_fd(fd: int) -> str:
+    """Hex MD5 of an open file read from its start in 1 MiB chunks (the descriptor stays open)."""
+    digest = hashlib.md5()
+    offset = 0
+    while chunk := os.pread(fd, CHUNK, offset):
+        digest.update(chunk)
+        offset += len(chunk)
+    return digest.hexdigest()
 
 
 def md5_of_file(path: str | os.PathLike[str]) -> str:
     """Hex MD5 of a file, read in 1 MiB chunks."""
-    digest = hashlib.md5()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        return md5_of_fd(fd)
+    finally:
+        os.close(fd)
+
+
+def storage_error(exc: OSError, what: str, where: str) -> GobblerError:
+    """The typed error for an ``OSError`` met while storing a file on this machine.
+
+    A name the filesystem cannot hold, or something else in its way (a file where a directory should be, a
+    directory where a file should be, a symlink), is an :class:`UnsafePathError`; anything else (a full
+    disk, no permission) means the directory cannot be used: :class:`ConfigurationError`.
+    """
+    if exc.errno in _IN_THE_WAY:
+        return UnsafePathError(f"{what}: cannot store it in {where}: {exc.strerror or exc}")
+    return ConfigurationError(f"{what}: cannot write in {where}: {exc.strerror or exc}")
+
+
+def is_temporary(name: str) -> bool:
+    """Whether a file name is one of the cache's temporary files."""
+    return name.startswith(TEMP_PREFIX) and name.endswith(TEMP_SUFFIXES)
+
+
+def sweep_stale_temporary(dir_fd: int, older_than: float = STALE_AFTER) -> tuple[int, int]:
+    """Remove this user's temporary files older than ``older_than`` seconds from one directory.
+
+    Returns:
+        How many files were removed and their bytes.
+    """
+    now, uid = time.time(), os.geteuid()
+    count = freed = 0
+    with os.scandir(dir_fd) as entries:
+        names = [entry.name for entry in entries if is_temporary(entry.name)]
+    for name in names:
+        try:
+            info = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+            if not stat.S_ISREG(info.st_mode) or info.st_uid != uid or now - info.st_mtime < older_than:
+                continue
+            os.unlink(name, dir_fd=dir_fd)
+        except OSError:
+            continue  # taken by a concurrent sweep, or not ours to remove
+        count += 1
+        freed += info.st_size
+    return count, freed
+
+
+def _checked_storable(path: str) -> str:
+    for part in checked_relative(path).split("/"):
+        if len(os.fsencode(part)) > _NAME_MAX:
+            raise UnsafePathError(f"refusing path {path!r}: a name longer than {_NAME_MAX} bytes")
+    return path
+
+
+def open_directory_nofollow(base_fd: int, parts: list[str], *, create: bool, what: str, where: str) -> int:
+    """Open ``base/part1/part2/...`` one component at a time, never following a symlink.
+
+    Args:
+        base_fd: Descriptor of the starting directory (left open).
+        parts: Components below it (already checked to be plain names).
+        create: Create missing directories.
+        what: Description for error messages.
+        where: The directory tree, for error messages.
+
+    Returns:
+        A new descriptor of the last directory (the caller closes it).
+
+    Raises:
+        FileNotFoundError: When a component is missing and ``create`` is false.
+        UnsafePathError: When a component is a symlink or not a directory.
+        ConfigurationError: When a directory cannot be created.
+    """
+    fd = os.dup(base_fd)
+    try:
+        for part in parts:
+            try:
+                child = os.open(part, _DIRECTORY_FLAGS, dir_fd=fd)
+            except FileNotFoundError:
+                if not create:
+                    raise
+                try:
+                    os.mkdir(part, dir_fd=fd)
+                except FileExistsError:
+                    pass  # made by a concurrent filler; opened (and checked) below
+                except OSError as exc:
+                    raise storage_error(exc, what, where) from exc
+                try:
+                    child = os.open(part, _DIRECTORY_FLAGS, dir_fd=fd)
+                except OSError as exc:
+                    raise storage_error(exc, what, where) from exc
+            except OSError as exc:
+                if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+                    raise UnsafePathError(
+                        f"refusing path {what!r}: a symlink or a file is in the way in {where}"
+                    ) from None
+                raise storage_error(exc, what, where) from exc
+            os.close(fd)
+            fd = child
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
 
 
 class PartialFile:
     """A download in progress: bytes go to a temporary file and into an MD5 as they arrive.
 
-    Call :meth:`commit` to verify and rename into place, or :meth:`discard` to drop it.
+    Call :meth:`commit` to verify and rename into place, or :meth:`discard` to drop it. The temporary file
+    is created, and renamed, relative to a directory descriptor, so it can never land elsewhere.
 
     Args:
-        target: Final path; its directory must exist.
+        dir_fd: Descriptor of the destination directory; the partial file keeps a duplicate of it.
+        name: The destination's name in that directory.
+        target: The destination's full path (what :meth:`commit` returns).
         hashing: Compute the MD5 as bytes arrive (needed to verify against a manifest entry).
+        on_bytes: Called with the size of every chunk written (for progress within a file).
     """
 
-    def __init__(self, target: Path, *, hashing: bool = True) -> None:
+    def __init__(
+        self,
+        dir_fd: int,
+        name: str,
+        target: Path,
+        *,
+        hashing: bool = True,
+        on_bytes: ByteCallback | None = None,
+    ) -> None:
         self.target = target
         self.size = 0
+        self._name = name
         self._digest = hashlib.md5() if hashing else None
-        directory = os.path.dirname(target)
-        while True:
-            self._tmp = temp_name(directory, ".gobbler-", ".part")
-            try:
-                self._fd = os.open(self._tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-                break
-            except FileExistsError:
-                continue
+        self._on_bytes = on_bytes
+        self._dir_fd = os.dup(dir_fd)
+        self._fd = -1
+        try:
+            while True:
+                self._tmp = os.path.basename(temp_name("", TEMP_PREFIX, ".part"))
+                try:
+                    self._fd = os.open(
+                        self._tmp,
+                        os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                        0o666,
+                        dir_fd=self._dir_fd,
+                    )
+                    break
+                except FileExistsError:
+                    continue
+        except OSError as exc:
+            os.close(self._dir_fd)
+            self._dir_fd = -1
+            raise storage_error(exc, str(target), str(target.parent)) from exc
 
     def write(self, chunk: bytes | memoryview) -> None:
-        """Append a chunk."""
+        """Append a chunk.
+
+        Raises:
+            ConfigurationError: When the disk is full or the file cannot be written (it is removed).
+        """
         view = memoryview(chunk)
-        while view:
-            view = view[os.write(self._fd, view) :]
+        try:
+            while view:
+                view = view[os.write(self._fd, view) :]
+        except OSError as exc:
+            self.discard()
+            raise storage_error(exc, str(self.target), str(self.target.parent)) from exc
         if self._digest is not None:
             self._digest.update(chunk)
         self.size += len(chunk)
+        if self._on_bytes is not None:
+            self._on_bytes(len(chunk))
 
     def commit(self, entry: ManifestEntry | None, what: str, *, digest: str | None = None) -> Path:
         """Verify against ``entry`` (when given) and atomically move into place.
@@ -77,6 +261,8 @@ class PartialFile:
 
         Raises:
             IntegrityError: When the size or MD5 differs; the temporary file is removed.
+            UnsafePathError: When something is in the way of the file (a directory of that name).
+            ConfigurationError: When the rename fails otherwise.
         """
         self._close()
         if entry is not None:
@@ -89,7 +275,12 @@ class PartialFile:
             if problem is not None:
                 self.discard()
                 raise IntegrityError(f"{what}: {problem}")
-        os.replace(self._tmp, self.target)
+        try:
+            os.replace(self._tmp, self._name, src_dir_fd=self._dir_fd, dst_dir_fd=self._dir_fd)
+        except OSError as exc:
+            self.discard()
+            raise storage_error(exc, what, str(self.target.parent)) from exc
+        self._release()
         return self.target
 
     def _close(self) -> None:
@@ -97,11 +288,20 @@ class PartialFile:
             os.close(self._fd)
             self._fd = -1
 
+    def _release(self) -> None:
+        if self._dir_fd >= 0:
+            os.close(self._dir_fd)
+            self._dir_fd = -1
+
     def discard(self) -> None:
-        """Remove the temporary file."""
+        """Remove the temporary file (the bytes it held are taken back from the progress count)."""
         self._close()
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self._tmp)
+        if self._dir_fd >= 0:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self._tmp, dir_fd=self._dir_fd)
+            self._release()
+            if self._on_bytes is not None and self.size:
+                self._on_bytes(-self.size)
 
 
 class Cache:
@@ -114,72 +314,149 @@ class Cache:
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root)
         self._base = os.path.join(os.fspath(root), "REGISTRY")
-        self._real_base: str | None = None
-        # Directories already created and proven to resolve inside the cache: checking each file's
-        # directory once, not each file, keeps a 2,000-file download from resolving paths 4,000 times.
-        self._ready: set[str] = set()
         self._lock = threading.Lock()
+        # Registry-relative directory ("" for the base) -> descriptor, most recently used last.
+        self._fds: OrderedDict[str, int] = OrderedDict()
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Descriptors and locks belong to one process; a copy opens its own.
+        return {"root": self.root}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["root"])  # type: ignore[misc]
+
+    def __del__(self) -> None:
+        with contextlib.suppress(Exception):
+            self.forget()
 
     @property
     def registry_root(self) -> Path:
         """Where registry files are mirrored."""
         return Path(self._base)
 
-    def path_for(self, path: str) -> Path:
-        """Local path of a registry-relative path; its directory is created and proven to be inside the cache.
+    def forget(self) -> None:
+        """Close the kept directory descriptors (after directories were removed, or when done)."""
+        with self._lock:
+            fds, self._fds = list(self._fds.values()), OrderedDict()
+        for fd in fds:
+            os.close(fd)
+
+    def _base_fd(self) -> int:
+        try:
+            os.makedirs(self.root, exist_ok=True)
+            root_fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except OSError as exc:
+            raise ConfigurationError(f"cannot use {self.root} as the download cache: {exc}") from exc
+        try:
+            return open_directory_nofollow(
+                root_fd, ["REGISTRY"], create=True, what="REGISTRY", where=str(self.root)
+            )
+        finally:
+            os.close(root_fd)
+
+    def dir_fd(self, directory: str, *, create: bool) -> int:
+        """A new descriptor of a registry-relative directory of the cache, reached without following symlinks.
+
+        Args:
+            directory: ``""`` for the cache's registry root, else a checked relative path.
+            create: Create missing directories.
 
         Raises:
-            UnsafePathError: For absolute paths, ``..`` components, backslashes, or a directory that
-                resolves (through a symlink already on disk) outside the cache.
+            FileNotFoundError: When it is missing and ``create`` is false.
+            UnsafePathError: When a symlink or a file is in the way.
+        """
+        with self._lock:
+            kept = self._fds.get(directory)
+            if kept is not None:
+                self._fds.move_to_end(directory)
+                return os.dup(kept)
+            parent, start = "", None
+            parts = directory.split("/") if directory else []
+            for cut in range(len(parts) - 1, -1, -1):
+                prefix = "/".join(parts[:cut])
+                if prefix in self._fds:
+                    parent, start = prefix, os.dup(self._fds[prefix])
+                    break
+        if start is None:
+            start = self._base_fd()
+            parent = ""
+            with self._lock:
+                if "" not in self._fds:
+                    self._fds[""] = os.dup(start)
+        below = parts[len(parent.split("/")) if parent else 0 :]
+        try:
+            fd = open_directory_nofollow(start, below, create=create, what=directory, where=str(self.root))
+        finally:
+            os.close(start)
+        with self._lock:
+            if directory not in self._fds:
+                self._fds[directory] = os.dup(fd)
+                while len(self._fds) > _KEPT_DESCRIPTORS:
+                    os.close(self._fds.popitem(last=False)[1])
+        return fd
+
+    @contextlib.contextmanager
+    def _directory_of(self, path: str, *, create: bool) -> Iterator[tuple[int, str]]:
+        directory, _, name = _checked_storable(path).rpartition("/")
+        fd = self.dir_fd(directory, create=create)
+        try:
+            yield fd, name
+        finally:
+            os.close(fd)
+
+    def local_path(self, path: str) -> Path:
+        """Where a registry-relative path is (or would be) cached; nothing is created or checked on disk."""
+        return Path(self._base, *checked_relative(path).split("/"))
+
+    def path_for(self, path: str) -> Path:
+        """Local path of a registry-relative path; its directory is created, reached without symlinks.
+
+        Raises:
+            UnsafePathError: For absolute paths, ``..`` components, backslashes, over-long names, or a
+                symlink or file in the way in the cache.
             ConfigurationError: When the cache directory cannot be created.
         """
-        target = os.path.join(self._base, checked_relative(path))
-        self._prepare(os.path.dirname(target), path)
-        return Path(target)
+        with self._directory_of(path, create=True):
+            return self.local_path(path)
 
     def directory_for(self, path: str) -> Path:
         """Like :meth:`path_for`, for a directory that is itself created."""
-        target = os.path.join(self._base, checked_relative(path)) if path else self._base
-        self._prepare(target, path)
-        return Path(target)
+        if path:
+            _checked_storable(path)
+        os.close(self.dir_fd(path, create=True))
+        return self.local_path(path) if path else Path(self._base)
 
-    def _prepare(self, directory: str, path: str) -> None:
-        if directory in self._ready:
-            return
-        if self._real_base is None:
-            self._real_base = os.path.realpath(self._base)
-        # Resolved before anything is created, so a symlink planted in the cache is never written through.
-        real = os.path.realpath(directory)
-        if real != self._real_base and not real.startswith(self._real_base + os.sep):
-            raise UnsafePathError(f"refusing path {path!r}: it leaves {self.root}")
+    def open_file(self, path: str) -> int | None:
+        """A read-only descriptor of a cached regular file (never through a symlink), or ``None``."""
         try:
-            os.makedirs(directory, exist_ok=True)
-        except FileExistsError:
-            raise UnsafePathError(f"refusing path {path!r}: a file is in the way in the cache") from None
-        except OSError as exc:
-            raise ConfigurationError(f"cannot use {self.root} as the download cache: {exc}") from exc
-        with self._lock:
-            self._ready.add(directory)
+            with self._directory_of(path, create=False) as (fd, name):
+                file_fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK, dir_fd=fd)
+        except (OSError, UnsafePathError):
+            return None
+        if not stat.S_ISREG(os.fstat(file_fd).st_mode):
+            os.close(file_fd)
+            return None
+        return file_fd
 
-    @staticmethod
-    def is_valid(local: Path, entry: ManifestEntry | None) -> bool:
-        """Whether a cached file exists and matches ``entry`` (size, then MD5)."""
+    def valid(self, path: str, entry: ManifestEntry | None) -> bool:
+        """Whether ``path`` is cached as a regular file matching ``entry`` (size, then MD5)."""
+        fd = self.open_file(path)
+        if fd is None:
+            return False
         try:
-            info = os.stat(local)
-        except OSError:
-            return False
-        if not stat.S_ISREG(info.st_mode):
-            return False
-        if entry is None:
-            return True
-        return info.st_size == entry.size and md5_of_file(local) == entry.md5sum
+            if entry is None:
+                return True
+            return os.fstat(fd).st_size == entry.size and md5_of_fd(fd) == entry.md5sum
+        finally:
+            os.close(fd)
 
     def read_bytes(self, path: str) -> bytes | None:
         """Content of a cached registry file, or ``None`` when it is not cached."""
-        try:
-            return self.path_for(path).read_bytes()
-        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+        fd = self.open_file(path)
+        if fd is None:
             return None
+        with os.fdopen(fd, "rb") as handle:
+            return handle.read()
 
     def write_bytes(self, path: str, data: bytes) -> Path:
         """Store a registry file's content atomically."""
@@ -191,6 +468,71 @@ class Cache:
             raise
         return partial.commit(None, path)
 
-    def begin(self, path: str, *, hashing: bool = True) -> PartialFile:
+    def begin(self, path: str, *, hashing: bool = True, on_bytes: ByteCallback | None = None) -> PartialFile:
         """Start writing the cached copy of ``path``."""
-        return PartialFile(self.path_for(path), hashing=hashing)
+        for attempt in (1, 2):
+            with self._directory_of(path, create=True) as (fd, name):
+                try:
+                    return PartialFile(fd, name, self.local_path(path), hashing=hashing, on_bytes=on_bytes)
+                except ConfigurationError as exc:
+                    # A kept descriptor of a directory removed since (by a prune in another process).
+                    if attempt == 2 or not isinstance(exc.__cause__, FileNotFoundError):
+                        raise
+            self.forget()
+        raise AssertionError("unreachable")
+
+    def sweep_temporary(
+        self, directories: Iterable[str], *, older_than: float = STALE_AFTER
+    ) -> tuple[int, int]:
+        """Remove this user's stale temporary files from some registry-relative directories of the cache.
+
+        Returns:
+            How many files were removed and their bytes.
+        """
+        count = freed = 0
+        for directory in directories:
+            try:
+                fd = self.dir_fd(directory, create=False)
+            except (OSError, GobblerError):
+                continue
+            try:
+                removed, size = sweep_stale_temporary(fd, older_than)
+            finally:
+                os.close(fd)
+            count, freed = count + removed, freed + size
+        return count, freed
+
+    def copy_within(self, source: str, target: str) -> None:
+        """Give ``target`` the verified bytes of ``source``: a hard link when possible, else a copy."""
+        with (
+            self._directory_of(source, create=False) as (sfd, sname),
+            self._directory_of(target, create=True) as (tfd, tname),
+        ):
+            temporary = os.path.basename(temp_name("", TEMP_PREFIX, ".link"))
+            try:
+                try:
+                    os.link(sname, temporary, src_dir_fd=sfd, dst_dir_fd=tfd, follow_symlinks=False)
+                except OSError:
+                    _copy_between(sfd, sname, tfd, temporary)
+                os.replace(temporary, tname, src_dir_fd=tfd, dst_dir_fd=tfd)
+            except OSError as exc:
+                raise storage_error(exc, target, str(self.root)) from exc
+            finally:
+                # rename() does nothing when both names already link the same file (another filler got
+                # there first), so the temporary name can survive a successful replace.
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(temporary, dir_fd=tfd)
+
+
+def _copy_between(sfd: int, sname: str, tfd: int, tname: str) -> None:
+    src = os.open(sname, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=sfd)
+    try:
+        dst = os.open(
+            tname, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o666, dir_fd=tfd
+        )
+        try:
+            copy_descriptor(src, dst, os.fstat(src).st_size)
+        finally:
+            os.close(dst)
+    finally:
+        os.close(src)

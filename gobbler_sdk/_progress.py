@@ -1,18 +1,26 @@
-"""Progress reporting for copies and downloads: a callback, a terminal bar, or nothing.
+"""Progress reporting for copies and downloads: a ``tqdm`` bar, a callback, or nothing.
 
-``progress=True`` draws a one-line bar on standard error only when it is a terminal, so logs and CI output
-stay clean; a callable receives a :class:`ProgressEvent` after every file.
+By default (``progress=None``) a bar is drawn when one can be seen: when standard error is a terminal or
+inside a Jupyter kernel (``tqdm.auto`` picks the notebook widget there), and never when
+``GOBBLER_DISABLE_PROGRESS`` is ``1``/``true``/``yes``, so logs and CI output stay clean. The bar counts
+bytes as they arrive, within large files too, with the rate and the time left. ``tqdm_class=`` draws it
+with another ``tqdm`` subclass (which is then used even without a terminal). A callable instead receives a
+:class:`ProgressEvent` after every file, and no bar is drawn unless ``tqdm_class`` is also given.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["ProgressCallback", "ProgressEvent", "Tracker"]
+if TYPE_CHECKING:
+    from tqdm import tqdm
+
+__all__ = ["ProgressCallback", "ProgressEvent", "TqdmClass", "Tracker", "bars_disabled", "with_tqdm_class"]
 
 
 @dataclass(frozen=True)
@@ -24,7 +32,7 @@ class ProgressEvent:
         path: The file just finished, relative to the operation's root.
         files_done: Files finished so far.
         files_total: Files in the whole operation.
-        bytes_done: Bytes finished so far.
+        bytes_done: Bytes of the finished files so far.
         bytes_total: Bytes in the whole operation.
     """
 
@@ -38,73 +46,160 @@ class ProgressEvent:
 
 ProgressCallback = Callable[[ProgressEvent], None]
 
-
-def _human(size: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if size < 1024 or unit == "GiB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{size:.1f} GiB"
+#: A ``tqdm`` class (``tqdm.tqdm``, ``tqdm.notebook.tqdm``, a subclass of either).
+TqdmClass = type["tqdm[Any]"]
 
 
-class _TerminalBar:
-    def __init__(self, label: str) -> None:
-        self.label = label
-        self._last = 0.0
+def bars_disabled() -> bool:
+    """Whether ``GOBBLER_DISABLE_PROGRESS`` turns progress bars off."""
+    return os.environ.get("GOBBLER_DISABLE_PROGRESS", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def _bar_visible() -> bool:
+    stream = sys.stderr
+    if stream is None:
+        return False
+    # Jupyter's kernel replaces stderr with its own stream, which is no terminal but shows a widget.
+    if type(stream).__module__.startswith("ipykernel"):
+        return True
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+class _WithBarClass:
+    """A progress setting carrying a ``tqdm`` class through code that only passes ``progress`` on."""
+
+    def __init__(self, progress: bool | ProgressCallback | None, tqdm_class: TqdmClass) -> None:
+        self.progress = progress
+        self.tqdm_class = tqdm_class
 
     def __call__(self, event: ProgressEvent) -> None:
-        now = time.monotonic()
-        final = event.files_done == event.files_total
-        if not final and now - self._last < 0.1:
-            return
-        self._last = now
-        width = 30
-        fraction = event.bytes_done / event.bytes_total if event.bytes_total else 1.0
-        filled = int(width * fraction)
-        line = (
-            f"\r{self.label} [{'#' * filled}{'.' * (width - filled)}] "
-            f"{event.files_done}/{event.files_total} files, "
-            f"{_human(event.bytes_done)}/{_human(event.bytes_total)}"
-        )
-        sys.stderr.write(line + ("\n" if final else ""))
-        sys.stderr.flush()
+        if callable(self.progress):
+            self.progress(event)
+
+
+def with_tqdm_class(
+    progress: bool | ProgressCallback | None, tqdm_class: TqdmClass | None
+) -> bool | ProgressCallback | None:
+    """Fold ``tqdm_class`` into a ``progress`` setting (unchanged when there is no class)."""
+    return progress if tqdm_class is None else _WithBarClass(progress, tqdm_class)
 
 
 class Tracker:
-    """Thread-safe progress counter feeding a callback.
+    """Thread-safe progress counter feeding a bar and/or a callback.
 
     Args:
-        progress: ``True`` for a terminal bar (only if stderr is a TTY), a callable, or ``None``/``False``.
-        phase: Name of the operation, passed on in events.
+        progress: ``None``/``True`` for a bar where one can be seen, ``False`` for nothing, or a callable.
+        phase: Name of the operation, passed on in events and shown on the bar.
         files_total: Number of files expected.
         bytes_total: Number of bytes expected.
+        tqdm_class: Draw the bar with this class (even without a terminal).
+        label: Text shown on the bar instead of ``phase``.
     """
 
     def __init__(
-        self, progress: bool | ProgressCallback | None, phase: str, files_total: int, bytes_total: int
+        self,
+        progress: bool | ProgressCallback | None,
+        phase: str,
+        files_total: int,
+        bytes_total: int,
+        *,
+        tqdm_class: TqdmClass | None = None,
+        label: str | None = None,
     ) -> None:
+        if isinstance(progress, _WithBarClass):
+            tqdm_class = tqdm_class or progress.tqdm_class
+            progress = progress.progress
         self.phase = phase
         self.files_total = files_total
         self.bytes_total = bytes_total
         self.files_done = 0
         self.bytes_done = 0
         self._lock = threading.Lock()
-        self._callback: ProgressCallback | None
-        if progress is True:
-            self._callback = _TerminalBar(phase) if sys.stderr.isatty() else None
-        elif callable(progress):
-            self._callback = progress
-        else:
-            self._callback = None
+        self._callback: ProgressCallback | None = progress if callable(progress) else None
+        self._bar: tqdm[Any] | None = None
+        wanted = progress is not False and not bars_disabled()
+        if (
+            wanted
+            and files_total > 0
+            and (tqdm_class is not None or (self._callback is None and _bar_visible()))
+        ):
+            self._bar = self._make_bar(tqdm_class, label or phase)
+
+    def _make_bar(self, tqdm_class: TqdmClass | None, label: str) -> tqdm[Any]:
+        if tqdm_class is None:
+            from tqdm.auto import tqdm as auto
+
+            tqdm_class = auto
+        return tqdm_class(
+            total=self.bytes_total,
+            desc=label,
+            unit="B",
+            unit_scale=True,
+            unit_divisor=1024,
+            file=sys.stderr,
+            dynamic_ncols=True,
+            leave=True,
+        )
+
+    @property
+    def active(self) -> bool:
+        """Whether anything listens (callers skip per-chunk work otherwise)."""
+        return self._bar is not None or self._callback is not None
+
+    @property
+    def on_bytes(self) -> Callable[[int], None] | None:
+        """What a download calls with each chunk's size (``None`` when no bar is drawn)."""
+        return self.add_bytes if self._bar is not None else None
+
+    def add_bytes(self, size: int) -> None:
+        """Count bytes received within an unfinished file (negative when a partial download is dropped)."""
+        if self._bar is not None:
+            with self._lock:
+                self._bar.update(size)
 
     def advance(self, path: str, size: int) -> None:
-        """Record one finished file of ``size`` bytes."""
-        if self._callback is None:
+        """Record one finished file of ``size`` bytes, none of which went through :meth:`add_bytes`."""
+        self._finish(path, size, size)
+
+    def streamed(self, path: str, size: int) -> None:
+        """Record one finished file of ``size`` bytes, which were already counted by :meth:`add_bytes`."""
+        self._finish(path, size, 0)
+
+    def _finish(self, path: str, size: int, uncounted: int) -> None:
+        if not self.active:
             return
         with self._lock:
             self.files_done += 1
             self.bytes_done += size
-            event = ProgressEvent(
-                self.phase, path, self.files_done, self.files_total, self.bytes_done, self.bytes_total
-            )
-            self._callback(event)
+            if self._bar is not None:
+                if uncounted:
+                    self._bar.update(uncounted)
+                if self.files_total > 1:
+                    self._bar.set_postfix_str(f"{self.files_done}/{self.files_total} files", refresh=False)
+                if self.files_done >= self.files_total:
+                    self._close_bar()
+            if self._callback is not None:
+                self._callback(
+                    ProgressEvent(
+                        self.phase, path, self.files_done, self.files_total, self.bytes_done, self.bytes_total
+                    )
+                )
+
+    def _close_bar(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+    def close(self) -> None:
+        """Close the bar (also done when the last file finishes)."""
+        with self._lock:
+            self._close_bar()
+
+    def __enter__(self) -> Tracker:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

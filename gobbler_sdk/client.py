@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -22,14 +22,23 @@ import httpx
 import platformdirs
 
 from ._cache import Cache
-from ._directory import download_directory
+from ._cache_manager import CacheManager
+from ._directory import copy_into, download_directory, is_internal
 from ._fetcher import Fetcher, direct_connection_possible
+from ._globs import path_filter
 from ._http import RetryableStatus, error_from_response, is_retryable, make_http_client, with_retries
-from ._pathsafety import checked_relative
-from ._progress import ProgressCallback
+from ._log import logger
+from ._pathsafety import checked_relative, join_inside
+from ._progress import ProgressCallback, TqdmClass, Tracker
 from ._staging import allocate_directory, is_direct_child, stage_copy
 from ._submit import Submitter
-from .errors import ConfigurationError, InvalidRequestError, NotFoundError
+from .errors import (
+    ConfigurationError,
+    InvalidRequestError,
+    NotCachedError,
+    NotFoundError,
+    ServiceUnavailableError,
+)
 from .handles import Asset, Project, Version, _parsed, _uploader_json
 from .models import Manifest, ManifestEntry, Permissions, RerouteChange, ServiceInfo, Summary, Uploader
 from .transports import LocalTransport, RemoteTransport, Transport
@@ -37,6 +46,12 @@ from .transports import LocalTransport, RemoteTransport, Transport
 __all__ = ["GobblerClient"]
 
 TransportChoice = Literal["auto", "local", "remote"]
+
+
+def _env_flag(value: bool | None, variable: str) -> bool:
+    if value is not None:
+        return bool(value)
+    return os.environ.get(variable, "").strip().lower() in ("1", "true", "yes", "on")
 
 
 def _env_path(value: str | os.PathLike[str] | None, variable: str) -> str | None:
@@ -58,6 +73,10 @@ class GobblerClient:
         timeout: Seconds allowed for each read request (submissions wait for the service to finish).
         concurrency: Parallel downloads and copies.
         retries: Further attempts for idempotent reads after a transient failure.
+        offline: Serve reads from the cache only and send nothing to the service (what is not cached
+            raises :class:`~gobbler_sdk.errors.NotCachedError`); ``None`` reads ``GOBBLER_OFFLINE``
+            (``1``, ``true`` or ``yes`` turn it on). A registry configured with ``registry=`` or
+            ``GOBBLER_REGISTRY`` and mounted here is still read directly (a filesystem, not the service).
     """
 
     def __init__(
@@ -71,7 +90,9 @@ class GobblerClient:
         timeout: float = 30.0,
         concurrency: int = 8,
         retries: int = 3,
+        offline: bool | None = None,
     ) -> None:
+        self._offline = _env_flag(offline, "GOBBLER_OFFLINE")
         self._url = (url or os.environ.get("GOBBLER_URL") or "").rstrip("/") or None
         self._staging = _env_path(staging, "GOBBLER_STAGING")
         self._registry = _env_path(registry, "GOBBLER_REGISTRY")
@@ -125,6 +146,16 @@ class GobblerClient:
         return self._cache.root
 
     @property
+    def offline(self) -> bool:
+        """Whether reads are served from the cache only (nothing is sent to the service)."""
+        return self._offline
+
+    @property
+    def cache(self) -> CacheManager:
+        """Inspect and clean the download cache: scan, verify, prune, remove."""
+        return CacheManager(self._cache)
+
+    @property
     def transport(self) -> Transport:
         """The transport used for reads (resolved on first use)."""
         if self._transport is None:
@@ -132,6 +163,12 @@ class GobblerClient:
         return self._transport
 
     def _resolve_transport(self) -> Transport:
+        if self._offline and self._choice != "local":
+            # Only a registry named here is read in place: discovering it would ask the service.
+            mounted = self._registry is not None and os.path.isdir(self._registry)
+            if self._choice == "auto" and mounted and os.access(self._registry or "", os.R_OK | os.X_OK):
+                return LocalTransport(self._registry or "")
+            return self._remote_transport()
         if self._choice == "remote":
             return self._remote_transport()
         if self._choice == "local":
@@ -147,11 +184,11 @@ class GobblerClient:
 
     def _remote_transport(self) -> RemoteTransport:
         if self._remote is None:
-            fetcher = (
-                Fetcher(self.url, timeout=self.timeout) if direct_connection_possible(self.url) else None
-            )
+            fetcher = None
+            if not self._offline and direct_connection_possible(self.url):
+                fetcher = Fetcher(self.url, timeout=self.timeout)
             self._remote = RemoteTransport(
-                self._client_http, self._cache, retries=self.retries, fetcher=fetcher
+                self._client_http, self._cache, retries=self.retries, fetcher=fetcher, offline=self._offline
             )
         return self._remote
 
@@ -188,6 +225,8 @@ class GobblerClient:
     def service_info(self) -> ServiceInfo:
         """Staging and registry paths as the service reports them (``GET /info``; cached)."""
         if self._info is None:
+            if self._offline:
+                raise NotCachedError("the service's /info is not known, and offline mode sends no request")
             http = self._client_http()
 
             def attempt() -> httpx.Response:
@@ -301,7 +340,14 @@ class GobblerClient:
         return entry
 
     def fetch_file(
-        self, path: str, *, force_remote: bool = False, overwrite: bool = False, verify: bool = True
+        self,
+        path: str,
+        *,
+        force_remote: bool = False,
+        overwrite: bool = False,
+        verify: bool = True,
+        progress: bool | ProgressCallback | None = None,
+        tqdm_class: TqdmClass | None = None,
     ) -> Path:
         """Local path of a registry file: the registry's own when mounted, else a verified cached copy.
 
@@ -311,25 +357,46 @@ class GobblerClient:
             overwrite: Download again even when a verified copy is cached.
             verify: Check a download's size and MD5 against the manifest (and a cached copy's before
                 reusing it). Turning it off saves the hashing for callers that check content themselves.
+            progress: A download's progress: ``None`` (a bar when standard error is a terminal or in
+                Jupyter), ``True`` (the same, even with ``GOBBLER_DISABLE_PROGRESS``), ``False``, or a
+                callable receiving a :class:`~gobbler_sdk.ProgressEvent` when the file is in place.
+            tqdm_class: Draw the bar with this ``tqdm`` class (even without a terminal).
 
         Raises:
             NotFoundError: When the file does not exist.
+            NotCachedError: Offline, or with the service unreachable, when no valid copy is cached.
             IntegrityError: When downloaded bytes do not match the manifest.
         """
         checked_relative(path)
         reader = self._reader(force_remote)
-        if isinstance(reader, RemoteTransport):
-            internal = any(part.startswith("..") for part in path.split("/"))
-            if not verify and not internal:
-                # Nothing to check the bytes against, so the manifest is not even read.
-                return reader.fetch(path, overwrite=overwrite, verify=False)
+        if not isinstance(reader, RemoteTransport):
+            return reader.fetch(path, overwrite=overwrite)
+        internal = is_internal(path)
+        entry = None
+        if verify or internal:
             entry = self._entry_for(path)
             if entry is not None and entry.is_directory:
                 # The file server would answer with a redirect to a listing; locally it is simply no file.
                 raise NotFoundError(f"{path!r} is an empty directory, not a file")
-            # Internal files change (summaries on approval), so they are always fetched anew.
-            return reader.fetch(path, entry=entry, overwrite=overwrite or entry is None, verify=verify)
-        return reader.fetch(path, overwrite=overwrite)
+        # Internal files change (summaries on approval), so they are fetched anew unless offline.
+        again = overwrite or (internal and not reader.offline)
+        if not again and reader.cache.valid(path, entry if verify else None):
+            logger.debug("cache hit: %s", path)
+            return reader.cache.local_path(path)
+        size = entry.size if entry is not None else 0
+        tracker = Tracker(progress, "download", 1, size, tqdm_class=tqdm_class, label=path.rpartition("/")[2])
+        with tracker:
+            try:
+                local = reader.fetch(
+                    path, entry=entry, overwrite=True, verify=verify, on_bytes=tracker.on_bytes
+                )
+            except ServiceUnavailableError as exc:
+                if not (internal and self._settled_parts(path) and reader.cache.valid(path, None)):
+                    raise
+                logger.warning("%s; serving %s from the cache", exc, path)
+                return reader.cache.local_path(path)
+            tracker.streamed(path, size)
+        return local
 
     def fetch_directory(
         self,
@@ -339,17 +406,46 @@ class GobblerClient:
         overwrite: bool = False,
         concurrency: int | None = None,
         progress: bool | ProgressCallback | None = None,
+        tqdm_class: TqdmClass | None = None,
+        allow_patterns: str | Sequence[str] | None = None,
+        ignore_patterns: str | Sequence[str] | None = None,
+        local_dir: str | os.PathLike[str] | None = None,
     ) -> Path:
         """Local directory holding a registry directory and everything below it.
 
         Mounted registries are used in place. Remotely, the directory is listed once, files are downloaded
         concurrently over pooled connections and verified against their manifests, each linked file's
-        bytes are fetched once and linked locally, and empty directories are created.
+        bytes are fetched once and linked locally, and empty directories are created. When the service
+        cannot be reached, a settled version that is completely cached is still served, with a warning.
+
+        Args:
+            path: ``project/asset/version[/directory]``.
+            force_remote: Download even when the registry is mounted.
+            overwrite: Download (and copy into ``local_dir``) again even what is cached and verified.
+            concurrency: Parallel downloads; the client's setting when ``None``.
+            progress: As for :meth:`fetch_file`; a callable receives an event after every file.
+            tqdm_class: Draw the bar with this ``tqdm`` class.
+            allow_patterns: Fetch only the files matching one of these glob patterns, matched against paths
+                relative to ``path`` (see "Cache and offline use" in the docs: ``*`` stays within a
+                directory, ``**`` crosses directories, a pattern without ``/`` matches a name at any depth).
+            ignore_patterns: Skip the files matching one of these.
+            local_dir: Also place a copy of every selected file (and empty directory) here, and return it:
+                a copy-on-write clone where the filesystem supports it, else a plain copy, never a link into
+                the cache; the registry's internal ``..`` files are not copied. With a mounted registry the
+                files are copied from the registry and checked against the manifest.
+
+        Returns:
+            ``local_dir`` when given, else the directory in the registry or in the cache (which may hold
+            more files than the patterns selected, from earlier fetches).
 
         Raises:
             NotFoundError: When the directory does not exist.
+            NotCachedError: Offline, or with the service unreachable, when not everything is cached.
+            UnsafePathError: When the listing holds a path that cannot be stored here.
         """
         relative = checked_relative(path.strip("/"))
+        select = path_filter(allow_patterns, ignore_patterns)
+        target = None if local_dir is None else Path(local_dir)
         reader = self._reader(force_remote)
         if not isinstance(reader, RemoteTransport):
             # A transport handed in may read the registry where it is mounted here, not the service's path.
@@ -357,29 +453,116 @@ class GobblerClient:
             local = base / relative
             if not local.is_dir():
                 raise NotFoundError(f"no directory at {path!r} in the registry")
-            return local
-        return self._download_directory(
-            reader, relative, overwrite, concurrency or self.concurrency, progress
-        )
+            if target is None:
+                return local
+            return self._copy_from_registry(reader, base, relative, select, target, overwrite)
+        manifests: dict[str, Manifest] = {}
+        options: dict[str, Any] = {
+            "overwrite": overwrite,
+            "concurrency": concurrency or self.concurrency,
+            "progress": progress,
+            "tqdm_class": tqdm_class,
+            "select": select,
+        }
 
-    def _download_directory(
+        def entry_for(item: str) -> ManifestEntry | None:
+            return self._entry_for(item, manifests)
+
+        if reader.offline:
+            listing = self._cached_listing(relative)
+            items = download_directory(
+                reader, self._cache, relative, entry_for, listing=listing, cache_only=True, **options
+            )
+        else:
+            try:
+                items = download_directory(reader, self._cache, relative, entry_for, **options)
+            except ServiceUnavailableError as exc:
+                if not self._settled_parts(relative):
+                    raise
+                listing = self._cached_listing(relative)
+                try:
+                    items = download_directory(
+                        reader, self._cache, relative, entry_for, listing=listing, cache_only=True, **options
+                    )
+                except NotCachedError:
+                    raise exc from None
+                logger.warning("%s; serving %s from the cache", exc, relative)
+        if target is None:
+            return self._cache.local_path(relative)
+
+        def open_cached(registry_path: str) -> int:
+            fd = self._cache.open_file(registry_path)
+            if fd is None:
+                raise NotCachedError(f"{registry_path} vanished from the cache while being copied")
+            return fd
+
+        return copy_into(target, items, open_cached, overwrite=overwrite, check_md5=False)
+
+    def _copy_from_registry(
         self,
-        remote: RemoteTransport,
+        reader: Transport,
+        base: Path,
         relative: str,
+        select: Callable[[str], bool] | None,
+        target: Path,
         overwrite: bool,
-        concurrency: int,
-        progress: bool | ProgressCallback | None,
     ) -> Path:
         manifests: dict[str, Manifest] = {}
-        return download_directory(
-            remote,
-            self._cache,
-            relative,
-            lambda path: self._entry_for(path, manifests),
-            overwrite=overwrite,
-            concurrency=concurrency,
-            progress=progress,
-        )
+        items = []
+        for item in reader.list(relative, recursive=True):
+            if is_internal(item) or (select is not None and not select(item)):
+                continue
+            full = f"{relative}/{item.rstrip('/')}"
+            items.append((item, full, None if item.endswith("/") else self._entry_for(full, manifests)))
+
+        def open_registry(registry_path: str) -> int:
+            # Registry links are symlinks to other versions' files, inside the registry (checked).
+            return os.open(join_inside(base, registry_path), os.O_RDONLY | os.O_CLOEXEC)
+
+        return copy_into(target, items, open_registry, overwrite=overwrite, check_md5=True)
+
+    def _settled_parts(self, path: str) -> bool:
+        """Whether ``path`` lies in a version whose cached summary says it is settled (no request)."""
+        parts = path.split("/")
+        if len(parts) < 3:
+            return False
+        try:
+            version = Project(self, parts[0]).asset(parts[1]).version(parts[2])
+        except InvalidRequestError:
+            return False
+        return self._is_settled(version)
+
+    def _cached_listing(self, relative: str) -> list[str]:
+        """The recursive listing of a version's directory as its cached manifest describes it.
+
+        Raises:
+            NotCachedError: When ``relative`` is above a version, or the version's manifest is not cached.
+        """
+        parts = relative.split("/")
+        if len(parts) < 3:
+            raise NotCachedError(
+                f"listing {relative} needs the service: only version directories are served from the cache"
+            )
+        key = "/".join(parts[:3])
+        data = self._cache.read_bytes(f"{key}/..manifest")
+        if data is None:
+            raise NotCachedError(f"{key} is not cached (no manifest in {self.cache_dir})")
+        manifest = _parsed(f"{key}/..manifest", lambda: Manifest.from_json(data))
+        inside = "/".join(parts[3:])
+        prefix = f"{inside}/" if inside else ""
+        files: list[str] = []
+        empty: list[str] = []
+        for name in ("..manifest", "..summary", "..links"):
+            if not inside and self._cache.valid(f"{key}/{name}", None):
+                files.append(name)
+        for item, entry in manifest.items():
+            if not item.startswith(prefix):
+                continue
+            below = item[len(prefix) :]
+            (empty if entry.is_directory else files).append(below + ("/" if entry.is_directory else ""))
+        if not files and not empty and inside:
+            raise NotCachedError(f"no directory at {relative!r} in the cached manifest of {key}")
+        return files + empty
 
     # ------------------------------------------------------------------ helpers used by the handles
 
@@ -388,6 +571,8 @@ class GobblerClient:
         return [item[:-1] for item in listing if item.endswith("/") and not item.startswith("..")]
 
     def _submit(self, action: str, payload: dict[str, Any], context: str) -> dict[str, Any]:
+        if self._offline:
+            raise ConfigurationError(f"{context}: offline mode sends no request to the service")
         return Submitter(self._client_http(), self.staging, connect_retries=self.retries).submit(
             action, payload, context=context
         )
@@ -412,6 +597,12 @@ class GobblerClient:
         reader = self._reader(force_remote)
         if not isinstance(reader, RemoteTransport):
             data = reader.read(path)
+        elif reader.offline:
+            data = self._cache.read_bytes(path)
+            if data is None:
+                raise NotCachedError(
+                    f"{path} is not cached, and offline mode sends no request to the service"
+                )
         else:
             settled = not overwrite and self._is_settled(version)
             data = self._cache.read_bytes(path) if settled else None
@@ -509,6 +700,8 @@ class GobblerClient:
         concurrency: int | None,
         progress: bool | ProgressCallback | None,
     ) -> None:
+        if self._offline:
+            raise ConfigurationError(f"upload {version.key}: offline mode sends no request to the service")
         if not directory.is_dir():
             raise InvalidRequestError(f"cannot upload {directory}: not a directory")
         staging = self.staging

@@ -8,6 +8,7 @@ HTTP ``status`` and the service's ``reason``; the class says what kind of failur
     │   └── InvalidNameError       a project/asset/version name the service would reject (also ValueError)
     ├── PermissionDeniedError      403 (also PermissionError)
     ├── NotFoundError              404, or a missing project/asset/version on a read (also LookupError)
+    │   └── NotCachedError         offline (or the service unreachable) and the answer is not cached
     ├── ServiceError               5xx, or a service answer or registry document that cannot be parsed
     ├── ServiceUnavailableError    the service cannot be reached (also ConnectionError)
     ├── IntegrityError             downloaded or cached bytes do not match the manifest
@@ -23,6 +24,7 @@ __all__ = [
     "IntegrityError",
     "InvalidNameError",
     "InvalidRequestError",
+    "NotCachedError",
     "NotFoundError",
     "PermissionDeniedError",
     "ServiceError",
@@ -65,6 +67,14 @@ class PermissionDeniedError(GobblerError, PermissionError):
 
 class NotFoundError(GobblerError, LookupError):
     """A project, asset, version or file does not exist (HTTP 404)."""
+
+
+class NotCachedError(NotFoundError):
+    """A read could only be answered from the cache (offline mode, or the service unreachable) and it is not.
+
+    Raised in offline mode for anything not cached (nothing is asked of the service), and when the service
+    cannot be reached for something the cache cannot answer on its own.
+    """
 
 
 class ServiceError(GobblerError):

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from ._names import name_problem
 from ._pathsafety import checked_relative
-from ._progress import ProgressCallback
+from ._progress import ProgressCallback, TqdmClass, with_tqdm_class
 from .errors import InvalidNameError, InvalidRequestError, NotFoundError, ServiceError
 from .models import Manifest, Permissions, Summary, Uploader
 
@@ -369,6 +369,7 @@ class Asset(_Handle):
         spoof: str | None = None,
         concurrency: int | None = None,
         progress: bool | ProgressCallback | None = None,
+        tqdm_class: TqdmClass | None = None,
     ) -> Version:
         """Upload ``directory`` as a new version of this asset.
 
@@ -384,7 +385,9 @@ class Asset(_Handle):
             ignore_dot: Skip dotfiles and dot-directories.
             spoof: Upload on behalf of this user (needs the service's permission).
             concurrency: Parallel file copies when staging; the client's setting when ``None``.
-            progress: ``True`` for a terminal progress bar, or a callable receiving progress events.
+            progress: ``None`` for a bar when standard error is a terminal (or in Jupyter), ``False`` for
+                none, or a callable receiving a progress event after every file copied into staging.
+            tqdm_class: Draw the bar with this ``tqdm`` class.
 
         Returns:
             The new version.
@@ -395,7 +398,14 @@ class Asset(_Handle):
         """
         target = self.version(version)
         self._client._upload(
-            target, Path(directory), probation, consume, ignore_dot, spoof, concurrency, progress
+            target,
+            Path(directory),
+            probation,
+            consume,
+            ignore_dot,
+            spoof,
+            concurrency,
+            with_tqdm_class(progress, tqdm_class),
         )
         return target
 
@@ -421,9 +431,23 @@ class VersionPath(str):
         text._version = version
         return text
 
-    def __call__(self, *, force_remote: bool = False, overwrite: bool = False) -> Path:
+    def __call__(
+        self,
+        *,
+        force_remote: bool = False,
+        overwrite: bool = False,
+        allow_patterns: str | Sequence[str] | None = None,
+        ignore_patterns: str | Sequence[str] | None = None,
+        local_dir: str | os.PathLike[str] | None = None,
+    ) -> Path:
         """Local directory holding the version (see :meth:`Version.fetch_directory`)."""
-        return self._version.fetch_directory(force_remote=force_remote, overwrite=overwrite)
+        return self._version.fetch_directory(
+            force_remote=force_remote,
+            overwrite=overwrite,
+            allow_patterns=allow_patterns,
+            ignore_patterns=ignore_patterns,
+            local_dir=local_dir,
+        )
 
 
 class Version(_Handle):
@@ -531,7 +555,14 @@ class Version(_Handle):
         return paths
 
     def fetch(
-        self, relpath: str, *, force_remote: bool = False, overwrite: bool = False, verify: bool = True
+        self,
+        relpath: str,
+        *,
+        force_remote: bool = False,
+        overwrite: bool = False,
+        verify: bool = True,
+        progress: bool | ProgressCallback | None = None,
+        tqdm_class: TqdmClass | None = None,
     ) -> Path:
         """Local path of one file of the version: the registry's own, or a verified cached copy.
 
@@ -540,12 +571,16 @@ class Version(_Handle):
             force_remote: Download even when the registry is mounted.
             overwrite: Download again even when a verified copy is cached.
             verify: Check the download's size and MD5 against the manifest.
+            progress: The download's progress (see :meth:`GobblerClient.fetch_file`).
+            tqdm_class: Draw the bar with this ``tqdm`` class.
         """
         return self._client.fetch_file(
             f"{self.key}/{checked_relative(relpath)}",
             force_remote=force_remote,
             overwrite=overwrite,
             verify=verify,
+            progress=progress,
+            tqdm_class=tqdm_class,
         )
 
     def open(self, relpath: str, *, force_remote: bool = False) -> BinaryIO:
@@ -559,11 +594,17 @@ class Version(_Handle):
         overwrite: bool = False,
         concurrency: int | None = None,
         progress: bool | ProgressCallback | None = None,
+        tqdm_class: TqdmClass | None = None,
+        allow_patterns: str | Sequence[str] | None = None,
+        ignore_patterns: str | Sequence[str] | None = None,
+        local_dir: str | os.PathLike[str] | None = None,
     ) -> Path:
         """Local directory holding the whole version (the registry's own when mounted).
 
         Remotely, files come from the manifest: downloaded concurrently, each verified, each linked file's
-        bytes fetched once, empty directories created.
+        bytes fetched once, empty directories created. The arguments are those of
+        :meth:`GobblerClient.fetch_directory`: patterns match paths inside the version, and ``local_dir``
+        receives a copy of the selected files (never links into the cache) and is returned.
         """
         return self._client.fetch_directory(
             self.key,
@@ -571,6 +612,10 @@ class Version(_Handle):
             overwrite=overwrite,
             concurrency=concurrency,
             progress=progress,
+            tqdm_class=tqdm_class,
+            allow_patterns=allow_patterns,
+            ignore_patterns=ignore_patterns,
+            local_dir=local_dir,
         )
 
     download = fetch_directory

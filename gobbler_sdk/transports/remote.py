@@ -11,7 +11,7 @@ from typing import BinaryIO
 
 import httpx
 
-from .._cache import CHUNK, Cache, PartialFile
+from .._cache import CHUNK, ByteCallback, Cache, PartialFile
 from .._fetcher import Answer, Fetcher, receive
 from .._http import (
     TRANSPORT_ERRORS,
@@ -26,7 +26,7 @@ from .._http import (
     with_retries,
 )
 from .._pathsafety import checked_relative
-from ..errors import NotFoundError, UnsafePathError
+from ..errors import NotCachedError, NotFoundError, UnsafePathError
 from ..models import ManifestEntry
 
 __all__ = ["RemoteTransport"]
@@ -45,6 +45,8 @@ class RemoteTransport:
         cache: Where downloaded files are kept.
         retries: Further attempts for idempotent GETs after a transient failure.
         fetcher: Fast path for reads; ``None`` sends everything through ``http``.
+        offline: Answer from the cache only: nothing is sent, and what is not cached raises
+            :class:`~gobbler_sdk.errors.NotCachedError`.
     """
 
     kind = "remote"
@@ -56,11 +58,18 @@ class RemoteTransport:
         *,
         retries: int = 3,
         fetcher: Fetcher | None = None,
+        offline: bool = False,
     ) -> None:
         self._http = http
         self.cache = cache
         self.retries = retries
         self.fetcher = fetcher
+        self.offline = offline
+
+    def _online(self, what: str) -> None:
+        """Refuse to send anything in offline mode (the one check every request passes)."""
+        if self.offline:
+            raise NotCachedError(f"{what}: not cached, and offline mode sends no request to the service")
 
     @property
     def http(self) -> httpx.Client:
@@ -71,6 +80,7 @@ class RemoteTransport:
 
     def _answer(self, url: str, what: str) -> Answer:
         """A small GET answer, through the fast path when there is one, retried when transient."""
+        self._online(what)
         fetcher = self.fetcher
 
         def attempt() -> Answer:
@@ -123,7 +133,13 @@ class RemoteTransport:
         return answer.body
 
     def fetch(
-        self, path: str, *, entry: ManifestEntry | None = None, overwrite: bool = False, verify: bool = True
+        self,
+        path: str,
+        *,
+        entry: ManifestEntry | None = None,
+        overwrite: bool = False,
+        verify: bool = True,
+        on_bytes: ByteCallback | None = None,
     ) -> Path:
         """Return a verified cached copy of a registry file, downloading it when needed.
 
@@ -132,11 +148,14 @@ class RemoteTransport:
             entry: Its manifest entry, when known, to verify size and MD5.
             overwrite: Download again even when a verified copy is cached.
             verify: Check size and MD5 (skipping it saves the hashing, not the download).
+            on_bytes: Called with the size of each chunk as it arrives.
+
+        Raises:
+            NotCachedError: In offline mode, when no valid copy is cached (or ``overwrite`` is asked).
         """
-        local = self.cache.path_for(path)
-        if not overwrite and self.cache.is_valid(local, entry if verify else None):
-            return local
-        return self._download(path, local, entry, verify)
+        if not overwrite and self.cache.valid(path, entry if verify else None):
+            return self.cache.local_path(path)
+        return self._download(path, entry, verify, on_bytes=on_bytes)
 
     def download(self, path: str, entry: ManifestEntry | None, *, verify: bool = True) -> Path:
         """Download ``path`` into the cache, hashing while receiving, and verify it against ``entry``.
@@ -145,18 +164,26 @@ class RemoteTransport:
             NotFoundError: On 404.
             IntegrityError: When the received bytes do not match ``entry``.
         """
-        return self._download(path, self.cache.path_for(path), entry, verify)
+        return self._download(path, entry, verify)
 
     def _download(
-        self, path: str, local: Path, entry: ManifestEntry | None, verify: bool, *, retries: int | None = None
+        self,
+        path: str,
+        entry: ManifestEntry | None,
+        verify: bool,
+        *,
+        retries: int | None = None,
+        on_bytes: ByteCallback | None = None,
     ) -> Path:
         what = f"fetch {path}"
+        self._online(what)
+        self.cache.path_for(path)  # a path the cache cannot hold fails before anything is sent
         retries = self.retries if retries is None else retries
         fetcher = self.fetcher
         expected = entry if verify else None
 
         def fast_attempt(fetcher: Fetcher) -> Path:
-            partial = PartialFile(local, hashing=False)
+            partial = self.cache.begin(path, hashing=False, on_bytes=on_bytes)
             try:
                 result = fetcher.download(fetch_url(path), partial, verify=verify and entry is not None)
             except BaseException:
@@ -168,7 +195,7 @@ class RemoteTransport:
             return with_retries(lambda: fast_attempt(fetcher), retries=retries, what=what)
 
         def attempt() -> Path:
-            partial = PartialFile(local)
+            partial = self.cache.begin(path, on_bytes=on_bytes)
             try:
                 with self.http.stream("GET", fetch_url(path)) as response:
                     if response.status_code != 200:
@@ -193,6 +220,7 @@ class RemoteTransport:
         *,
         concurrency: int,
         on_done: Callable[[str, int], None] | None = None,
+        on_bytes: ByteCallback | None = None,
     ) -> None:
         """Download several files into the cache, each verified against its entry and moved into place.
 
@@ -205,11 +233,15 @@ class RemoteTransport:
             items: Registry paths with their manifest entries (``None`` downloads without a check).
             concurrency: Requests in flight at most.
             on_done: Called with each path and its size once it is in place.
+            on_bytes: Called with the size of each chunk as it arrives.
 
         Raises:
             NotFoundError, IntegrityError, GobblerError: The first failure that retrying did not cure.
         """
-        targets = [self.cache.path_for(path) for path, _ in items]
+        if items:
+            self._online(f"fetch {items[0][0]}")
+        for path, _ in items:
+            self.cache.path_for(path)
 
         def finished(index: int) -> None:
             if on_done is not None:
@@ -221,7 +253,7 @@ class RemoteTransport:
 
             def one(index: int) -> None:
                 path, entry = items[index]
-                self._download(path, targets[index], entry, True)
+                self._download(path, entry, True, on_bytes=on_bytes)
                 finished(index)
 
             if concurrency <= 1 or len(items) <= 1:
@@ -235,7 +267,7 @@ class RemoteTransport:
 
         def handle(index: int, response: http.client.HTTPResponse) -> None:
             path, entry = items[index]
-            partial = PartialFile(targets[index], hashing=False)
+            partial = self.cache.begin(path, hashing=False, on_bytes=on_bytes)
             try:
                 result = receive(response, partial, verify=entry is not None)
             except BaseException:
@@ -252,7 +284,7 @@ class RemoteTransport:
             if self.retries <= 0:
                 raise final_error(exc, f"fetch {path}") from exc
             # The attempt in the batch was the first of the usual ``retries + 1``.
-            self._download(path, targets[index], entry, True, retries=self.retries - 1)
+            self._download(path, entry, True, retries=self.retries - 1, on_bytes=on_bytes)
             finished(index)
 
     def open(self, path: str) -> BinaryIO:

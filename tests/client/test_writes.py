@@ -315,29 +315,6 @@ def test_progress_bar_is_quiet_without_a_terminal(
     assert captured.err == "" and captured.out == ""
 
 
-def test_progress_bar_on_a_terminal(
-    project: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    class Terminal:
-        def __init__(self) -> None:
-            self.text = ""
-
-        def isatty(self) -> bool:
-            return True
-
-        def write(self, text: str) -> None:
-            self.text += text
-
-        def flush(self) -> None:
-            pass
-
-    terminal = Terminal()
-    monkeypatch.setattr("sys.stderr", terminal)
-    project.asset("a").upload("v1", source(tmp_path, {"a": "1", "b": "22"}), progress=True, concurrency=1)
-    assert terminal.text.endswith("2/2 files, 3 B/3 B\n")
-    assert terminal.text.startswith("\rcopy [")
-
-
 def test_clone_makes_a_cheap_version(
     client: GobblerClient, service: GobblerService, project: Project, tmp_path: Path
 ) -> None:
