@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
 from .app import Settings, app, command, settings_of, usage_error
-from .output import human_size
+from .output import human_size, timestamp
+from .targets import holder
 
 __all__ = ["cache_app", "parse_size"]
 
@@ -24,7 +24,7 @@ def parse_size(text: str) -> int:
     """``"500M"`` → 500,000,000; ``"1.5GiB"`` → 1,610,612,736; ``"42"`` → 42 bytes.
 
     Raises:
-        typer.BadParameter: For anything else (a usage error).
+        UsageError: For anything else.
     """
     match = _SIZE.fullmatch(text)
     if match is None:
@@ -37,22 +37,11 @@ def parse_size(text: str) -> int:
     return int(float(number) * factor)
 
 
-def _manager(settings: Settings) -> Any:
-    """The client's cache manager."""
-    return settings.client().cache  # type: ignore[attr-defined]
-
-
-def _when(value: Any) -> str | None:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, (int, float)):
-        return datetime.fromtimestamp(value).astimezone().isoformat()
-    return None if value is None else str(value)
-
-
-def _scope(path: str | None) -> dict[str, str]:
+def _scope(settings: Settings, path: str | None) -> dict[str, str]:
+    """The project/asset/version keywords of the cache API for ``path`` (names checked as everywhere)."""
     if not path:
         return {}
+    holder(settings.client(), path)
     return dict(zip(("project", "asset", "version"), path.strip("/").split("/"), strict=False))
 
 
@@ -64,7 +53,7 @@ def cache_ls(ctx: typer.Context) -> None:
     complete, last_access).
     """
     settings = settings_of(ctx)
-    report = _manager(settings).scan()
+    report = settings.client().cache.scan()
     rows = [
         {
             "project": v.project,
@@ -74,7 +63,7 @@ def cache_ls(ctx: typer.Context) -> None:
             "files": v.files,
             "size": v.size,
             "complete": v.complete,
-            "last_access": _when(v.last_access),
+            "last_access": timestamp(v.last_access),
         }
         for v in report.versions
     ]
@@ -85,14 +74,8 @@ def cache_ls(ctx: typer.Context) -> None:
     out.table(
         ["version", "files", "size", "complete", "last access"],
         [
-            (
-                f"{r['project']}/{r['asset']}/{r['version']}",
-                r["files"],
-                human_size(r["size"]),
-                "yes" if r["complete"] else "partial",
-                r["last_access"],
-            )
-            for r in rows
+            (v.key, v.files, human_size(v.size), "yes" if v.complete else "partial", timestamp(v.last_access))
+            for v in report.versions
         ],
         title=f"{settings.client().cache_dir}: {report.total_files} files, {human_size(report.total_size)}",
         right=["files", "size"],
@@ -105,12 +88,12 @@ def cache_verify(
     path: Annotated[str | None, typer.Argument(help="Only PROJECT[/ASSET[/VERSION]].")] = None,
     delete: Annotated[bool, typer.Option("--delete", help="Delete the corrupt files found.")] = False,
 ) -> None:
-    """Hash cached files again against their manifests; corrupt files make the exit status 6.
+    """Hash cached files again against their manifests; corrupt files left in place make the exit status 6.
 
     JSON keys: corrupt (objects with path, reason), deleted.
     """
     settings = settings_of(ctx)
-    corrupt = _manager(settings).verify(delete=delete, **_scope(path))
+    corrupt = settings.client().cache.verify(delete=delete, **_scope(settings, path))
     rows = [{"path": str(c.path), "reason": c.reason} for c in corrupt]
     out = settings.output
     if out.json_mode:
@@ -119,7 +102,7 @@ def cache_verify(
         out.table(["path", "reason"], [(r["path"], r["reason"]) for r in rows])
     else:
         out.note("every cached file matches its manifest")
-    if rows:
+    if rows and not delete:
         from . import exitcodes
 
         raise typer.Exit(exitcodes.INTEGRITY)
@@ -144,32 +127,30 @@ def cache_prune(
 ) -> None:
     """Remove old cached versions, or the least recently used ones until the cache fits a size.
 
-    JSON keys: those of the client's prune report (removed versions, freed bytes, ...).
+    Temporary files left by killed downloads (older than a day) are always removed. With neither
+    --older-than nor --max-size nothing else is. JSON keys: removed (the versions removed, as
+    PROJECT/ASSET/VERSION), files, freed (bytes), temporary_files.
     """
     budget = parse_size(max_size) if max_size is not None else None
     settings = settings_of(ctx)
-    report = _manager(settings).prune(older_than=older_than, max_size=budget, **_scope(path))
-    document = _report_document(report)
+    report = settings.client().cache.prune(older_than=older_than, max_size=budget, **_scope(settings, path))
+    removed = [v.key for v in report.versions]
+    document = {
+        "removed": removed,
+        "files": report.files,
+        "freed": report.freed,
+        "temporary_files": report.temporary_files,
+    }
     out = settings.output
     if out.json_mode:
         out.document(document)
     else:
-        out.table(["field", "value"], [(k, v) for k, v in document.items()])
-
-
-def _report_document(report: Any) -> dict[str, Any]:
-    import dataclasses
-
-    if dataclasses.is_dataclass(report) and not isinstance(report, type):
-        data = dataclasses.asdict(report)
-    elif hasattr(report, "model_dump"):
-        data = report.model_dump(mode="json")
-    else:
-        data = dict(vars(report))
-    return {
-        key: str(value) if not isinstance(value, (int, float, str, bool, list, dict, type(None))) else value
-        for key, value in data.items()
-    }
+        for key in removed:
+            out.line(key)
+        out.note(
+            f"removed {len(report.versions)} versions and {report.temporary_files} temporary files, "
+            f"{human_size(report.freed)} freed"
+        )
 
 
 @command("rm", on=cache_app)
@@ -179,12 +160,12 @@ def cache_rm(
 ) -> None:
     """Remove cached files below a registry path (never the registry's own files).
 
-    JSON keys: path, removed.
+    JSON keys: path, freed (bytes).
     """
     settings = settings_of(ctx)
-    removed = _manager(settings).remove(path.strip("/"))
+    freed = settings.client().cache.remove(path.strip("/"))
     out = settings.output
     if out.json_mode:
-        out.document({"path": path.strip("/"), "removed": removed})
+        out.document({"path": path.strip("/"), "freed": freed})
     else:
-        out.note(f"removed {removed} from the cache")
+        out.note(f"{human_size(freed)} freed")

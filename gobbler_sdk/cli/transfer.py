@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -52,7 +52,7 @@ def download(
         bool, typer.Option("--overwrite", help="Download again even what is cached and verified.")
     ] = False,
     no_verify: Annotated[
-        bool, typer.Option("--no-verify", help="Do not check sizes and MD5s against the manifest.")
+        bool, typer.Option("--no-verify", help="Do not check one file's size and MD5 against the manifest.")
     ] = False,
 ) -> None:
     """Download a version, a directory inside one, or a single file, and print where it is.
@@ -77,22 +77,17 @@ def download(
             local = target
         kind = "file"
     else:
-        options: dict[str, Any] = {}
-        # Passed only when given, so the call works with any client that lacks the newer options.
-        if include:
-            options["allow_patterns"] = list(include)
-        if exclude:
-            options["ignore_patterns"] = list(exclude)
-        if to is not None:
-            options["local_dir"] = to
         if no_verify:
-            options["verify"] = False
+            # Directory downloads always verify: the SDK has no way to turn it off for them.
+            raise usage_error("--no-verify applies to single files; directories are always verified")
         local = client.fetch_directory(
             version.key + (f"/{inside}" if inside else ""),
             overwrite=overwrite,
             concurrency=concurrency,
             progress=settings.progress,
-            **options,
+            allow_patterns=include or None,
+            ignore_patterns=exclude or None,
+            local_dir=to,
         )
         kind = "directory"
     if out.json_mode:
