@@ -14,6 +14,7 @@ extensions = [
     "sphinx.ext.napoleon",
     "sphinx.ext.viewcode",
     "myst_parser",
+    "sphinx_click",
 ]
 source_suffix = {".md": "markdown"}
 root_doc = "index"

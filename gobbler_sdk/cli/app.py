@@ -379,6 +379,9 @@ def existing_directory(path: Path) -> Path:
     return path
 
 
-# The command families register themselves on ``app`` when imported.
-from . import browse, serve, transfer, writes  # noqa: E402,F401
-from . import cache as _cache_commands  # noqa: E402,F401
+# The command families register themselves on ``app`` when imported, in the order help lists them.
+from . import browse  # noqa: E402,F401  isort: skip
+from . import transfer  # noqa: E402,F401  isort: skip
+from . import writes  # noqa: E402,F401  isort: skip
+from . import cache as _cache_commands  # noqa: E402,F401  isort: skip
+from . import serve  # noqa: E402,F401  isort: skip
