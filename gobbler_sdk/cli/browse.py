@@ -209,6 +209,7 @@ def ls(
             help="Nothing (projects), PROJECT (assets), PROJECT/ASSET (versions), or a version or a "
             "directory inside one (files).",
             autocompletion=registry_paths(4),
+            metavar="PATH",
         ),
     ] = "",
     long: Annotated[
@@ -254,7 +255,9 @@ def cat(
     ctx: typer.Context,
     path: Annotated[
         str,
-        typer.Argument(help="PROJECT/ASSET/VERSION/PATH of one file.", autocompletion=registry_paths(4)),
+        typer.Argument(
+            help="PROJECT/ASSET/VERSION/PATH of one file.", autocompletion=registry_paths(4), metavar="PATH"
+        ),
     ],
 ) -> None:
     """Write one file's bytes to standard output (a remote copy is verified against the manifest first).
@@ -374,7 +377,9 @@ def latest(
 @command("usage")
 def usage(
     ctx: typer.Context,
-    project: Annotated[str, typer.Argument(help="PROJECT.", autocompletion=registry_paths(1))],
+    project: Annotated[
+        str, typer.Argument(help="PROJECT.", autocompletion=registry_paths(1), metavar="PROJECT")
+    ],
     refresh: Annotated[
         bool, typer.Option("--refresh", help="Recompute it from the manifests first (administrators).")
     ] = False,
@@ -449,7 +454,10 @@ def show_permissions(out: Output, document: dict[str, Any]) -> None:
 @command("show", on=permissions_app)
 def permissions_show(
     ctx: typer.Context,
-    path: Annotated[str, typer.Argument(help="PROJECT or PROJECT/ASSET.", autocompletion=registry_paths(2))],
+    path: Annotated[
+        str,
+        typer.Argument(help="PROJECT or PROJECT/ASSET.", autocompletion=registry_paths(2), metavar="PATH"),
+    ],
 ) -> None:
     """Owners, uploaders and the global-write flag of a project, or an asset's own permissions.
 

@@ -85,7 +85,9 @@ def cache_ls(ctx: typer.Context) -> None:
 @command("verify", on=cache_app)
 def cache_verify(
     ctx: typer.Context,
-    path: Annotated[str | None, typer.Argument(help="Only PROJECT[/ASSET[/VERSION]].")] = None,
+    path: Annotated[
+        str | None, typer.Argument(help="Only PROJECT[/ASSET[/VERSION]].", metavar="PATH")
+    ] = None,
     delete: Annotated[bool, typer.Option("--delete", help="Delete the corrupt files found.")] = False,
 ) -> None:
     """Hash cached files again against their manifests; corrupt files left in place make the exit status 6.
@@ -111,7 +113,9 @@ def cache_verify(
 @command("prune", on=cache_app)
 def cache_prune(
     ctx: typer.Context,
-    path: Annotated[str | None, typer.Argument(help="Only PROJECT[/ASSET[/VERSION]].")] = None,
+    path: Annotated[
+        str | None, typer.Argument(help="Only PROJECT[/ASSET[/VERSION]].", metavar="PATH")
+    ] = None,
     older_than: Annotated[
         float | None,
         typer.Option("--older-than", help="Remove what was not used for this many days.", metavar="DAYS"),
@@ -156,7 +160,9 @@ def cache_prune(
 @command("rm", on=cache_app)
 def cache_rm(
     ctx: typer.Context,
-    path: Annotated[str, typer.Argument(help="PROJECT[/ASSET[/VERSION[/PATH]]] to remove from the cache.")],
+    path: Annotated[
+        str, typer.Argument(help="PROJECT[/ASSET[/VERSION[/PATH]]] to remove from the cache.", metavar="PATH")
+    ],
 ) -> None:
     """Remove cached files below a registry path (never the registry's own files).
 

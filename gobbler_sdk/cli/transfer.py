@@ -23,6 +23,7 @@ def download(
         typer.Argument(
             help="PROJECT/ASSET/VERSION, a directory inside it, or one file.",
             autocompletion=registry_paths(4),
+            metavar="PATH",
         ),
     ],
     to: Annotated[

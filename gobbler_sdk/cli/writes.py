@@ -86,7 +86,7 @@ def _uploaders(specs: list[str] | None) -> list[dict[str, Any]] | None:
 @command("create")
 def create(
     ctx: typer.Context,
-    project: Annotated[str, typer.Argument(help="Name of the new project.")],
+    project: Annotated[str, typer.Argument(help="Name of the new project.", metavar="PROJECT")],
     owner: Owners = None,
     uploader: Uploaders = None,
     global_write: Annotated[
@@ -113,7 +113,10 @@ def create(
 @command("set", on=permissions_app)
 def permissions_set(
     ctx: typer.Context,
-    path: Annotated[str, typer.Argument(help="PROJECT or PROJECT/ASSET.", autocompletion=registry_paths(2))],
+    path: Annotated[
+        str,
+        typer.Argument(help="PROJECT or PROJECT/ASSET.", autocompletion=registry_paths(2), metavar="PATH"),
+    ],
     owner: Owners = None,
     uploader: Uploaders = None,
     global_write: Annotated[
@@ -313,7 +316,9 @@ def rm(
     path: Annotated[
         str,
         typer.Argument(
-            help="PROJECT, PROJECT/ASSET or PROJECT/ASSET/VERSION.", autocompletion=registry_paths(3)
+            help="PROJECT, PROJECT/ASSET or PROJECT/ASSET/VERSION.",
+            autocompletion=registry_paths(3),
+            metavar="PATH",
         ),
     ],
     force: Annotated[
