@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import shutil
 import sys
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -44,18 +45,29 @@ def info(ctx: typer.Context) -> None:
     """Where the service keeps staging and registry, the transport reads would use, the cache.
 
     JSON keys: url, staging, registry, transport ("local" or "remote"), cache, offline, sdk_version.
+    Offline, what only the service could tell is null.
     """
-    from .. import LocalTransport, __version__
+    from .. import GobblerError, LocalTransport, __version__
 
     settings = settings_of(ctx)
     client = settings.client()
+
+    def known(read: Callable[[], object]) -> str | None:
+        # Offline, what only the service could say stays unknown (null) instead of failing the command.
+        try:
+            return str(read())
+        except GobblerError:
+            if not client.offline:
+                raise
+            return None
+
     document = {
-        "url": client.url,
-        "staging": str(client.staging),
-        "registry": client.registry,
-        "transport": "local" if isinstance(client.transport, LocalTransport) else "remote",
+        "url": known(lambda: client.url),
+        "staging": known(lambda: client.staging),
+        "registry": known(lambda: client.registry),
+        "transport": known(lambda: "local" if isinstance(client.transport, LocalTransport) else "remote"),
         "cache": str(client.cache_dir),
-        "offline": bool(getattr(client, "offline", False)),
+        "offline": client.offline,
         "sdk_version": __version__,
     }
     out = settings.output

@@ -226,6 +226,11 @@ def upload(
     existing_directory(directory)
     options: dict[str, Any] = {}
     if follow_symlinks:
+        import inspect
+
+        # Needs an SDK whose Asset.upload accepts follow_symlinks; say so rather than fail obscurely.
+        if "follow_symlinks" not in inspect.signature(version.asset.upload).parameters:
+            raise usage_error("--follow-symlinks needs a gobbler-sdk whose Asset.upload has follow_symlinks")
         options["follow_symlinks"] = True
     version.asset.upload(
         version.name,

@@ -59,6 +59,8 @@ def test_the_cache_commands(cli: Runner, world: World, service: GobblerService, 
         )
 
         # Offline, what is cached is read and what is not is a typed "not found".
+        info = cli("--offline", "--json", "info", transport="remote").json()
+        assert (info["offline"], info["staging"], info["cache"]) == (True, None, str(tmp_path / "cache"))
         assert cli("--offline", "cat", f"{key}/a.txt", transport="remote").stdout == TREE["a.txt"]
         missing = cli("--offline", "--json", "manifest", world.v2.key, transport="remote", expect=3)
         assert missing.json()["error"]["type"] == "NotCachedError"
