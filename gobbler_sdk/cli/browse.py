@@ -196,11 +196,10 @@ def _show_rows(out: Output, rows: list[dict[str, Any]], long: bool, recursive: b
         out.table(["asset", "latest"], [(label(r), r["latest"]) for r in rows])
     else:
         out.table(
-            ["name", "latest", "uploaded by", "uploaded", "files", "size"],
+            ["name", "uploaded by", "uploaded", "files", "size"],
             [
                 (
                     label(r),
-                    r.get("latest"),
                     r.get("upload_user_id"),
                     r.get("upload_finish"),
                     r.get("files"),
