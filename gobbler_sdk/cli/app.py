@@ -89,6 +89,8 @@ class Settings:
         json_mode: ``--json``.
         quiet: ``--quiet``.
         verbose: How often ``--verbose`` was given.
+        timeout: Seconds per read request (``None``: the client's default); shell completion shortens it.
+        retries: Further attempts after a transient failure (``None``: the client's default).
     """
 
     url: str | None = None
