@@ -425,6 +425,14 @@ class DefaultShowGroup(typer.core.TyperGroup):
         rest: list[str] = super().parse_args(ctx, args)
         return rest
 
+    def shell_complete(self, ctx: typer.Context, incomplete: str) -> list[Any]:  # type: ignore[override]
+        """Complete sub-command names and, as ``show`` would, project and asset names."""
+        items: list[Any] = super().shell_complete(ctx, incomplete)
+        if not incomplete.startswith("-"):
+            argument = next(p for p in self.commands["show"].params if p.param_type_name == "argument")
+            items += argument.shell_complete(ctx, incomplete)
+        return items
+
 
 permissions_app = typer.Typer(
     cls=DefaultShowGroup,

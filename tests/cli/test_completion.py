@@ -26,6 +26,8 @@ def test_names_are_completed_level_by_level(service: GobblerService, world: Worl
     prefix = world.project[:-3]
     assert world.project + "/" in bash_candidates(service.url, cache, f"gobbler-sdk ls {prefix}")
     assert bash_candidates(service.url, cache, f"gobbler-sdk rm {world.project}/d") == [f"{world.asset}/"]
+    # "permissions PATH" completes both its sub-commands and, as "permissions show" would, the names.
+    assert bash_candidates(service.url, cache, f"gobbler-sdk permissions {world.project}/") == [world.asset]
     assert bash_candidates(service.url, cache, f"gobbler-sdk --transport remote approve {world.asset}/") == [
         f"{world.asset}/v1",
         f"{world.asset}/v2",
