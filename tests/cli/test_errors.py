@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from gobbler_sdk import GobblerClient
 from gobbler_sdk.cli import exitcodes
 from gobbler_sdk.testing import GobblerService
 
@@ -59,7 +60,10 @@ def test_integrity_and_service_errors_from_a_lying_server(
 
 
 @pytest.mark.parametrize("stdin", ["", "y\n"])
-def test_rm_refuses_without_a_terminal_or_yes(cli: Runner, world: World, stdin: str) -> None:
+def test_rm_refuses_without_a_terminal_or_yes(
+    cli: Runner, world: World, service: GobblerService, stdin: str
+) -> None:
     result = cli("rm", world.asset, input=stdin, expect=exitcodes.USAGE)
     assert "without --yes" in one_line(result.stderr)
-    assert cli("--json", "ls", world.project).json()["entries"][0]["name"] == "data"
+    with GobblerClient(service.url, transport="local") as client:
+        assert client.project(world.project).asset("data").exists()

@@ -8,6 +8,7 @@ from pathlib import Path
 from gobbler_sdk import GobblerClient
 from gobbler_sdk.testing import GobblerService
 
+from ..client.conftest import new_project
 from ..client.support import make_tree, me, snapshot, unique
 from .conftest import Runner
 
@@ -92,8 +93,7 @@ def test_a_project_from_creation_to_removal(
 
 
 def test_permissions_of_an_asset_dry_run_and_replace(cli: Runner, service: GobblerService) -> None:
-    name = unique("cli")
-    cli("create", name)
+    name = new_project(service)
     dry = cli(
         "--json", "permissions", "set", f"{name}/x", "--uploader", "dora:version=v9", "--dry-run"
     ).json()
@@ -104,7 +104,8 @@ def test_permissions_of_an_asset_dry_run_and_replace(cli: Runner, service: Gobbl
         "sent": {"uploaders": [{"id": "dora", "version": "v9"}]},
     }
     cli("permissions", "set", name, "--owner", "erin", "--replace")
-    assert cli("--json", "permissions", name).json()["owners"] == ["erin"]
+    with GobblerClient(service.url) as client:
+        assert client.project(name).permissions().owners == ("erin",)
 
 
 def test_bad_arguments_write_nothing(cli: Runner, service: GobblerService, tmp_path: Path) -> None:
@@ -121,4 +122,5 @@ def test_bad_arguments_write_nothing(cli: Runner, service: GobblerService, tmp_p
     ]
     assert all(len(r.stderr.splitlines()) == 1 for r in results), [r.stderr for r in results]
     assert snapshot(service.staging) == before
-    assert cli("--json", "ls", name).json()["entries"] == []
+    with GobblerClient(service.url) as client:
+        assert client.project(name).assets() == []
