@@ -192,6 +192,22 @@ def _configure_logging(settings: Settings) -> None:
     handler.setLevel(level)
 
 
+# The output options, accepted before the command and after its name (``gobbler-sdk ls --json``).
+_Json = Annotated[bool, typer.Option("--json", help="Write one JSON document to standard output.")]
+_Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or informational messages.")]
+_Verbose = Annotated[
+    int,
+    typer.Option(
+        "--verbose", "-v", count=True, help="Log what the SDK does (-vv: debug); tracebacks on errors."
+    ),
+]
+_OUTPUT_OPTIONS: dict[str, tuple[Any, Any]] = {
+    "json_mode": (_Json, False),
+    "quiet": (_Quiet, False),
+    "verbose": (_Verbose, 0),
+}
+
+
 @app.callback()
 def root(
     ctx: typer.Context,
@@ -231,18 +247,9 @@ def root(
             show_default=False,
         ),
     ] = None,
-    json_mode: Annotated[
-        bool, typer.Option("--json", help="Write one JSON document to standard output.")
-    ] = False,
-    quiet: Annotated[
-        bool, typer.Option("--quiet", "-q", help="No progress bars or informational messages.")
-    ] = False,
-    verbose: Annotated[
-        int,
-        typer.Option(
-            "--verbose", "-v", count=True, help="Log what the SDK does (-vv: debug); tracebacks on errors."
-        ),
-    ] = 0,
+    json_mode: _Json = False,
+    quiet: _Quiet = False,
+    verbose: _Verbose = 0,
     version: Annotated[
         bool,
         typer.Option("--version", callback=_show_version, is_eager=True, help="Print the version and exit."),
@@ -263,25 +270,6 @@ def root(
     ctx.obj = settings
     ctx.call_on_close(settings.close)
     _configure_logging(settings)
-
-
-# The output options each command accepts after its name too (``gobbler-sdk ls --json``).
-_OUTPUT_OPTIONS = {
-    "json_mode": (
-        Annotated[bool, typer.Option("--json", help="Write one JSON document to standard output.")],
-        False,
-    ),
-    "quiet": (
-        Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or informational messages.")],
-        False,
-    ),
-    "verbose": (
-        Annotated[
-            int, typer.Option("--verbose", "-v", count=True, help="Log what the SDK does; tracebacks.")
-        ],
-        0,
-    ),
-}
 
 
 def _fail(settings: Settings, error: BaseException, code: int) -> typer.Exit:
