@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import os
 import tempfile
+import textwrap
 from pathlib import Path
 
-from gobbler_sdk import GobblerClient, PermissionDeniedError
+from gobbler_sdk import GobblerClient, NotCachedError, PermissionDeniedError
 from gobbler_sdk.testing import GobblerService
 
 
@@ -85,6 +86,30 @@ def main() -> None:
             v5 = asset.upload("v5", clone_dir)
             new_bytes = v5.manifest().total_size
             print(f"cloned v2 into {v5!r}: {new_bytes} new bytes, the rest are links")
+
+            # Large downloads show a progress bar (bytes, rate, time left) when stderr is a terminal.
+            raw = Path(tmp) / "raw"
+            raw.mkdir()
+            (raw / "reads.bin").write_bytes(os.urandom(16 << 20))
+            big = project.asset("raw").upload("v1", raw)
+            big.fetch_directory(force_remote=True)
+            subset = v2.fetch_directory(
+                force_remote=True, local_dir=Path(tmp) / "mine", allow_patterns="*.csv"
+            )
+            copied = sorted(str(p.relative_to(subset)) for p in subset.rglob("*.csv"))
+            print(f"csv files copied to a directory of mine: {copied}")
+            print("the download cache:")
+            print(textwrap.indent(str(client.cache.scan()), "  "))
+
+            with GobblerClient(service.url, cache=Path(tmp) / "cache", offline=True) as offline:
+                cached = offline.project("demo").asset("counts").version("v2")
+                last_line = cached.fetch("tables/counts.csv").read_text().splitlines()[-1]
+                print(f"offline read of a cached file: {last_line!r}")
+                try:
+                    offline.project("demo").asset("counts").version("v1").fetch("README.txt")
+                except NotCachedError as exc:
+                    print(f"offline, uncached: {type(exc).__name__}")
+            print(f"pruned: {client.cache.prune(max_size=1 << 20)!r}")
 
             project.remove()
             print(f"removed the project: exists {project.exists()}")

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 # on every start and needs none of the client's dependencies (pydantic, httpx, ...), whose import
 # would otherwise dominate its start-up time. Type checkers and IDEs read the eager imports below.
 if TYPE_CHECKING:
+    from ._cache_manager import CachedVersion, CacheManager, CacheReport, CorruptFile, PruneReport
     from ._progress import ProgressCallback, ProgressEvent
     from .client import GobblerClient
     from .errors import (
@@ -53,7 +54,11 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Asset",
+    "CacheManager",
+    "CacheReport",
+    "CachedVersion",
     "ConfigurationError",
+    "CorruptFile",
     "GobblerClient",
     "GobblerError",
     "IntegrityError",
@@ -70,6 +75,7 @@ __all__ = [
     "ProgressCallback",
     "ProgressEvent",
     "Project",
+    "PruneReport",
     "RemoteTransport",
     "RerouteChange",
     "ServiceError",
@@ -86,6 +92,11 @@ __all__ = [
 
 # Which submodule defines each lazily imported public name; must list the same names as the block above.
 _SOURCES: dict[str, str] = {
+    "CacheManager": "._cache_manager",
+    "CacheReport": "._cache_manager",
+    "CachedVersion": "._cache_manager",
+    "CorruptFile": "._cache_manager",
+    "PruneReport": "._cache_manager",
     "ProgressCallback": "._progress",
     "ProgressEvent": "._progress",
     "GobblerClient": ".client",

@@ -58,7 +58,8 @@ class CachedVersion:
         size: Their bytes.
         complete: Its manifest is cached and every file of the manifest is cached with its recorded size
             (so it can be read offline; :meth:`CacheManager.verify` checks the MD5s too).
-        last_access: The latest access or modification time of the directory or any of its files (UTC).
+        last_access: The latest access or modification time of any of its files (UTC); reading a file
+            through the SDK, or directly, counts as an access (where the filesystem records it).
     """
 
     project: str
@@ -269,13 +270,13 @@ class CacheManager:
             os.close(base)
 
     def _describe(self, project: str, asset: str, version: str, fd: int) -> CachedVersion:
-        info = os.fstat(fd)
-        latest = max(info.st_atime, info.st_mtime)
+        # Only files' times count: listing a directory (as this scan does) updates its own access time.
+        latest = os.fstat(fd).st_mtime
         sizes: dict[str, int] = {}
         for relative, entry, _ in _version_files(fd):
             if stat.S_ISREG(entry.st_mode) and not is_temporary(os.path.basename(relative)):
                 sizes[relative] = entry.st_size
-                latest = max(latest, entry.st_atime, entry.st_mtime)
+                latest = max(latest if len(sizes) > 1 else 0.0, entry.st_atime, entry.st_mtime)
         manifest = _cached_manifest(fd)
         complete = manifest is not None and all(
             sizes.get(path) == entry.size for path, entry in manifest.items() if not entry.is_directory
@@ -335,7 +336,7 @@ class CacheManager:
                 continue
             if manifest is None:
                 continue
-            for relative, info, dirfd in list(_version_files(fd)):
+            for relative, info, dirfd in _version_files(fd):
                 name = os.path.basename(relative)
                 if (
                     stat.S_ISDIR(info.st_mode)
@@ -478,11 +479,22 @@ class CacheManager:
         return count, freed
 
 
+def _open_quietly(name: str, dir_fd: int) -> int:
+    """Open a cached file for reading, never through a symlink, and where allowed without an access time.
+
+    A scan or a verification is no use of the file and must not make its version look recently used to a
+    later prune.
+    """
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
+    try:
+        return os.open(name, flags | getattr(os, "O_NOATIME", 0), dir_fd=dir_fd)
+    except PermissionError:  # O_NOATIME is only for the file's owner
+        return os.open(name, flags, dir_fd=dir_fd)
+
+
 def _cached_manifest(fd: int, *, strict: bool = False) -> Manifest | None:
     try:
-        manifest_fd = os.open(
-            "..manifest", os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK, dir_fd=fd
-        )
+        manifest_fd = _open_quietly("..manifest", fd)
     except OSError:
         return None
     try:
@@ -510,7 +522,7 @@ def _problem(manifest: Manifest, relative: str, info: os.stat_result, name: str,
         return "a file where the manifest has an empty directory"
     if info.st_size != entry.size:
         return f"{info.st_size} bytes, the manifest says {entry.size}"
-    fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK, dir_fd=dirfd)
+    fd = _open_quietly(name, dirfd)
     try:
         found = md5_of_fd(fd)
     finally:

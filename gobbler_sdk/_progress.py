@@ -133,6 +133,12 @@ class Tracker:
             from tqdm.auto import tqdm as auto
 
             tqdm_class = auto
+        # A terminal that reports no size (some containers' ptys) would get empty lines: assume 80x24.
+        try:
+            sized = os.get_terminal_size(sys.stderr.fileno()).columns > 0
+        except (AttributeError, OSError, ValueError):
+            sized = True
+        shape: dict[str, Any] = {"dynamic_ncols": True} if sized else {"ncols": 80, "nrows": 24}
         return tqdm_class(
             total=self.bytes_total,
             desc=label,
@@ -140,7 +146,7 @@ class Tracker:
             unit_scale=True,
             unit_divisor=1024,
             file=sys.stderr,
-            dynamic_ncols=True,
+            **shape,
             leave=True,
         )
 

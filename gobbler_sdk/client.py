@@ -201,7 +201,8 @@ class GobblerClient:
         return self._http
 
     def close(self) -> None:
-        """Close the HTTP connections."""
+        """Close the HTTP connections and the cache's directory descriptors."""
+        self._cache.forget()
         if self._remote is not None:
             self._remote.close()
             self._remote = None
@@ -357,8 +358,8 @@ class GobblerClient:
             overwrite: Download again even when a verified copy is cached.
             verify: Check a download's size and MD5 against the manifest (and a cached copy's before
                 reusing it). Turning it off saves the hashing for callers that check content themselves.
-            progress: A download's progress: ``None`` (a bar when standard error is a terminal or in
-                Jupyter), ``True`` (the same, even with ``GOBBLER_DISABLE_PROGRESS``), ``False``, or a
+            progress: A download's progress: ``None`` or ``True`` (a bar when standard error is a
+                terminal or in Jupyter, unless ``GOBBLER_DISABLE_PROGRESS=1``), ``False`` (nothing), or a
                 callable receiving a :class:`~gobbler_sdk.ProgressEvent` when the file is in place.
             tqdm_class: Draw the bar with this ``tqdm`` class (even without a terminal).
 

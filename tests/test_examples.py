@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -31,6 +32,12 @@ def test_quickstart_tour() -> None:
     assert "rejected Version('demo/counts/v4-trial'): exists False" in out
     assert "spoofing without permission is refused: HTTP 403" in out
     assert "cloned v2 into Version('demo/counts/v5'): 22 new bytes" in out
+    assert "csv files copied to a directory of mine: ['latest.csv', 'tables/counts.csv']" in out
+    assert re.search(r"demo/counts/v2 +6 +1\.2 KiB  complete ", out)
+    assert re.search(r"demo/raw/v1 +3 +16\.0 MiB  complete ", out)
+    assert "offline read of a cached file: 'west,2'" in out
+    assert "offline, uncached: NotCachedError" in out
+    assert "pruned: PruneReport(1 versions, 3 files, 16.0 MiB freed, 0 temporary files)" in out
     assert out.rstrip().endswith("removed the project: exists False")
 
 
