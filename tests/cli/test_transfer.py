@@ -74,3 +74,16 @@ def test_the_cache_commands(cli: Runner, world: World, service: GobblerService, 
         assert freed == {"path": world.project, "freed": freed["freed"]} and freed["freed"] > 0
         assert client.cache.scan().versions == []
     cli("cache", "prune", "--max-size", "lots", expect=2)
+
+
+def test_cache_verify_finds_and_deletes_corrupt_files(cli: Runner, world: World, tmp_path: Path) -> None:
+    key = world.v1.key
+    cli("-q", "download", key, transport="remote")
+    cached_file = tmp_path / "cache" / "REGISTRY" / key / "sub" / "b.txt"
+    cached_file.write_text("BEE\n")  # same size, other bytes
+    corrupt = cli("--json", "cache", "verify", expect=6).json()
+    assert [c["path"] for c in corrupt["corrupt"]] == [f"{key}/sub/b.txt"]
+    assert corrupt["deleted"] is False and cached_file.exists()
+    cli("cache", "verify", world.project, "--delete")
+    assert not cached_file.exists()
+    assert cli("--json", "cache", "verify").json() == {"corrupt": [], "deleted": False}
