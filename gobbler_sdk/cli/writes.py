@@ -52,7 +52,7 @@ def parse_uploader(spec: str) -> dict[str, Any]:
     before it.
 
     Raises:
-        typer.BadParameter: For an empty user or an unknown field (a usage error).
+        UsageError: For an empty user or an unknown field.
     """
     user, *pieces = spec.split(":")
     if not user:
@@ -149,19 +149,13 @@ def permissions_set(
         raise usage_error("--global-write applies to projects, not assets")
     if owner is None and uploaders is None and global_write is None:
         raise usage_error("nothing to change: give --owner, --uploader or --global-write")
-    if asset_level:
-        sent = handle.set_permissions(
-            owners=owner, uploaders=uploaders, append=not replace, dry_run=dry_run, spoof=spoof
-        )
+    from .. import Project
+
+    changes: dict[str, Any] = {"append": not replace, "dry_run": dry_run, "spoof": spoof}
+    if isinstance(handle, Project):
+        sent = handle.set_permissions(owner, uploaders, global_write, **changes)
     else:
-        sent = handle.set_permissions(  # type: ignore[call-arg]
-            owners=owner,
-            uploaders=uploaders,
-            global_write=global_write,
-            append=not replace,
-            dry_run=dry_run,
-            spoof=spoof,
-        )
+        sent = handle.set_permissions(owner, uploaders, **changes)
     out = settings.output
     parts = handle.key.split("/")
     if out.json_mode:
