@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: venv test lint typecheck pytest docs demo serve bench clean
+.PHONY: venv test lint typecheck pytest docs demo serve bench soak fuzz clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,13 @@ serve: venv
 # Full benchmark (issue 5): tables on stdout, raw times in .bench/results.json; ARGS="--only a,c" etc.
 bench: venv
 	$(BIN)/python -m tests.benchmarks $(ARGS)
+
+# Long soak (issue 8): 32 clients for 30 s against one service, then a full audit; prints the figures.
+# Against a real binary: GOBBLER_BINARY=/path/to/gobbler make soak.
+SOAK_SECONDS ?= 30
+SOAK_CLIENTS ?= 32
+soak: venv
+	GOBBLER_SOAK_SECONDS=$(SOAK_SECONDS) GOBBLER_SOAK_CLIENTS=$(SOAK_CLIENTS) $(BIN)/pytest -s tests/test_soak.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

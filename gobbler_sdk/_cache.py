@@ -40,6 +40,7 @@ __all__ = [
     "TEMP_SUFFIXES",
     "Cache",
     "PartialFile",
+    "integrity_problem",
     "is_temporary",
     "md5_of_fd",
     "md5_of_file",
@@ -76,6 +77,15 @@ def md5_of_fd(fd: int) -> str:
         digest.update(chunk)
         offset += len(chunk)
     return digest.hexdigest()
+
+
+def integrity_problem(entry: ManifestEntry, size: int, md5: str | None) -> str | None:
+    """What differs between received bytes (their size and MD5) and their manifest entry, or ``None``."""
+    if size != entry.size:
+        return f"expected {entry.size} bytes, received {size}"
+    if md5 != entry.md5sum:
+        return f"expected MD5 {entry.md5sum}, received {md5}"
+    return None
 
 
 def md5_of_file(path: str | os.PathLike[str]) -> str:
@@ -267,11 +277,7 @@ class PartialFile:
         self._close()
         if entry is not None:
             found = digest if digest is not None else self._digest.hexdigest() if self._digest else None
-            problem = None
-            if self.size != entry.size:
-                problem = f"expected {entry.size} bytes, received {self.size}"
-            elif found != entry.md5sum:
-                problem = f"expected MD5 {entry.md5sum}, received {found}"
+            problem = integrity_problem(entry, self.size, found)
             if problem is not None:
                 self.discard()
                 raise IntegrityError(f"{what}: {problem}")

@@ -29,6 +29,7 @@ from ._cache import (
     sweep_stale_temporary,
 )
 from ._pathsafety import checked_relative
+from ._staging import ABANDONED_AFTER, sweep_abandoned
 from .errors import GobblerError, InvalidRequestError
 from .models import Manifest
 
@@ -147,17 +148,20 @@ class PruneReport:
         files: Files removed (temporary files included).
         freed: Bytes freed.
         temporary_files: Stale temporary files removed (left by killed downloads).
+        staging_entries: Abandoned upload copies and request files of this user removed from the
+            client's staging directory (left by killed uploads; 0 when the client knows no staging).
     """
 
     versions: list[CachedVersion]
     files: int
     freed: int
     temporary_files: int
+    staging_entries: int = 0
 
     def __repr__(self) -> str:
         return (
             f"PruneReport({len(self.versions)} versions, {self.files} files, {_human(self.freed)} freed,"
-            f" {self.temporary_files} temporary files)"
+            f" {self.temporary_files} temporary files, {self.staging_entries} staging entries)"
         )
 
 
@@ -215,10 +219,13 @@ class CacheManager:
 
     Args:
         cache: The client's cache.
+        staging: The client's staging directory, when it is known without asking the service: prune then
+            also sweeps this user's abandoned upload copies from it.
     """
 
-    def __init__(self, cache: Cache) -> None:
+    def __init__(self, cache: Cache, staging: Path | None = None) -> None:
         self._cache = cache
+        self._staging = staging
 
     @property
     def root(self) -> Path:
@@ -377,7 +384,8 @@ class CacheManager:
 
         Returns:
             What was removed. Temporary files of this user older than a day (left by killed downloads) are
-            always removed, from the whole cache.
+            always removed, from the whole cache, and so are this user's upload copies and request files
+            abandoned in staging by killed uploads (older than a day, locked by no process).
         """
         if isinstance(older_than, (int, float)) and not isinstance(older_than, bool):
             older_than = timedelta(days=older_than)
@@ -409,7 +417,8 @@ class CacheManager:
             for each in victims:
                 if self._remove_parts([each.project, each.asset, each.version], tally):
                     removed.append(each)
-        return PruneReport(removed, tally.files, tally.size, temporary[0])
+        swept = 0 if self._staging is None else sweep_abandoned(self._staging, older_than=ABANDONED_AFTER)
+        return PruneReport(removed, tally.files, tally.size, temporary[0], swept)
 
     def remove(self, path: str) -> int:
         """Remove a project, asset, version or file from the cache.

@@ -12,6 +12,10 @@ verification costs almost no extra time.
 
 Only direct connections are handled here: when a proxy is configured for the service's host, the
 transport falls back to httpx, which knows how to use it.
+
+Every answer is read under an overall deadline and small answers under a size cap (see
+:mod:`gobbler_sdk._limits`): the connections' sockets are wrapped so that each receive waits at most what
+the deadline leaves.
 """
 
 from __future__ import annotations
@@ -27,12 +31,16 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from ._cache import CHUNK, PartialFile
+from ._limits import DEFAULT_MAX_RESPONSE_SIZE, ReadLimits, deadline_scope, too_large, wrap_socket
+from ._ranges import Slice, plan_body, range_header, read_exactly
 
-__all__ = ["Answer", "Fetcher", "direct_connection_possible", "receive"]
+__all__ = ["Answer", "Fetcher", "direct_connection_possible", "read_capped", "receive"]
 
 # Bodies at least this large are hashed on a second thread while they are received.
 _PIPELINE_THRESHOLD = 4 * CHUNK
 _QUEUE_DEPTH = 8
+# Most of an error document read from a ranged request's answer.
+_ERROR_BODY_LIMIT = 64 * 1024
 
 
 def direct_connection_possible(base_url: str) -> bool:
@@ -61,27 +69,45 @@ class Answer:
     body: bytes
 
 
+class _Connection(http.client.HTTPConnection):
+    """A connection whose answers are read under the thread's deadline."""
+
+    def connect(self) -> None:
+        super().connect()
+        self.sock = wrap_socket(self.sock)
+
+
+class _SecureConnection(http.client.HTTPSConnection):
+    """An HTTPS connection whose answers are read under the thread's deadline."""
+
+    def connect(self) -> None:
+        super().connect()
+        self.sock = wrap_socket(self.sock)
+
+
 class Fetcher:
     """GETs below one base URL over per-thread keep-alive connections.
 
     Args:
         base_url: The service's URL (``http://host:port[/prefix]``).
         timeout: Seconds allowed for connecting and for each read from the socket.
+        limits: Deadlines and the size cap of answers; derived from ``timeout`` when ``None``.
     """
 
-    def __init__(self, base_url: str, *, timeout: float) -> None:
+    def __init__(self, base_url: str, *, timeout: float, limits: ReadLimits | None = None) -> None:
         parts = urlsplit(base_url)
         self._https = parts.scheme == "https"
         self._host = parts.hostname or ""
         self._port = parts.port
         self._prefix = parts.path.rstrip("/")
         self._timeout = timeout
+        self.limits = limits or ReadLimits(timeout)
         self._local = threading.local()
         self._open: set[http.client.HTTPConnection] = set()
         self._lock = threading.Lock()
 
     def _new_connection(self) -> http.client.HTTPConnection:
-        kind = http.client.HTTPSConnection if self._https else http.client.HTTPConnection
+        kind = _SecureConnection if self._https else _Connection
         return kind(self._host, self._port, timeout=self._timeout)
 
     def _connection(self) -> http.client.HTTPConnection:
@@ -102,10 +128,10 @@ class Fetcher:
             with self._lock:
                 self._open.discard(connection)
 
-    def _request(self, url_path: str) -> http.client.HTTPResponse:
+    def _request(self, url_path: str, headers: dict[str, str] | None = None) -> http.client.HTTPResponse:
         connection = self._connection()
         try:
-            connection.request("GET", self._prefix + url_path)
+            connection.request("GET", self._prefix + url_path, headers=headers or {})
             return connection.getresponse()
         except BaseException:
             self._drop()
@@ -115,15 +141,17 @@ class Fetcher:
         """GET a small resource and return the whole answer.
 
         Raises:
-            ConnectionError, TimeoutError, http.client.HTTPException: When the exchange fails (the caller
-                retries; the broken connection is dropped first).
+            ConnectionError, TimeoutError, http.client.HTTPException: When the exchange fails or outlasts
+                its deadline (the caller retries; the broken connection is dropped first).
+            ResponseTooLargeError: When the body exceeds the size cap.
         """
-        response = self._request(url_path)
-        try:
-            body = response.read()
-        except BaseException:
-            self._drop()
-            raise
+        with deadline_scope(self.limits.deadline()):
+            response = self._request(url_path)
+            try:
+                body = read_capped(response, self.limits.max_response_size, url_path)
+            except BaseException:
+                self._drop()
+                raise
         return Answer(response.status, response.getheader("Content-Type"), body)
 
     def download(self, url_path: str, target: PartialFile, *, verify: bool = True) -> Answer | str:
@@ -141,12 +169,56 @@ class Fetcher:
         Raises:
             ConnectionError, TimeoutError, http.client.HTTPException: When the transfer breaks.
         """
-        response = self._request(url_path)
+        with deadline_scope(self.limits.deadline()):
+            response = self._request(url_path)
+            try:
+                return receive(response, target, verify=verify, limit=self.limits.max_response_size)
+            except BaseException:
+                self._drop()
+                raise
+
+    def read_range(
+        self, url_path: str, start: int, end: int | None, what: str, *, md5: bool = False
+    ) -> Answer | Slice:
+        """GET bytes ``start`` to ``end`` (exclusive; ``None``: the end) of a file with a ``Range`` header.
+
+        Returns:
+            The bytes with the whole file's size (and their MD5 when ``md5`` is set and they are the whole
+            file), or the complete :class:`Answer` of an error status.
+
+        Raises:
+            RangeError: When the answer holds other bytes than asked (see :mod:`gobbler_sdk._ranges`).
+            ConnectionError, TimeoutError, http.client.HTTPException: When the transfer breaks.
+        """
+        response = self._request(url_path, {"Range": range_header(start, end)})
         try:
-            return receive(response, target, verify=verify)
+            plan = plan_body(
+                response.status, response.getheader("Content-Range"), response.length, start, end, what
+            )
+            if plan is None:
+                # An error document: read a bounded amount (the connection is dropped below if more is left).
+                return self._bounded_answer(response)
+            if plan.drain:
+                response.read(_ERROR_BODY_LIMIT)
+                self._drop_unless_done(response)
+                return Slice(b"", plan.total)
+            whole = md5 and start == 0 and plan.count == plan.total
+            data, digest = read_exactly(response.read, plan.count, what, md5=whole)
         except BaseException:
             self._drop()
             raise
+        self._drop_unless_done(response)
+        return Slice(data, plan.total, digest)
+
+    def _bounded_answer(self, response: http.client.HTTPResponse) -> Answer:
+        answer = Answer(response.status, response.getheader("Content-Type"), response.read(_ERROR_BODY_LIMIT))
+        self._drop_unless_done(response)
+        return answer
+
+    def _drop_unless_done(self, response: http.client.HTTPResponse) -> None:
+        """Drop this thread's connection when part of the answer's body was left unread."""
+        if not response.isclosed():
+            self._drop()
 
     def exchange_many(
         self,
@@ -190,8 +262,10 @@ class Fetcher:
                     continue
                 index, connection = in_flight.popleft()
                 try:
-                    response = connection.getresponse()
-                    handle(index, response)
+                    # Each answer's deadline starts when it is waited for, not when it was sent.
+                    with deadline_scope(self.limits.deadline()):
+                        response = connection.getresponse()
+                        handle(index, response)
                 except Exception as exc:
                     connection.close()
                     failures[index] = exc
@@ -215,8 +289,40 @@ class Fetcher:
             connection.close()
 
 
-def receive(response: http.client.HTTPResponse, target: PartialFile, *, verify: bool) -> Answer | str:
+def read_capped(response: http.client.HTTPResponse, limit: int, what: str) -> bytes:
+    """The whole body, refused once it exceeds ``limit`` bytes (before reading more than one piece past it).
+
+    Raises:
+        ResponseTooLargeError: When the announced or received length exceeds ``limit``.
+    """
+    if response.length is not None and response.length > limit:
+        raise too_large(what, limit)
+    pieces: list[bytes] = []
+    total = 0
+    while piece := response.read(min(CHUNK, limit + 1 - total)):
+        pieces.append(piece)
+        total += len(piece)
+        if total > limit:
+            raise too_large(what, limit)
+    if response.length:
+        raise http.client.IncompleteRead(b"".join(pieces), response.length)
+    return b"".join(pieces)
+
+
+def receive(
+    response: http.client.HTTPResponse,
+    target: PartialFile,
+    *,
+    verify: bool,
+    limit: int = DEFAULT_MAX_RESPONSE_SIZE,
+) -> Answer | str:
     """Stream a response's body into ``target``, computing its MD5 as it arrives.
+
+    Args:
+        response: The answer, headers read.
+        target: Where a 200's body goes.
+        verify: Compute the MD5.
+        limit: Largest error body read into memory.
 
     Returns:
         The hex MD5 (``""`` without ``verify``) for a 200, else the complete error :class:`Answer`
@@ -224,9 +330,11 @@ def receive(response: http.client.HTTPResponse, target: PartialFile, *, verify: 
 
     Raises:
         http.client.HTTPException, ConnectionError, TimeoutError: When the transfer breaks.
+        ResponseTooLargeError: When an error body exceeds ``limit``.
     """
     if response.status != 200:
-        return Answer(response.status, response.getheader("Content-Type"), response.read())
+        body = read_capped(response, limit, f"HTTP {response.status} answer")
+        return Answer(response.status, response.getheader("Content-Type"), body)
     if not verify:
         for chunk in _chunks(response):
             target.write(chunk)

@@ -19,6 +19,8 @@ from urllib.parse import quote
 import httpx
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential, wait_random
 
+from ._fetcher import Answer
+from ._limits import ReadLimits, deadline_scope, install_deadlines, too_large
 from .errors import GobblerError, ServiceUnavailableError, error_from_status
 
 __all__ = [
@@ -28,10 +30,12 @@ __all__ = [
     "error_from_response",
     "fetch_url",
     "final_error",
+    "get_answer",
     "is_retryable",
     "is_retryable_status",
     "list_query",
     "make_http_client",
+    "read_capped_stream",
     "with_retries",
 ]
 
@@ -69,12 +73,45 @@ def make_http_client(base_url: str, *, timeout: float, concurrency: int) -> http
     limits = httpx.Limits(
         max_connections=max(concurrency, 1) + 2, max_keepalive_connections=max(concurrency, 1) + 2
     )
-    return httpx.Client(
+    client = httpx.Client(
         base_url=base_url.rstrip("/"),
         timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
         limits=limits,
         follow_redirects=False,
     )
+    install_deadlines(client)
+    return client
+
+
+def read_capped_stream(response: httpx.Response, limit: int, what: str) -> bytes:
+    """The body of a streamed httpx answer, refused once it exceeds ``limit`` bytes.
+
+    Raises:
+        ResponseTooLargeError: When the announced or received (decoded) length exceeds ``limit``.
+    """
+    announced = response.headers.get("content-length", "")
+    if announced.isdigit() and int(announced) > limit:
+        raise too_large(what, limit)
+    pieces: list[bytes] = []
+    total = 0
+    for piece in response.iter_bytes():
+        pieces.append(piece)
+        total += len(piece)
+        if total > limit:
+            raise too_large(what, limit)
+    return b"".join(pieces)
+
+
+def get_answer(http: httpx.Client, url: str, limits: ReadLimits, what: str) -> Answer:
+    """A small GET through httpx, under a read deadline and the size cap.
+
+    Raises:
+        httpx.TransportError: When the exchange fails or outlasts its deadline.
+        ResponseTooLargeError: When the body exceeds the cap.
+    """
+    with deadline_scope(limits.deadline()), http.stream("GET", url) as response:
+        body = read_capped_stream(response, limits.max_response_size, what)
+        return Answer(response.status_code, response.headers.get("content-type"), body)
 
 
 def error_from_answer(status: int, content_type: str | None, body: bytes, context: str = "") -> GobblerError:

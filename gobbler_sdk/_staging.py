@@ -9,6 +9,30 @@ every byte twice more, the largest cost of an upload, to second-guess the kernel
 trust ``cp`` gets. The service hashes the staged bytes it stores, so the manifest always describes what is
 in the registry.
 
+**What the service would refuse is refused first.** The scan collects every entry the service's walk
+rejects (PROTOCOL.md 8.3) — FIFOs, devices and sockets, unreadable files and directories, dangling links,
+links to directories, links to skipped files, and links that leave both the tree and the registry — and
+raises one :class:`~gobbler_sdk.errors.InvalidRequestError` listing them before anything is copied. With
+``follow_symlinks`` such links are copied as what they point to instead (a file's bytes, a directory's
+contents). Links inside the tree and links into the registry stay links: the service turns them into
+manifest links without storing their bytes twice.
+
+**Staging is shared with every user of the machine** (mode ``1777``). A copy is therefore built so that no
+other user can change it or redirect it: its root is created with ``mkdir`` (which fails if the name
+exists), opened with ``O_NOFOLLOW``, checked to be a directory this user owns, and set to mode ``0755``
+with ``fchmod`` whatever the umask is. Everything below is created relative to that descriptor (so a root
+renamed away and replaced by a symlink in a staging directory without the sticky bit is never followed),
+with ``mkdir`` that fails if the name exists and ``O_CREAT | O_EXCL | O_NOFOLLOW`` opens, each set to
+``0755`` (directories) or ``0644`` (files) explicitly. As only this user can write inside a ``0755`` root,
+the only symlinks below it are the ones the copy made itself, and every path the copy opens ends in a
+component it has just created.
+
+**Abandoned copies are swept.** Each private copy holds an ``flock`` on a marker file inside it
+(``..gobbler-sdk-copy.lock``; the service never uploads ``..`` files) for as long as it exists. A client
+killed mid-upload leaves its copy behind, unlocked; :func:`sweep_abandoned` removes such copies (and
+unlocked request files) of this user once they are old enough. Directories made by
+:func:`allocate_directory` for in-place uploads carry no marker and are never swept.
+
 Large files are copied on up to ``concurrency`` threads, since the kernel copies them without holding the
 interpreter lock. Small files are copied on the calling thread while each takes a few microseconds, where
 threads would only add contention for that lock; if they turn out to take longer (waiting on a network or
@@ -18,23 +42,49 @@ neighbouring files.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import math
 import os
 import posixpath
 import secrets
+import shutil
 import stat
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ._log import logger
 from ._progress import ProgressCallback, Tracker
 from .errors import ConfigurationError, IntegrityError, InvalidRequestError
 
-__all__ = ["allocate_directory", "is_direct_child", "stage_copy"]
+__all__ = [
+    "ABANDONED_AFTER",
+    "COPY_MARKER",
+    "DIRECTORY_MODE",
+    "FILE_MODE",
+    "StagingCopy",
+    "allocate_directory",
+    "check_tree",
+    "copy_plan",
+    "create_exclusive",
+    "is_direct_child",
+    "stage_copy",
+    "sweep_abandoned",
+]
+
+#: Modes of everything the client creates in staging, set explicitly (the service account must read it,
+#: nobody else may write it).
+DIRECTORY_MODE = 0o755
+FILE_MODE = 0o644
+#: Age after which an upload sweeps this user's abandoned copies and request files (seconds).
+ABANDONED_AFTER = 24 * 60 * 60.0
+#: Marker file inside each private copy, locked by the uploading process for the copy's lifetime.
+COPY_MARKER = "..gobbler-sdk-copy.lock"
 
 #: Files from this size on are copied each on a thread of its own; smaller ones are copied in runs.
 _LARGE_FILE = 1 << 20
@@ -46,17 +96,61 @@ _SLOW_FILE_SECONDS = 100e-6
 _KERNEL_CHUNK = 64 << 20
 #: Buffer of the plain read/write copy.
 _READ_CHUNK = 1 << 20
+#: Offending entries named in the error message at most.
+_SHOWN_PROBLEMS = 20
+#: Directories entered through followed symlinks at most (a bound on trees that loop back on themselves).
+_MAX_FOLLOWED_DIRECTORIES = 10_000
+
+_NOFOLLOW = os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
 
 #: Copies the next chunk from one descriptor's position to the other's; returns the bytes copied (0 at end).
 _Step = Callable[[int, int], int]
 _FileItem = tuple[str, int]
 
 
+def create_exclusive(path: str | os.PathLike[str], *, dir_fd: int | None = None) -> int:
+    """Create a new file (never an existing one, never through a symlink) with mode ``0644`` exactly.
+
+    Returns:
+        The descriptor, open for writing.
+    """
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW, FILE_MODE, dir_fd=dir_fd)
+    try:
+        os.fchmod(fd, FILE_MODE)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _make_directory(path: str | os.PathLike[str], *, dir_fd: int | None = None) -> int:
+    """Create a directory that did not exist, check it is ours, set it to ``0755``; return a descriptor."""
+    os.mkdir(path, DIRECTORY_MODE, dir_fd=dir_fd)
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | _NOFOLLOW, dir_fd=dir_fd)
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid():
+            raise ConfigurationError(f"{path} was replaced by another user's directory while being created")
+        os.fchmod(fd, DIRECTORY_MODE)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _staging_error(staging: Path, exc: OSError) -> ConfigurationError:
+    return ConfigurationError(
+        f"cannot create a directory in staging {staging}: {exc.strerror or exc}. The staging directory "
+        "must exist and be writable by every user of the service (mode 1777, as the service's "
+        "administrator sets it up)"
+    )
+
+
 def allocate_directory(staging: Path, *, prefix: str = "upload-", create: bool = True) -> Path:
     """Reserve a fresh directory name directly inside staging.
 
-    The directory is created with mode ``0777`` minus the umask, so the service account can read it and,
-    with ``consume``, move files out of it.
+    The directory is created with mode ``0755`` exactly (whatever the umask), so the service account can
+    read it and nobody else can write in it.
 
     Args:
         staging: The staging directory.
@@ -70,14 +164,57 @@ def allocate_directory(staging: Path, *, prefix: str = "upload-", create: bool =
         path = staging / f"{prefix}{secrets.token_hex(8)}"
         if create:
             try:
-                path.mkdir(mode=0o777)
+                os.close(_make_directory(path))
             except FileExistsError:
                 continue
             except OSError as exc:
-                raise ConfigurationError(f"cannot create a directory in staging {staging}: {exc}") from exc
+                raise _staging_error(staging, exc) from exc
             return path
         if not os.path.lexists(path):
             return path
+
+
+class StagingCopy:
+    """A private directory in staging holding one upload's copy, marked as in use until :meth:`remove`.
+
+    Args:
+        staging: The staging directory.
+
+    Attributes:
+        path: The directory.
+        fd: A descriptor of it (everything inside is created relative to it).
+
+    Raises:
+        ConfigurationError: When no directory can be created in staging.
+    """
+
+    def __init__(self, staging: Path) -> None:
+        while True:
+            path = staging / f"upload-{secrets.token_hex(8)}"
+            try:
+                fd = _make_directory(path)
+            except FileExistsError:
+                continue
+            except OSError as exc:
+                raise _staging_error(staging, exc) from exc
+            break
+        self.path = path
+        self.fd = fd
+        try:
+            self._lock = create_exclusive(COPY_MARKER, dir_fd=fd)
+            fcntl.flock(self._lock, fcntl.LOCK_EX)
+        except BaseException:
+            os.close(fd)
+            shutil.rmtree(path, ignore_errors=True)
+            raise
+
+    def remove(self) -> None:
+        """Delete the copy (the lock is held until it is gone, so no sweep races the removal)."""
+        try:
+            shutil.rmtree(self.path, ignore_errors=True)
+        finally:
+            os.close(self.fd)
+            os.close(self._lock)
 
 
 def is_direct_child(directory: Path, staging: Path) -> bool:
@@ -87,11 +224,110 @@ def is_direct_child(directory: Path, staging: Path) -> bool:
     return os.path.realpath(directory.parent) == os.path.realpath(staging)
 
 
+# ---------------------------------------------------------------------- sweeping abandoned copies
+
+
+def sweep_abandoned(staging: Path, *, older_than: float) -> int:
+    """Remove this user's abandoned upload copies and request files from staging.
+
+    A copy is abandoned when it is a real directory directly in staging named ``upload-*``, owned by this
+    user, holding the marker :data:`COPY_MARKER` (owned by this user) that no process has locked — the
+    uploading process holds an ``flock`` on it until the copy is removed, and the kernel releases it when
+    that process dies, even by ``kill -9`` — and neither it nor its marker changed for ``older_than``
+    seconds. A request file (``request-*``) is abandoned when it is a regular file owned by this user, not
+    locked (the submitting process locks it until it has the answer) and older than ``older_than``.
+    Anything else — other users' entries, in-place upload directories without the marker, anything on a
+    file system where the lock cannot be taken — is left alone. Failures are logged, never raised.
+
+    Args:
+        staging: The staging directory.
+        older_than: Minimum age in seconds (the age guards file systems where locks are not shared
+            between machines).
+
+    Returns:
+        How many copies and request files were removed.
+    """
+    removed = 0
+    try:
+        entries = list(os.scandir(staging))
+    except OSError as exc:
+        logger.debug("cannot list staging %s to sweep it: %s", staging, exc)
+        return 0
+    cutoff = time.time() - older_than
+    me = os.geteuid()
+    for entry in entries:
+        try:
+            info = entry.stat(follow_symlinks=False)
+            if info.st_uid != me:
+                continue
+            if entry.name.startswith("upload-") and stat.S_ISDIR(info.st_mode):
+                removed += _sweep_copy(Path(entry.path), info, cutoff)
+            elif entry.name.startswith("request-") and stat.S_ISREG(info.st_mode):
+                removed += _sweep_request(entry.path, cutoff)
+        except OSError as exc:
+            logger.debug("not sweeping %s: %s", entry.path, exc)
+    if removed:
+        logger.info("removed %d abandoned upload copies and request files from %s", removed, staging)
+    return removed
+
+
+@contextlib.contextmanager
+def _unlocked(path: str | os.PathLike[str], *, dir_fd: int | None = None) -> Iterator[os.stat_result | None]:
+    """The status of a regular file of this user nobody holds a lock on, locked while in the block."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | _NOFOLLOW, dir_fd=dir_fd)
+    except OSError:
+        yield None
+        return
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_uid != os.geteuid():
+            yield None
+            return
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            # Held by a live process (EWOULDBLOCK), or locks do not work here: in use either way.
+            yield None
+            return
+        yield info
+    finally:
+        os.close(fd)
+
+
+def _sweep_copy(path: Path, info: os.stat_result, cutoff: float) -> int:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | _NOFOLLOW)
+    try:
+        if not os.path.samestat(info, os.fstat(fd)):
+            return 0
+        with _unlocked(COPY_MARKER, dir_fd=fd) as marker:
+            if marker is None or max(info.st_mtime, marker.st_mtime) > cutoff:
+                return 0
+            shutil.rmtree(path)
+            return 1
+    finally:
+        os.close(fd)
+
+
+def _sweep_request(path: str, cutoff: float) -> int:
+    with _unlocked(path) as request:
+        if request is None or request.st_mtime > cutoff:
+            return 0
+        os.unlink(path)
+        return 1
+
+
+# ---------------------------------------------------------------------- the scan
+
+
 @dataclass
 class _Plan:
     directories: list[str] = field(default_factory=list)
     links: list[tuple[str, str]] = field(default_factory=list)
     files: list[_FileItem] = field(default_factory=list)
+    #: Files reached through a symlink that is followed (opened without ``O_NOFOLLOW``).
+    followed: set[str] = field(default_factory=set)
+    problems: list[str] = field(default_factory=list)
 
 
 def _skip(name: str, ignore_dot: bool) -> bool:
@@ -99,77 +335,238 @@ def _skip(name: str, ignore_dot: bool) -> bool:
     return name.startswith("..") or (ignore_dot and name.startswith("."))
 
 
-def _plan(source: Path, ignore_dot: bool) -> _Plan:
-    plan = _Plan()
-    pending = [""]
-    while pending:
-        relative = pending.pop()
-        with os.scandir(source / relative if relative else source) as scan:
-            for entry in scan:
-                if _skip(entry.name, ignore_dot):
+def _inside(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
+
+
+class _Scanner:
+    """Walks a source tree into a :class:`_Plan`, noting every entry the service would refuse."""
+
+    def __init__(
+        self, source: Path, *, ignore_dot: bool, follow_symlinks: bool, registry: str | None
+    ) -> None:
+        self.source = source
+        self.root = os.path.normpath(os.path.abspath(source))
+        self.ignore_dot = ignore_dot
+        self.follow = follow_symlinks
+        self.registry = os.path.normpath(os.path.abspath(registry)) if registry else None
+        self.plan = _Plan()
+        self._followed_directories = 0
+
+    def scan(self) -> _Plan:
+        root_info = os.stat(self.source)
+        pending: list[tuple[str, frozenset[tuple[int, int]]]] = [
+            ("", frozenset({(root_info.st_dev, root_info.st_ino)}))
+        ]
+        while pending:
+            relative, ancestors = pending.pop()
+            directory = self.source / relative if relative else self.source
+            try:
+                with os.scandir(directory) as scan:
+                    entries = list(scan)
+            except OSError as exc:
+                self.plan.problems.append(f"{directory}: cannot be listed ({exc.strerror or exc})")
+                continue
+            for entry in entries:
+                if _skip(entry.name, self.ignore_dot):
                     continue
                 path = f"{relative}/{entry.name}" if relative else entry.name
-                info = entry.stat(follow_symlinks=False)
-                if stat.S_ISDIR(info.st_mode):
-                    plan.directories.append(path)
-                    pending.append(path)
-                elif stat.S_ISLNK(info.st_mode):
-                    plan.links.append((path, _link_text(source, path, os.readlink(entry.path))))
-                elif stat.S_ISREG(info.st_mode):
-                    plan.files.append((path, info.st_size))
-                else:
-                    raise InvalidRequestError(
-                        f"cannot upload {source / path}: not a file, directory or symlink"
-                    )
-    return plan
+                self._entry(entry, path, ancestors, pending)
+        return self.plan
+
+    def _entry(
+        self,
+        entry: os.DirEntry[str],
+        path: str,
+        ancestors: frozenset[tuple[int, int]],
+        pending: list[tuple[str, frozenset[tuple[int, int]]]],
+    ) -> None:
+        info = entry.stat(follow_symlinks=False)
+        if stat.S_ISDIR(info.st_mode):
+            self.plan.directories.append(path)
+            pending.append((path, ancestors | {(info.st_dev, info.st_ino)}))
+        elif stat.S_ISREG(info.st_mode):
+            self._file(entry.path, path, info)
+        elif stat.S_ISLNK(info.st_mode):
+            self._link(entry.path, path, os.readlink(entry.path), ancestors, pending)
+        else:
+            self.plan.problems.append(
+                f"{entry.path}: not a file, directory or symlink (FIFO, device or socket)"
+            )
+
+    def _file(self, full: str, path: str, info: os.stat_result) -> None:
+        if not os.access(full, os.R_OK):
+            self.plan.problems.append(f"{full}: cannot be read")
+            return
+        self.plan.files.append((path, info.st_size))
+
+    def _link(
+        self,
+        full: str,
+        path: str,
+        text: str,
+        ancestors: frozenset[tuple[int, int]],
+        pending: list[tuple[str, frozenset[tuple[int, int]]]],
+    ) -> None:
+        # The service judges a link by its lexical target (PROTOCOL.md 8.3), as is done here.
+        target = os.path.normpath(
+            text if os.path.isabs(text) else os.path.join(self.root, os.path.dirname(path), text)
+        )
+        if self.registry is not None and _inside(target, self.registry) and not _inside(target, self.root):
+            # A registry link: the service resolves it against its manifests (the registry may not even be
+            # mounted here), and stores a link instead of the bytes.
+            self.plan.links.append((path, _link_text(self.root, path, text)))
+            return
+        problem = self._link_problem(full, target)
+        if problem is None:
+            self.plan.links.append((path, _link_text(self.root, path, text)))
+            return
+        if not self.follow:
+            self.plan.problems.append(f"{full}: {problem}")
+            return
+        try:
+            info = os.stat(full)
+        except OSError as exc:
+            self.plan.problems.append(f"{full}: a dangling symlink ({exc.strerror or exc})")
+            return
+        if stat.S_ISREG(info.st_mode):
+            self.plan.followed.add(path)
+            self._file(full, path, info)
+        elif stat.S_ISDIR(info.st_mode):
+            key = (info.st_dev, info.st_ino)
+            self._followed_directories += 1
+            if key in ancestors or self._followed_directories > _MAX_FOLLOWED_DIRECTORIES:
+                self.plan.problems.append(f"{full}: a symlink that loops back to a directory above it")
+                return
+            self.plan.directories.append(path)
+            pending.append((path, ancestors | {key}))
+        else:
+            self.plan.problems.append(f"{full}: points to something that is not a file or directory")
+
+    def _link_problem(self, full: str, target: str) -> str | None:
+        """What the service would say about a link kept as a link, or ``None`` when it accepts it."""
+        try:
+            info = os.stat(full)
+        except OSError as exc:
+            return f"a dangling symlink ({exc.strerror or exc})"
+        if stat.S_ISDIR(info.st_mode):
+            return "a symlink to a directory (the service accepts links to files only)"
+        if not stat.S_ISREG(info.st_mode):
+            return "a symlink to something that is not a regular file"
+        if _inside(target, self.root):
+            inner = os.path.relpath(target, self.root).split(os.sep)
+            if any(_skip(part, self.ignore_dot) for part in inner):
+                return "a symlink to a file that is not uploaded (a '..' name, or a dotfile with ignore_dot)"
+            return None
+        where = f"the tree or the registry {self.registry}" if self.registry else "the tree"
+        return f"a symlink to {target}, outside {where}"
 
 
-def _link_text(source: Path, path: str, text: str) -> str:
+def _link_text(root: str, path: str, text: str) -> str:
     """Make links inside the tree relative and every other link absolute.
 
     The service judges link targets lexically against the staged copy, so an absolute link into the
     original tree would point outside it (and be refused) unless it is made relative here.
     """
     if os.path.isabs(text):
-        root = os.path.normpath(os.path.abspath(source))
         target = os.path.normpath(text)
         if target.startswith(root + os.sep):
             return os.path.relpath(target, os.path.join(root, os.path.dirname(path)))
         return text
     joined = posixpath.normpath(posixpath.join(posixpath.dirname(path), text))
     if joined == ".." or joined.startswith("../"):
-        return os.path.normpath(os.path.join(os.path.abspath(source), os.path.dirname(path), text))
+        return os.path.normpath(os.path.join(root, os.path.dirname(path), text))
     return text
+
+
+def check_tree(
+    source: Path, *, ignore_dot: bool, follow_symlinks: bool = False, registry: str | None = None
+) -> _Plan:
+    """Scan ``source`` and refuse it when it holds anything the service would refuse.
+
+    Raises:
+        InvalidRequestError: Listing every offending path.
+    """
+    plan = _Scanner(source, ignore_dot=ignore_dot, follow_symlinks=follow_symlinks, registry=registry).scan()
+    if plan.problems:
+        shown = sorted(plan.problems)[:_SHOWN_PROBLEMS]
+        more = len(plan.problems) - len(shown)
+        hint = "" if follow_symlinks else "; follow_symlinks=True uploads the targets of symlinks instead"
+        raise InvalidRequestError(
+            f"cannot upload {source}: the service would refuse {len(plan.problems)} entr"
+            f"{'y' if len(plan.problems) == 1 else 'ies'}{hint}:\n  "
+            + "\n  ".join(shown)
+            + (f"\n  ... and {more} more" if more else "")
+        )
+    return plan
 
 
 def stage_copy(
     source: Path,
-    destination: Path,
+    destination: Path | StagingCopy,
     *,
     ignore_dot: bool,
     concurrency: int,
     progress: bool | ProgressCallback | None = None,
+    follow_symlinks: bool = False,
+    registry: str | None = None,
 ) -> None:
     """Copy ``source`` into the (existing, empty) staging directory ``destination``.
 
+    Args:
+        source: The tree to upload.
+        destination: A :class:`StagingCopy`, or an empty directory of this user.
+        ignore_dot: Leave out dotfiles and dot-directories.
+        concurrency: Threads copying files at most.
+        progress: ``True`` for a terminal bar, or a callable receiving progress events.
+        follow_symlinks: Copy what refused symlinks point to instead of refusing them.
+        registry: The registry's path, whose links are kept as links.
+
     Raises:
-        InvalidRequestError: For special files (FIFOs, devices, sockets) that cannot be uploaded.
+        InvalidRequestError: For entries the service would refuse (nothing is copied then).
         IntegrityError: When a copy's size differs from its source's size at the time of the scan.
         OSError: When a copy fails.
     """
-    plan = _plan(source, ignore_dot)
+    plan = check_tree(source, ignore_dot=ignore_dot, follow_symlinks=follow_symlinks, registry=registry)
+    if isinstance(destination, StagingCopy):
+        copy_plan(source, destination.fd, plan, concurrency=concurrency, progress=progress)
+        return
+    fd = os.open(destination, os.O_RDONLY | os.O_DIRECTORY | _NOFOLLOW)
+    try:
+        if os.fstat(fd).st_uid != os.geteuid():
+            raise ConfigurationError(f"{destination} belongs to another user")
+        copy_plan(source, fd, plan, concurrency=concurrency, progress=progress)
+    finally:
+        os.close(fd)
+
+
+def copy_plan(
+    source: Path,
+    root_fd: int,
+    plan: _Plan,
+    *,
+    concurrency: int,
+    progress: bool | ProgressCallback | None = None,
+) -> None:
+    """Copy what :func:`check_tree` planned into the empty directory open as ``root_fd``.
+
+    Raises:
+        IntegrityError: When a copy's size differs from its source's size at the time of the scan.
+        OSError: When a copy fails (an existing name included: nothing is created over anything).
+    """
+    # Sorted, parents come before their children; each is new, so mkdir never meets an existing name.
     for directory in sorted(plan.directories):
-        (destination / directory).mkdir(mode=0o777, exist_ok=True)
+        os.close(_make_directory(directory, dir_fd=root_fd))
     for path, text in plan.links:
-        os.symlink(text, destination / path)
+        os.symlink(text, path, dir_fd=root_fd)
 
     tracker = Tracker(progress, "copy", len(plan.files), sum(size for _, size in plan.files))
-    copier = _Copier()
-    source_root, destination_root = os.fspath(source), os.fspath(destination)
+    copier = _Copier(root_fd, plan.followed)
+    source_root = os.fspath(source)
 
     def copy_files(files: list[_FileItem]) -> None:
         for path, size in files:
-            _copy_checked(copier, f"{source_root}/{path}", f"{destination_root}/{path}", size)
+            _copy_checked(copier, source_root, path, size)
             tracker.advance(path, size)
 
     if concurrency <= 1:
@@ -219,11 +616,11 @@ def _runs(files: list[_FileItem], count: int) -> list[list[_FileItem]]:
     return [files[start : start + length] for start in range(0, len(files), length)]
 
 
-def _copy_checked(copier: _Copier, source: str, target: str, size: int) -> None:
+def _copy_checked(copier: _Copier, source_root: str, path: str, size: int) -> None:
     """Copy one file and check that exactly ``size`` bytes, the size seen by the scan, were copied."""
-    copied = copier.copy(source, target)
+    copied = copier.copy(f"{source_root}/{path}", path)
     if copied != size:
-        raise IntegrityError(f"copy of {source} has {copied} bytes instead of {size}")
+        raise IntegrityError(f"copy of {source_root}/{path} has {copied} bytes instead of {size}")
 
 
 class _Copier:
@@ -235,15 +632,24 @@ class _Copier:
     tree, so a tree crossing file systems pays for one refusal, not one per file.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, root_fd: int, followed: set[str]) -> None:
         self._steps: tuple[_Step, ...] = _AVAILABLE_STEPS
         self._lock = threading.Lock()
+        self._root_fd = root_fd
+        self._followed = followed
 
     def copy(self, source: str, target: str) -> int:
-        """Copy ``source`` to the new file ``target`` (mode 0666 minus the umask); return bytes copied."""
-        source_fd = os.open(source, os.O_RDONLY)
+        """Copy ``source`` to the new file ``target`` (relative to the copy's root); return bytes copied.
+
+        The source is opened without following a final symlink unless the scan chose to follow it, so a
+        file swapped for a link after the scan is refused rather than read through.
+        """
+        flags = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0)
+        if target not in self._followed:
+            flags |= os.O_NOFOLLOW
+        source_fd = os.open(source, flags)
         try:
-            target_fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+            target_fd = create_exclusive(target, dir_fd=self._root_fd)
             try:
                 return self._copy_descriptors(source_fd, target_fd)
             finally:

@@ -12,8 +12,9 @@ Typical use::
 
 from __future__ import annotations
 
+import hashlib
 import os
-import shutil
+import stat
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -21,23 +22,42 @@ from typing import Any, Literal
 import httpx
 import platformdirs
 
-from ._cache import Cache
+from ._cache import Cache, integrity_problem
 from ._cache_manager import CacheManager
 from ._directory import copy_into, download_directory, is_internal
-from ._fetcher import Fetcher, direct_connection_possible
+from ._fetcher import Answer, Fetcher, direct_connection_possible
 from ._globs import path_filter
-from ._http import RetryableStatus, error_from_response, is_retryable, make_http_client, with_retries
+from ._http import (
+    RetryableStatus,
+    error_from_answer,
+    get_answer,
+    is_retryable_status,
+    make_http_client,
+    with_retries,
+)
+from ._limits import DEFAULT_MAX_RESPONSE_SIZE, DEFAULT_MIN_READ_RATE, DEFAULT_SUBMIT_TIMEOUT, ReadLimits
 from ._log import logger
 from ._pathsafety import checked_relative, join_inside
 from ._progress import ProgressCallback, TqdmClass, Tracker
-from ._staging import allocate_directory, is_direct_child, stage_copy
+from ._staging import (
+    ABANDONED_AFTER,
+    StagingCopy,
+    allocate_directory,
+    check_tree,
+    copy_plan,
+    is_direct_child,
+    sweep_abandoned,
+)
 from ._submit import Submitter
 from .errors import (
     ConfigurationError,
+    GobblerError,
+    IntegrityError,
     InvalidRequestError,
     NotCachedError,
     NotFoundError,
     ServiceUnavailableError,
+    error_from_oserror,
 )
 from .handles import Asset, Project, Version, _parsed, _uploader_json
 from .models import Manifest, ManifestEntry, Permissions, RerouteChange, ServiceInfo, Summary, Uploader
@@ -70,13 +90,25 @@ class GobblerClient:
         cache: Where remote files are cached; ``GOBBLER_CACHE``, else the user cache directory.
         transport: ``"auto"`` (read the registry directly when it is mounted and readable, else over
             HTTP), ``"local"``, ``"remote"``, or a :class:`~gobbler_sdk.transports.Transport` instance.
-        timeout: Seconds allowed for each read request (submissions wait for the service to finish).
+        timeout: Seconds allowed for connecting and for each wait for bytes of a read; also the base of
+            each read's overall deadline (see ``min_read_rate``).
         concurrency: Parallel downloads and copies.
         retries: Further attempts for idempotent reads after a transient failure.
         offline: Serve reads from the cache only and send nothing to the service (what is not cached
             raises :class:`~gobbler_sdk.errors.NotCachedError`); ``None`` reads ``GOBBLER_OFFLINE``
             (``1``, ``true`` or ``yes`` turn it on). A registry configured with ``registry=`` or
             ``GOBBLER_REGISTRY`` and mounted here is still read directly (a filesystem, not the service).
+        min_read_rate: Slowest accepted transfer, in bytes per second: a read request may take
+            ``timeout`` seconds plus one second per ``min_read_rate`` bytes received, so a large file may
+            take as long as it needs at any sane speed, while a server that drips or stalls is cut off
+            (and the read retried). Default 32 KiB/s.
+        max_response_size: Largest answer read into memory (a listing, a registry document, ``/info``, an
+            error body), in bytes; a larger one raises :class:`~gobbler_sdk.errors.ResponseTooLargeError`.
+            Default 256 MiB, far above any real manifest. Downloaded files are not limited.
+        submit_timeout: Seconds a submission (an upload, a permission change, ...) waits for the service's
+            answer, which comes only once the action is done; ``None`` waits forever. Past it,
+            :class:`~gobbler_sdk.errors.OutcomeUnknownError` says the request may have been applied; it
+            is never resent. Default 6 hours.
     """
 
     def __init__(
@@ -91,6 +123,9 @@ class GobblerClient:
         concurrency: int = 8,
         retries: int = 3,
         offline: bool | None = None,
+        min_read_rate: float = DEFAULT_MIN_READ_RATE,
+        max_response_size: int = DEFAULT_MAX_RESPONSE_SIZE,
+        submit_timeout: float | None = DEFAULT_SUBMIT_TIMEOUT,
     ) -> None:
         self._offline = _env_flag(offline, "GOBBLER_OFFLINE")
         self._url = (url or os.environ.get("GOBBLER_URL") or "").rstrip("/") or None
@@ -102,9 +137,17 @@ class GobblerClient:
             raise ValueError("concurrency must be at least 1")
         if isinstance(transport, str) and transport not in ("auto", "local", "remote"):
             raise ValueError(f"transport must be 'auto', 'local', 'remote' or a Transport, not {transport!r}")
+        if (
+            min_read_rate <= 0
+            or max_response_size <= 0
+            or (submit_timeout is not None and submit_timeout <= 0)
+        ):
+            raise ConfigurationError("min_read_rate, max_response_size and submit_timeout must be positive")
         self.timeout = timeout
         self.concurrency = concurrency
         self.retries = retries
+        self.submit_timeout = submit_timeout
+        self._limits = ReadLimits(timeout, min_read_rate=min_read_rate, max_response_size=max_response_size)
         self._choice = transport
         self._http: httpx.Client | None = None
         self._info: ServiceInfo | None = None
@@ -112,6 +155,7 @@ class GobblerClient:
         self._remote: RemoteTransport | None = None
         # Versions whose summary says they are not probational: their documents can be cached for good.
         self._settled: set[str] = set()
+        self._staging_checked: Path | None = None
 
     # ------------------------------------------------------------------ configuration
 
@@ -133,6 +177,62 @@ class GobblerClient:
             self._staging = self.service_info().staging
         return Path(self._staging)
 
+    def checked_staging(self) -> Path:
+        """The staging directory, checked once per client before the first request file or copy is written.
+
+        Raises:
+            ConfigurationError: When the staging directory does not exist, is not writable by this user,
+                or is not the one the service reports in ``GET /info`` (both paths are named, with what to
+                do).
+        """
+        if self._staging_checked is not None:
+            return self._staging_checked
+        configured = self._staging is not None
+        staging = self.staging
+        try:
+            is_directory = stat.S_ISDIR(os.stat(staging).st_mode)
+        except OSError as exc:
+            is_directory = False
+            if not isinstance(exc, FileNotFoundError):
+                raise ConfigurationError(
+                    f"cannot access the staging directory {staging} ({exc.strerror}): every user of the "
+                    "service must be able to reach it and create files in it (mode 1777)"
+                ) from exc
+        if not is_directory:
+            raise ConfigurationError(
+                f"the staging directory {staging} does not exist or is not a directory on this machine: "
+                "pass staging= (or set GOBBLER_STAGING) to the directory the service reports in GET /info, "
+                "mounted here"
+            )
+        if configured:
+            self._compare_staging(staging)
+        if not os.access(staging, os.W_OK | os.X_OK):
+            raise ConfigurationError(
+                f"this user cannot create files or directories in the staging directory {staging}: it must "
+                "be writable by every user of the service (mode 1777; ask the service's administrator to "
+                f"run 'chmod 1777 {staging}')"
+            )
+        self._staging_checked = staging
+        return staging
+
+    def _compare_staging(self, staging: Path) -> None:
+        try:
+            reported = self.service_info().staging
+        except GobblerError as exc:
+            # The request itself will report an unreachable or broken service.
+            logger.debug("cannot compare staging %s with the service's: %s", staging, exc)
+            return
+        if not os.path.exists(reported):
+            # Possibly the same directory mounted under another path here: nothing to compare with.
+            logger.info("the service's staging %s is not visible here; using %s", reported, staging)
+            return
+        if not os.path.samefile(reported, staging):
+            raise ConfigurationError(
+                f"the configured staging directory {staging} is not the service's staging directory "
+                f"{reported} (from GET /info): the service would not find request files written here; "
+                f"pass staging={reported!r} or leave staging unset to use the service's"
+            )
+
     @property
     def registry(self) -> str:
         """The registry directory (discovered from the service when not configured)."""
@@ -153,7 +253,8 @@ class GobblerClient:
     @property
     def cache(self) -> CacheManager:
         """Inspect and clean the download cache: scan, verify, prune, remove."""
-        return CacheManager(self._cache)
+        # Only a staging directory known without a request: prune must work offline and never block.
+        return CacheManager(self._cache, Path(self._staging) if self._staging is not None else None)
 
     @property
     def transport(self) -> Transport:
@@ -186,9 +287,14 @@ class GobblerClient:
         if self._remote is None:
             fetcher = None
             if not self._offline and direct_connection_possible(self.url):
-                fetcher = Fetcher(self.url, timeout=self.timeout)
+                fetcher = Fetcher(self.url, timeout=self.timeout, limits=self._limits)
             self._remote = RemoteTransport(
-                self._client_http, self._cache, retries=self.retries, fetcher=fetcher, offline=self._offline
+                self._client_http,
+                self._cache,
+                retries=self.retries,
+                fetcher=fetcher,
+                offline=self._offline,
+                limits=self._limits,
             )
         return self._remote
 
@@ -230,17 +336,17 @@ class GobblerClient:
                 raise NotCachedError("the service's /info is not known, and offline mode sends no request")
             http = self._client_http()
 
-            def attempt() -> httpx.Response:
-                response = http.get("/info")
-                if is_retryable(response):
-                    raise RetryableStatus.of(response)
-                return response
+            def attempt() -> Answer:
+                answer = get_answer(http, "/info", self._limits, "service info")
+                if is_retryable_status(answer.status, answer.content_type):
+                    raise RetryableStatus(answer.status, answer.content_type, answer.body)
+                return answer
 
-            response = with_retries(attempt, retries=self.retries, what="service info")
-            if response.status_code != 200:
-                raise error_from_response(response, "service info")
+            answer = with_retries(attempt, retries=self.retries, what="service info")
+            if answer.status != 200:
+                raise error_from_answer(answer.status, answer.content_type, answer.body, "service info")
             self._info = _parsed(
-                "the answer of GET /info", lambda: ServiceInfo.model_validate_json(response.content)
+                "the answer of GET /info", lambda: ServiceInfo.model_validate_json(answer.body)
             )
         return self._info
 
@@ -306,7 +412,7 @@ class GobblerClient:
 
     def allocate_upload_directory(self, *, create: bool = True) -> Path:
         """A fresh directory directly inside staging, to fill and upload in place (no copy needed)."""
-        return allocate_directory(self.staging, create=create)
+        return allocate_directory(self.checked_staging(), create=create)
 
     def unpack_path(self, path: str) -> tuple[Version, str | None]:
         """Split ``project/asset/version[/file]`` into a version handle and the path inside it.
@@ -398,6 +504,69 @@ class GobblerClient:
                 return reader.cache.local_path(path)
             tracker.streamed(path, size)
         return local
+
+    def read_range(
+        self,
+        path: str,
+        start: int = 0,
+        end: int | None = None,
+        *,
+        entry: ManifestEntry | None = None,
+        verify: bool = True,
+        force_remote: bool = False,
+    ) -> bytes:
+        """Read bytes ``start`` to ``end`` of a registry file without downloading the rest of it.
+
+        Remotely this is one HTTP ``Range`` request on ``/fetch`` and only the asked bytes travel (nothing
+        is cached); on a mounted registry the file is read in place. A part of a file cannot be checked
+        against the manifest's MD5, so only a read that turns out to cover the whole file is verified.
+
+        Args:
+            path: ``project/asset/version/file``.
+            start: First byte (0-based, not negative).
+            end: End of the range, exclusive; ``None`` reads to the end of the file. Clipped at the end.
+            entry: The file's manifest entry when the caller has it (saves reading the manifest to verify;
+                any read, partial or whole, of a file whose size differs from the entry's then fails).
+            verify: Check size and MD5 against the manifest when the whole file was read.
+            force_remote: Read through the REST API even when the registry is mounted.
+
+        Returns:
+            The bytes: fewer than asked when the file ends first, none from its end on.
+
+        Raises:
+            ValueError: When ``start`` is negative or ``end`` is before ``start``.
+            NotFoundError: When the file does not exist.
+            IntegrityError: When a whole-file read does not match the manifest.
+            ServiceError: When the service answers with other bytes than asked.
+        """
+        if start < 0 or (end is not None and end < start):
+            raise ValueError(f"invalid byte range {start}..{end} (need 0 <= start <= end)")
+        checked_relative(path)
+        if end == start:
+            return b""
+        reader = self._reader(force_remote)
+        if isinstance(reader, (LocalTransport, RemoteTransport)):
+            piece = reader.read_range(path, start, end, md5=verify)
+            data, total, digest = piece.data, piece.total, piece.md5
+        else:
+            with reader.open(path) as handle:
+                handle.seek(start)
+                data = handle.read() if end is None else handle.read(end - start)
+                total = handle.seek(0, os.SEEK_END)
+            digest = None
+        if entry is not None and total != entry.size:
+            raise IntegrityError(
+                f"read {path}: the manifest records {entry.size} bytes, the file has {total}"
+            )
+        if verify and start == 0 and len(data) == total:
+            if entry is None:
+                entry = self._entry_for(path)
+            if entry is not None:
+                found = digest if digest is not None else hashlib.md5(data).hexdigest()
+                problem = integrity_problem(entry, len(data), found)
+                if problem is not None:
+                    raise IntegrityError(f"read {path}: {problem}")
+        return data
 
     def fetch_directory(
         self,
@@ -574,9 +743,14 @@ class GobblerClient:
     def _submit(self, action: str, payload: dict[str, Any], context: str) -> dict[str, Any]:
         if self._offline:
             raise ConfigurationError(f"{context}: offline mode sends no request to the service")
-        return Submitter(self._client_http(), self.staging, connect_retries=self.retries).submit(
-            action, payload, context=context
+        submitter = Submitter(
+            self._client_http(),
+            self.checked_staging(),
+            connect_retries=self.retries,
+            wait=self.submit_timeout,
+            max_response_size=self._limits.max_response_size,
         )
+        return submitter.submit(action, payload, context=context)
 
     def _manifest(self, version: Version, force_remote: bool, overwrite: bool = False) -> Manifest:
         data = self._version_document(version, "..manifest", force_remote, overwrite)
@@ -700,40 +874,57 @@ class GobblerClient:
         spoof: str | None,
         concurrency: int | None,
         progress: bool | ProgressCallback | None,
+        follow_symlinks: bool = False,
     ) -> None:
         if self._offline:
             raise ConfigurationError(f"upload {version.key}: offline mode sends no request to the service")
         if not directory.is_dir():
             raise InvalidRequestError(f"cannot upload {directory}: not a directory")
-        staging = self.staging
+        staging = self.checked_staging()
         in_place = is_direct_child(directory, staging)
-        source = directory
-        if not in_place:
-            source = allocate_directory(staging)
+        what = f"upload {version.key}"
+        payload: dict[str, Any] = {
+            "project": version.project.name,
+            "asset": version.asset.name,
+            "version": version.name,
+            "on_probation": probation,
+            "consume": (not in_place) if consume is None else consume,
+            "ignore_dot": ignore_dot,
+        }
+        if spoof is not None:
+            payload["spoof"] = spoof
+        if in_place:
+            self._submit("upload", {"source": directory.name, **payload}, what)
+            return
+        sweep_abandoned(staging, older_than=ABANDONED_AFTER)
         try:
-            if not in_place:
-                stage_copy(
-                    directory,
-                    source,
-                    ignore_dot=ignore_dot,
-                    concurrency=concurrency or self.concurrency,
-                    progress=progress,
+            # The scan refuses what the service would refuse before the copy exists.
+            plan = check_tree(
+                directory,
+                ignore_dot=ignore_dot,
+                follow_symlinks=follow_symlinks,
+                registry=self._registry_path(),
+            )
+            copy = StagingCopy(staging)
+        except OSError as exc:
+            raise error_from_oserror(exc, f"{what}: cannot read {directory}") from exc
+        try:
+            try:
+                copy_plan(
+                    directory, copy.fd, plan, concurrency=concurrency or self.concurrency, progress=progress
                 )
-            payload: dict[str, Any] = {
-                "source": source.name,
-                "project": version.project.name,
-                "asset": version.asset.name,
-                "version": version.name,
-                "on_probation": probation,
-                "consume": (not in_place) if consume is None else consume,
-                "ignore_dot": ignore_dot,
-            }
-            if spoof is not None:
-                payload["spoof"] = spoof
-            self._submit("upload", payload, f"upload {version.key}")
+            except OSError as exc:
+                raise error_from_oserror(exc, f"{what}: cannot copy {directory} into staging") from exc
+            self._submit("upload", {"source": copy.path.name, **payload}, what)
         finally:
-            if not in_place:
-                shutil.rmtree(source, ignore_errors=True)
+            copy.remove()
+
+    def _registry_path(self) -> str | None:
+        """The registry's path as the service sees it, to recognise registry links (``None``: unknown)."""
+        try:
+            return self.registry
+        except GobblerError:
+            return None
 
     def _clone(self, version: Version, destination: Path) -> Path:
         registry = Path(self.registry)
@@ -744,12 +935,15 @@ class GobblerClient:
         # Every path is checked before the first link is made, so a bad manifest leaves nothing behind.
         for relative in manifest:
             checked_relative(relative)
-        for relative, entry in manifest.items():
-            target = destination / relative
-            if entry.is_directory:
-                target.mkdir(parents=True, exist_ok=True)
-                continue
-            target.parent.mkdir(parents=True, exist_ok=True)
-            os.symlink(base / relative, target)
-        destination.mkdir(parents=True, exist_ok=True)
+        try:
+            for relative, entry in manifest.items():
+                target = destination / relative
+                if entry.is_directory:
+                    target.mkdir(parents=True, exist_ok=True)
+                    continue
+                target.parent.mkdir(parents=True, exist_ok=True)
+                os.symlink(base / relative, target)
+            destination.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise error_from_oserror(exc, f"clone {version.key} into {destination}") from exc
         return destination

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
 
 from pydantic import ValidationError
 
-from ._names import name_problem
+from ._names import client_name_problem
 from ._pathsafety import checked_relative
 from ._progress import ProgressCallback, TqdmClass, with_tqdm_class
 from .errors import InvalidNameError, InvalidRequestError, NotFoundError, ServiceError
@@ -41,7 +41,7 @@ def _parsed(what: str, parse: Callable[[], _T]) -> _T:
 def _checked(kind: str, name: str) -> str:
     if not isinstance(name, str):
         raise InvalidNameError(f"{kind} name must be a string, not {type(name).__name__}")
-    problem = name_problem(name)
+    problem = client_name_problem(name)
     if problem is not None:
         raise InvalidNameError(f"invalid {kind} name {name!r}: {problem}")
     return name
@@ -370,11 +370,16 @@ class Asset(_Handle):
         concurrency: int | None = None,
         progress: bool | ProgressCallback | None = None,
         tqdm_class: TqdmClass | None = None,
+        follow_symlinks: bool = False,
     ) -> Version:
         """Upload ``directory`` as a new version of this asset.
 
         A directory directly inside the staging directory is submitted in place; any other is first copied
-        into a fresh staging directory (removed afterwards, also on failure).
+        into a fresh staging directory (removed afterwards, also on failure). Before the copy, the tree is
+        checked for what the service would refuse — FIFOs, devices and sockets, unreadable files, dangling
+        symlinks, symlinks to directories, and symlinks that leave both the tree and the registry — and
+        refused with every offending path listed. Symlinks to files inside the tree and into the registry
+        stay links (the service records them as links without storing the bytes twice).
 
         Args:
             version: Name of the new version.
@@ -388,12 +393,19 @@ class Asset(_Handle):
             progress: ``None`` for a bar when standard error is a terminal (or in Jupyter), ``False`` for
                 none, or a callable receiving a progress event after every file copied into staging.
             tqdm_class: Draw the bar with this ``tqdm`` class.
+            follow_symlinks: Upload what the refused symlinks point to (a file's bytes, a directory's
+                contents) instead of refusing them. Only for copies: a directory already in staging is
+                submitted as it is.
 
         Returns:
             The new version.
 
         Raises:
             InvalidNameError: When ``version`` is invalid (checked before anything is written).
+            InvalidRequestError: When the tree holds entries the service would refuse (nothing is written).
+            ConfigurationError: When the staging directory is missing, not writable or not the service's.
+            LocalFileError: When reading the tree or writing the copy fails (also the matching ``OSError``).
+            OutcomeUnknownError: When no answer came within the client's ``submit_timeout``.
             GobblerError: The typed error for whatever the service refused.
         """
         target = self.version(version)
@@ -406,6 +418,7 @@ class Asset(_Handle):
             spoof,
             concurrency,
             with_tqdm_class(progress, tqdm_class),
+            follow_symlinks,
         )
         return target
 
@@ -581,6 +594,32 @@ class Version(_Handle):
             verify=verify,
             progress=progress,
             tqdm_class=tqdm_class,
+        )
+
+    def read_bytes(
+        self,
+        relpath: str,
+        start: int = 0,
+        end: int | None = None,
+        *,
+        verify: bool = True,
+        force_remote: bool = False,
+    ) -> bytes:
+        """Bytes ``start`` to ``end`` of one file of the version, without downloading the rest.
+
+        Remotely only the asked range travels (one HTTP ``Range`` request); on a mounted registry the
+        file is read in place. Only a read covering the whole file can be, and is, verified against the
+        manifest (see :meth:`GobblerClient.read_range <gobbler_sdk.GobblerClient.read_range>`).
+
+        Args:
+            relpath: Path of the file inside the version.
+            start: First byte (0-based).
+            end: End of the range (exclusive); ``None`` for the end of the file.
+            verify: Check a whole-file read's size and MD5 against the manifest.
+            force_remote: Read through the REST API even when the registry is mounted.
+        """
+        return self._client.read_range(
+            f"{self.key}/{checked_relative(relpath)}", start, end, verify=verify, force_remote=force_remote
         )
 
     def open(self, relpath: str, *, force_remote: bool = False) -> BinaryIO:

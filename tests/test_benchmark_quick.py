@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-TIME_ROWS = ["a", "b", "c", "d", "d-noverify", "e", "e2", "f"]
+TIME_ROWS = ["a", "b", "c", "d", "d-noverify", "e", "e2", "f", "h-read", "h-range", "h-find", "h-csv"]
 MEMORY_ROWS = ["g-fetch", "g-upload"]
 
 
@@ -36,7 +36,7 @@ def test_quick_benchmark_prints_every_row_and_writes_raw_times(tmp_path: Path) -
     document = json.loads(results.read_text())
     assert [row["key"] for row in document["rows"]] == TIME_ROWS
     assert [row["key"] for row in document["memory"]["rows"]] == MEMORY_ROWS
-    for workload in ["a", "b", "c", "d", "e", "f"]:
+    for workload in ["a", "b", "c", "d", "e", "f", "h"]:
         rounds = document["raw"][workload]
         assert rounds, workload
         assert all(seconds > 0 for entry in rounds for seconds in entry["times"].values()), workload

@@ -53,7 +53,8 @@ go to standard error.
 _EPILOG = (
     "Exit status: 0 success, 1 other failure, 2 usage error, 3 not found, 4 permission denied, "
     "5 invalid request or name, 6 integrity error, 7 service unavailable, 8 other service error, "
-    "9 configuration error, 130 interrupted."
+    "9 configuration error, 10 local file error, 11 outcome unknown (the request may have been applied), "
+    "130 interrupted."
 )
 
 app = typer.Typer(

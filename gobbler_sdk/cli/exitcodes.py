@@ -16,6 +16,9 @@ Status  Meaning
         :class:`~gobbler_sdk.GobblerError`)
 9       configuration error: no URL, unusable staging, registry or cache
         (:class:`~gobbler_sdk.ConfigurationError`)
+10      local file error: the client's own files (:class:`~gobbler_sdk.LocalFileError`)
+11      outcome unknown: a request was sent but no answer came, so it may have been applied
+        (:class:`~gobbler_sdk.OutcomeUnknownError`); check before running it again
 130     interrupted (Ctrl-C)
 ======  ===========================================================================================
 """
@@ -27,8 +30,11 @@ from ..errors import (
     GobblerError,
     IntegrityError,
     InvalidRequestError,
+    LocalFileError,
     NotFoundError,
+    OutcomeUnknownError,
     PermissionDeniedError,
+    ReadOnlyError,
     ServiceError,
     ServiceUnavailableError,
     UnsafePathError,
@@ -40,8 +46,10 @@ __all__ = [
     "INTEGRITY",
     "INTERRUPTED",
     "INVALID",
+    "LOCAL_FILE",
     "NOT_FOUND",
     "OK",
+    "OUTCOME_UNKNOWN",
     "PERMISSION_DENIED",
     "SERVICE_ERROR",
     "SERVICE_UNAVAILABLE",
@@ -59,6 +67,8 @@ INTEGRITY = 6
 SERVICE_UNAVAILABLE = 7
 SERVICE_ERROR = 8
 CONFIGURATION = 9
+LOCAL_FILE = 10
+OUTCOME_UNKNOWN = 11
 INTERRUPTED = 130
 
 # Most specific first is not needed: the classes are looked up along the exception's MRO, so a subclass
@@ -72,6 +82,9 @@ _CODES: dict[type[GobblerError], int] = {
     ServiceUnavailableError: SERVICE_UNAVAILABLE,
     ServiceError: SERVICE_ERROR,
     ConfigurationError: CONFIGURATION,
+    LocalFileError: LOCAL_FILE,
+    OutcomeUnknownError: OUTCOME_UNKNOWN,
+    ReadOnlyError: PERMISSION_DENIED,
     GobblerError: SERVICE_ERROR,
 }
 

@@ -218,14 +218,6 @@ def upload(
     settings = settings_of(ctx)
     version = version_only(settings.client(), path)
     existing_directory(directory)
-    options: dict[str, Any] = {}
-    if follow_symlinks:
-        import inspect
-
-        # Needs an SDK whose Asset.upload accepts follow_symlinks; say so rather than fail obscurely.
-        if "follow_symlinks" not in inspect.signature(version.asset.upload).parameters:
-            raise usage_error("--follow-symlinks needs a gobbler-sdk whose Asset.upload has follow_symlinks")
-        options["follow_symlinks"] = True
     version.asset.upload(
         version.name,
         directory,
@@ -235,7 +227,7 @@ def upload(
         spoof=spoof,
         concurrency=concurrency,
         progress=settings.progress,
-        **options,
+        follow_symlinks=follow_symlinks,
     )
     out = settings.output
     if out.json_mode:

@@ -15,6 +15,7 @@ from typing import Any
 
 from .config import ServerConfig
 from .errors import RequestError, go_quote, os_error_text
+from .filedata import Identity, UnsafeEntry, file_kind, read_regular
 from .gojson import Schema, decode_request
 
 __all__ = [
@@ -91,6 +92,9 @@ def check_request_file(config: ServerConfig, replay: ReplayTable, name: str) -> 
         raise RequestError(400, "path is a directory")
     if stat.S_ISLNK(info.st_mode):
         raise RequestError(400, "path is a symbolic link")
+    if not stat.S_ISREG(info.st_mode):
+        # Deliberately stricter than the reference, which blocks reading a FIFO here forever.
+        raise RequestError(400, f"path is {file_kind(info.st_mode)}, not a regular file")
     if info.st_nlink != 1:
         raise RequestError(400, "path seems to have multiple hard links")
     if time.time_ns() - info.st_mtime_ns >= _EXPIRY_NS:
@@ -128,8 +132,10 @@ class Request:
         """
         if self._data is None:
             try:
-                with open(self.path, "rb") as handle:
-                    self._data = handle.read()
+                # The file that was checked, not whatever was swapped in since (a symlink, a FIFO).
+                self._data = read_regular(self.path, Identity.of(self.info))
+            except UnsafeEntry as exc:
+                raise RequestError(400, f"request file {exc.detail}") from exc
             except OSError as exc:
                 detail = os_error_text("open", self.path, exc)
                 raise RequestError(500, f"failed to read {go_quote(self.path)}; {detail}") from exc

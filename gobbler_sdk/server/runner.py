@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import stat
 import threading
 from datetime import datetime
 
@@ -22,6 +23,20 @@ __all__ = ["MAINTENANCE_INTERVAL", "EmbeddedServer"]
 log = logging.getLogger("gobbler_sdk.server")
 
 MAINTENANCE_INTERVAL = 24 * 60 * 60.0
+
+
+def _warn_unless_shared(staging: str) -> None:
+    """Warn unless staging is mode 1777 (else users cannot submit, or can remove each other's files)."""
+    mode = stat.S_IMODE(os.stat(staging).st_mode)
+    if mode != 0o1777:
+        log.warning(
+            "the staging directory %s has mode %04o, not 1777: every user of the service must be able to "
+            "create files in it (world-writable) and none may remove another's (sticky bit); run "
+            "'chmod 1777 %s'",
+            staging,
+            mode,
+            staging,
+        )
 
 
 class EmbeddedServer:
@@ -44,6 +59,7 @@ class EmbeddedServer:
             os.mkdir(logs, 0o755)
         # Every name already in staging is blocked for the first minute (PROTOCOL.md 2.2 step 5).
         existing = os.listdir(config.staging)
+        _warn_unless_shared(config.staging)
         self.service = Service(config)
         try:
             self.service.replay.prefill(existing)

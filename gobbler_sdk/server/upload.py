@@ -187,7 +187,10 @@ def _transfer(
     try:
         manifest = walk.run().manifest
     except RequestError as exc:
-        raise RequestError(500, f"failed to transfer files; {exc.reason}") from exc
+        # A 400 (a FIFO or other special file in the source) stays a 400: the caller's input is bad.
+        raise RequestError(
+            400 if exc.status == 400 else 500, f"failed to transfer files; {exc.reason}"
+        ) from exc
     version_dir = current.directory(service.config.registry)
     write_manifest(version_dir, manifest)
     write_link_files(version_dir, group_links(manifest))

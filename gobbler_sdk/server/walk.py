@@ -26,7 +26,20 @@ from . import paths
 from .accounting import read_latest
 from .documents import LINKS, Link, Manifest, ManifestEntry, read_links, read_manifest, write_links
 from .errors import RequestError
-from .filedata import Copy, copy_batch, describe_os_error, hash_batch, md5_file
+from .filedata import (
+    ChangedEntry,
+    Identity,
+    NotRegularFile,
+    Placement,
+    Source,
+    UnsafeEntry,
+    describe_os_error,
+    file_kind,
+    hash_batch,
+    md5_file,
+    open_directory,
+    place_batch,
+)
 from .linkresolve import RegistryTargets, VersionRef, make_link, resolve_local_links, symlink_text
 
 if TYPE_CHECKING:
@@ -64,13 +77,6 @@ class WalkResult:
     linkfiles: dict[str, dict[str, Link]] = field(default_factory=dict)
 
 
-@dataclass
-class _File:
-    rel: str
-    path: str
-    size: int
-
-
 class Walk:
     """One walk over a tree.
 
@@ -105,7 +111,8 @@ class Walk:
         self._dest = paths.clean(current.directory(self._registry))
         self._targets = RegistryTargets(self._registry, current)
 
-        self._files: list[_File] = []
+        self._scanned = False
+        self._files: list[Source] = []
         self._symlinks: list[tuple[str, str]] = []
         self._candidates: list[str] = []
         self._linkfile_dirs: list[str] = []
@@ -123,13 +130,18 @@ class Walk:
             RequestError: 500 on the first problem (unreadable files, forbidden or dangling links, ...).
         """
         index = dedup_index(self._registry, self._current) if self._mode is Mode.TRANSFER else {}
-        self._list_tree()
+        if not self._scanned:
+            self.scan()
         linkfiles = self._read_linkfiles()
-        copies = self._hash_files(index)
+        moves = self._hash_files(index)
         for rel, path in self._symlinks:
             self._classify_symlink(rel, path)
-        if copies:
-            self._run_batches(copy_batch, _batched(copies, lambda c: c.size))
+        if moves:
+            placement = Placement(self._dest, frozenset(), True)
+            self._run_batches(
+                self._guarded(lambda batch: place_batch(batch, placement)),
+                _batched(moves, lambda m: m[0].size),
+            )
         for rel, entry in resolve_local_links(self._local, self._manifest, self._current).items():
             self._manifest[rel] = entry
             self._to_link.append(rel)
@@ -140,38 +152,95 @@ class Walk:
 
     # ------------------------------------------------------------------ listing (8.1)
 
+    def scan(self) -> None:
+        """List the tree: the first phase of :meth:`run`, which calls it unless it was called already.
+
+        Everything read later is checked against what this listing saw (the same inodes, sizes and
+        kinds), so a tree changed in between makes :meth:`run` fail instead of reading the change.
+
+        Raises:
+            RequestError: 500 for unreadable entries, 400 for FIFOs, sockets and devices.
+        """
+        self._scanned = True
+        self._list_tree()
+
     def _list_tree(self) -> None:
-        pending = [("", self._root)]
+        # Each directory is opened without following a symlink and must be the inode its parent listed,
+        # so a directory swapped for a link after the parent was read is never walked into.
+        pending: list[tuple[str, str, Identity | None]] = [("", self._root, None)]
         while pending:
-            rel_dir, directory = pending.pop()
+            rel_dir, directory, expected = pending.pop()
             try:
-                with os.scandir(directory) as listing:
-                    entries = sorted(listing, key=lambda e: e.name)
+                fd = open_directory(directory, expected)
+            except UnsafeEntry as exc:
+                raise self._unsafe(exc) from exc
             except OSError as exc:
                 raise RequestError(500, f"failed to list a directory; {describe_os_error(exc)}") from exc
-            subdirs = []
-            for entry in entries:
-                name = entry.name
-                if name.startswith(".."):
-                    if name == LINKS and self._mode is not Mode.TRANSFER:
-                        self._linkfile_dirs.append(rel_dir)
-                    continue
-                if self._ignore_dot and name.startswith("."):
-                    continue
-                rel = f"{rel_dir}/{name}" if rel_dir else name
-                try:
-                    if entry.is_dir(follow_symlinks=False):
-                        self._candidates.append(rel)
-                        subdirs.append((rel, entry.path))
-                        if self._mode is Mode.TRANSFER:
-                            os.mkdir(os.path.join(self._dest, rel), 0o755)
-                    elif entry.is_symlink():
-                        self._symlinks.append((rel, entry.path))
-                    else:
-                        self._files.append(_File(rel, entry.path, entry.stat(follow_symlinks=False).st_size))
-                except OSError as exc:
-                    raise RequestError(500, f'failed to process "{rel}"; {describe_os_error(exc)}') from exc
+            try:
+                subdirs = self._list_directory(fd, rel_dir, directory)
+            finally:
+                os.close(fd)
             pending.extend(reversed(subdirs))
+
+    def _list_directory(
+        self, fd: int, rel_dir: str, directory: str
+    ) -> list[tuple[str, str, Identity | None]]:
+        try:
+            parent = Identity.of(os.fstat(fd))
+            with os.scandir(fd) as listing:
+                entries = sorted(listing, key=lambda e: e.name)
+        except OSError as exc:
+            exc.filename = directory
+            raise RequestError(500, f"failed to list a directory; {describe_os_error(exc)}") from exc
+        subdirs: list[tuple[str, str, Identity | None]] = []
+        for entry in entries:
+            name = entry.name
+            if name.startswith(".."):
+                if name == LINKS and self._mode is not Mode.TRANSFER:
+                    self._linkfile_dirs.append(rel_dir)
+                continue
+            if self._ignore_dot and name.startswith("."):
+                continue
+            rel = f"{rel_dir}/{name}" if rel_dir else name
+            path = os.path.join(directory, name)
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    self._candidates.append(rel)
+                    subdirs.append((rel, path, Identity.of(entry.stat(follow_symlinks=False))))
+                    if self._mode is Mode.TRANSFER:
+                        os.mkdir(os.path.join(self._dest, rel), 0o755)
+                elif entry.is_symlink():
+                    self._symlinks.append((rel, path))
+                elif entry.is_file(follow_symlinks=False):
+                    info = entry.stat(follow_symlinks=False)
+                    self._files.append(Source(rel, path, info.st_size, Identity.of(info), parent))
+                else:
+                    kind = file_kind(entry.stat(follow_symlinks=False).st_mode)
+                    raise RequestError(400, f'"{rel}" is {kind}, not a regular file')
+            except OSError as exc:
+                if exc.filename is None or not os.path.isabs(os.fsdecode(exc.filename)):
+                    exc.filename = path
+                raise RequestError(500, f'failed to process "{rel}"; {describe_os_error(exc)}') from exc
+        return subdirs
+
+    def _unsafe(self, exc: UnsafeEntry) -> RequestError:
+        """The error for a user file that is special (400) or was swapped after the listing (500).
+
+        A file swapped for a symlink to somewhere the upload could not have linked to fails with the
+        reference's message for such a link, which is what it answers when it sees the swap.
+        """
+        rel = paths.rel(self._root, paths.clean(exc.path)) or exc.path
+        if isinstance(exc, NotRegularFile):
+            return RequestError(400, f'"{rel}" {exc.detail}')
+        if isinstance(exc, ChangedEntry) and os.path.islink(exc.path):
+            with contextlib.suppress(OSError):
+                raw = os.readlink(exc.path)
+                target = raw if raw.startswith("/") else paths.join(os.path.dirname(exc.path), raw)
+                if not paths.is_inside(target, self._registry) and not any(
+                    paths.is_inside(target, allowed) for allowed in self._whitelist
+                ):
+                    return _outside_registry(rel, target)
+        return RequestError(500, f'"{rel}" {exc.detail}')
 
     def _read_linkfiles(self) -> dict[str, dict[str, Link]]:
         linkfiles: dict[str, dict[str, Link]] = {}
@@ -184,24 +253,36 @@ class Walk:
 
     # ------------------------------------------------------------------ regular files (8.2, 8.8)
 
-    def _hash_files(self, index: dict[str, Link]) -> list[Copy]:
+    def _guarded(self, task: Callable[[_T], _R]) -> Callable[[_T], _R]:
+        """``task`` with the typed errors of swapped or special files turned into request errors."""
+
+        def run(batch: _T) -> _R:
+            try:
+                return task(batch)
+            except UnsafeEntry as exc:
+                raise self._unsafe(exc) from exc
+
+        return run
+
+    def _hash_files(self, index: dict[str, Link]) -> list[tuple[Source, str]]:
+        """Hash every file (and copy it, when uploading without consume); return the files still to move."""
+        placement = None
+        if self._mode is Mode.TRANSFER:
+            placement = Placement(self._dest, frozenset(index), self._consume)
         batches = _batched(self._files, lambda f: f.size)
-        digests = self._run_batches(hash_batch, [[(f.path, f.size) for f in batch] for batch in batches])
-        copies = []
+        digests = self._run_batches(self._guarded(lambda batch: hash_batch(batch, placement)), batches)
+        moves = []
         for batch, md5s in zip(batches, digests, strict=True):
             for item, md5sum in zip(batch, md5s, strict=True):
                 entry: ManifestEntry = {"size": item.size, "md5sum": md5sum}
                 self._manifest[item.rel] = entry
-                if self._mode is not Mode.TRANSFER:
-                    continue
-                link = index.get(f"{item.size}-{md5sum}")
+                link = index.get(f"{item.size}-{md5sum}") if self._mode is Mode.TRANSFER else None
                 if link is not None:
                     entry["link"] = link
                     self._to_link.append(item.rel)
-                else:
-                    destination = os.path.join(self._dest, item.rel)
-                    copies.append(Copy(item.rel, item.path, destination, item.size, md5sum, self._consume))
-        return copies
+                elif self._consume:
+                    moves.append((item, md5sum))
+        return moves
 
     def _run_batches(self, task: Callable[[_T], _R], batches: Sequence[_T]) -> list[_R]:
         """Run ``task`` on every batch with a bounded number in flight; results in order.
@@ -277,18 +358,18 @@ class Walk:
             self._to_link.append(rel)
         elif any(paths.is_inside(target, allowed) for allowed in self._whitelist):
             try:
-                md5sum = md5_file(target, info.st_size)
+                md5sum, size = md5_file(target)
+            except UnsafeEntry as exc:
+                raise RequestError(400, f'target "{target}" of link "{rel}" {exc.detail}') from exc
             except OSError as exc:
                 raise RequestError(
                     500, f'failed to compute the MD5 checksum of "{target}"; {describe_os_error(exc)}'
                 ) from exc
-            self._manifest[rel] = {"size": info.st_size, "md5sum": md5sum}
+            self._manifest[rel] = {"size": size, "md5sum": md5sum}
             if self._mode is Mode.TRANSFER:
                 _make_symlink(target, os.path.join(self._dest, rel), replace=False)
         else:
-            raise RequestError(
-                500, f'symbolic link "{rel}" to file "{target}" outside the registry directory is not allowed'
-            )
+            raise _outside_registry(rel, target)
 
     def _create_symlinks(self) -> None:
         jobs = []
@@ -339,6 +420,12 @@ def _registry_path(registry: str, link: Link) -> str:
         link.get("asset", ""),
         link.get("version", ""),
         link.get("path", ""),
+    )
+
+
+def _outside_registry(rel: str, target: str) -> RequestError:
+    return RequestError(
+        500, f'symbolic link "{rel}" to file "{target}" outside the registry directory is not allowed'
     )
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from .._pathsafety import join_inside
+from .._ranges import Slice, read_file_range
 from ..errors import NotFoundError
 from ..models import ManifestEntry
 
@@ -79,6 +80,26 @@ class LocalTransport:
         """Open the registry file itself."""
         try:
             return open(self._resolve(path), "rb")
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            raise NotFoundError(f"no file at {path!r} in the registry") from None
+
+    def read_range(self, path: str, start: int, end: int | None, *, md5: bool = False) -> Slice:
+        """Bytes ``start`` to ``end`` (exclusive; ``None``: the end) of the file, read in place.
+
+        Args:
+            path: Registry-relative file path.
+            start: First byte.
+            end: End of the range (exclusive), ``None`` for the end of the file.
+            md5: Hash the bytes while they are read when they are the whole file.
+
+        Returns:
+            The bytes (fewer when the file ends first) and the file's size.
+
+        Raises:
+            NotFoundError: When there is no regular file at ``path``.
+        """
+        try:
+            return read_file_range(self._resolve(path), start, end, md5=md5)
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
             raise NotFoundError(f"no file at {path!r} in the registry") from None
 

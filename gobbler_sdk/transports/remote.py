@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import http.client
 import json
 from collections.abc import Callable, Sequence
@@ -17,15 +18,17 @@ from .._http import (
     TRANSPORT_ERRORS,
     RetryableStatus,
     error_from_answer,
-    error_from_response,
     fetch_url,
     final_error,
-    is_retryable,
+    get_answer,
     is_retryable_status,
     list_query,
+    read_capped_stream,
     with_retries,
 )
+from .._limits import ReadLimits, deadline_scope
 from .._pathsafety import checked_relative
+from .._ranges import Slice, plan_body, range_header, read_file_range
 from ..errors import NotCachedError, NotFoundError, UnsafePathError
 from ..models import ManifestEntry
 
@@ -47,6 +50,8 @@ class RemoteTransport:
         fetcher: Fast path for reads; ``None`` sends everything through ``http``.
         offline: Answer from the cache only: nothing is sent, and what is not cached raises
             :class:`~gobbler_sdk.errors.NotCachedError`.
+        limits: Deadlines and the size cap of answers (the fetcher's own when ``None`` and there is one,
+            else derived from a 30 s time-out).
     """
 
     kind = "remote"
@@ -59,12 +64,14 @@ class RemoteTransport:
         retries: int = 3,
         fetcher: Fetcher | None = None,
         offline: bool = False,
+        limits: ReadLimits | None = None,
     ) -> None:
         self._http = http
         self.cache = cache
         self.retries = retries
         self.fetcher = fetcher
         self.offline = offline
+        self.limits = limits or (fetcher.limits if fetcher is not None else ReadLimits(30.0))
 
     def _online(self, what: str) -> None:
         """Refuse to send anything in offline mode (the one check every request passes)."""
@@ -87,8 +94,7 @@ class RemoteTransport:
             if fetcher is not None:
                 answer = fetcher.get(url)
             else:
-                response = self.http.get(url)
-                answer = Answer(response.status_code, response.headers.get("content-type"), response.content)
+                answer = get_answer(self.http, url, self.limits, what)
             if is_retryable_status(answer.status, answer.content_type):
                 raise RetryableStatus(answer.status, answer.content_type, answer.body)
             return answer
@@ -197,14 +203,12 @@ class RemoteTransport:
         def attempt() -> Path:
             partial = self.cache.begin(path, on_bytes=on_bytes)
             try:
-                with self.http.stream("GET", fetch_url(path)) as response:
+                deadline = deadline_scope(self.limits.deadline())
+                with deadline, self.http.stream("GET", fetch_url(path)) as response:
                     if response.status_code != 200:
-                        response.read()
-                        if is_retryable(response):
-                            raise RetryableStatus.of(response)
-                        if response.status_code == 404:
-                            raise NotFoundError(f"{what}: no such file in the registry", status=404)
-                        raise error_from_response(response, what)
+                        body = read_capped_stream(response, self.limits.max_response_size, what)
+                        answer = Answer(response.status_code, response.headers.get("content-type"), body)
+                        return _settle(answer, partial, path, expected)
                     for chunk in response.iter_bytes(CHUNK):
                         partial.write(chunk)
             except BaseException:
@@ -269,7 +273,9 @@ class RemoteTransport:
             path, entry = items[index]
             partial = self.cache.begin(path, hashing=False, on_bytes=on_bytes)
             try:
-                result = receive(response, partial, verify=entry is not None)
+                result = receive(
+                    response, partial, verify=entry is not None, limit=self.limits.max_response_size
+                )
             except BaseException:
                 partial.discard()
                 raise
@@ -286,6 +292,86 @@ class RemoteTransport:
             # The attempt in the batch was the first of the usual ``retries + 1``.
             self._download(path, entry, True, retries=self.retries - 1, on_bytes=on_bytes)
             finished(index)
+
+    def read_range(self, path: str, start: int, end: int | None, *, md5: bool = False) -> Slice:
+        """Bytes ``start`` to ``end`` (exclusive; ``None``: the end of the file) through one ranged GET.
+
+        Only the asked bytes are read from the socket (see :mod:`gobbler_sdk._ranges`); nothing is cached.
+
+        Args:
+            path: Registry-relative file path.
+            start: First byte.
+            end: End of the range (exclusive), ``None`` for the end of the file.
+            md5: Hash the bytes while they arrive when they turn out to be the whole file.
+
+        Returns:
+            The bytes (fewer when the file ends first; none from its end on) and the whole file's size.
+
+        Raises:
+            NotFoundError: On 404.
+            RangeError: When the service answers with other bytes than asked.
+            NotCachedError: Offline, when the file is not cached (offline reads come from the cache).
+        """
+        checked_relative(path)
+        what = f"read {range_header(start, end)} of {path}"
+        if self.offline:
+            # Offline, a cached copy (verified when it was downloaded) is read instead.
+            try:
+                return read_file_range(self.cache.path_for(path), start, end, md5=md5, nofollow=True)
+            except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+                self._online(what)
+            except OSError as exc:
+                if exc.errno != errno.ELOOP:
+                    raise
+                raise UnsafePathError(
+                    f"{what}: the cached copy is a symlink, which the cache never makes"
+                ) from None
+        fetcher = self.fetcher
+
+        def attempt() -> Slice:
+            # The range's own deadline: a server that drips the bytes is cut off like any other read.
+            with deadline_scope(self.limits.deadline()):
+                if fetcher is not None:
+                    result = fetcher.read_range(fetch_url(path), start, end, what, md5=md5)
+                else:
+                    result = self._read_range_httpx(path, start, end, what)
+            if isinstance(result, Answer):
+                if is_retryable_status(result.status, result.content_type):
+                    raise RetryableStatus(result.status, result.content_type, result.body)
+                if result.status == 404:
+                    raise NotFoundError(f"{what}: no such file in the registry", status=404)
+                raise error_from_answer(result.status, result.content_type, result.body, what)
+            return result
+
+        return with_retries(attempt, retries=self.retries, what=what)
+
+    def _read_range_httpx(self, path: str, start: int, end: int | None, what: str) -> Answer | Slice:
+        headers = {"Range": range_header(start, end)}
+        with self.http.stream("GET", fetch_url(path), headers=headers) as response:
+            length = response.headers.get("content-length")
+            plan = plan_body(
+                response.status_code,
+                response.headers.get("content-range"),
+                int(length) if length is not None and length.isdigit() else None,
+                start,
+                end,
+                what,
+            )
+            if plan is None:
+                response.read()
+                return Answer(response.status_code, response.headers.get("content-type"), response.content)
+            pieces: list[bytes] = []
+            wanted = 0 if plan.drain else plan.count
+            received = 0
+            for chunk in response.iter_raw(CHUNK):
+                piece = chunk[: wanted - received]
+                pieces.append(piece)
+                received += len(piece)
+                if received >= wanted:
+                    break
+            if received < wanted:
+                raise ConnectionError(f"{what}: the connection closed after {received} of {wanted} bytes")
+            return Slice(b"".join(pieces), plan.total)
 
     def open(self, path: str) -> BinaryIO:
         """Open a cached copy of the file (downloaded first when needed)."""

@@ -26,6 +26,7 @@ from .fetches import BigFetch, TreeFetch
 from .floors import curl_version
 from .memory import REPOSITORY, Memory, MemoryRow
 from .metadata import Metadata, TypedManifest
+from .pydata import FsspecReads
 from .report import markdown, write_json
 from .settings import FULL, QUICK, Sizes
 from .uploads import one_big_file, small_files
@@ -36,7 +37,7 @@ try:
 except ImportError:  # pragma: no cover - the dev extra installs it
     pygobbler = None
 
-KEYS = ("a", "b", "c", "d", "e", "f", "g")
+KEYS = ("a", "b", "c", "d", "e", "f", "g", "h")
 
 
 def parse(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -74,6 +75,7 @@ def build(workspace: Workspace, sizes: Sizes, selected: Sequence[str]) -> list[W
         "d": lambda: BigFetch(workspace, sizes),
         "e": lambda: Metadata(workspace, sizes),
         "f": lambda: TypedManifest(workspace, sizes),
+        "h": lambda: FsspecReads(workspace, sizes),
     }
     return [factories[key]() for key in KEYS if key in selected and key in factories]
 

@@ -39,6 +39,12 @@ class Sizes:
     curl_parallel: tuple[int, ...]
     #: ``concurrent=`` values tried for pygobbler's fetch_directory (its best is reported for c).
     pyg_concurrency: tuple[int, ...]
+    #: (h) bytes of the file read whole through ``gobbler://`` and ranged from the middle.
+    fs_big_bytes: int = 256 * MIB
+    #: (h) files of the version ``fs.find`` walks.
+    fs_find_files: int = 20_000
+    #: (h) bytes of the CSV read by pandas.
+    fs_csv_bytes: int = 50 * MIB
 
     def to_json(self) -> dict[str, Any]:
         """Plain-data form for the JSON report."""
@@ -83,4 +89,7 @@ QUICK = Sizes(
     warmup=0,
     curl_parallel=(8,),
     pyg_concurrency=(1, 2),
+    fs_big_bytes=4 * MIB,
+    fs_find_files=300,
+    fs_csv_bytes=1 * MIB,
 )

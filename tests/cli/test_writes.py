@@ -6,10 +6,11 @@ import os
 from pathlib import Path
 
 from gobbler_sdk import GobblerClient
+from gobbler_sdk.cli import exitcodes
 from gobbler_sdk.testing import GobblerService
 
 from ..client.conftest import new_project
-from ..client.support import make_tree, me, snapshot, unique
+from ..client.support import Link, make_tree, me, snapshot, unique
 from .conftest import Runner
 
 
@@ -124,3 +125,20 @@ def test_bad_arguments_write_nothing(cli: Runner, service: GobblerService, tmp_p
     assert snapshot(service.staging) == before
     with GobblerClient(service.url) as client:
         assert client.project(name).assets() == []
+
+
+def test_upload_refuses_a_symlinked_directory_unless_told_to_follow(
+    cli: Runner, service: GobblerService, tmp_path: Path
+) -> None:
+    name = new_project(service)
+    outside = make_tree(tmp_path / "outside", {"x.txt": "ex"})
+    source = make_tree(tmp_path / "src", {"a.txt": "a", "linked": Link(str(outside))})
+    before = snapshot(service.staging)
+    refused = cli("upload", f"{name}/asset/v1", str(source), expect=exitcodes.INVALID)
+    assert "linked" in refused.stderr and len(refused.stderr.splitlines()) == 1
+    assert snapshot(service.staging) == before
+    cli("-q", "upload", f"{name}/asset/v1", str(source), "--follow-symlinks")
+    with GobblerClient(service.url) as client:
+        manifest = client.project(name).asset("asset").version("v1").manifest()
+        assert sorted(manifest) == ["a.txt", "linked/x.txt"]
+        assert manifest["linked/x.txt"].size == 2

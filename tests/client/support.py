@@ -89,6 +89,12 @@ class Answer:
         no_length: Send no ``Content-Length`` and close after the body (the body ends at EOF).
         drop: Close the connection without answering at all.
         delay: Seconds to wait before answering.
+        drip: Send the whole answer (status line and headers included) ``drip_size`` bytes at a time,
+            waiting ``drip`` seconds between pieces.
+        drip_size: Bytes per piece when dripping.
+        endless: Send ``body`` over and over with no ``Content-Length`` (closing after ``endless_limit``
+            bytes, or when the client hangs up).
+        endless_limit: Bytes an endless body stops at, so a broken client cannot keep the server busy.
     """
 
     status: int = 200
@@ -98,6 +104,10 @@ class Answer:
     no_length: bool = False
     drop: bool = False
     delay: float = 0.0
+    drip: float = 0.0
+    drip_size: int = 1
+    endless: bool = False
+    endless_limit: int = 1 << 30
 
 
 class _Server(ThreadingHTTPServer):
@@ -229,7 +239,46 @@ class LyingServer:
         if answer.drop:
             handler.close_connection = True
             return
-        self._send(handler, answer, method)
+        try:
+            if answer.drip:
+                self._drip(handler, answer)
+            elif answer.endless:
+                self._endless(handler, answer)
+            else:
+                self._send(handler, answer, method)
+        except (BrokenPipeError, ConnectionResetError):
+            handler.close_connection = True
+
+    @staticmethod
+    def _raw(answer: Answer) -> bytes:
+        body = answer.body if isinstance(answer.body, bytes) else json.dumps(answer.body).encode()
+        head = (
+            f"HTTP/1.1 {answer.status} X\r\nContent-Type: {answer.content_type or 'application/json'}\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n"
+        )
+        return head.encode() + body
+
+    @staticmethod
+    def _drip(handler: _Handler, answer: Answer) -> None:
+        raw = LyingServer._raw(answer)
+        handler.close_connection = True
+        for start in range(0, len(raw), answer.drip_size):
+            handler.wfile.write(raw[start : start + answer.drip_size])
+            handler.wfile.flush()
+            time.sleep(answer.drip)
+
+    @staticmethod
+    def _endless(handler: _Handler, answer: Answer) -> None:
+        piece = answer.body if isinstance(answer.body, bytes) else str(answer.body).encode()
+        handler.close_connection = True
+        handler.wfile.write(
+            f"HTTP/1.1 {answer.status} OK\r\nContent-Type: {answer.content_type or 'application/json'}\r\n"
+            "Connection: close\r\n\r\n".encode()
+        )
+        sent = 0
+        while sent < answer.endless_limit:
+            handler.wfile.write(piece)
+            sent += len(piece)
 
     def _record_request(self, name: str) -> None:
         assert self.staging is not None

@@ -159,3 +159,18 @@ def test_false_turns_everything_off(
         client.project(name).asset("a").version("v1").fetch_directory(progress=False, tqdm_class=Recorder)
     assert Recorder.seen == []
     assert capfd.readouterr().err == ""
+
+
+def test_an_upload_takes_a_tqdm_class_and_a_callback(
+    service: GobblerService, uploaded: tuple[str, Path], tmp_path: Path
+) -> None:
+    name, source = uploaded
+    Recorder.seen = []
+    events: list[ProgressEvent] = []
+    with GobblerClient(service.url, cache=tmp_path / "cache") as client:
+        client.project(name).asset("a").upload("v9", source, tqdm_class=Recorder, progress=events.append)
+    (bar,) = Recorder.seen
+    assert bar.total == sum(e.stat().st_size for e in source.rglob("*") if e.is_file())
+    assert sum(bar.updates) == bar.total
+    assert sorted(e.files_done for e in events) == [1, 2, 3]
+    assert {e.phase for e in events} == {"copy"}

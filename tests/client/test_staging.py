@@ -10,7 +10,7 @@ import errno
 import os
 import stat
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,14 +29,6 @@ def destination(tmp_path: Path) -> Path:
     made = tmp_path / "staged"
     made.mkdir()
     return made
-
-
-@pytest.fixture
-def umask() -> Iterator[int]:
-    """A distinctive umask for the test, restored afterwards."""
-    previous = os.umask(0o002)
-    yield 0o002
-    os.umask(previous)
 
 
 def contents(root: Path) -> dict[str, bytes | str | None]:
@@ -84,12 +76,13 @@ def test_the_tree_is_recreated(tmp_path: Path, destination: Path, concurrency: i
             "local": Link("top.txt"),
             "nested/up": Link("../top.txt"),
             "nested/out": Link("../../outside.txt"),
-            "elsewhere": Link("/somewhere/else"),
+            "elsewhere": Link(str(tmp_path / "registry" / "p" / "a" / "v" / "x")),
         },
     )
     os.symlink(source / "nested" / "deeper" / "file.bin", source / "nested" / "inside-absolute")
 
-    stage_copy(source, destination, ignore_dot=ignore_dot, concurrency=concurrency)
+    # Links into the registry are kept as they are, even when the registry is not visible here.
+    stage_copy(source, destination, ignore_dot=ignore_dot, concurrency=concurrency, registry=str(tmp_path))
 
     expected: dict[str, bytes | str | None] = {
         "top.txt": b"top",
@@ -102,7 +95,7 @@ def test_the_tree_is_recreated(tmp_path: Path, destination: Path, concurrency: i
         "local": "-> top.txt",
         "nested/up": "-> ../top.txt",
         "nested/out": f"-> {tmp_path / 'outside.txt'}",
-        "elsewhere": "-> /somewhere/else",
+        "elsewhere": f"-> {tmp_path / 'registry' / 'p' / 'a' / 'v' / 'x'}",
         "nested/inside-absolute": "-> deeper/file.bin",
     }
     if not ignore_dot:
@@ -110,14 +103,24 @@ def test_the_tree_is_recreated(tmp_path: Path, destination: Path, concurrency: i
     assert contents(destination) == expected
 
 
-def test_modes_are_the_defaults_minus_the_umask(tmp_path: Path, destination: Path, umask: int) -> None:
-    source = make_tree(tmp_path / "source", {"private.txt": "p", "dir/large.bin": big(LARGE, 3)})
+@pytest.mark.parametrize("mask", [0o000, 0o077])
+def test_modes_are_exact_whatever_the_umask(tmp_path: Path, destination: Path, mask: int) -> None:
+    source = make_tree(tmp_path / "source", {"private.txt": "p", "dir/large.bin": big(LARGE, 3), "e/f": None})
     (source / "private.txt").chmod(0o600)
     (source / "dir").chmod(0o700)
-    stage_copy(source, destination, ignore_dot=True, concurrency=8)
-    assert stat.S_IMODE((destination / "private.txt").stat().st_mode) == 0o666 & ~umask
-    assert stat.S_IMODE((destination / "dir" / "large.bin").stat().st_mode) == 0o666 & ~umask
-    assert stat.S_IMODE((destination / "dir").stat().st_mode) == 0o777 & ~umask
+    previous = os.umask(mask)
+    try:
+        stage_copy(source, destination, ignore_dot=True, concurrency=8)
+        allocated = _staging.allocate_directory(tmp_path)
+        copy = _staging.StagingCopy(tmp_path)
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE((destination / "private.txt").stat().st_mode) == 0o644
+    assert stat.S_IMODE((destination / "dir" / "large.bin").stat().st_mode) == 0o644
+    for directory in (destination / "dir", destination / "e", destination / "e" / "f", allocated, copy.path):
+        assert stat.S_IMODE(directory.stat().st_mode) == 0o755
+    copy.remove()
+    assert not copy.path.exists()
 
 
 def test_special_files_are_refused_before_anything_is_copied(tmp_path: Path, destination: Path) -> None:
@@ -198,14 +201,14 @@ def test_small_files_go_to_threads_only_when_they_wait(
 
 def changing_after_the_scan(monkeypatch: pytest.MonkeyPatch, change: Callable[[], Any]) -> None:
     """Run ``change`` between the scan of the source and the copy."""
-    scan = _staging._plan
+    scan = _staging._Scanner.scan
 
-    def scan_then_change(source: Path, ignore_dot: bool) -> Any:
-        plan = scan(source, ignore_dot)
+    def scan_then_change(self: Any) -> Any:
+        plan = scan(self)
         change()
         return plan
 
-    monkeypatch.setattr(_staging, "_plan", scan_then_change)
+    monkeypatch.setattr(_staging._Scanner, "scan", scan_then_change)
 
 
 @pytest.mark.parametrize("size", [10, LARGE])

@@ -6,6 +6,7 @@ Edge cases 12-17 and 26 of section 18. Content rules (links, deduplication, skip
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -469,23 +470,33 @@ def test_upload_into_a_version_of_another_project_is_unaffected(gobbler: Gobbler
 # ------------------------------------------------------------------------------------ copy verification
 
 # A source that changes between the hashing pass and the copy cannot be staged reliably over the protocol,
-# so the embedded copy routine is exercised directly (small files go through memory, large ones through
-# the kernel with a re-read of the copy).
+# so the embedded copy routine is exercised directly. Small files are copied from the very bytes that were
+# hashed; large ones through the kernel from the same descriptor, with a re-read of the copy.
 
 
 @pytest.mark.parametrize("size", [10, 3 << 20])
 def test_copy_is_checked_against_the_first_pass(tmp_path: Path, size: int) -> None:
+    from gobbler_sdk.server import filedata
     from gobbler_sdk.server.errors import RequestError
-    from gobbler_sdk.server.filedata import Copy, copy_batch, md5_file
 
     source = tmp_path / "source"
     source.write_bytes(os.urandom(size))
-    digest = md5_file(str(source), size)
-    copy_batch([Copy("ok", str(source), str(tmp_path / "ok"), size, digest, False)])
-    assert (tmp_path / "ok").read_bytes() == source.read_bytes()
+    info = os.lstat(source)
+    parent = filedata.Identity.of(os.lstat(tmp_path))
+    listed = filedata.Source("source", str(source), size, filedata.Identity.of(info), parent)
+    (tmp_path / "dest").mkdir()
+    placement = filedata.Placement(str(tmp_path / "dest"), frozenset(), False)
+    assert filedata.hash_batch([listed], placement) == [hashlib.md5(source.read_bytes()).hexdigest()]
+    assert (tmp_path / "dest" / "source").read_bytes() == source.read_bytes()
     assert source.exists()
 
-    with pytest.raises(RequestError) as caught:
-        copy_batch([Copy("bad", str(source), str(tmp_path / "bad"), size, "0" * 32, False)])
+    if size < filedata.CHUNK:
+        return
+    fd, _ = filedata.open_regular(str(source), listed.identity)
+    try:
+        with pytest.raises(RequestError) as caught:
+            filedata._copy_verified(listed, fd, str(tmp_path / "bad"), "0" * 32, None)
+    finally:
+        os.close(fd)
     assert caught.value.status == 500
-    assert 'mismatch in checksums between source and destination files for "bad"' in caught.value.reason
+    assert 'mismatch in checksums between source and destination files for "source"' in caught.value.reason

@@ -1,0 +1,241 @@
+"""A bounded soak test: many clients doing mixed work against ONE running service, then a full audit.
+
+Each client (a thread with its own :class:`GobblerClient` and cache) loops until the deadline over
+uploads (trusted ones into shared assets, with contents shared between versions so deduplication links
+them; probational ones it later approves or rejects; throw-away ones it later deletes), fetches of any
+trusted version (through the mounted registry or over HTTP), listings and manifests. Afterwards every
+surviving version is validated by the service and every file's MD5 is recomputed against its manifest
+and against what was uploaded; staging must be empty and no cache may hold a temp file.
+
+``GOBBLER_SOAK_SECONDS`` (default 10) and ``GOBBLER_SOAK_CLIENTS`` (default 6) size the run; ``make soak``
+runs the long form (30 s, 32 clients). The figures are printed (``-s`` shows them).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+import threading
+import time
+import traceback
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from gobbler_sdk import GobblerClient
+from gobbler_sdk.testing import GobblerService
+
+from .conftest import GOBBLER_BINARY
+from .server.harness import me
+
+SECONDS = float(os.environ.get("GOBBLER_SOAK_SECONDS", "10"))
+CLIENTS = int(os.environ.get("GOBBLER_SOAK_CLIENTS", "6"))
+SHARED_ASSETS = 4
+# Contents every trusted upload draws from, so that later versions deduplicate into links.
+COMMON = [f"common content {k}\n".encode() * (k + 1) for k in range(6)]
+
+Tree = dict[str, bytes]
+
+
+@dataclass
+class Ledger:
+    """What the clients did and what the registry must hold afterwards."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    stable: list[tuple[str, str, Tree]] = field(default_factory=list)  # (asset, version, files)
+    expected: dict[tuple[str, str], Tree] = field(default_factory=dict)
+    operations: Counter[str] = field(default_factory=Counter)
+    errors: list[str] = field(default_factory=list)
+
+    def record(self, asset: str, version: str, tree: Tree, *, stable: bool) -> None:
+        with self.lock:
+            self.expected[(asset, version)] = tree
+            if stable:
+                self.stable.append((asset, version, tree))
+
+    def forget(self, asset: str, version: str) -> None:
+        with self.lock:
+            del self.expected[(asset, version)]
+
+    def count(self, operation: str) -> None:
+        with self.lock:
+            self.operations[operation] += 1
+
+
+@pytest.fixture
+def soak_service() -> Iterator[GobblerService]:
+    with GobblerService(admin=[me()], binary=GOBBLER_BINARY) as running:
+        yield running
+
+
+class Worker:
+    """One client's loop until the deadline."""
+
+    def __init__(self, number: int, client: GobblerClient, project: str, ledger: Ledger, root: Path) -> None:
+        self.number = number
+        self.client = client
+        self.project = client.project(project)
+        self.ledger = ledger
+        self.root = root
+        self.random = random.Random(number)
+        self.serial = 0
+        self.probational: list[tuple[str, str, Tree]] = []
+        self.temporary: list[tuple[str, str]] = []
+
+    def _tree(self, *, shared: bool) -> Tree:
+        self.serial += 1
+        tag = f"w{self.number}-{self.serial}"
+        tree: Tree = {f"own/{tag}.txt": f"{tag}\n".encode() * self.random.randint(1, 200)}
+        if shared:
+            for k in self.random.sample(range(len(COMMON)), 2):
+                tree[f"common/{k}.txt"] = COMMON[k]
+        if self.random.random() < 0.3:
+            tree["deep/er/data.bin"] = hashlib.sha256(tag.encode()).digest() * 64
+        return tree
+
+    def _upload(self, asset: str, tree: Tree, *, probation: bool) -> str:
+        version = f"v{self.number}-{self.serial}"
+        source = self.root / f"src-{self.number}-{self.serial}"
+        for rel, data in tree.items():
+            (source / rel).parent.mkdir(parents=True, exist_ok=True)
+            (source / rel).write_bytes(data)
+        self.project.asset(asset).upload(version, source, probation=probation)
+        return version
+
+    def step(self) -> None:
+        choice = self.random.random()
+        if choice < 0.25:
+            tree = self._tree(shared=True)
+            asset = f"shared{self.random.randrange(SHARED_ASSETS)}"
+            version = self._upload(asset, tree, probation=False)
+            self.ledger.record(asset, version, tree, stable=True)
+            self.ledger.count("upload")
+        elif choice < 0.35:
+            tree = self._tree(shared=True)
+            asset = f"shared{self.random.randrange(SHARED_ASSETS)}"
+            version = self._upload(asset, tree, probation=True)
+            self.ledger.record(asset, version, tree, stable=False)
+            self.probational.append((asset, version, tree))
+            self.ledger.count("upload (probation)")
+        elif choice < 0.45:
+            tree = self._tree(shared=False)
+            asset = f"own{self.number}"
+            version = self._upload(asset, tree, probation=False)
+            self.ledger.record(asset, version, tree, stable=False)
+            self.temporary.append((asset, version))
+            self.ledger.count("upload (to delete)")
+        elif choice < 0.5 and self.probational:
+            asset, version, tree = self.probational.pop(0)
+            handle = self.project.asset(asset).version(version)
+            if self.random.random() < 0.5:
+                handle.approve()
+                self.ledger.record(asset, version, tree, stable=True)
+                self.ledger.count("approve")
+            else:
+                self.ledger.forget(asset, version)
+                handle.reject()
+                self.ledger.count("reject")
+        elif choice < 0.55 and self.temporary:
+            asset, version = self.temporary.pop(0)
+            self.ledger.forget(asset, version)
+            self.project.asset(asset).version(version).remove()
+            self.ledger.count("delete")
+        elif choice < 0.85:
+            with self.ledger.lock:
+                picked = self.random.choice(self.ledger.stable) if self.ledger.stable else None
+            if picked is None:
+                return
+            asset, version, tree = picked
+            rel = self.random.choice(sorted(tree))
+            remote = self.random.random() < 0.5
+            path = self.project.asset(asset).version(version).fetch(rel, force_remote=remote)
+            if path.read_bytes() != tree[rel]:
+                raise AssertionError(f"{asset}/{version}/{rel} fetched wrong content")
+            self.ledger.count("fetch (remote)" if remote else "fetch (local)")
+        else:
+            assets = self.project.assets(force_remote=self.random.random() < 0.5)
+            if assets:
+                self.random.choice(assets).versions()
+            self.ledger.count("listing")
+
+    def run(self, deadline: float) -> None:
+        while time.monotonic() < deadline:
+            try:
+                self.step()
+            except Exception:
+                with self.ledger.lock:
+                    self.ledger.errors.append(f"client {self.number}: {traceback.format_exc()}")
+
+
+def _md5(path: Path) -> str:
+    return hashlib.md5(path.read_bytes()).hexdigest()
+
+
+def test_soak(soak_service: GobblerService, tmp_path: Path) -> None:
+    admin = GobblerClient(soak_service.url, cache=tmp_path / "cache-admin")
+    project = admin.create_project(f"soak-{os.getpid()}")
+    ledger = Ledger()
+    clients = [
+        GobblerClient(
+            soak_service.url,
+            cache=tmp_path / f"cache-{n}",
+            transport="remote" if n % 3 == 2 else "auto",
+        )
+        for n in range(CLIENTS)
+    ]
+    workers = []
+    for n, client in enumerate(clients):
+        (tmp_path / f"sources-{n}").mkdir()
+        workers.append(Worker(n, client, project.name, ledger, tmp_path / f"sources-{n}"))
+    deadline = time.monotonic() + SECONDS
+    threads = [threading.Thread(target=w.run, args=(deadline,), name=f"soak-{w.number}") for w in workers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(SECONDS + 300)
+    assert not any(thread.is_alive() for thread in threads), "a client is stuck"
+    assert ledger.errors == [], "\n".join(ledger.errors[:5])
+
+    # The audit: exactly the expected versions exist, each validates, every MD5 matches.
+    registry = Path(soak_service.registry) / project.name
+    found = {
+        (asset.name, version.name)
+        for asset in registry.iterdir()
+        if asset.is_dir()
+        for version in asset.iterdir()
+        if version.is_dir()
+    }
+    assert found == set(ledger.expected)
+    checked = 0
+    for (asset, version), tree in sorted(ledger.expected.items()):
+        project.asset(asset).version(version).validate()
+        manifest = project.asset(asset).version(version).manifest(force_remote=True)
+        assert sorted(manifest) == sorted(tree)
+        for rel, data in tree.items():
+            on_disk = registry / asset / version / rel
+            assert _md5(on_disk) == manifest[rel].md5sum == hashlib.md5(data).hexdigest(), rel
+            checked += 1
+
+    leftovers = sorted(os.listdir(soak_service.staging))
+    assert leftovers == [], leftovers
+    temp_files = [
+        str(path)
+        for n in [*range(CLIENTS), "admin"]
+        for path in (tmp_path / f"cache-{n}").rglob("*")
+        if path.name.endswith(".part") or path.name.startswith(".gobbler-")
+    ]
+    assert temp_files == []
+    for client in [admin, *clients]:
+        client.close()
+
+    operations = sum(ledger.operations.values())
+    print(
+        f"\nsoak: {CLIENTS} clients, {SECONDS:g} s, {operations} operations "
+        f"({', '.join(f'{k}: {v}' for k, v in sorted(ledger.operations.items()))}); "
+        f"{len(ledger.expected)} versions validated, {checked} files' MD5 recomputed; 0 errors"
+    )
+    assert operations > CLIENTS
