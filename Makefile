@@ -32,8 +32,9 @@ test: lint typecheck pytest docs
 demo: venv
 	$(BIN)/python examples/quickstart.py
 
+# The embedded service in the foreground; options of `gobbler-sdk serve` in ARGS="--port 8080 --admin alice".
 serve: venv
-	$(BIN)/python -m gobbler_sdk.testing serve
+	$(BIN)/gobbler-sdk serve $(ARGS)
 
 # Full benchmark (issue 5): tables on stdout, raw times in .bench/results.json; ARGS="--only a,c" etc.
 bench: venv

@@ -16,6 +16,7 @@ extensions = [
     "sphinx.ext.viewcode",
     "sphinxcontrib.autodoc_pydantic",
     "myst_parser",
+    "sphinx_click",
 ]
 source_suffix = {".md": "markdown"}
 root_doc = "index"

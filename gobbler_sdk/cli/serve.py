@@ -1,0 +1,57 @@
+"""``serve``: a Gobbler service in the foreground (the embedded one unless told otherwise).
+
+This is :mod:`gobbler_sdk.testing`'s ``serve`` under the main command: temporary staging and registry
+unless given (removed on exit), the URL and directories printed, the service's log on standard error, a
+clean stop on Ctrl-C or SIGTERM. ``make serve`` runs it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from .app import app
+
+__all__: list[str] = []
+
+
+@app.command("serve")
+def serve(
+    ctx: typer.Context,
+    staging: Annotated[
+        Path | None, typer.Option("--staging", help="Staging directory (default: a temporary one).")
+    ] = None,
+    registry: Annotated[
+        Path | None, typer.Option("--registry", help="Registry directory (default: a temporary one).")
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option("--port", min=1, max=65535, help="TCP port (default: a free one).")
+    ] = None,
+    admin: Annotated[
+        str | None,
+        typer.Option("--admin", help="Comma-separated administrators (default: you).", metavar="U,..."),
+    ] = None,
+    prefix: Annotated[str | None, typer.Option("--prefix", help="Endpoint prefix, without slashes.")] = None,
+    backend: Annotated[
+        str, typer.Option("--backend", help="embedded, binary (GOBBLER_BINARY or a release) or auto.")
+    ] = "embedded",
+) -> None:
+    """Run a Gobbler service in the foreground until Ctrl-C (prints its URL, staging and registry)."""
+    from ..testing import BACKENDS
+    from ..testing.__main__ import main as testing_main
+
+    if backend not in BACKENDS:
+        raise typer.BadParameter(f"must be one of {', '.join(BACKENDS)}", param_hint="--backend")
+    args = ["serve", "--backend", backend]
+    for flag, value in (
+        ("--staging", staging),
+        ("--registry", registry),
+        ("--port", port),
+        ("--admin", admin),
+        ("--prefix", prefix),
+    ):
+        if value is not None:
+            args += [flag, str(value)]
+    raise typer.Exit(testing_main(args))

@@ -1,0 +1,125 @@
+"""The reading commands through both transports: --json parsed and compared with the Python API."""
+
+from __future__ import annotations
+
+import hashlib
+
+from gobbler_sdk import GobblerClient, Version
+
+from .conftest import TREE, Runner, World
+
+
+def _summary(version: Version) -> dict[str, object]:
+    summary = version.summary()
+    dumped = summary.model_dump(mode="json")
+    return {
+        "version": version.key,
+        "upload_user_id": summary.upload_user_id,
+        "upload_start": dumped["upload_start"],
+        "upload_finish": dumped["upload_finish"],
+        "on_probation": summary.on_probation,
+    }
+
+
+def test_ls_at_every_level(cli: Runner, world: World, transport: str, api: GobblerClient) -> None:
+    projects = cli("--json", "ls", transport=transport).json()
+    assert projects["path"] == ""
+    assert [e["name"] for e in projects["entries"]] == [p.name for p in api.projects()]
+    assert {"kind": "project", "name": world.project, "path": world.project} in projects["entries"]
+
+    assets = cli("ls", world.project, "--json", transport=transport).json()
+    assert assets == {
+        "path": world.project,
+        "entries": [{"kind": "asset", "name": "data", "path": world.asset}],
+    }
+
+    versions = cli("ls", "-l", world.asset, "--json", transport=transport).json()["entries"]
+    asset = api.project(world.project).asset("data")
+    assert [v["name"] for v in versions] == [v.name for v in asset.versions()] == ["v1", "v2"]
+    for row, version in zip(versions, asset.versions(), strict=True):
+        manifest = version.manifest()
+        assert row == {
+            "kind": "version",
+            "name": version.name,
+            "path": version.key,
+            "latest": version == asset.latest(),
+            "probation": version.summary().on_probation,
+            "upload_user_id": version.summary().upload_user_id,
+            "upload_finish": _summary(version)["upload_finish"],
+            "files": len(manifest.files()),
+            "size": manifest.total_size,
+        }
+    assert [(v["latest"], v["probation"]) for v in versions] == [(True, False), (False, True)]
+
+    files = cli("--json", "ls", "-lr", f"{world.asset}/v1", transport=transport).json()["entries"]
+    manifest = api.project(world.project).asset("data").version("v1").manifest()
+    assert [f["name"] for f in files] == sorted(
+        p + ("/" if manifest[p].is_directory else "") for p in manifest
+    )
+    for row in files:
+        entry = manifest[row["name"].rstrip("/")]
+        if entry.is_directory:
+            assert row == {"kind": "directory", "name": "empty/", "path": f"{world.asset}/v1/empty"}
+        else:
+            assert row["size"] == entry.size and row["md5sum"] == entry.md5sum and row["link"] is None
+
+
+def test_documents_as_json(cli: Runner, world: World, transport: str, api: GobblerClient) -> None:
+    version = api.project(world.project).asset("data").version("v1")
+    manifest = cli("--json", "manifest", version.key, transport=transport).json()
+    assert manifest == {
+        "version": version.key,
+        "total_size": version.manifest().total_size,
+        "manifest": version.manifest().model_dump(mode="json"),
+    }
+    probational = api.project(world.project).asset("data").version("v2")
+    assert cli("summary", probational.key, "--json", transport=transport).json() == _summary(probational)
+    assert cli("--json", "latest", world.asset, transport=transport).json() == {
+        "asset": world.asset,
+        "latest": "v1",
+    }
+    project = api.project(world.project)
+    assert cli("--json", "usage", world.project, transport=transport).json() == {
+        "project": world.project,
+        "usage": project.usage(),
+    }
+    permissions = project.permissions()
+    assert cli("--json", "permissions", world.project, transport=transport).json() == {
+        "project": world.project,
+        "asset": None,
+        "owners": list(permissions.owners),
+        "uploaders": [],
+        "global_write": permissions.global_write,
+    }
+    assert cli("--json", "permissions", "show", world.asset, transport=transport).json() == {
+        "project": world.project,
+        "asset": "data",
+        "owners": [],
+        "uploaders": [],
+        "global_write": None,
+    }
+
+
+def test_cat_and_info(cli: Runner, world: World, transport: str, api: GobblerClient) -> None:
+    assert (
+        cli("cat", f"{world.asset}/v1/sub/deeper/c.csv", transport=transport).stdout
+        == TREE["sub/deeper/c.csv"]
+    )
+    # An internal file, byte for byte as the API reads it.
+    summary = cli("cat", f"{world.asset}/v2/..summary", transport=transport).stdout
+    assert summary == api.project(world.project).asset("data").version("v2").fetch("..summary").read_text()
+    info = cli("--json", "info", transport=transport).json()
+    assert info["transport"] == transport
+    assert (info["url"], info["staging"], info["registry"]) == (api.url, str(api.staging), api.registry)
+    assert info["offline"] is False
+
+
+def test_plain_output_for_people_and_pipes(cli: Runner, world: World) -> None:
+    assert cli("ls", world.asset).stdout.splitlines() == ["v1 (latest)", "v2 (probation)"]
+    assert cli("ls", f"{world.asset}/v1/").stdout.splitlines() == ["a.txt", "empty/", "sub/"]
+    assert cli("latest", world.asset).stdout == "v1\n"
+    table = cli("ls", "-l", f"{world.asset}/v1/sub").stdout.splitlines()
+    md5 = hashlib.md5(b"bee\n").hexdigest()
+    assert table[0].split() == ["name", "size", "md5sum", "link"]
+    assert ["b.txt", "4", "B", md5] == table[1].split()
+    assert table[2].split() == ["deeper/"]

@@ -1,0 +1,89 @@
+"""``download`` (a version, a directory, one file; patterns; --to) and the ``cache`` commands."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from gobbler_sdk import GobblerClient
+from gobbler_sdk.testing import GobblerService
+
+from ..client.support import snapshot
+from .conftest import TREE, Runner, World
+
+
+def test_download_where_it_lands(
+    cli: Runner, world: World, transport: str, api: GobblerClient, tmp_path: Path
+) -> None:
+    key = world.v1.key
+    whole = cli("--json", "download", key, transport=transport).json()
+    assert whole["kind"] == "directory" and whole["source"] == key
+    landed = Path(whole["path"])
+    if transport == "local":
+        assert landed == Path(api.registry) / key
+    else:
+        assert landed == tmp_path / "cache" / "REGISTRY" / key
+    assert {p for p in snapshot(landed) if not p.startswith("..")} >= set(TREE) | {"sub", "sub/deeper"}
+
+    chosen = tmp_path / "chosen"
+    picked = cli("download", f"{key}/sub", "--to", str(chosen), "--include", "*.csv", transport=transport)
+    assert picked.stdout == f"{chosen}\n"
+    assert snapshot(chosen) == {"deeper", "deeper/c.csv"}
+    assert (chosen / "deeper" / "c.csv").read_text() == TREE["sub/deeper/c.csv"]
+    assert not (chosen / "deeper" / "c.csv").is_symlink()
+
+    skipped = tmp_path / "skipped"
+    cli("-q", "download", key, "--to", str(skipped), "--exclude", "sub/**", transport=transport)
+    assert snapshot(skipped) == {"a.txt", "empty"}
+
+    one = cli("--json", "download", f"{key}/a.txt", "--no-verify", transport=transport).json()
+    assert one["kind"] == "file"
+    assert Path(one["path"]).read_text() == TREE["a.txt"]
+
+
+def test_the_cache_commands(cli: Runner, world: World, service: GobblerService, tmp_path: Path) -> None:
+    key = world.v1.key
+    cli("-q", "download", key, transport="remote")
+    with GobblerClient(service.url, transport="remote", cache=tmp_path / "cache") as client:
+        scanned = client.cache.scan()
+        listing = cli("--json", "cache", "ls").json()
+        assert listing["total_size"] == scanned.total_size and listing["total_files"] == scanned.total_files
+        [row] = listing["versions"]
+        [cached] = scanned.versions
+        assert (row["project"], row["asset"], row["version"], row["files"], row["size"], row["complete"]) == (
+            cached.project,
+            cached.asset,
+            cached.version,
+            cached.files,
+            cached.size,
+            True,
+        )
+
+        # Offline, what is cached is read and what is not is a typed "not found".
+        info = cli("--offline", "--json", "info", transport="remote").json()
+        assert (info["offline"], info["staging"], info["cache"]) == (True, None, str(tmp_path / "cache"))
+        assert cli("--offline", "cat", f"{key}/a.txt", transport="remote").stdout == TREE["a.txt"]
+        missing = cli("--offline", "--json", "manifest", world.v2.key, transport="remote", expect=3)
+        assert missing.json()["error"]["type"] == "NotCachedError"
+
+        pruned = cli("--json", "cache", "prune", "--max-size", "0").json()
+        assert pruned["removed"] == [key] and pruned["freed"] > 0
+        assert client.cache.scan().versions == []
+
+        cli("-q", "download", key, transport="remote")
+        freed = cli("--json", "cache", "rm", world.project).json()
+        assert freed == {"path": world.project, "freed": freed["freed"]} and freed["freed"] > 0
+        assert client.cache.scan().versions == []
+    cli("cache", "prune", "--max-size", "lots", expect=2)
+
+
+def test_cache_verify_finds_and_deletes_corrupt_files(cli: Runner, world: World, tmp_path: Path) -> None:
+    key = world.v1.key
+    cli("-q", "download", key, transport="remote")
+    cached_file = tmp_path / "cache" / "REGISTRY" / key / "sub" / "b.txt"
+    cached_file.write_text("BEE\n")  # same size, other bytes
+    corrupt = cli("--json", "cache", "verify", expect=6).json()
+    assert [c["path"] for c in corrupt["corrupt"]] == [f"{key}/sub/b.txt"]
+    assert corrupt["deleted"] is False and cached_file.exists()
+    cli("cache", "verify", world.project, "--delete")
+    assert not cached_file.exists()
+    assert cli("--json", "cache", "verify").json() == {"corrupt": [], "deleted": False}
