@@ -37,7 +37,10 @@ def test_quickstart_tour() -> None:
     assert re.search(r"demo/raw/v1 +3 +16\.0 MiB  complete ", out)
     assert "offline read of a cached file: 'west,2'" in out
     assert "offline, uncached: NotCachedError" in out
-    assert "pruned: PruneReport(1 versions, 3 files, 16.0 MiB freed, 0 temporary files, 0 staging entries)" in out
+    assert (
+        "pruned: PruneReport(1 versions, 3 files, 16.0 MiB freed, 0 temporary files, 0 staging entries)"
+        in out
+    )
     assert out.rstrip().endswith("removed the project: exists False")
 
 
