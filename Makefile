@@ -51,7 +51,7 @@ FUZZ_EXAMPLES ?= 200
 FUZZ_STEPS ?= 40
 fuzz: venv
 	@test -n "$(GOBBLER_BINARY)" || (echo "make fuzz needs GOBBLER_BINARY=/path/to/gobbler" && exit 2)
-	GOBBLER_DIFF_EXAMPLES=$(FUZZ_EXAMPLES) GOBBLER_DIFF_STEPS=$(FUZZ_STEPS) $(BIN)/pytest -s tests/differential
+	GOBBLER_DIFF_EXAMPLES=$(FUZZ_EXAMPLES) GOBBLER_DIFF_STEPS=$(FUZZ_STEPS) $(BIN)/pytest -s --timeout=0 tests/differential
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
