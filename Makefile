@@ -47,5 +47,12 @@ SOAK_CLIENTS ?= 32
 soak: venv
 	GOBBLER_SOAK_SECONDS=$(SOAK_SECONDS) GOBBLER_SOAK_CLIENTS=$(SOAK_CLIENTS) $(BIN)/pytest -s tests/test_soak.py
 
+# Long differential run (issue 13) of the embedded service against GOBBLER_BINARY (required).
+FUZZ_EXAMPLES ?= 200
+FUZZ_STEPS ?= 40
+fuzz: venv
+	@test -n "$(GOBBLER_BINARY)" || (echo "make fuzz needs GOBBLER_BINARY=/path/to/gobbler" && exit 2)
+	GOBBLER_DIFF_EXAMPLES=$(FUZZ_EXAMPLES) GOBBLER_DIFF_STEPS=$(FUZZ_STEPS) $(BIN)/pytest -s --timeout=0 tests/differential
+
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
