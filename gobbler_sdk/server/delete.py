@@ -14,7 +14,7 @@ from .accounting import adjust_usage, child_directories, read_latest, recompute_
 from .auth import require_name
 from .documents import Summary, read_manifest, read_summary
 from .errors import RequestError
-from .gojson import Schema
+from .gojson import Schema, Struct, go_struct_text
 from .journal import write_log, write_version_log
 from .probation import remove_tree
 from .request_files import Request
@@ -24,9 +24,18 @@ if TYPE_CHECKING:
 
 __all__ = ["delete_asset", "delete_project", "delete_version"]
 
-_PROJECT_SCHEMA: Schema = {"project": "string"}
-_ASSET_SCHEMA: Schema = {"project": "string", "asset": "string", "force": "bool"}
-_VERSION_SCHEMA: Schema = {"project": "string", "asset": "string", "version": "string", "force": "bool"}
+_PROJECT_SCHEMA: Schema = Struct(
+    {"project": "string"},
+    go_type=go_struct_text(project="*string"),
+)
+_ASSET_SCHEMA: Schema = Struct(
+    {"project": "string", "asset": "string", "force": "bool"},
+    go_type=go_struct_text(project="*string", asset="*string", force="*bool"),
+)
+_VERSION_SCHEMA: Schema = Struct(
+    {"project": "string", "asset": "string", "version": "string", "force": "bool"},
+    go_type=go_struct_text(project="*string", asset="*string", version="*string", force="*bool"),
+)
 
 
 def _require_admin(request: Request) -> None:
@@ -38,7 +47,7 @@ def delete_project(service: Service, request: Request) -> dict[str, Any]:
     """Delete a whole project; links into it from other projects are left dangling."""
     _require_admin(request)
     fields = request.parse(_PROJECT_SCHEMA)
-    project = require_name(fields, "project")
+    project = require_name(fields, "project", request.path)
     with ExitStack() as stack:
         service.enter_registry(stack, exclusive=True)
         project_dir = service.path(project)
@@ -53,8 +62,8 @@ def delete_asset(service: Service, request: Request) -> dict[str, Any]:
     """Delete an asset with all its versions and take their usage off the project."""
     _require_admin(request)
     fields = request.parse(_ASSET_SCHEMA)
-    project = require_name(fields, "project")
-    asset = require_name(fields, "asset")
+    project = require_name(fields, "project", request.path)
+    asset = require_name(fields, "asset", request.path)
     with ExitStack() as stack:
         project_dir = service.enter_project(stack, project, exclusive=True, missing_ok=True)
         if project_dir is None:
@@ -84,9 +93,9 @@ def delete_version(service: Service, request: Request) -> dict[str, Any]:
     """Delete one version; for a non-probational one, log it and recompute the asset's latest version."""
     _require_admin(request)
     fields = request.parse(_VERSION_SCHEMA)
-    project = require_name(fields, "project")
-    asset = require_name(fields, "asset")
-    version = require_name(fields, "version")
+    project = require_name(fields, "project", request.path)
+    asset = require_name(fields, "asset", request.path)
+    version = require_name(fields, "version", request.path)
     force: bool = fields.get("force", False)
     with ExitStack() as stack:
         project_dir = service.enter_project(stack, project, exclusive=False, missing_ok=True)

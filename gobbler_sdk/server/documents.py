@@ -60,16 +60,33 @@ Permissions = dict[str, Any]  # owners (list|None), uploaders (list|None), optio
 Summary = dict[str, Any]  # upload_user_id, upload_start, upload_finish, optional on_probation
 
 _LINK_FIELDS = {"project": "string", "asset": "string", "version": "string", "path": "string"}
-LINK_SPEC = Struct({**_LINK_FIELDS, "ancestor": Struct(_LINK_FIELDS)})
-ENTRY_SPEC = Struct({"size": "int", "md5sum": "string", "link": LINK_SPEC})
-UPLOADER_SPEC = Struct(
-    {"id": "string", "asset": "string", "version": "string", "until": "string", "trusted": "bool"}
-)
+# The names are the reference's Go types, which its decoder errors mention.
+LINK_SPEC = Struct({**_LINK_FIELDS, "ancestor": Struct(_LINK_FIELDS, "linkMetadata")}, "linkMetadata")
+ENTRY_SPEC = Struct({"size": "int", "md5sum": "string", "link": LINK_SPEC}, "manifestEntry")
+_UPLOADER_FIELDS = {
+    "id": "string",
+    "asset": "string",
+    "version": "string",
+    "until": "string",
+    "trusted": "bool",
+}
+UPLOADER_SPEC = Struct(_UPLOADER_FIELDS, "uploaderEntry")
 PERMISSIONS_SPEC = Struct(
-    {"owners": ListOf("string"), "uploaders": ListOf(UPLOADER_SPEC), "global_write": "bool"}
+    {"owners": ListOf("string"), "uploaders": ListOf(UPLOADER_SPEC), "global_write": "bool"},
+    "permissionsMetadata",
+)
+# Requests carry permissions in types of their own.
+REQUEST_PERMISSIONS_SPEC = Struct(
+    {
+        "owners": ListOf("string"),
+        "uploaders": ListOf(Struct(_UPLOADER_FIELDS, "unsafeUploaderEntry")),
+        "global_write": "bool",
+    },
+    "unsafePermissionsMetadata",
 )
 SUMMARY_SPEC = Struct(
-    {"upload_user_id": "string", "upload_start": "string", "upload_finish": "string", "on_probation": "bool"}
+    {"upload_user_id": "string", "upload_start": "string", "upload_finish": "string", "on_probation": "bool"},
+    "summaryMetadata",
 )
 
 

@@ -12,9 +12,10 @@ from contextlib import ExitStack
 from typing import TYPE_CHECKING, Any
 
 from .auth import is_owner, require_name, sanitize_uploaders
-from .documents import PERMISSIONS, PERMISSIONS_SPEC, Permissions, read_permissions, write_permissions
+from .documents import PERMISSIONS, REQUEST_PERMISSIONS_SPEC, Permissions, read_permissions, write_permissions
 from .errors import RequestError
-from .gojson import Schema
+from .goerrors import go_quote
+from .gojson import Schema, Struct, go_struct_text
 from .locks import LOCK_NEWDIR
 from .request_files import Request
 
@@ -23,7 +24,12 @@ if TYPE_CHECKING:
 
 __all__ = ["resolve_user", "set_permissions"]
 
-_SCHEMA: Schema = {"project": "string", "asset": "string", "permissions": PERMISSIONS_SPEC, "spoof": "string"}
+_SCHEMA: Schema = Struct(
+    {"project": "string", "asset": "string", "permissions": REQUEST_PERMISSIONS_SPEC, "spoof": "string"},
+    go_type=go_struct_text(
+        project="*string", asset="*string", permissions="*main.unsafePermissionsMetadata", spoof="*string"
+    ),
+)
 
 
 def resolve_user(request: Request, fields: dict[str, Any]) -> str:
@@ -41,14 +47,10 @@ def resolve_user(request: Request, fields: dict[str, Any]) -> str:
 def set_permissions(service: Service, request: Request) -> dict[str, Any]:
     """Replace the owners, uploaders and (project level only) ``global_write`` of a project or asset."""
     fields = request.parse(_SCHEMA)
-    try:
-        project = require_name(fields, "project")
-    except RequestError as exc:
-        # The reference words this one check differently from its siblings.
-        raise RequestError(exc.status, "missing or " + exc.reason) from None
-    asset = require_name(fields, "asset") if "asset" in fields else None
+    project = require_name(fields, "project", request.path, style="missing_or_invalid")
+    asset = require_name(fields, "asset", request.path) if "asset" in fields else None
     if "permissions" not in fields:
-        raise RequestError(400, f"expected a 'permissions' object in {request.path!r}")
+        raise RequestError(400, f"expected a 'permissions' object in {go_quote(request.path)}")
     requested: Permissions = fields["permissions"]
     user = resolve_user(request, fields)
 

@@ -15,7 +15,7 @@ from .accounting import adjust_usage, read_latest, version_usage, write_latest
 from .auth import is_owner, require_name
 from .documents import Summary, finish_time, read_manifest, read_permissions, read_summary, write_summary
 from .errors import RequestError
-from .gojson import Schema
+from .gojson import Schema, Struct, go_struct_text
 from .journal import write_version_log
 from .locks import LockManager
 from .permissions import resolve_user
@@ -26,13 +26,12 @@ if TYPE_CHECKING:
 
 __all__ = ["approve_probation", "reject_probation", "reject_version"]
 
-_SCHEMA: Schema = {
-    "project": "string",
-    "asset": "string",
-    "version": "string",
-    "force": "bool",
-    "spoof": "string",
-}
+_SCHEMA: Schema = Struct(
+    {"project": "string", "asset": "string", "version": "string", "force": "bool", "spoof": "string"},
+    go_type=go_struct_text(
+        project="*string", asset="*string", version="*string", force="*bool", spoof="*string"
+    ),
+)
 
 
 def approve_probation(service: Service, request: Request) -> dict[str, Any]:
@@ -113,9 +112,9 @@ def _enter_probational(
     service: Service, stack: ExitStack, request: Request, fields: dict[str, Any]
 ) -> tuple[str, str, str, str, str, Summary]:
     """Run the checks shared by approval and rejection and lock the asset; return what they found."""
-    project = require_name(fields, "project")
-    asset = require_name(fields, "asset")
-    version = require_name(fields, "version")
+    project = require_name(fields, "project", request.path)
+    asset = require_name(fields, "asset", request.path)
+    version = require_name(fields, "version", request.path)
     user = resolve_user(request, fields)
 
     project_dir = service.enter_project(stack, project, exclusive=False)

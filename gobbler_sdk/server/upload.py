@@ -21,7 +21,8 @@ from .documents import (
     write_summary,
 )
 from .errors import RequestError
-from .gojson import Schema
+from .goerrors import go_quote, os_error_text
+from .gojson import Schema, Struct
 from .journal import write_version_log
 from .linkresolve import VersionRef
 from .locks import LOCK_NEWDIR
@@ -33,16 +34,19 @@ if TYPE_CHECKING:
 
 __all__ = ["upload"]
 
-_SCHEMA: Schema = {
-    "source": "string",
-    "project": "string",
-    "asset": "string",
-    "version": "string",
-    "on_probation": "bool",
-    "ignore_dot": "bool",
-    "consume": "bool",
-    "spoof": "string",
-}
+_SCHEMA: Schema = Struct(
+    {
+        "source": "string",
+        "project": "string",
+        "asset": "string",
+        "version": "string",
+        "on_probation": "bool",
+        "ignore_dot": "bool",
+        "consume": "bool",
+        "spoof": "string",
+    },
+    "uploadRequest",
+)
 
 
 def upload(service: Service, request: Request) -> dict[str, Any]:
@@ -51,13 +55,20 @@ def upload(service: Service, request: Request) -> dict[str, Any]:
     fields = request.parse(_SCHEMA)
     spoof = fields.get("spoof")
     user = request.effective_user(request.owner(), spoof)
-    source_dir, source_uid = _source_directory(service, fields)
-    owner = user_name(source_uid)
-    if request.effective_user(owner, spoof) != user:
-        raise RequestError(403, "requesting user must be the same as the owner of the 'source' directory")
-    project = require_name(fields, "project", style="expected")
-    asset = require_name(fields, "asset", style="expected")
-    version = require_name(fields, "version", style="expected")
+    source_dir, source_uid = _source_directory(service, fields, request.path)
+    try:
+        source_user = request.effective_user(user_name(source_uid), spoof)
+    except RequestError as exc:
+        raise exc.wrap(f"failed to find owner of {go_quote(source_dir)}") from None
+    if source_user != user:
+        raise RequestError(
+            403,
+            "requesting user must be the same as the owner of the 'source' directory "
+            f"({source_user} vs {user})",
+        )
+    project = require_name(fields, "project", request.path, style="expected")
+    asset = require_name(fields, "asset", request.path, style="expected")
+    version = require_name(fields, "version", request.path, style="expected")
 
     with ExitStack() as stack:
         project_dir = service.enter_project(stack, project, exclusive=False)
@@ -94,7 +105,7 @@ def upload(service: Service, request: Request) -> dict[str, Any]:
     return {}
 
 
-def _source_directory(service: Service, fields: dict[str, Any]) -> tuple[str, int]:
+def _source_directory(service: Service, fields: dict[str, Any], request_path: str) -> tuple[str, int]:
     """Steps 3-4: ``source`` must name a real directory directly inside staging.
 
     Returns:
@@ -102,16 +113,20 @@ def _source_directory(service: Service, fields: dict[str, Any]) -> tuple[str, in
     """
     source = fields.get("source")
     if source is None:
-        raise RequestError(400, "expected a 'source' property")
+        # The reference wraps a nil error here, printed as %!w(<nil>); kept for byte equality.
+        raise RequestError(400, f"expected a 'source' property in {go_quote(request_path)}; %!w(<nil>)")
     if source == "" or "/" in source:
-        raise RequestError(400, "expected 'source' to be a name, not a path")
+        raise RequestError(400, f"expected 'source' to be a name, not a path, in {go_quote(request_path)}")
     path = paths.join(service.config.staging, source)
     try:
         info = os.lstat(path)
-    except OSError as exc:
-        raise RequestError(400, f'failed to stat "{source}" in the staging directory; {exc}') from exc
+    except (OSError, ValueError) as exc:
+        detail = os_error_text("lstat", path, exc)
+        raise RequestError(
+            400, f"failed to stat {go_quote(source)} in the staging directory; {detail}"
+        ) from exc
     if not stat.S_ISDIR(info.st_mode):
-        raise RequestError(400, f'expected "{source}" to be a directory')
+        raise RequestError(400, f"expected {go_quote(source)} to be a directory")
     return path, info.st_uid
 
 
