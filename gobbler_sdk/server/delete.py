@@ -18,6 +18,7 @@ from .gojson import Schema, Struct, go_struct_text
 from .journal import write_log, write_version_log
 from .probation import remove_tree
 from .request_files import Request
+from .service import stat_exists
 
 if TYPE_CHECKING:
     from .service import Service
@@ -51,7 +52,7 @@ def delete_project(service: Service, request: Request) -> dict[str, Any]:
     with ExitStack() as stack:
         service.enter_registry(stack, exclusive=True)
         project_dir = service.path(project)
-        if not os.path.lexists(project_dir):
+        if not stat_exists(project_dir, "project directory "):
             return {}
         remove_tree(project_dir)
         write_log(service.registry, {"type": "delete-project", "project": project})
@@ -69,7 +70,7 @@ def delete_asset(service: Service, request: Request) -> dict[str, Any]:
         if project_dir is None:
             return {}
         asset_dir = os.path.join(project_dir, asset)
-        if not os.path.lexists(asset_dir):
+        if not stat_exists(asset_dir, "asset directory "):
             return {}
 
         usage: int | None = None

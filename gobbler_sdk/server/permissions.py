@@ -14,10 +14,11 @@ from typing import TYPE_CHECKING, Any
 from .auth import is_owner, require_name, sanitize_uploaders
 from .documents import PERMISSIONS, REQUEST_PERMISSIONS_SPEC, Permissions, read_permissions, write_permissions
 from .errors import RequestError
-from .goerrors import go_quote
+from .goerrors import go_quote, os_error_text
 from .gojson import Schema, Struct, go_struct_text
 from .locks import LOCK_NEWDIR
 from .request_files import Request
+from .service import stat_exists
 
 if TYPE_CHECKING:
     from .service import Service
@@ -118,7 +119,7 @@ def _set_asset_level(
 
     asset_dir = os.path.join(project_dir, asset)
     current: Permissions
-    if os.path.isdir(asset_dir):
+    if stat_exists(asset_dir, "asset directory ") and os.path.isdir(asset_dir):
         stack.enter_context(service.locks.hold(asset_dir, exclusive=True))
         if os.path.lexists(os.path.join(asset_dir, PERMISSIONS)):
             current = _read(asset_dir, f'asset "{asset}" in "{project}"')
@@ -131,9 +132,13 @@ def _set_asset_level(
             raise denied
         try:
             os.mkdir(asset_dir, 0o755)
-        except OSError as exc:
-            raise RequestError(500, f"failed to create the asset directory {asset_dir!r}; {exc}") from exc
-        stack.enter_context(service.locks.hold(asset_dir, exclusive=True))
+        except (OSError, ValueError) as exc:
+            detail = os_error_text("mkdir", asset_dir, exc)
+            raise RequestError(
+                500, f"failed to create new asset directory {go_quote(asset_dir)}; {detail}"
+            ) from exc
+        # No lock on the new asset, as in the reference (which leaves no ..LOCK behind): the project's
+        # NEWDIR lock, held exclusively, keeps every other request out of it.
         current = {"owners": [], "uploaders": []}
 
     # global_write means nothing for an asset; a stored value is kept but never replaced.

@@ -27,6 +27,7 @@ from .journal import write_version_log
 from .linkresolve import VersionRef
 from .locks import LOCK_NEWDIR
 from .request_files import Request, user_name
+from .service import stat_exists
 from .walk import Mode, Walk, group_links, write_link_files
 
 if TYPE_CHECKING:
@@ -77,8 +78,8 @@ def upload(service: Service, request: Request) -> dict[str, Any]:
             trusted = _secure_asset(service, stack, request, project_dir, project, asset, version, user)
         asset_dir = os.path.join(project_dir, asset)
         version_dir = os.path.join(asset_dir, version)
-        if os.path.lexists(version_dir):
-            raise RequestError(400, f'version "{version}" already exists in "{asset_dir}"')
+        if os.path.lexists(version_dir) or stat_exists(version_dir, "version directory "):
+            raise RequestError(400, f"version {go_quote(version)} already exists in {go_quote(asset_dir)}")
         try:
             os.mkdir(version_dir, 0o755)
         except OSError as exc:
@@ -147,7 +148,7 @@ def _secure_asset(
     """
     permissions = read_permissions(project_dir)
     asset_dir = os.path.join(project_dir, asset)
-    if os.path.isdir(asset_dir):
+    if stat_exists(asset_dir, "asset directory ") and os.path.isdir(asset_dir):
         stack.enter_context(service.locks.hold(asset_dir, exclusive=True))
         merged = _merge_asset_permissions(permissions, asset_dir, asset)
         return _authorize(request, user, merged, project, asset, version)
