@@ -15,6 +15,7 @@ from .accounting import adjust_usage, read_latest, version_usage, write_latest
 from .auth import is_owner, require_name
 from .documents import Summary, finish_time, read_manifest, read_permissions, read_summary, write_summary
 from .errors import RequestError
+from .goerrors import go_quote
 from .gojson import Schema, Struct, go_struct_text
 from .journal import write_version_log
 from .locks import LockManager
@@ -50,7 +51,13 @@ def approve_probation(service: Service, request: Request) -> dict[str, Any]:
             becomes_latest = True
         else:
             current_dir = os.path.join(asset_dir, latest)
-            current_finish = finish_time(read_summary(current_dir), current_dir)
+            try:
+                current_summary = read_summary(current_dir)
+            except RequestError as exc:
+                raise exc.wrap(
+                    f"failed to read the latest version summary for {go_quote(current_dir)}"
+                ) from None
+            current_finish = finish_time(current_summary, current_dir)
             becomes_latest = finish_time(approved, version_dir) > current_finish
         if becomes_latest:
             write_latest(asset_dir, version)
@@ -132,7 +139,10 @@ def _enter_probational(
     assert asset_dir is not None
     version_dir = service.version_dir(asset_dir, project, asset, version)
     assert version_dir is not None
-    summary = read_summary(version_dir)
+    try:
+        summary = read_summary(version_dir)
+    except RequestError as exc:
+        raise exc.wrap(f"failed to read the version summary at {go_quote(version_dir)}") from None
     if summary.get("on_probation") is not True:
         raise RequestError(500, f'version directory at "{version_dir}" is not on probation')
     return project, asset, version, asset_dir, version_dir, summary

@@ -146,7 +146,10 @@ def _secure_asset(
     Returns:
         Whether the upload is trusted (untrusted uploads are forced onto probation).
     """
-    permissions = read_permissions(project_dir)
+    try:
+        permissions = read_permissions(project_dir)
+    except RequestError as exc:
+        raise exc.wrap(f"failed to read permissions for {go_quote(project)}") from None
     asset_dir = os.path.join(project_dir, asset)
     if stat_exists(asset_dir, "asset directory ") and os.path.isdir(asset_dir):
         stack.enter_context(service.locks.hold(asset_dir, exclusive=True))
@@ -169,7 +172,13 @@ def _merge_asset_permissions(permissions: Permissions, asset_dir: str, asset: st
     """Project owners/uploaders followed by the asset's, the latter always matching ``asset`` (5.4)."""
     if not os.path.lexists(os.path.join(asset_dir, PERMISSIONS)):
         return permissions
-    extra = read_permissions(asset_dir)
+    try:
+        extra = read_permissions(asset_dir, name_file=True)
+    except RequestError as exc:
+        project = os.path.basename(os.path.dirname(asset_dir))
+        raise exc.wrap(
+            f"failed to read permissions for asset {go_quote(asset)} in {go_quote(project)}"
+        ) from None
     return {
         "owners": [*(permissions.get("owners") or []), *(extra.get("owners") or [])],
         "uploaders": [
@@ -203,7 +212,9 @@ def _transfer(
     try:
         manifest = walk.run().manifest
     except RequestError as exc:
-        raise RequestError(500, f"failed to transfer files; {exc.reason}") from exc
+        raise RequestError(
+            500, f"failed to transfer files from {go_quote(source_dir)}; {exc.reason}"
+        ) from exc
     version_dir = current.directory(service.config.registry)
     write_manifest(version_dir, manifest)
     write_link_files(version_dir, group_links(manifest))
