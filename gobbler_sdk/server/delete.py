@@ -14,6 +14,7 @@ from .accounting import adjust_usage, child_directories, read_latest, recompute_
 from .auth import require_name
 from .documents import Summary, read_manifest, read_summary
 from .errors import RequestError
+from .goerrors import go_quote
 from .gojson import Schema, Struct, go_struct_text
 from .journal import write_log, write_version_log
 from .probation import remove_tree
@@ -42,6 +43,15 @@ _VERSION_SCHEMA: Schema = Struct(
 def _require_admin(request: Request) -> None:
     # The reference words the refusal the same way for all three deletions.
     request.require_admin("delete a project")
+
+
+def _version_usage(version_dir: str, context: str) -> int:
+    """A version's usage from its manifest, failures chained as the reference words them."""
+    try:
+        return version_usage(read_manifest(version_dir))
+    except RequestError as exc:
+        failure = exc.wrap("failed to open manifest")
+        raise failure.wrap(context) if context else failure from None
 
 
 def delete_project(service: Service, request: Request) -> dict[str, Any]:
@@ -77,15 +87,20 @@ def delete_asset(service: Service, request: Request) -> dict[str, Any]:
         try:
             # Every sub-directory counts, even ``..`` ones, as in the reference.
             usage = sum(
-                version_usage(read_manifest(os.path.join(asset_dir, version)))
+                _version_usage(
+                    os.path.join(asset_dir, version), f"failed to get usage for version {go_quote(version)}"
+                )
                 for version in child_directories(asset_dir, skip_internal=False)
             )
         except RequestError as exc:
             if not fields.get("force", False):
-                raise exc.wrap(f"failed to compute usage for {asset_dir!r}") from None
+                raise exc.wrap(f"failed to compute usage for {asset_dir}") from None
         remove_tree(asset_dir)
         if usage is not None:
-            adjust_usage(service.locks, project_dir, -usage)
+            try:
+                adjust_usage(service.locks, project_dir, -usage)
+            except RequestError as exc:
+                raise exc.wrap(f"failed to update usage for {project_dir}") from None
         write_log(service.registry, {"type": "delete-asset", "project": project, "asset": asset})
     return {}
 
@@ -111,16 +126,16 @@ def delete_version(service: Service, request: Request) -> dict[str, Any]:
 
         usage: int | None = None
         try:
-            usage = version_usage(read_manifest(version_dir))
+            usage = _version_usage(version_dir, "")
         except RequestError as exc:
             if not force:
-                raise exc.wrap(f"failed to compute usage for {version_dir!r}") from None
+                raise exc.wrap(f"failed to compute usage for {version_dir}") from None
         summary: Summary | None = None
         try:
             summary = read_summary(version_dir)
-        except RequestError:
+        except RequestError as exc:
             if not force:
-                raise
+                raise exc.wrap(f"failed to read summary for {version_dir}") from None
 
         remove_tree(version_dir)
         if usage is not None:
@@ -128,12 +143,15 @@ def delete_version(service: Service, request: Request) -> dict[str, Any]:
         if summary is None or summary.get("on_probation") is True:
             return {}
 
-        was_latest = read_latest(asset_dir) == version
+        try:
+            was_latest = read_latest(asset_dir) == version
+        except RequestError as exc:
+            raise exc.wrap(f"failed to read the latest version for {asset_dir}") from None
         write_version_log(service.registry, "delete-version", project, asset, version, was_latest)
         try:
             recompute_latest(asset_dir)
-        except RequestError:
+        except RequestError as exc:
             # The version is gone and logged already; force only spares the caller the error.
             if not force:
-                raise
+                raise exc.wrap(f"failed to update the latest version for {asset_dir}") from None
     return {}

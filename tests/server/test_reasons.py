@@ -252,3 +252,35 @@ def test_set_permissions_on_a_new_asset_only_creates_the_directory(gobbler: Gobb
     )
     assert reply.status == 200, reply
     assert sorted(os.listdir(gobbler.path(project, "new"))) == ["..permissions"]
+
+
+# ---------------------------------------------------------------- divergence 6
+
+
+@pytest.mark.parametrize(
+    ("until", "accepted"),
+    [
+        ("2020-01-01T00:00:00+24:00", True),
+        ("2020-01-01T00:00:00+23:60", True),
+        ("2020-01-01T00:00:00,5Z", True),
+        ("0000-01-01T00:00:00Z", True),
+        ("2020-01-01T24:00:00Z", False),
+        ("2020-01-01T00:00:60Z", False),
+        ("2021-02-29T00:00:00Z", False),
+        ("2020-01-01T00:00:00+99:00", False),
+        ("2020-01-01t00:00:00z", False),
+    ],
+)
+def test_uploader_until_takes_what_go_takes(gobbler: Gobbler, until: str, accepted: bool) -> None:
+    name = f"until-{os.urandom(5).hex()}"
+    reply = gobbler.request(
+        "create_project", {"project": name, "permissions": {"uploaders": [{"id": "x", "until": until}]}}
+    )
+    if accepted:
+        assert reply.status == 200, reply
+    else:
+        assert (reply.status, reply.reason) == (
+            400,
+            "invalid 'permissions.uploaders' in the request details; "
+            "any string in 'uploaders.until' should follow the Internet Date/Time format",
+        )
