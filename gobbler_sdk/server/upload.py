@@ -55,7 +55,10 @@ def upload(service: Service, request: Request) -> dict[str, Any]:
     started = now_rfc3339()
     fields = request.parse(_SCHEMA)
     spoof = fields.get("spoof")
-    user = request.effective_user(request.owner(), spoof)
+    try:
+        user = request.effective_user(request.owner(), spoof)
+    except RequestError as exc:
+        raise exc.wrap(f"failed to find owner of {go_quote(request.path)}") from None
     source_dir, source_uid = _source_directory(service, fields, request.path)
     try:
         source_user = request.effective_user(user_name(source_uid), spoof)

@@ -284,3 +284,53 @@ def test_uploader_until_takes_what_go_takes(gobbler: Gobbler, until: str, accept
             "invalid 'permissions.uploaders' in the request details; "
             "any string in 'uploaders.until' should follow the Internet Date/Time format",
         )
+
+
+# ---------------------------------------------------------------- chains of causes
+
+
+def test_upload_spoof_refusal_names_the_request_file(gobbler: Gobbler, project: str) -> None:
+    source = gobbler.source({"f": "x"})
+    payload = {"source": source, "project": project, "asset": "a", "version": "v1", "spoof": "excluded-user"}
+    reply = gobbler.request("upload", payload)
+    assert (reply.status, reply.reason) == (
+        403,
+        f'failed to find owner of "{reply.request_path}"; '
+        f'user "{gobbler.user}" is not authorized to spoof "excluded-user"',
+    )
+
+
+def test_delete_version_chain_for_a_missing_manifest(gobbler: Gobbler, project: str) -> None:
+    gobbler.ok_upload(project, "a", "v1", {"f": "x"})
+    version_dir = gobbler.path(project, "a", "v1")
+    (version_dir / "..manifest").unlink()
+    reply = gobbler.request("delete_version", {"project": project, "asset": "a", "version": "v1"})
+    manifest = version_dir / "..manifest"
+    assert (reply.status, reply.reason) == (
+        500,
+        f"failed to compute usage for {version_dir}; failed to open manifest; cannot read '{manifest}'; "
+        f"open {manifest}: no such file or directory",
+    )
+
+
+def test_approve_chain_for_a_broken_summary(gobbler: Gobbler, project: str) -> None:
+    gobbler.ok_upload(project, "a", "v1", {"f": "x"}, on_probation=True)
+    version_dir = gobbler.path(project, "a", "v1")
+    (version_dir / "..summary").write_text("{")
+    reply = gobbler.request("approve_probation", {"project": project, "asset": "a", "version": "v1"})
+    assert (reply.status, reply.reason) == (
+        500,
+        f'failed to read the version summary at "{version_dir}"; '
+        f"cannot parse JSON in '{version_dir / '..summary'}'; unexpected end of JSON input",
+    )
+
+
+def test_upload_chain_for_missing_usage(gobbler: Gobbler, project: str) -> None:
+    usage = gobbler.path(project, "..usage")
+    usage.unlink()
+    reply = gobbler.upload(project, "a", "v1", {"f": "x"})
+    assert (reply.status, reply.reason) == (
+        500,
+        f"failed to read existing usage for \"{gobbler.path(project)}\"; failed to read '{usage}'; "
+        f"open {usage}: no such file or directory",
+    )
