@@ -13,7 +13,7 @@ from datetime import datetime, timedelta, timezone
 __all__ = ["format_rfc3339", "now_rfc3339", "parse_rfc3339"]
 
 _PATTERN = re.compile(
-    r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?(?:(Z)|([+-])(\d{2}):(\d{2}))",
+    r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:[.,](\d+))?(?:(Z)|([+-])(\d{2}):(\d{2}))",
     re.ASCII,
 )
 
@@ -22,7 +22,9 @@ def parse_rfc3339(text: str) -> datetime | None:
     """Parse an RFC 3339 date-time exactly as strictly as the reference service.
 
     Args:
-        text: Something like ``2025-01-26T11:28:10Z`` or ``2025-01-26T12:28:10.5+01:00``.
+        text: Something like ``2025-01-26T11:28:10Z`` or ``2025-01-26T12:28:10.5+01:00`` (also the
+            variants Go's ``time.Parse`` takes: a comma before the fraction, offsets up to ``+24:00`` and
+            ``+23:60``, year ``0000``).
 
     Returns:
         A timezone-aware datetime, or ``None`` when the text is not a valid RFC 3339 date-time.
@@ -33,17 +35,25 @@ def parse_rfc3339(text: str) -> datetime | None:
     year, month, day, hour, minute, second = (int(g) for g in match.group(1, 2, 3, 4, 5, 6))
     fraction = match.group(7) or ""
     micros = int((fraction + "000000")[:6]) if fraction else 0
-    if match.group(8):
-        tz = timezone.utc
-    else:
+    delta = timedelta(0)
+    if not match.group(8):
+        # Go's time.Parse takes offset hours up to 24 and minutes up to 60 (+24:00, +23:60).
         off_h, off_m = int(match.group(10)), int(match.group(11))
-        if off_h > 23 or off_m > 59:
+        if off_h > 24 or off_m > 60:
             return None
         delta = timedelta(hours=off_h, minutes=off_m)
-        tz = timezone(-delta if match.group(9) == "-" else delta)
+        if match.group(9) == "-":
+            delta = -delta
     try:
-        return datetime(year, month, day, hour, minute, second, micros, tzinfo=tz)
-    except ValueError:
+        if year == 0:
+            # Go accepts year 0000, which datetime cannot hold: check the date in a leap year of the
+            # same calendar (year 0 is a leap year) and stand for the moment by the earliest datetime.
+            datetime(2000, month, day, hour, minute, second, micros)
+            return datetime.min.replace(tzinfo=timezone.utc)
+        if abs(delta) >= timedelta(hours=24):  # beyond what datetime.timezone can hold: keep it in UTC
+            return datetime(year, month, day, hour, minute, second, micros, tzinfo=timezone.utc) - delta
+        return datetime(year, month, day, hour, minute, second, micros, tzinfo=timezone(delta))
+    except (ValueError, OverflowError):
         return None
 
 

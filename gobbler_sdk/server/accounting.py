@@ -19,6 +19,7 @@ from .documents import (
     write_json,
 )
 from .errors import RequestError
+from .goerrors import go_quote, os_error_text
 from .gojson import Struct
 from .locks import LOCK_USAGE, LockManager
 
@@ -57,12 +58,19 @@ def child_directories(directory: str, *, skip_internal: bool = True) -> list[str
                 if e.is_dir(follow_symlinks=False) and not (skip_internal and e.name.startswith(".."))
             ]
     except OSError as exc:
-        raise RequestError(500, f"failed to list the contents of {directory!r}; {exc}") from exc
+        detail = os_error_text("open", directory, exc)
+        raise RequestError(500, f"failed to read contents of {go_quote(directory)}; {detail}") from exc
     return sorted(names, key=lambda n: n.encode("utf-8", errors="surrogateescape"))
 
 
 def _read_total(project_dir: str) -> int:
-    value = read_json_file(os.path.join(project_dir, USAGE), Struct({"total": "int"}), "usage")
+    path = os.path.join(project_dir, USAGE)
+    value = read_json_file(
+        path,
+        Struct({"total": "int"}, "usageMetadata"),
+        f"failed to read '{path}'",
+        f"failed to parse JSON in '{path}'",
+    )
     return int((value or {}).get("total", 0))
 
 
@@ -73,7 +81,10 @@ def adjust_usage(locks: LockManager, project_dir: str, delta: int) -> None:
         RequestError: 500 when ``..usage`` cannot be read or written.
     """
     with locks.hold(project_dir, exclusive=True, name=LOCK_USAGE):
-        total = _read_total(project_dir) + delta
+        try:
+            total = _read_total(project_dir) + delta
+        except RequestError as exc:
+            raise exc.wrap(f"failed to read existing usage for {go_quote(project_dir)}") from None
         write_json(os.path.join(project_dir, USAGE), {"total": total})
 
 
@@ -108,7 +119,12 @@ def read_latest(asset_dir: str) -> str | None:
     path = os.path.join(asset_dir, LATEST)
     if not os.path.lexists(path):
         return None
-    value = read_json_file(path, Struct({"version": "string"}), "latest version")
+    value = read_json_file(
+        path,
+        Struct({"version": "string"}, "latestMetadata"),
+        f"failed to read '{path}'",
+        f"failed to parse JSON in '{path}'",
+    )
     return str((value or {}).get("version", ""))
 
 
@@ -132,7 +148,10 @@ def recompute_latest(asset_dir: str) -> str | None:
     best_time: datetime | None = None
     for version in child_directories(asset_dir):
         version_dir = os.path.join(asset_dir, version)
-        summary = read_summary(version_dir)
+        try:
+            summary = read_summary(version_dir)
+        except RequestError as exc:
+            raise exc.wrap(f"failed to read summary from {go_quote(version_dir)}") from None
         if summary.get("on_probation") is True:
             continue
         finished = finish_time(summary, version_dir)

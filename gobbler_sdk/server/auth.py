@@ -1,8 +1,6 @@
 """Field checks and authorization rules shared by the actions (PROTOCOL.md 5.1, 5.3, 5.4, 6.1).
 
-Two families of reason strings exist in the reference for names: ``expected a 'project' property`` /
-``invalid project name; ...`` (create_project, upload, reindex, validate) and
-``invalid 'project' property; ...`` (the others). :func:`require_name` produces either.
+The reference words a bad name in four ways depending on the action; :func:`require_name` produces each.
 """
 
 from __future__ import annotations
@@ -14,37 +12,42 @@ from .._names import name_problem
 from .._rfc3339 import parse_rfc3339
 from .documents import Permissions
 from .errors import RequestError
+from .goerrors import go_quote
 
 __all__ = ["authorize_upload", "is_owner", "require_name", "sanitize_uploaders"]
 
 _ARTICLE = {"asset": "an"}
 
 
-def require_name(fields: dict[str, Any], key: str, *, style: str = "property") -> str:
-    """Return the valid name in ``fields[key]`` or raise a 400.
+def require_name(fields: dict[str, Any], key: str, request_path: str, *, style: str = "property") -> str:
+    """Return the valid name in ``fields[key]`` or raise a 400 worded as the reference's action does.
 
     Args:
         fields: Decoded request.
         key: ``project``, ``asset`` or ``version``.
-        style: ``"expected"`` for the ``expected a 'x' property`` / ``invalid x name`` wording,
-            ``"property"`` for the ``invalid 'x' property; ...`` wording.
+        request_path: The request file, which the reference names in these messages.
+        style: ``"expected"`` (upload, reindex, validate): ``expected a 'x' property in "<file>"`` /
+            ``invalid x name "<name>"; ...``; ``"create"`` (create_project): the same without the name;
+            ``"property"``: ``invalid 'x' property in "<file>"; ...``; ``"missing_or_invalid"``
+            (set_permissions' project): ``missing or invalid 'x' property in "<file>"; ...``.
 
     Raises:
         RequestError: 400 when the name is missing or invalid.
     """
     value = fields.get(key)
-    if style == "expected":
+    where = go_quote(request_path)
+    if style in ("expected", "create"):
         if value is None:
-            raise RequestError(400, f"expected {_ARTICLE.get(key, 'a')} '{key}' property")
+            raise RequestError(400, f"expected {_ARTICLE.get(key, 'a')} '{key}' property in {where}")
         problem = name_problem(value)
         if problem is not None:
-            raise RequestError(400, f"invalid {key} name; {problem}")
+            named = "" if style == "create" else f" {go_quote(value)}"
+            raise RequestError(400, f"invalid {key} name{named}; {problem}")
         return str(value)
-    if value is None:
-        raise RequestError(400, f"invalid '{key}' property; missing name")
-    problem = name_problem(value)
+    lead = "missing or invalid" if style == "missing_or_invalid" else "invalid"
+    problem = "missing name" if value is None else name_problem(value)
     if problem is not None:
-        raise RequestError(400, f"invalid '{key}' property; {problem}")
+        raise RequestError(400, f"{lead} '{key}' property in {where}; {problem}")
     return str(value)
 
 

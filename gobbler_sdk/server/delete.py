@@ -14,19 +14,30 @@ from .accounting import adjust_usage, child_directories, read_latest, recompute_
 from .auth import require_name
 from .documents import Summary, read_manifest, read_summary
 from .errors import RequestError
-from .gojson import Schema
+from .goerrors import go_quote
+from .gojson import Schema, Struct, go_struct_text
 from .journal import write_log, write_version_log
 from .probation import remove_tree
 from .request_files import Request
+from .service import stat_exists
 
 if TYPE_CHECKING:
     from .service import Service
 
 __all__ = ["delete_asset", "delete_project", "delete_version"]
 
-_PROJECT_SCHEMA: Schema = {"project": "string"}
-_ASSET_SCHEMA: Schema = {"project": "string", "asset": "string", "force": "bool"}
-_VERSION_SCHEMA: Schema = {"project": "string", "asset": "string", "version": "string", "force": "bool"}
+_PROJECT_SCHEMA: Schema = Struct(
+    {"project": "string"},
+    go_type=go_struct_text(project="*string"),
+)
+_ASSET_SCHEMA: Schema = Struct(
+    {"project": "string", "asset": "string", "force": "bool"},
+    go_type=go_struct_text(project="*string", asset="*string", force="*bool"),
+)
+_VERSION_SCHEMA: Schema = Struct(
+    {"project": "string", "asset": "string", "version": "string", "force": "bool"},
+    go_type=go_struct_text(project="*string", asset="*string", version="*string", force="*bool"),
+)
 
 
 def _require_admin(request: Request) -> None:
@@ -34,15 +45,24 @@ def _require_admin(request: Request) -> None:
     request.require_admin("delete a project")
 
 
+def _version_usage(version_dir: str, context: str) -> int:
+    """A version's usage from its manifest, failures chained as the reference words them."""
+    try:
+        return version_usage(read_manifest(version_dir))
+    except RequestError as exc:
+        failure = exc.wrap("failed to open manifest")
+        raise failure.wrap(context) if context else failure from None
+
+
 def delete_project(service: Service, request: Request) -> dict[str, Any]:
     """Delete a whole project; links into it from other projects are left dangling."""
     _require_admin(request)
     fields = request.parse(_PROJECT_SCHEMA)
-    project = require_name(fields, "project")
+    project = require_name(fields, "project", request.path)
     with ExitStack() as stack:
         service.enter_registry(stack, exclusive=True)
         project_dir = service.path(project)
-        if not os.path.lexists(project_dir):
+        if not stat_exists(project_dir, "project directory "):
             return {}
         remove_tree(project_dir)
         write_log(service.registry, {"type": "delete-project", "project": project})
@@ -53,29 +73,34 @@ def delete_asset(service: Service, request: Request) -> dict[str, Any]:
     """Delete an asset with all its versions and take their usage off the project."""
     _require_admin(request)
     fields = request.parse(_ASSET_SCHEMA)
-    project = require_name(fields, "project")
-    asset = require_name(fields, "asset")
+    project = require_name(fields, "project", request.path)
+    asset = require_name(fields, "asset", request.path)
     with ExitStack() as stack:
         project_dir = service.enter_project(stack, project, exclusive=True, missing_ok=True)
         if project_dir is None:
             return {}
         asset_dir = os.path.join(project_dir, asset)
-        if not os.path.lexists(asset_dir):
+        if not stat_exists(asset_dir, "asset directory "):
             return {}
 
         usage: int | None = None
         try:
             # Every sub-directory counts, even ``..`` ones, as in the reference.
             usage = sum(
-                version_usage(read_manifest(os.path.join(asset_dir, version)))
+                _version_usage(
+                    os.path.join(asset_dir, version), f"failed to get usage for version {go_quote(version)}"
+                )
                 for version in child_directories(asset_dir, skip_internal=False)
             )
         except RequestError as exc:
             if not fields.get("force", False):
-                raise exc.wrap(f"failed to compute usage for {asset_dir!r}") from None
+                raise exc.wrap(f"failed to compute usage for {asset_dir}") from None
         remove_tree(asset_dir)
         if usage is not None:
-            adjust_usage(service.locks, project_dir, -usage)
+            try:
+                adjust_usage(service.locks, project_dir, -usage)
+            except RequestError as exc:
+                raise exc.wrap(f"failed to update usage for {project_dir}") from None
         write_log(service.registry, {"type": "delete-asset", "project": project, "asset": asset})
     return {}
 
@@ -84,9 +109,9 @@ def delete_version(service: Service, request: Request) -> dict[str, Any]:
     """Delete one version; for a non-probational one, log it and recompute the asset's latest version."""
     _require_admin(request)
     fields = request.parse(_VERSION_SCHEMA)
-    project = require_name(fields, "project")
-    asset = require_name(fields, "asset")
-    version = require_name(fields, "version")
+    project = require_name(fields, "project", request.path)
+    asset = require_name(fields, "asset", request.path)
+    version = require_name(fields, "version", request.path)
     force: bool = fields.get("force", False)
     with ExitStack() as stack:
         project_dir = service.enter_project(stack, project, exclusive=False, missing_ok=True)
@@ -101,16 +126,16 @@ def delete_version(service: Service, request: Request) -> dict[str, Any]:
 
         usage: int | None = None
         try:
-            usage = version_usage(read_manifest(version_dir))
+            usage = _version_usage(version_dir, "")
         except RequestError as exc:
             if not force:
-                raise exc.wrap(f"failed to compute usage for {version_dir!r}") from None
+                raise exc.wrap(f"failed to compute usage for {version_dir}") from None
         summary: Summary | None = None
         try:
             summary = read_summary(version_dir)
-        except RequestError:
+        except RequestError as exc:
             if not force:
-                raise
+                raise exc.wrap(f"failed to read summary for {version_dir}") from None
 
         remove_tree(version_dir)
         if usage is not None:
@@ -118,12 +143,15 @@ def delete_version(service: Service, request: Request) -> dict[str, Any]:
         if summary is None or summary.get("on_probation") is True:
             return {}
 
-        was_latest = read_latest(asset_dir) == version
+        try:
+            was_latest = read_latest(asset_dir) == version
+        except RequestError as exc:
+            raise exc.wrap(f"failed to read the latest version for {asset_dir}") from None
         write_version_log(service.registry, "delete-version", project, asset, version, was_latest)
         try:
             recompute_latest(asset_dir)
-        except RequestError:
+        except RequestError as exc:
             # The version is gone and logged already; force only spares the caller the error.
             if not force:
-                raise
+                raise exc.wrap(f"failed to update the latest version for {asset_dir}") from None
     return {}

@@ -15,6 +15,7 @@ from typing import Any
 from .._atomic import atomic_write_bytes
 from .._rfc3339 import parse_rfc3339
 from .errors import RequestError
+from .goerrors import go_quote, os_error_text
 from .gojson import ListOf, MapOf, Struct, decode_document, dumps_pretty
 
 __all__ = [
@@ -60,16 +61,33 @@ Permissions = dict[str, Any]  # owners (list|None), uploaders (list|None), optio
 Summary = dict[str, Any]  # upload_user_id, upload_start, upload_finish, optional on_probation
 
 _LINK_FIELDS = {"project": "string", "asset": "string", "version": "string", "path": "string"}
-LINK_SPEC = Struct({**_LINK_FIELDS, "ancestor": Struct(_LINK_FIELDS)})
-ENTRY_SPEC = Struct({"size": "int", "md5sum": "string", "link": LINK_SPEC})
-UPLOADER_SPEC = Struct(
-    {"id": "string", "asset": "string", "version": "string", "until": "string", "trusted": "bool"}
-)
+# The names are the reference's Go types, which its decoder errors mention.
+LINK_SPEC = Struct({**_LINK_FIELDS, "ancestor": Struct(_LINK_FIELDS, "linkMetadata")}, "linkMetadata")
+ENTRY_SPEC = Struct({"size": "int", "md5sum": "string", "link": LINK_SPEC}, "manifestEntry")
+_UPLOADER_FIELDS = {
+    "id": "string",
+    "asset": "string",
+    "version": "string",
+    "until": "string",
+    "trusted": "bool",
+}
+UPLOADER_SPEC = Struct(_UPLOADER_FIELDS, "uploaderEntry")
 PERMISSIONS_SPEC = Struct(
-    {"owners": ListOf("string"), "uploaders": ListOf(UPLOADER_SPEC), "global_write": "bool"}
+    {"owners": ListOf("string"), "uploaders": ListOf(UPLOADER_SPEC), "global_write": "bool"},
+    "permissionsMetadata",
+)
+# Requests carry permissions in types of their own.
+REQUEST_PERMISSIONS_SPEC = Struct(
+    {
+        "owners": ListOf("string"),
+        "uploaders": ListOf(Struct(_UPLOADER_FIELDS, "unsafeUploaderEntry")),
+        "global_write": "bool",
+    },
+    "unsafePermissionsMetadata",
 )
 SUMMARY_SPEC = Struct(
-    {"upload_user_id": "string", "upload_start": "string", "upload_finish": "string", "on_probation": "bool"}
+    {"upload_user_id": "string", "upload_start": "string", "upload_finish": "string", "on_probation": "bool"},
+    "summaryMetadata",
 )
 
 
@@ -85,13 +103,15 @@ def write_json(path: str, value: Any) -> None:
         raise RequestError(500, f"failed to write {path!r}; {exc}") from exc
 
 
-def read_json_file(path: str, spec: Any, what: str) -> Any:
+def read_json_file(path: str, spec: Any, unreadable: str, unparsable: str) -> Any:
     """Read and decode an internal file against a :mod:`.gojson` spec.
 
     Args:
         path: File to read.
         spec: Expected shape.
-        what: Name used in the error message (``manifest``, ``summary``, ...).
+        unreadable: What the reference says before the OS error when the file cannot be read
+            (``cannot read '<file>'``); empty for the bare error.
+        unparsable: What it says before the decoder's error (``cannot parse JSON in '<file>'``).
 
     Raises:
         RequestError: 500 when the file is missing, unreadable or malformed.
@@ -100,11 +120,15 @@ def read_json_file(path: str, spec: Any, what: str) -> Any:
         with open(path, "rb") as handle:
             data = handle.read()
     except OSError as exc:
-        raise RequestError(500, f"failed to read the {what} at {path!r}; {exc}") from exc
+        raise RequestError(500, _chain(unreadable, os_error_text("open", path, exc))) from exc
     try:
         return decode_document(data, spec)
     except ValueError as exc:
-        raise RequestError(500, f"failed to parse the {what} at {path!r}; {exc}") from exc
+        raise RequestError(500, _chain(unparsable, str(exc))) from exc
+
+
+def _chain(context: str, detail: str) -> str:
+    return f"{context}; {detail}" if context else detail
 
 
 # ---------------------------------------------------------------- links and manifests
@@ -144,7 +168,7 @@ def read_manifest(version_dir: str) -> Manifest:
         RequestError: 500 when it is missing or malformed.
     """
     path = os.path.join(version_dir, MANIFEST)
-    value = read_json_file(path, MapOf(ENTRY_SPEC), "manifest")
+    value = read_json_file(path, MapOf(ENTRY_SPEC), f"cannot read '{path}'", f"cannot parse JSON in '{path}'")
     if value is None:
         return {}
     return {key: (entry if entry is not None else {"size": 0, "md5sum": ""}) for key, entry in value.items()}
@@ -163,7 +187,7 @@ def read_links(directory: str) -> dict[str, Link]:
         RequestError: 500 when it is unreadable, malformed, or has a ``null`` value.
     """
     path = os.path.join(directory, LINKS)
-    value = read_json_file(path, MapOf(LINK_SPEC), "link file")
+    value = read_json_file(path, MapOf(LINK_SPEC), "", "")
     if value is None or any(v is None for v in value.values()):
         raise RequestError(500, f"failed to parse the link file at {path!r}; expected an object of links")
     return dict(value)
@@ -188,7 +212,8 @@ def read_summary(version_dir: str) -> Summary:
     Raises:
         RequestError: 500 when it is missing or malformed.
     """
-    value = read_json_file(os.path.join(version_dir, SUMMARY), SUMMARY_SPEC, "summary")
+    path = os.path.join(version_dir, SUMMARY)
+    value = read_json_file(path, SUMMARY_SPEC, f"cannot read '{path}'", f"cannot parse JSON in '{path}'")
     return value if value is not None else {}
 
 
@@ -219,13 +244,22 @@ def finish_time(summary: Summary, version_dir: str) -> datetime:
 # ---------------------------------------------------------------- permissions
 
 
-def read_permissions(directory: str) -> Permissions:
+def read_permissions(directory: str, *, name_file: bool = False) -> Permissions:
     """Read ``<directory>/..permissions`` (project or asset level).
+
+    Args:
+        directory: Project or asset directory.
+        name_file: Name the file rather than the directory in errors (as the reference does for an
+            asset's permissions during an upload).
 
     Raises:
         RequestError: 500 when it is missing or malformed.
     """
-    value = read_json_file(os.path.join(directory, PERMISSIONS), PERMISSIONS_SPEC, "permissions")
+    path = os.path.join(directory, PERMISSIONS)
+    where = go_quote(path if name_file else directory)
+    value = read_json_file(
+        path, PERMISSIONS_SPEC, f"failed to read {where}", f"failed to parse JSON from {where}"
+    )
     return value if value is not None else {}
 
 

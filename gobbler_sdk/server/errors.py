@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import json
-import os
+from .goerrors import go_quote, os_error_text
 
 __all__ = ["RequestError", "go_quote", "os_error_text"]
 
@@ -44,24 +43,3 @@ def not_found(reason: str) -> RequestError:
 def internal(reason: str) -> RequestError:
     """Build a 500 error."""
     return RequestError(500, reason)
-
-
-def go_quote(text: str) -> str:
-    """Quote a path the way the reference's messages do (Go's ``%q``, near enough)."""
-    return json.dumps(text, ensure_ascii=False)
-
-
-def os_error_text(operation: str, path: str, exc: OSError | ValueError) -> str:
-    """Describe a failed system call like Go's ``*PathError``: ``lstat /x: no such file or directory``.
-
-    A ``ValueError`` is what Python raises for a path with a NUL byte, which the kernel would reject as
-    an invalid argument.
-    """
-    if isinstance(exc, OSError) and exc.errno is not None:
-        detail = os.strerror(exc.errno)
-        detail = detail[:1].lower() + detail[1:]
-    elif isinstance(exc, ValueError):
-        detail = "invalid argument"
-    else:
-        detail = str(exc)
-    return f"{operation} {path}: {detail}"

@@ -12,18 +12,25 @@ from contextlib import ExitStack
 from typing import TYPE_CHECKING, Any
 
 from .auth import is_owner, require_name, sanitize_uploaders
-from .documents import PERMISSIONS, PERMISSIONS_SPEC, Permissions, read_permissions, write_permissions
+from .documents import PERMISSIONS, REQUEST_PERMISSIONS_SPEC, Permissions, read_permissions, write_permissions
 from .errors import RequestError
-from .gojson import Schema
+from .goerrors import go_quote, os_error_text
+from .gojson import Schema, Struct, go_struct_text
 from .locks import LOCK_NEWDIR
 from .request_files import Request
+from .service import stat_exists
 
 if TYPE_CHECKING:
     from .service import Service
 
 __all__ = ["resolve_user", "set_permissions"]
 
-_SCHEMA: Schema = {"project": "string", "asset": "string", "permissions": PERMISSIONS_SPEC, "spoof": "string"}
+_SCHEMA: Schema = Struct(
+    {"project": "string", "asset": "string", "permissions": REQUEST_PERMISSIONS_SPEC, "spoof": "string"},
+    go_type=go_struct_text(
+        project="*string", asset="*string", permissions="*main.unsafePermissionsMetadata", spoof="*string"
+    ),
+)
 
 
 def resolve_user(request: Request, fields: dict[str, Any]) -> str:
@@ -41,14 +48,10 @@ def resolve_user(request: Request, fields: dict[str, Any]) -> str:
 def set_permissions(service: Service, request: Request) -> dict[str, Any]:
     """Replace the owners, uploaders and (project level only) ``global_write`` of a project or asset."""
     fields = request.parse(_SCHEMA)
-    try:
-        project = require_name(fields, "project")
-    except RequestError as exc:
-        # The reference words this one check differently from its siblings.
-        raise RequestError(exc.status, "missing or " + exc.reason) from None
-    asset = require_name(fields, "asset") if "asset" in fields else None
+    project = require_name(fields, "project", request.path, style="missing_or_invalid")
+    asset = require_name(fields, "asset", request.path) if "asset" in fields else None
     if "permissions" not in fields:
-        raise RequestError(400, f"expected a 'permissions' object in {request.path!r}")
+        raise RequestError(400, f"expected a 'permissions' object in {go_quote(request.path)}")
     requested: Permissions = fields["permissions"]
     user = resolve_user(request, fields)
 
@@ -116,7 +119,7 @@ def _set_asset_level(
 
     asset_dir = os.path.join(project_dir, asset)
     current: Permissions
-    if os.path.isdir(asset_dir):
+    if stat_exists(asset_dir, "asset directory ") and os.path.isdir(asset_dir):
         stack.enter_context(service.locks.hold(asset_dir, exclusive=True))
         if os.path.lexists(os.path.join(asset_dir, PERMISSIONS)):
             current = _read(asset_dir, f'asset "{asset}" in "{project}"')
@@ -129,9 +132,13 @@ def _set_asset_level(
             raise denied
         try:
             os.mkdir(asset_dir, 0o755)
-        except OSError as exc:
-            raise RequestError(500, f"failed to create the asset directory {asset_dir!r}; {exc}") from exc
-        stack.enter_context(service.locks.hold(asset_dir, exclusive=True))
+        except (OSError, ValueError) as exc:
+            detail = os_error_text("mkdir", asset_dir, exc)
+            raise RequestError(
+                500, f"failed to create new asset directory {go_quote(asset_dir)}; {detail}"
+            ) from exc
+        # No lock on the new asset, as in the reference (which leaves no ..LOCK behind): the project's
+        # NEWDIR lock, held exclusively, keeps every other request out of it.
         current = {"owners": [], "uploaders": []}
 
     # global_write means nothing for an asset; a stored value is kept but never replaced.

@@ -15,7 +15,8 @@ from .accounting import adjust_usage, read_latest, version_usage, write_latest
 from .auth import is_owner, require_name
 from .documents import Summary, finish_time, read_manifest, read_permissions, read_summary, write_summary
 from .errors import RequestError
-from .gojson import Schema
+from .goerrors import go_quote
+from .gojson import Schema, Struct, go_struct_text
 from .journal import write_version_log
 from .locks import LockManager
 from .permissions import resolve_user
@@ -26,13 +27,12 @@ if TYPE_CHECKING:
 
 __all__ = ["approve_probation", "reject_probation", "reject_version"]
 
-_SCHEMA: Schema = {
-    "project": "string",
-    "asset": "string",
-    "version": "string",
-    "force": "bool",
-    "spoof": "string",
-}
+_SCHEMA: Schema = Struct(
+    {"project": "string", "asset": "string", "version": "string", "force": "bool", "spoof": "string"},
+    go_type=go_struct_text(
+        project="*string", asset="*string", version="*string", force="*bool", spoof="*string"
+    ),
+)
 
 
 def approve_probation(service: Service, request: Request) -> dict[str, Any]:
@@ -51,7 +51,13 @@ def approve_probation(service: Service, request: Request) -> dict[str, Any]:
             becomes_latest = True
         else:
             current_dir = os.path.join(asset_dir, latest)
-            current_finish = finish_time(read_summary(current_dir), current_dir)
+            try:
+                current_summary = read_summary(current_dir)
+            except RequestError as exc:
+                raise exc.wrap(
+                    f"failed to read the latest version summary for {go_quote(current_dir)}"
+                ) from None
+            current_finish = finish_time(current_summary, current_dir)
             becomes_latest = finish_time(approved, version_dir) > current_finish
         if becomes_latest:
             write_latest(asset_dir, version)
@@ -113,9 +119,9 @@ def _enter_probational(
     service: Service, stack: ExitStack, request: Request, fields: dict[str, Any]
 ) -> tuple[str, str, str, str, str, Summary]:
     """Run the checks shared by approval and rejection and lock the asset; return what they found."""
-    project = require_name(fields, "project")
-    asset = require_name(fields, "asset")
-    version = require_name(fields, "version")
+    project = require_name(fields, "project", request.path)
+    asset = require_name(fields, "asset", request.path)
+    version = require_name(fields, "version", request.path)
     user = resolve_user(request, fields)
 
     project_dir = service.enter_project(stack, project, exclusive=False)
@@ -133,7 +139,10 @@ def _enter_probational(
     assert asset_dir is not None
     version_dir = service.version_dir(asset_dir, project, asset, version)
     assert version_dir is not None
-    summary = read_summary(version_dir)
+    try:
+        summary = read_summary(version_dir)
+    except RequestError as exc:
+        raise exc.wrap(f"failed to read the version summary at {go_quote(version_dir)}") from None
     if summary.get("on_probation") is not True:
         raise RequestError(500, f'version directory at "{version_dir}" is not on probation')
     return project, asset, version, asset_dir, version_dir, summary

@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Any
 
 from . import paths
 from .auth import require_name, sanitize_uploaders
-from .documents import PERMISSIONS_SPEC, QUOTA, USAGE, write_permissions
+from .documents import QUOTA, REQUEST_PERMISSIONS_SPEC, USAGE, write_permissions
 from .errors import RequestError, go_quote, os_error_text
-from .gojson import Schema
+from .gojson import Schema, Struct, go_struct_text
 from .request_files import Request
 
 if TYPE_CHECKING:
@@ -23,14 +23,17 @@ if TYPE_CHECKING:
 
 __all__ = ["create_project"]
 
-_SCHEMA: Schema = {"project": "string", "permissions": PERMISSIONS_SPEC}
+_SCHEMA: Schema = Struct(
+    {"project": "string", "permissions": REQUEST_PERMISSIONS_SPEC},
+    go_type=go_struct_text(project="*string", permissions="*main.unsafePermissionsMetadata"),
+)
 
 
 def create_project(service: Service, request: Request) -> dict[str, Any]:
     """Create ``<registry>/P`` with its permissions, quota and usage files."""
     caller = request.require_admin("create a project")
     fields = request.parse(_SCHEMA)
-    project = require_name(fields, "project", style="expected")
+    project = require_name(fields, "project", request.path, style="create")
 
     with ExitStack() as stack:
         service.enter_registry(stack, exclusive=True)

@@ -13,7 +13,7 @@ from .accounting import project_usage, recompute_latest
 from .auth import require_name
 from .documents import USAGE, write_json
 from .errors import RequestError
-from .gojson import Schema
+from .gojson import Schema, Struct, go_struct_text
 from .request_files import Request
 
 if TYPE_CHECKING:
@@ -21,8 +21,14 @@ if TYPE_CHECKING:
 
 __all__ = ["refresh_latest", "refresh_usage"]
 
-_LATEST_SCHEMA: Schema = {"project": "string", "asset": "string"}
-_USAGE_SCHEMA: Schema = {"project": "string"}
+_LATEST_SCHEMA: Schema = Struct(
+    {"project": "string", "asset": "string"},
+    go_type=go_struct_text(project="*string", asset="*string"),
+)
+_USAGE_SCHEMA: Schema = Struct(
+    {"project": "string"},
+    go_type=go_struct_text(project="*string"),
+)
 
 
 def _require_admin(request: Request) -> None:
@@ -34,8 +40,8 @@ def refresh_latest(service: Service, request: Request) -> dict[str, Any]:
     """Recompute ``P/A/..latest``; answer the new latest version under ``version`` when there is one."""
     _require_admin(request)
     fields = request.parse(_LATEST_SCHEMA)
-    project = require_name(fields, "project")
-    asset = require_name(fields, "asset")
+    project = require_name(fields, "project", request.path)
+    asset = require_name(fields, "asset", request.path)
     with ExitStack() as stack:
         project_dir = service.enter_project(stack, project, exclusive=False)
         assert project_dir is not None
@@ -49,7 +55,7 @@ def refresh_usage(service: Service, request: Request) -> dict[str, Any]:
     """Recompute ``P/..usage`` from every version's manifest and answer the new ``total``."""
     _require_admin(request)
     fields = request.parse(_USAGE_SCHEMA)
-    project = require_name(fields, "project")
+    project = require_name(fields, "project", request.path)
     with ExitStack() as stack:
         project_dir = service.enter_project(stack, project, exclusive=True)
         assert project_dir is not None

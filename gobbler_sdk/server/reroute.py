@@ -26,7 +26,8 @@ from .accounting import add_usage_unlocked, child_directories
 from .auth import require_name
 from .documents import LINKS, Link, Manifest, ManifestEntry, read_manifest, write_links, write_manifest
 from .errors import RequestError
-from .gojson import ListOf, Schema, Struct
+from .goerrors import go_quote
+from .gojson import ListOf, Schema, Struct, go_struct_text
 from .paths import rel
 from .request_files import Request
 
@@ -35,8 +36,11 @@ if TYPE_CHECKING:
 
 __all__ = ["reroute_links"]
 
-_TARGET_SPEC = Struct({"project": "string", "asset": "string", "version": "string"})
-_SCHEMA: Schema = {"to_delete": ListOf(_TARGET_SPEC), "dry_run": "bool"}
+_TARGET_SPEC = Struct({"project": "string", "asset": "string", "version": "string"}, "deleteTask")
+_SCHEMA: Schema = Struct(
+    {"to_delete": ListOf(_TARGET_SPEC), "dry_run": "bool"},
+    go_type=go_struct_text(to_delete="[]main.deleteTask", dry_run="bool"),
+)
 
 # A version as (project, asset, version) and a file as (project, asset, version, path inside the version).
 VersionKey = tuple[str, str, str]
@@ -82,8 +86,9 @@ def reroute_links(service: Service, request: Request) -> dict[str, Any]:
     request.require_admin("delete a project")
     fields = request.parse(_SCHEMA)
     if "to_delete" not in fields:
-        raise RequestError(400, "expected a 'to_delete' property")
-    targets = [_check_target(entry) for entry in fields["to_delete"]]
+        # The reference wraps a nil error here, printed as %!w(<nil>); kept for byte equality.
+        raise RequestError(400, f"expected a 'to_delete' property in {go_quote(request.path)}; %!w(<nil>)")
+    targets = [_check_target(entry, request.path) for entry in fields["to_delete"]]
     dry_run = bool(fields.get("dry_run", False))
 
     with ExitStack() as stack:
@@ -99,13 +104,17 @@ def reroute_links(service: Service, request: Request) -> dict[str, Any]:
     return {"changes": [action.change() for action in actions]}
 
 
-def _check_target(fields: dict[str, Any]) -> _Target:
+def _check_target(fields: dict[str, Any], request_path: str) -> _Target:
     """Validate one ``to_delete`` element in the reference's order (6.13)."""
-    project = require_name(fields, "project")
+    # The reference's project field is a plain string: a missing project is an empty name.
+    project = require_name({"project": "", **fields}, "project", request_path)
     if fields.get("version") is not None and fields.get("asset") is None:
-        raise RequestError(400, "'version' requires the 'asset' to be specified")
-    asset = require_name(fields, "asset") if fields.get("asset") is not None else None
-    version = require_name(fields, "version") if fields.get("version") is not None else None
+        # The reference wraps a nil error here, which Go prints as %!w(<nil>); kept for byte equality.
+        raise RequestError(
+            400, f"'version' requires the 'asset' to be specified in {go_quote(request_path)}; %!w(<nil>)"
+        )
+    asset = require_name(fields, "asset", request_path) if fields.get("asset") is not None else None
+    version = require_name(fields, "version", request_path) if fields.get("version") is not None else None
     return _Target(project, asset, version)
 
 

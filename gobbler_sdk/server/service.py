@@ -15,14 +15,32 @@ from typing import Any
 
 from .config import ServerConfig
 from .errors import RequestError
+from .goerrors import go_quote, os_error_text
 from .locks import LOCK_NEWDIR, LockManager
 from .request_files import ReplayTable, Request, check_request_file
 
-__all__ = ["Handler", "Service"]
+__all__ = ["Handler", "Service", "stat_exists"]
 
 log = logging.getLogger("gobbler_sdk.server")
 
 Handler = Callable[["Service", Request], dict[str, Any]]
+
+
+def stat_exists(path: str, label: str = "") -> bool:
+    """Whether ``path`` exists (following links), as the reference's ``os.Stat`` checks tell.
+
+    Only "no such file or directory" means missing; any other failure (a name too long, a NUL byte, a
+    non-directory on the way) is a 500 ``failed to stat <label>"<path>"; stat <path>: <text>``.
+    """
+    try:
+        os.stat(path)
+    except FileNotFoundError:
+        return False
+    except (OSError, ValueError) as exc:
+        raise RequestError(
+            500, f"failed to stat {label}{go_quote(path)}; {os_error_text('stat', path, exc)}"
+        ) from exc
+    return True
 
 
 def _health_check(service: Service, request: Request) -> dict[str, Any]:
@@ -99,7 +117,9 @@ class Service:
         self.enter_registry(stack, exclusive=False)
         project_dir = self.path(project)
         with self.locks.hold(self.registry, exclusive=False, name=LOCK_NEWDIR):
-            if not os.path.isdir(project_dir):
+            # The deletions word their stat failures with the kind of directory.
+            label = "project directory " if missing_ok else ""
+            if not stat_exists(project_dir, label) or not os.path.isdir(project_dir):
                 if missing_ok:
                     return None
                 raise RequestError(404, f"project {project} does not exist")
@@ -119,7 +139,8 @@ class Service:
         """
         asset_dir = os.path.join(project_dir, asset)
         with self.locks.hold(project_dir, exclusive=False, name=LOCK_NEWDIR):
-            if not os.path.isdir(asset_dir):
+            label = "asset directory " if missing_ok else ""
+            if not stat_exists(asset_dir, label) or not os.path.isdir(asset_dir):
                 if missing_ok:
                     return None
                 raise RequestError(404, f"asset {asset} does not exist in project {project}")
@@ -136,7 +157,8 @@ class Service:
             RequestError: 404 ``version <V> does not exist for asset <A> of project <P>``.
         """
         version_dir = os.path.join(asset_dir, version)
-        if not os.path.isdir(version_dir):
+        label = "version directory " if missing_ok else ""
+        if not stat_exists(version_dir, label) or not os.path.isdir(version_dir):
             if missing_ok:
                 return None
             raise RequestError(

@@ -21,11 +21,13 @@ from .documents import (
     write_summary,
 )
 from .errors import RequestError
-from .gojson import Schema
+from .goerrors import go_quote, os_error_text
+from .gojson import Schema, Struct
 from .journal import write_version_log
 from .linkresolve import VersionRef
 from .locks import LOCK_NEWDIR
 from .request_files import Request, user_name
+from .service import stat_exists
 from .walk import Mode, Walk, group_links, write_link_files
 
 if TYPE_CHECKING:
@@ -33,16 +35,19 @@ if TYPE_CHECKING:
 
 __all__ = ["upload"]
 
-_SCHEMA: Schema = {
-    "source": "string",
-    "project": "string",
-    "asset": "string",
-    "version": "string",
-    "on_probation": "bool",
-    "ignore_dot": "bool",
-    "consume": "bool",
-    "spoof": "string",
-}
+_SCHEMA: Schema = Struct(
+    {
+        "source": "string",
+        "project": "string",
+        "asset": "string",
+        "version": "string",
+        "on_probation": "bool",
+        "ignore_dot": "bool",
+        "consume": "bool",
+        "spoof": "string",
+    },
+    "uploadRequest",
+)
 
 
 def upload(service: Service, request: Request) -> dict[str, Any]:
@@ -50,14 +55,24 @@ def upload(service: Service, request: Request) -> dict[str, Any]:
     started = now_rfc3339()
     fields = request.parse(_SCHEMA)
     spoof = fields.get("spoof")
-    user = request.effective_user(request.owner(), spoof)
-    source_dir, source_uid = _source_directory(service, fields)
-    owner = user_name(source_uid)
-    if request.effective_user(owner, spoof) != user:
-        raise RequestError(403, "requesting user must be the same as the owner of the 'source' directory")
-    project = require_name(fields, "project", style="expected")
-    asset = require_name(fields, "asset", style="expected")
-    version = require_name(fields, "version", style="expected")
+    try:
+        user = request.effective_user(request.owner(), spoof)
+    except RequestError as exc:
+        raise exc.wrap(f"failed to find owner of {go_quote(request.path)}") from None
+    source_dir, source_uid = _source_directory(service, fields, request.path)
+    try:
+        source_user = request.effective_user(user_name(source_uid), spoof)
+    except RequestError as exc:
+        raise exc.wrap(f"failed to find owner of {go_quote(source_dir)}") from None
+    if source_user != user:
+        raise RequestError(
+            403,
+            "requesting user must be the same as the owner of the 'source' directory "
+            f"({source_user} vs {user})",
+        )
+    project = require_name(fields, "project", request.path, style="expected")
+    asset = require_name(fields, "asset", request.path, style="expected")
+    version = require_name(fields, "version", request.path, style="expected")
 
     with ExitStack() as stack:
         project_dir = service.enter_project(stack, project, exclusive=False)
@@ -66,8 +81,8 @@ def upload(service: Service, request: Request) -> dict[str, Any]:
             trusted = _secure_asset(service, stack, request, project_dir, project, asset, version, user)
         asset_dir = os.path.join(project_dir, asset)
         version_dir = os.path.join(asset_dir, version)
-        if os.path.lexists(version_dir):
-            raise RequestError(400, f'version "{version}" already exists in "{asset_dir}"')
+        if os.path.lexists(version_dir) or stat_exists(version_dir, "version directory "):
+            raise RequestError(400, f"version {go_quote(version)} already exists in {go_quote(asset_dir)}")
         try:
             os.mkdir(version_dir, 0o755)
         except OSError as exc:
@@ -94,7 +109,7 @@ def upload(service: Service, request: Request) -> dict[str, Any]:
     return {}
 
 
-def _source_directory(service: Service, fields: dict[str, Any]) -> tuple[str, int]:
+def _source_directory(service: Service, fields: dict[str, Any], request_path: str) -> tuple[str, int]:
     """Steps 3-4: ``source`` must name a real directory directly inside staging.
 
     Returns:
@@ -102,16 +117,20 @@ def _source_directory(service: Service, fields: dict[str, Any]) -> tuple[str, in
     """
     source = fields.get("source")
     if source is None:
-        raise RequestError(400, "expected a 'source' property")
+        # The reference wraps a nil error here, printed as %!w(<nil>); kept for byte equality.
+        raise RequestError(400, f"expected a 'source' property in {go_quote(request_path)}; %!w(<nil>)")
     if source == "" or "/" in source:
-        raise RequestError(400, "expected 'source' to be a name, not a path")
+        raise RequestError(400, f"expected 'source' to be a name, not a path, in {go_quote(request_path)}")
     path = paths.join(service.config.staging, source)
     try:
         info = os.lstat(path)
-    except OSError as exc:
-        raise RequestError(400, f'failed to stat "{source}" in the staging directory; {exc}') from exc
+    except (OSError, ValueError) as exc:
+        detail = os_error_text("lstat", path, exc)
+        raise RequestError(
+            400, f"failed to stat {go_quote(source)} in the staging directory; {detail}"
+        ) from exc
     if not stat.S_ISDIR(info.st_mode):
-        raise RequestError(400, f'expected "{source}" to be a directory')
+        raise RequestError(400, f"expected {go_quote(source)} to be a directory")
     return path, info.st_uid
 
 
@@ -130,9 +149,12 @@ def _secure_asset(
     Returns:
         Whether the upload is trusted (untrusted uploads are forced onto probation).
     """
-    permissions = read_permissions(project_dir)
+    try:
+        permissions = read_permissions(project_dir)
+    except RequestError as exc:
+        raise exc.wrap(f"failed to read permissions for {go_quote(project)}") from None
     asset_dir = os.path.join(project_dir, asset)
-    if os.path.isdir(asset_dir):
+    if stat_exists(asset_dir, "asset directory ") and os.path.isdir(asset_dir):
         stack.enter_context(service.locks.hold(asset_dir, exclusive=True))
         merged = _merge_asset_permissions(permissions, asset_dir, asset)
         return _authorize(request, user, merged, project, asset, version)
@@ -153,7 +175,13 @@ def _merge_asset_permissions(permissions: Permissions, asset_dir: str, asset: st
     """Project owners/uploaders followed by the asset's, the latter always matching ``asset`` (5.4)."""
     if not os.path.lexists(os.path.join(asset_dir, PERMISSIONS)):
         return permissions
-    extra = read_permissions(asset_dir)
+    try:
+        extra = read_permissions(asset_dir, name_file=True)
+    except RequestError as exc:
+        project = os.path.basename(os.path.dirname(asset_dir))
+        raise exc.wrap(
+            f"failed to read permissions for asset {go_quote(asset)} in {go_quote(project)}"
+        ) from None
     return {
         "owners": [*(permissions.get("owners") or []), *(extra.get("owners") or [])],
         "uploaders": [
@@ -189,7 +217,8 @@ def _transfer(
     except RequestError as exc:
         # A 400 (a FIFO or other special file in the source) stays a 400: the caller's input is bad.
         raise RequestError(
-            400 if exc.status == 400 else 500, f"failed to transfer files; {exc.reason}"
+            400 if exc.status == 400 else 500,
+            f"failed to transfer files from {go_quote(source_dir)}; {exc.reason}",
         ) from exc
     version_dir = current.directory(service.config.registry)
     write_manifest(version_dir, manifest)

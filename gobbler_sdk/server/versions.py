@@ -16,7 +16,7 @@ from .accounting import read_latest
 from .auth import require_name
 from .documents import LINKS, read_manifest, read_summary, write_manifest
 from .errors import RequestError
-from .gojson import Schema
+from .gojson import Schema, Struct
 from .journal import write_version_log
 from .linkresolve import VersionRef
 from .request_files import Request
@@ -28,7 +28,12 @@ if TYPE_CHECKING:
 
 __all__ = ["reindex_version", "validate_version"]
 
-_SCHEMA: Schema = {"project": "string", "asset": "string", "version": "string"}
+_REINDEX_SCHEMA: Schema = Struct(
+    {"project": "string", "asset": "string", "version": "string"}, "reindexRequest"
+)
+_VALIDATE_SCHEMA: Schema = Struct(
+    {"project": "string", "asset": "string", "version": "string"}, "validateRequest"
+)
 
 
 @contextmanager
@@ -40,10 +45,10 @@ def _locked_version(service: Service, request: Request, what: str) -> Iterator[t
     """
     request.read()
     caller = request.owner()
-    fields = request.parse(_SCHEMA)
-    project = require_name(fields, "project", style="expected")
-    asset = require_name(fields, "asset", style="expected")
-    version = require_name(fields, "version", style="expected")
+    fields = request.parse(_REINDEX_SCHEMA if what == "reindex" else _VALIDATE_SCHEMA)
+    project = require_name(fields, "project", request.path, style="expected")
+    asset = require_name(fields, "asset", request.path, style="expected")
+    version = require_name(fields, "version", request.path, style="expected")
     if not request.is_admin(caller):
         raise RequestError(403, f"user '{caller}' is not authorized to {what} '{project}'")
     with ExitStack() as stack:

@@ -38,6 +38,8 @@ class Reply:
     status: int
     body: Any
     headers: httpx.Headers
+    # The request file's path, which many reasons quote (set by Gobbler.request).
+    request_path: str = ""
 
     @property
     def reason(self) -> str:
@@ -132,7 +134,9 @@ class Gobbler:
         if owner is not None:
             os.chown(path, *owner)
         try:
-            return self.post(name)
+            reply = self.post(name)
+            reply.request_path = str(path)
+            return reply
         finally:
             if not keep:
                 path.unlink(missing_ok=True)

@@ -185,7 +185,7 @@ def test_invalid_names(gobbler: Gobbler, name: str, reason: str) -> None:
 def test_missing_name(gobbler: Gobbler, payload: dict[str, Any]) -> None:
     reply = _create(gobbler, payload)
     assert reply.status == 400
-    assert reply.reason.startswith("expected a 'project' property")
+    assert reply.reason == f"expected a 'project' property in \"{reply.request_path}\""
 
 
 @pytest.mark.parametrize("prefix", [".x", "a b", "a+b", "%41", "é", " ", "-", "a.", "x..y"])

@@ -9,6 +9,7 @@ The end-to-end test runs the attacker as another account against the running ser
 from __future__ import annotations
 
 import os
+import re
 import pwd
 import shutil
 import subprocess
@@ -206,7 +207,7 @@ def test_fifo_in_an_upload_source_is_refused_and_releases_the_asset(gobbler: Gob
     assert time.monotonic() - started < 5
     assert (reply.status, reply.reason) == (
         400,
-        'failed to transfer files; "sub/pipe" is a FIFO, not a regular file',
+        f'failed to transfer files from "{gobbler.staging / source}"; "sub/pipe" is a FIFO, not a regular file',
     )
     assert not gobbler.path(project, "a", "v1").exists()
     # Nothing is left holding the asset: the next upload goes through at once.
@@ -221,10 +222,12 @@ def test_whitelisted_link_to_a_fifo_is_refused(gobbler: Gobbler, project: str, w
         reply = gobbler.upload(project, "a", "v1", {"f": "1", "l": Link(str(pipe))})
     finally:
         pipe.unlink()
-    assert (reply.status, reply.reason) == (
-        400,
-        f'failed to transfer files; target "{pipe}" of link "l" is a FIFO, not a regular file',
-    )
+    assert reply.status == 400
+    assert re.fullmatch(
+        f'failed to transfer files from "{re.escape(str(gobbler.staging))}/[^"/]+"; '
+        f'target "{re.escape(str(pipe))}" of link "l" is a FIFO, not a regular file',
+        reply.reason,
+    ), reply.reason
 
 
 # ---------------------------------------------------------------------- the attack, end to end

@@ -22,7 +22,7 @@ def _permissions(gobbler: Gobbler, project: str) -> Any:
 
 def _parse_error(reply: Reply) -> None:
     assert reply.status == 400, reply
-    assert "failed to parse JSON" in reply.reason, reply
+    assert reply.reason.startswith(f'failed to parse JSON from "{reply.request_path}"; '), reply
 
 
 # ------------------------------------------------------------------------------ key matching
@@ -84,7 +84,7 @@ def test_null_permissions_is_absent(gobbler: Gobbler) -> None:
 def test_later_null_clears_an_earlier_value(gobbler: Gobbler) -> None:
     reply = _create(gobbler, f'{{"project": "{unique()}", "project": null}}')
     assert reply.status == 400
-    assert "expected a 'project' property" in reply.reason
+    assert reply.reason == f"expected a 'project' property in \"{reply.request_path}\""
     name = unique()
     raw = f'{{"project": "{name}", "permissions": {{"owners": ["a"]}}, "permissions": null}}'
     assert _create(gobbler, raw).status == 200
@@ -102,7 +102,10 @@ def test_null_array_elements_are_zero_values(gobbler: Gobbler) -> None:
 def test_null_uploader_entry_has_no_id(gobbler: Gobbler) -> None:
     reply = _create(gobbler, f'{{"project": "{unique()}", "permissions": {{"uploaders": [null]}}}}')
     assert reply.status == 400
-    assert "all entries of 'uploaders' should have an 'id' property" in reply.reason
+    assert reply.reason == (
+        "invalid 'permissions.uploaders' in the request details; "
+        "all entries of 'uploaders' should have an 'id' property"
+    )
 
 
 # ------------------------------------------------------------------------------ duplicates merge
@@ -239,7 +242,7 @@ def test_malformed_documents_are_400(gobbler: Gobbler, raw: bytes) -> None:
 def test_null_document_behaves_like_an_empty_object(gobbler: Gobbler, raw: bytes) -> None:
     reply = _create(gobbler, raw)
     assert reply.status == 400
-    assert "expected a 'project' property" in reply.reason
+    assert reply.reason == f"expected a 'project' property in \"{reply.request_path}\""
 
 
 def test_whitespace_around_the_object_is_fine(gobbler: Gobbler) -> None:

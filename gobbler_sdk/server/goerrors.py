@@ -1,0 +1,72 @@
+"""How the reference words the texts inside its reasons: Go's ``%q`` quoting and Go's OS errors.
+
+The reference builds every reason with Go's ``fmt`` and standard library, so the embedded service writes
+them here and nowhere else: :func:`go_quote` is ``strconv.Quote`` (``%q``), :func:`os_error_text` is the
+``Error()`` of Go's ``*fs.PathError`` (``open /x: no such file or directory``) and :func:`link_error_text`
+that of ``*os.LinkError`` (``rename /a /b: file exists``).
+"""
+
+from __future__ import annotations
+
+import errno as _errno
+import os
+
+__all__ = ["go_quote", "link_error_text", "os_error_detail", "os_error_text"]
+
+_SHORT_ESCAPES = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\v": "\\v"}
+
+
+def go_quote(text: str) -> str:
+    r"""Quote ``text`` as Go's ``%q`` does (``strconv.Quote``).
+
+    Printable characters stay as they are (Go's and Python's notions of printable agree: letters, marks,
+    numbers, punctuation, symbols and the ASCII space); the others are escaped. Lone surrogates are bytes of
+    a file name that were not UTF-8 (``surrogateescape``), which Go prints as ``\xHH``.
+    """
+    out = ['"']
+    for char in text:
+        code = ord(char)
+        if char in ('"', "\\"):
+            out.append("\\" + char)
+        elif 0xDC80 <= code <= 0xDCFF:
+            out.append(f"\\x{code - 0xDC00:02x}")
+        elif char.isprintable():
+            out.append(char)
+        elif char in _SHORT_ESCAPES:
+            out.append(_SHORT_ESCAPES[char])
+        elif code < 0x20 or code == 0x7F:
+            out.append(f"\\x{code:02x}")
+        elif 0xD800 <= code <= 0xDFFF:
+            out.append("\\ufffd")
+        elif code < 0x10000:
+            out.append(f"\\u{code:04x}")
+        else:
+            out.append(f"\\U{code:08x}")
+    out.append('"')
+    return "".join(out)
+
+
+def os_error_detail(exc: OSError | ValueError) -> str:
+    """The system's error text in Go's spelling (its syscall table: lower-case glibc texts).
+
+    A ``ValueError`` is what Python raises for a path with a NUL byte, which the kernel would reject as an
+    invalid argument.
+    """
+    if isinstance(exc, OSError) and exc.errno is not None:
+        if exc.errno == _errno.ENOENT:
+            return "no such file or directory"
+        detail = os.strerror(exc.errno)
+        return detail[:1].lower() + detail[1:]
+    if isinstance(exc, ValueError):
+        return "invalid argument"
+    return str(exc)
+
+
+def os_error_text(operation: str, path: str, exc: OSError | ValueError) -> str:
+    """Go's ``*PathError`` text: ``<operation> <path>: <error text>`` (``lstat /x: file name too long``)."""
+    return f"{operation} {path}: {os_error_detail(exc)}"
+
+
+def link_error_text(operation: str, old: str, new: str, exc: OSError | ValueError) -> str:
+    """Go's ``*LinkError`` text for two-path calls: ``rename <old> <new>: <error text>``."""
+    return f"{operation} {old} {new}: {os_error_detail(exc)}"
