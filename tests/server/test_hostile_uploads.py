@@ -9,8 +9,8 @@ The end-to-end test runs the attacker as another account against the running ser
 from __future__ import annotations
 
 import os
-import re
 import pwd
+import re
 import shutil
 import subprocess
 import threading
@@ -207,7 +207,8 @@ def test_fifo_in_an_upload_source_is_refused_and_releases_the_asset(gobbler: Gob
     assert time.monotonic() - started < 5
     assert (reply.status, reply.reason) == (
         400,
-        f'failed to transfer files from "{gobbler.staging / source}"; "sub/pipe" is a FIFO, not a regular file',
+        f'failed to transfer files from "{gobbler.staging / source}"; "sub/pipe" is a FIFO,'
+        " not a regular file",
     )
     assert not gobbler.path(project, "a", "v1").exists()
     # Nothing is left holding the asset: the next upload goes through at once.
