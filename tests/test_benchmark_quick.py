@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-TIME_ROWS = ["a", "b", "c", "d", "d-noverify", "e", "e2", "f"]
+TIME_ROWS = ["a", "b", "c", "d", "d-noverify", "e", "e2", "f", "h"]
 MEMORY_ROWS = ["g-fetch", "g-upload"]
 
 
