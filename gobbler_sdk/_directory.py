@@ -36,6 +36,7 @@ def download_directory(
     overwrite: bool,
     concurrency: int,
     progress: bool | ProgressCallback | None,
+    grow_to: int | None = None,
 ) -> Path:
     """Mirror the registry directory ``relative`` into ``cache``; return the local directory.
 
@@ -45,7 +46,8 @@ def download_directory(
         relative: Registry-relative directory.
         entry_for: Manifest entry of a registry path (``None`` for internal files).
         overwrite: Download again even what is cached and verified.
-        concurrency: Parallel downloads.
+        concurrency: Parallel downloads (at first, when ``grow_to`` is given).
+        grow_to: Let the number of downloads in flight grow up to this while throughput rises.
         progress: ``True`` for a terminal bar, or a callable receiving progress events.
 
     Raises:
@@ -86,7 +88,7 @@ def download_directory(
         else:
             tracker.advance(first, entry.size if entry else 0)
         holders.append(holder)
-    remote.fetch_many(downloads, concurrency=concurrency, on_done=tracker.advance)
+    remote.fetch_many(downloads, concurrency=concurrency, grow_to=grow_to, on_done=tracker.advance)
 
     for members, holder in zip(jobs, holders, strict=True):
         if len(members) == 1:

@@ -20,6 +20,7 @@ import hashlib
 import http.client
 import queue
 import threading
+import time
 import urllib.request
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
@@ -33,6 +34,8 @@ __all__ = ["Answer", "Fetcher", "direct_connection_possible", "receive"]
 # Bodies at least this large are hashed on a second thread while they are received.
 _PIPELINE_THRESHOLD = 4 * CHUNK
 _QUEUE_DEPTH = 8
+#: An adaptive window keeps doubling while each doubling raises throughput by at least this factor.
+_GROWTH_GAIN = 1.25
 
 
 def direct_connection_possible(base_url: str) -> bool:
@@ -154,6 +157,7 @@ class Fetcher:
         handle: Callable[[int, http.client.HTTPResponse], None],
         *,
         window: int,
+        grow_to: int | None = None,
     ) -> dict[int, BaseException]:
         """Run many GETs from the calling thread with up to ``window`` of them in flight at once.
 
@@ -165,7 +169,12 @@ class Fetcher:
         Args:
             url_paths: Paths below the base URL.
             handle: Called as ``handle(index, response)``; must read the whole body.
-            window: Requests in flight at most.
+            window: Requests in flight at most (at first, when ``grow_to`` is given).
+            grow_to: Let the window grow up to this many requests while that pays: after each ``window``
+                answers, the window doubles if the answers arrived at least 25% faster than before the
+                last doubling, and returns to its previous size (and stays there) if they did not. On
+                loopback the service is the bottleneck and the window stays small; across a network
+                whose round trip is long against the service's work, it grows until the link is full.
 
         Returns:
             The exception raised for each request that failed (transfer errors and ``handle``'s own).
@@ -174,9 +183,12 @@ class Fetcher:
         in_flight: deque[tuple[int, http.client.HTTPConnection]] = deque()
         idle: list[http.client.HTTPConnection] = []
         failures: dict[int, BaseException] = {}
+        current = max(window, 1)
+        limit = max(grow_to or current, current)
+        epoch_start, epoch_done, last_rate = time.monotonic(), 0, 0.0
         try:
             while pending or in_flight:
-                while pending and len(in_flight) < max(window, 1):
+                while pending and len(in_flight) < current:
                     index = pending.popleft()
                     connection = idle.pop() if idle else self._new_connection()
                     try:
@@ -200,6 +212,15 @@ class Fetcher:
                     connection.close()
                 else:
                     idle.append(connection)
+                epoch_done += 1
+                if current < limit and epoch_done >= current:
+                    now = time.monotonic()
+                    rate = epoch_done / max(now - epoch_start, 1e-9)
+                    if rate >= last_rate * _GROWTH_GAIN:
+                        current, last_rate = min(current * 2, limit), rate
+                    else:
+                        current = limit = max(current // 2, 1)
+                    epoch_start, epoch_done = now, 0
         finally:
             for _, connection in in_flight:
                 connection.close()
