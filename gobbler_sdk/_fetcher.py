@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from ._cache import CHUNK, PartialFile
+from ._log import logger
 
 __all__ = ["Answer", "Fetcher", "direct_connection_possible", "receive"]
 
@@ -226,6 +227,10 @@ class Fetcher:
                 connection.close()
             for connection in idle:
                 connection.close()
+        if grow_to:
+            logger.debug(
+                "%d requests, window %d (from %d, up to %d)", len(url_paths), current, window, grow_to
+            )
         return failures
 
     def close(self) -> None:

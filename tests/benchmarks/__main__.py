@@ -27,8 +27,9 @@ from .floors import curl_version
 from .latency import parse_delay
 from .memory import REPOSITORY, Memory, MemoryRow
 from .metadata import LatestOfMany, Metadata, TypedManifest
+from .plots import write_all
 from .report import markdown, write_json
-from .settings import FULL, LATENCY_CURL_PARALLEL, QUICK, Sizes
+from .settings import FULL, LATENCY_CURL_PARALLEL, LATENCY_PYG_CONCURRENCY, QUICK, Sizes
 from .uploads import one_big_file, small_files
 from .workspace import Workspace
 
@@ -156,7 +157,9 @@ def run(options: argparse.Namespace) -> int:
         warmup=options.warmup if options.warmup is not None else sizes.warmup,
     )
     if options.latency is not None:
-        sizes = dataclasses.replace(sizes, curl_parallel=LATENCY_CURL_PARALLEL)
+        sizes = dataclasses.replace(
+            sizes, curl_parallel=LATENCY_CURL_PARALLEL, pyg_concurrency=LATENCY_PYG_CONCURRENCY
+        )
     if sizes.rounds < 1 or sizes.warmup < 0:
         raise SystemExit("--rounds must be at least 1 and --warmup at least 0")
     started = time.perf_counter()
@@ -209,6 +212,8 @@ def run(options: argparse.Namespace) -> int:
         write_json(options.json, meta, raw, rows, memory_rows, memory.raw if memory else {}, services)
         print(markdown(meta, rows, memory_rows, services), end="")
         log(f"raw times written to {options.json} ({meta['elapsed_seconds']} s in all)")
+        if not options.quick:
+            log("plots: " + ", ".join(str(p) for p in write_all(options.json.parent)))
         return 0
     finally:
         for workload in workloads:

@@ -241,3 +241,66 @@ def ping_rtt(host: str, port: int, *, samples: int = 3) -> float:
             times.append(time.perf_counter() - start)
     times.sort()
     return times[len(times) // 2]
+
+
+class ProxyProcess:
+    """A :class:`LatencyProxy` in a child process, so it never competes for the GIL with a measured client.
+
+    Args:
+        target_host: Host the service listens on.
+        target_port: Its port.
+        rtt: Round-trip time to add, in seconds.
+    """
+
+    def __init__(self, target_host: str, target_port: int, rtt: float) -> None:
+        self.arguments = [target_host, str(target_port), repr(rtt)]
+        self.port = 0
+        self._process: subprocess.Popen[str] | None = None
+
+    @property
+    def url(self) -> str:
+        """``http://127.0.0.1:<port>`` of the proxy."""
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> ProxyProcess:
+        """Start the child and wait for the port it listens on."""
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "tests.benchmarks.latency", *self.arguments],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+        )
+        assert self._process.stdout is not None
+        line = self._process.stdout.readline()
+        if not line.strip().isdigit():
+            self.close()
+            raise RuntimeError(f"the latency proxy did not start: {line!r}")
+        self.port = int(line)
+        return self
+
+    def close(self) -> None:
+        """Stop the child (it also stops by itself when its standard input closes)."""
+        if self._process is None:
+            return
+        with contextlib.suppress(OSError):
+            if self._process.stdin is not None:
+                self._process.stdin.close()
+        try:
+            self._process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait()
+        self._process = None
+
+
+def _serve(arguments: Sequence[str]) -> None:
+    """Child side of :class:`ProxyProcess`: print the port, forward until standard input closes."""
+    host, port, rtt = arguments
+    with LatencyProxy(host, int(port), float(rtt)) as proxy:
+        print(proxy.port, flush=True)
+        sys.stdin.read()
+
+
+if __name__ == "__main__":
+    _serve(sys.argv[1:])

@@ -55,6 +55,8 @@ class Sizes:
 
 #: ``--parallel-max`` values tried for curl when a network delay is added (``--latency``).
 LATENCY_CURL_PARALLEL = (8, 64)
+#: pygobbler's ``concurrent=`` values at latency: its best on loopback (1 and 2 take minutes at 20 ms).
+LATENCY_PYG_CONCURRENCY = (8,)
 
 FULL = Sizes(
     upload_files=2000,

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 from gobbler_sdk import GobblerClient
 from gobbler_sdk.testing import GobblerService
 
-from .latency import LatencyProxy, Netem, ping_rtt
+from .latency import Netem, ProxyProcess, ping_rtt
 from .settings import MIB
 
 PROJECT = "bench"
@@ -127,7 +127,7 @@ class Workspace:
         #: How it is added (``"netem"`` or ``"proxy"``) and the round trip measured through it.
         self.latency_method: str | None = None
         self.measured_rtt: float | None = None
-        self._proxy: LatencyProxy | None = None
+        self._proxy: ProxyProcess | None = None
         self._netem: Netem | None = None
 
     def scratch(self, prefix: str) -> Path:
@@ -156,7 +156,7 @@ class Workspace:
             self.latency_method = "netem"
         else:
             self._netem = None
-            self._proxy = LatencyProxy(host, port, self.latency).start()
+            self._proxy = ProxyProcess(host, port, self.latency).start()
             endpoint.proxy_url = self._proxy.url
             self.latency_method = "proxy"
         self.measured_rtt = ping_rtt(*endpoint.host_port)

@@ -91,3 +91,14 @@ def test_directory_downloads_with_any_window(
         f"d{i % 3}/f{i:02d}.txt" for i in range(30)
     )
     assert (local / "d2" / "f29.txt").read_text() == "contents 29"
+
+
+def test_latest_and_its_manifest_take_two_requests(version: Version, proxy: LyingServer) -> None:
+    asset = version.asset
+    latest = asset.latest()
+    assert latest is not None
+    assert latest.name == "v1"
+    assert len(latest.manifest()) == 30
+    assert proxy.paths("/fetch/") == [f"/fetch/{asset.key}/..latest", f"/fetch/{version.key}/..manifest"]
+    latest.manifest()
+    assert proxy.count(f"/fetch/{version.key}/..manifest") == 1
