@@ -74,6 +74,7 @@ def download_directory(
     select: PathFilter | None = None,
     listing: list[str] | None = None,
     cache_only: bool = False,
+    grow_to: int | None = None,
 ) -> list[tuple[str, str, ManifestEntry | None]]:
     """Mirror the registry directory ``relative`` into ``cache``.
 
@@ -83,12 +84,13 @@ def download_directory(
         relative: Registry-relative directory.
         entry_for: Manifest entry of a registry path (``None`` for internal files).
         overwrite: Download again even what is cached and verified.
-        concurrency: Parallel downloads.
+        concurrency: Parallel downloads (at first, when ``grow_to`` is given).
         progress: A progress setting (see :class:`Tracker`).
         tqdm_class: Draw the bar with this ``tqdm`` class.
         select: Keeps the paths (relative to ``relative``) to fetch; internal ``..`` files are always kept.
         listing: The recursive listing when already known (from a cached manifest).
         cache_only: Download nothing: everything selected must already be cached and valid.
+        grow_to: Let the number of downloads in flight grow up to this while throughput rises.
 
     Returns:
         The selected user files and empty directories (directories with a trailing ``/``) as
@@ -155,6 +157,7 @@ def download_directory(
             concurrency=concurrency,
             on_done=tracker.streamed,
             on_bytes=tracker.on_bytes,
+            grow_to=grow_to,
         )
 
     for members, holder in zip(jobs, holders, strict=True):

@@ -24,6 +24,7 @@ import hashlib
 import http.client
 import queue
 import threading
+import time
 import urllib.request
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
@@ -32,6 +33,7 @@ from urllib.parse import urlsplit
 
 from ._cache import CHUNK, PartialFile
 from ._limits import DEFAULT_MAX_RESPONSE_SIZE, ReadLimits, deadline_scope, too_large, wrap_socket
+from ._log import logger
 from ._ranges import Slice, plan_body, range_header, read_exactly
 
 __all__ = ["Answer", "Fetcher", "direct_connection_possible", "read_capped", "receive"]
@@ -41,6 +43,9 @@ _PIPELINE_THRESHOLD = 4 * CHUNK
 _QUEUE_DEPTH = 8
 # Most of an error document read from a ranged request's answer.
 _ERROR_BODY_LIMIT = 64 * 1024
+#: An adaptive window keeps doubling while each doubling raises throughput by at least this factor: on
+#: loopback noise alone rarely gives 1.5x, across a network a doubling gives nearly 2x.
+_GROWTH_GAIN = 1.5
 
 
 def direct_connection_possible(base_url: str) -> bool:
@@ -226,6 +231,7 @@ class Fetcher:
         handle: Callable[[int, http.client.HTTPResponse], None],
         *,
         window: int,
+        grow_to: int | None = None,
     ) -> dict[int, BaseException]:
         """Run many GETs from the calling thread with up to ``window`` of them in flight at once.
 
@@ -237,7 +243,12 @@ class Fetcher:
         Args:
             url_paths: Paths below the base URL.
             handle: Called as ``handle(index, response)``; must read the whole body.
-            window: Requests in flight at most.
+            window: Requests in flight at most (at first, when ``grow_to`` is given).
+            grow_to: Let the window grow up to this many requests while that pays: after each ``window``
+                answers, the window doubles if the answers arrived at least 50% faster than before the
+                last doubling, and returns to its previous size (and stays there) if they did not. On
+                loopback the service is the bottleneck and the window stays small; across a network
+                whose round trip is long against the service's work, it grows until the link is full.
 
         Returns:
             The exception raised for each request that failed (transfer errors and ``handle``'s own).
@@ -246,9 +257,12 @@ class Fetcher:
         in_flight: deque[tuple[int, http.client.HTTPConnection]] = deque()
         idle: list[http.client.HTTPConnection] = []
         failures: dict[int, BaseException] = {}
+        current = max(window, 1)
+        limit = max(grow_to or current, current)
+        epoch_start, epoch_done, last_rate = time.monotonic(), 0, 0.0
         try:
             while pending or in_flight:
-                while pending and len(in_flight) < max(window, 1):
+                while pending and len(in_flight) < current:
                     index = pending.popleft()
                     connection = idle.pop() if idle else self._new_connection()
                     try:
@@ -274,11 +288,24 @@ class Fetcher:
                     connection.close()
                 else:
                     idle.append(connection)
+                epoch_done += 1
+                if current < limit and epoch_done >= current:
+                    now = time.monotonic()
+                    rate = epoch_done / max(now - epoch_start, 1e-9)
+                    if rate >= last_rate * _GROWTH_GAIN:
+                        current, last_rate = min(current * 2, limit), rate
+                    else:
+                        current = limit = max(current // 2, 1)
+                    epoch_start, epoch_done = now, 0
         finally:
             for _, connection in in_flight:
                 connection.close()
             for connection in idle:
                 connection.close()
+        if grow_to:
+            logger.debug(
+                "%d requests, window %d (from %d, up to %d)", len(url_paths), current, window, grow_to
+            )
         return failures
 
     def close(self) -> None:

@@ -15,6 +15,8 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -69,6 +71,13 @@ from .transports import LocalTransport, RemoteTransport, Transport
 
 __all__ = ["GobblerClient"]
 
+# Parallel copies, and the download window's starting size, when ``concurrency`` is not given.
+_DEFAULT_CONCURRENCY = 8
+# The adaptive download window's ceiling: 64 requests in flight filled a 20 ms round trip (performance page).
+_MAX_WINDOW = 64
+# Parsed manifests of settled versions kept per client (a 2,000-entry manifest costs ~1 ms to parse).
+_PARSED_MANIFESTS = 4
+
 TransportChoice = Literal["auto", "local", "remote"]
 
 _D = TypeVar("_D")
@@ -103,7 +112,9 @@ def _check_options(
         )
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
         raise ConfigurationError(f"timeout must be a positive number of seconds, not {timeout!r}")
-    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+    if concurrency is not None and (
+        isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1
+    ):
         raise ConfigurationError(f"concurrency must be an integer of at least 1, not {concurrency!r}")
     if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
         raise ConfigurationError(f"retries must be an integer of at least 0, not {retries!r}")
@@ -129,7 +140,10 @@ class GobblerClient:
             HTTP), ``"local"``, ``"remote"``, or a :class:`~gobbler_sdk.transports.Transport` instance.
         timeout: Seconds allowed for connecting and for each wait for bytes of a read; also the base of
             each read's overall deadline (see ``min_read_rate``).
-        concurrency: Parallel downloads and copies.
+        concurrency: Parallel downloads and copies. ``None`` (the default) means 8 parallel copies and a
+            download window that starts at 8 requests in flight and grows (up to 64) while that raises
+            throughput, so a directory download fills a network with a long round trip without
+            crowding a service next door (see the performance page).
         retries: Further attempts for idempotent reads after a transient failure.
         offline: Serve reads from the cache only and send nothing to the service (what is not cached
             raises :class:`~gobbler_sdk.errors.NotCachedError`); ``None`` reads ``GOBBLER_OFFLINE``
@@ -162,7 +176,7 @@ class GobblerClient:
         cache: str | os.PathLike[str] | None = None,
         transport: TransportChoice | Transport = "auto",
         timeout: float = 30.0,
-        concurrency: int = 8,
+        concurrency: int | None = None,
         retries: int = 3,
         offline: bool | None = None,
         min_read_rate: float = DEFAULT_MIN_READ_RATE,
@@ -185,7 +199,8 @@ class GobblerClient:
         ):
             raise ConfigurationError("min_read_rate, max_response_size and submit_timeout must be positive")
         self.timeout = timeout
-        self.concurrency = concurrency
+        self.concurrency = concurrency or _DEFAULT_CONCURRENCY
+        self._adaptive_window = concurrency is None
         self.retries = retries
         self.submit_timeout = submit_timeout
         self._limits = ReadLimits(timeout, min_read_rate=min_read_rate, max_response_size=max_response_size)
@@ -197,6 +212,9 @@ class GobblerClient:
         # Versions whose summary says they are not probational: their documents can be cached for good.
         self._settled: set[str] = set()
         self._staging_checked: Path | None = None
+        # Parsed manifests of settled versions read remotely, most recently used last.
+        self._parsed_manifests: OrderedDict[str, Manifest] = OrderedDict()
+        self._parsed_lock = threading.Lock()
 
     # ------------------------------------------------------------------ configuration
 
@@ -372,6 +390,8 @@ class GobblerClient:
         state = dict(self.__dict__)
         for name in self._RUNTIME:
             state[name] = None
+        # A lock does not pickle; the parsed manifests are only a memo. Both are rebuilt on arrival.
+        del state["_parsed_lock"], state["_parsed_manifests"]
         if isinstance(self._choice, RemoteTransport):
             # A remote transport holds live connections; the receiving side builds its own.
             state["_choice"] = "remote"
@@ -383,6 +403,8 @@ class GobblerClient:
     def __setstate__(self, state: dict[str, Any]) -> None:
         state = dict(state)
         state["_cache"] = Cache(state["_cache"])
+        state["_parsed_manifests"] = OrderedDict()
+        state["_parsed_lock"] = threading.Lock()
         self.__dict__.update(state)
 
     def __enter__(self) -> GobblerClient:
@@ -509,7 +531,9 @@ class GobblerClient:
 
     # ------------------------------------------------------------------ files
 
-    def _entry_for(self, path: str, manifests: dict[str, Manifest] | None = None) -> ManifestEntry | None:
+    def _entry_for(
+        self, path: str, manifests: dict[str, Manifest] | None = None, *, learn: bool = True
+    ) -> ManifestEntry | None:
         parts = path.split("/")
         if len(parts) < 4 or any(part.startswith("..") for part in parts):
             return None
@@ -517,7 +541,8 @@ class GobblerClient:
         # A directory download reads each version's manifest once, not once per file.
         manifest = manifests.get(key) if manifests is not None else None
         if manifest is None:
-            manifest = self._manifest(Project(self, parts[0]).asset(parts[1]).version(parts[2]), True)
+            version = Project(self, parts[0]).asset(parts[1]).version(parts[2])
+            manifest = self._manifest(version, True, learn=learn)
             if manifests is not None:
                 manifests[key] = manifest
         entry = manifest.get("/".join(parts[3:]))
@@ -590,7 +615,9 @@ class GobblerClient:
         internal = is_internal(path)
         entry = None
         if verify or internal:
-            entry = self._entry_for(path)
+            # One request for the manifest, one for the file: whether the version is settled (so that
+            # its manifest may be cached) is not worth a third round trip before the download.
+            entry = self._entry_for(path, learn=False)
             if entry is not None and entry.is_directory:
                 # The file server would answer with a redirect to a listing; locally it is simply no file.
                 raise NotFoundError(f"{path!r} is an empty directory, not a file")
@@ -743,6 +770,8 @@ class GobblerClient:
             "progress": progress,
             "tqdm_class": tqdm_class,
             "select": select,
+            # An explicit concurrency fixes the window; the default lets it grow while throughput rises.
+            "grow_to": _MAX_WINDOW if concurrency is None and self._adaptive_window else None,
         }
 
         def entry_for(item: str) -> ManifestEntry | None:
@@ -878,9 +907,25 @@ class GobblerClient:
         )
         return submitter.submit(action, payload, context=context)
 
-    def _manifest(self, version: Version, force_remote: bool, overwrite: bool = False) -> Manifest:
-        data = self._version_document(version, "..manifest", force_remote, overwrite)
-        return self._document(f"{version.key}/..manifest", force_remote, lambda: Manifest.from_json(data))
+    def _manifest(
+        self, version: Version, force_remote: bool, overwrite: bool = False, *, learn: bool = True
+    ) -> Manifest:
+        # A settled version's manifest never changes, so its parsed model is kept (a few, bounded).
+        remote = isinstance(self._reader(force_remote), RemoteTransport)
+        if remote and not overwrite and version.key in self._settled:
+            with self._parsed_lock:
+                kept = self._parsed_manifests.get(version.key)
+                if kept is not None:
+                    self._parsed_manifests.move_to_end(version.key)
+                    return kept
+        data = self._version_document(version, "..manifest", force_remote, overwrite, learn=learn)
+        manifest = self._document(f"{version.key}/..manifest", force_remote, lambda: Manifest.from_json(data))
+        if remote and version.key in self._settled:
+            with self._parsed_lock:
+                self._parsed_manifests[version.key] = manifest
+                while len(self._parsed_manifests) > _PARSED_MANIFESTS:
+                    self._parsed_manifests.popitem(last=False)
+        return manifest
 
     def _summary(self, version: Version, force_remote: bool, overwrite: bool = False) -> Summary:
         data = self._version_document(version, "..summary", force_remote, overwrite)
@@ -898,13 +943,17 @@ class GobblerClient:
                 reader.confirm_service()
             raise
 
-    def _version_document(self, version: Version, name: str, force_remote: bool, overwrite: bool) -> bytes:
+    def _version_document(
+        self, version: Version, name: str, force_remote: bool, overwrite: bool, *, learn: bool = True
+    ) -> bytes:
         """Bytes of a version's ``..summary`` or ``..manifest``.
 
         Remotely, the documents of a non-probational version are served from the cache without any
         request: the service never rewrites them (only approval rewrites a summary, and only of a
         probational version). ``overwrite`` asks the service again, for the rare administrative
         rewrites (reindexing, rerouting) and for a version deleted and re-uploaded under the same name.
+        Without ``learn``, a version not yet known to be settled is not asked for its summary (one
+        request less), and its document is then not cached.
         """
         path = f"{version.key}/{name}"
         reader = self._reader(force_remote)
@@ -922,8 +971,11 @@ class GobblerClient:
             logger.debug("%s: %s", "cache hit" if data is not None else "cache miss", path)
             if data is None:
                 data = reader.read(path)
-                if data is not None and self._is_settled_now(
-                    version, reader, data if name == "..summary" else None
+                summary = data if name == "..summary" else None
+                if data is not None and (
+                    self._is_settled_now(version, reader, summary)
+                    if learn
+                    else self._is_settled(version, summary)
                 ):
                     self._cache.write_bytes(path, data)
         if data is None:

@@ -449,13 +449,15 @@ class Asset(_Handle):
     def latest(self, *, force_remote: bool = False) -> Version | None:
         """The latest non-probational version, as recorded by the service, or ``None``."""
         data = self._read_json("..latest", force_remote)
-        return (
-            None
-            if data is None
-            else self._client._document(
-                f"{self.key}/..latest", force_remote, lambda: self.version(data["version"])
-            )
+        if data is None:
+            return None
+        version = self._client._document(
+            f"{self.key}/..latest", force_remote, lambda: self.version(data["version"])
         )
+        # ..latest only ever names a non-probational version, and approval is never undone: its documents
+        # can be cached without asking for its summary first (one round trip less for latest().manifest()).
+        self._client._settled.add(version.key)
+        return version
 
     def refresh_latest(self) -> Version | None:
         """Recompute the latest version (administrators only) and return it."""

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-TIME_ROWS = ["a", "b", "c", "d", "d-noverify", "e", "e2", "f", "h-read", "h-range", "h-find", "h-csv"]
+TIME_ROWS = ["a", "b", "c", "d", "d-noverify", "e", "e2", "f", "h", "i-read", "i-range", "i-find", "i-csv"]
 MEMORY_ROWS = ["g-fetch", "g-upload"]
 
 

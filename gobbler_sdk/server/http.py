@@ -415,6 +415,11 @@ class _Handler(BaseHTTPRequestHandler):
             self.server.service.config.registry, url_path, target.query, self.command, headers
         )
         try:
+            if all(isinstance(segment, bytes) for segment in reply.segments):
+                # A small file read whole: headers and body leave in one write.
+                body = b"".join(s for s in reply.segments if isinstance(s, bytes))
+                self._start(reply.status, reply.headers, reply.length, body)
+                return
             self._start(reply.status, reply.headers, reply.length)
             for segment in reply.segments:
                 if isinstance(segment, bytes):

@@ -26,6 +26,11 @@ __all__ = ["Reply", "go_escape_path", "html_escape", "serve"]
 
 INDEX_PAGE = "/index.html"
 
+# Files up to this size are read whole and sent with their headers in one write: for a small file the
+# dup + sendfile route cost more system calls (each one a release and re-acquisition of the GIL) than
+# the bytes themselves.
+INLINE_LIMIT = 64 * 1024
+
 # A Segment is a literal chunk of the body or an (offset, length) region of the open file.
 Segment = bytes | tuple[int, int]
 
@@ -335,7 +340,12 @@ def _file(
     if status == 412:
         return Reply(412, headers, length=0)
 
-    kind = type_by_extension(name) or sniff(os.pread(fd, SNIFF_LENGTH, 0))
+    whole = os.pread(fd, size, 0) if 0 < size <= INLINE_LIMIT else None
+    if whole is not None and len(whole) != size:
+        whole = None  # the file changed since fstat: let the region be sent as for a large file
+    kind = type_by_extension(name) or sniff(
+        whole[:SNIFF_LENGTH] if whole is not None else os.pread(fd, SNIFF_LENGTH, 0)
+    )
     headers["Content-Type"] = kind
 
     try:
@@ -370,7 +380,7 @@ def _file(
         headers["Content-Type"] = f"multipart/byteranges; boundary={boundary}"
     else:
         status_code = 200
-        segments = [(0, size)]
+        segments = [whole if whole is not None else (0, size)]
     total = sum(len(s) if isinstance(s, bytes) else s[1] for s in segments)
     headers["Accept-Ranges"] = "bytes"
     return Reply(status_code, headers, segments if method != "HEAD" else [], fd=fd, length=total)

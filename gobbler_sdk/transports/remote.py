@@ -260,6 +260,7 @@ class RemoteTransport:
         items: Sequence[tuple[str, ManifestEntry | None]],
         *,
         concurrency: int,
+        grow_to: int | None = None,
         on_done: Callable[[str, int], None] | None = None,
         on_bytes: ByteCallback | None = None,
     ) -> None:
@@ -272,7 +273,8 @@ class RemoteTransport:
 
         Args:
             items: Registry paths with their manifest entries (``None`` downloads without a check).
-            concurrency: Requests in flight at most.
+            concurrency: Requests in flight at most (at first, when ``grow_to`` is given).
+            grow_to: On the fast path, let the window grow up to this while throughput rises.
             on_done: Called with each path and its size once it is in place.
             on_bytes: Called with the size of each chunk as it arrives.
 
@@ -320,7 +322,9 @@ class RemoteTransport:
             _settle(result, partial, path, entry, self.confirm_service)
             finished(index)
 
-        failures = fetcher.exchange_many([fetch_url(path) for path, _ in items], handle, window=concurrency)
+        failures = fetcher.exchange_many(
+            [fetch_url(path) for path, _ in items], handle, window=concurrency, grow_to=grow_to
+        )
         for index, exc in sorted(failures.items()):
             path, entry = items[index]
             if not isinstance(exc, (RetryableStatus, *TRANSPORT_ERRORS)):

@@ -24,11 +24,13 @@ from gobbler_sdk import __version__ as sdk_version
 from .base import Row, ServiceRow, Workload
 from .fetches import BigFetch, TreeFetch
 from .floors import curl_version
+from .latency import parse_delay
 from .memory import REPOSITORY, Memory, MemoryRow
-from .metadata import Metadata, TypedManifest
+from .metadata import LatestOfMany, Metadata, TypedManifest
+from .plots import write_all
 from .pydata import FsspecReads
 from .report import markdown, write_json
-from .settings import FULL, QUICK, Sizes
+from .settings import FULL, LATENCY_CURL_PARALLEL, LATENCY_PYG_CONCURRENCY, QUICK, Sizes
 from .uploads import one_big_file, small_files
 from .workspace import Workspace
 
@@ -37,7 +39,9 @@ try:
 except ImportError:  # pragma: no cover - the dev extra installs it
     pygobbler = None
 
-KEYS = ("a", "b", "c", "d", "e", "f", "g", "h")
+KEYS = ("a", "b", "c", "d", "e", "f", "g", "h", "i")
+#: What ``--latency`` runs unless ``--only`` says otherwise: the reads a network delay slows down.
+LATENCY_KEYS = ("c", "d", "e", "h")
 
 
 def parse(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -52,8 +56,18 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--json", type=Path, default=REPOSITORY / ".bench" / "results.json", help="where raw times go"
     )
+    parser.add_argument(
+        "--latency",
+        type=parse_delay,
+        nargs="?",
+        const=0.02,
+        help="round trip added between clients and service, e.g. 20ms (alone: 20ms); runs c,d,e,h",
+    )
     options = parser.parse_args(argv)
-    selected = [k.strip() for k in (options.only or ",".join(KEYS)).split(",") if k.strip()]
+    if options.latency is not None and options.json == parser.get_default("json"):
+        options.json = options.json.with_name("results-latency.json")
+    everything = LATENCY_KEYS if options.latency is not None else KEYS
+    selected = [k.strip() for k in (options.only or ",".join(everything)).split(",") if k.strip()]
     unknown = sorted(set(selected) - set(KEYS))
     if unknown:
         parser.error(f"unknown workloads {', '.join(unknown)}; choose among {', '.join(KEYS)}")
@@ -75,7 +89,8 @@ def build(workspace: Workspace, sizes: Sizes, selected: Sequence[str]) -> list[W
         "d": lambda: BigFetch(workspace, sizes),
         "e": lambda: Metadata(workspace, sizes),
         "f": lambda: TypedManifest(workspace, sizes),
-        "h": lambda: FsspecReads(workspace, sizes),
+        "h": lambda: LatestOfMany(workspace, sizes),
+        "i": lambda: FsspecReads(workspace, sizes),
     }
     return [factories[key]() for key in KEYS if key in selected and key in factories]
 
@@ -121,6 +136,9 @@ def describe(workspace: Workspace, sizes: Sizes, quick: bool) -> dict[str, Any]:
         "warmup": sizes.warmup,
         "tmpfs": workspace.on_tmpfs,
         "sizes": sizes.to_json(),
+        "latency": workspace.latency,
+        "latency_method": workspace.latency_method,
+        "measured_rtt": workspace.measured_rtt,
     }
 
 
@@ -140,10 +158,14 @@ def run(options: argparse.Namespace) -> int:
         rounds=options.rounds if options.rounds is not None else sizes.rounds,
         warmup=options.warmup if options.warmup is not None else sizes.warmup,
     )
+    if options.latency is not None:
+        sizes = dataclasses.replace(
+            sizes, curl_parallel=LATENCY_CURL_PARALLEL, pyg_concurrency=LATENCY_PYG_CONCURRENCY
+        )
     if sizes.rounds < 1 or sizes.warmup < 0:
         raise SystemExit("--rounds must be at least 1 and --warmup at least 0")
     started = time.perf_counter()
-    workspace = Workspace(sizes.scratch_bytes)
+    workspace = Workspace(sizes.scratch_bytes, options.latency)
     workloads: list[Workload] = []
     memory: Memory | None = None
     try:
@@ -151,6 +173,12 @@ def run(options: argparse.Namespace) -> int:
         log(
             f"benchmark in {workspace.root} (tmpfs: {workspace.on_tmpfs}), services: "
             + ", ".join(f"{e.label} {e.url}" for e in workspace.endpoints)
+            + (
+                f"; {workspace.latency_method} adds {options.latency * 1000:g} ms, measured round trip "
+                f"{(workspace.measured_rtt or 0) * 1000:.1f} ms"
+                if options.latency
+                else ""
+            )
         )
         for workload in build(workspace, sizes, options.selected):
             log(f"setting up {workload.key}")
@@ -186,6 +214,8 @@ def run(options: argparse.Namespace) -> int:
         write_json(options.json, meta, raw, rows, memory_rows, memory.raw if memory else {}, services)
         print(markdown(meta, rows, memory_rows, services), end="")
         log(f"raw times written to {options.json} ({meta['elapsed_seconds']} s in all)")
+        if not options.quick:
+            log("plots: " + ", ".join(str(p) for p in write_all(options.json.parent)))
         return 0
     finally:
         for workload in workloads:

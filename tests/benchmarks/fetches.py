@@ -13,7 +13,16 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .base import Row, Times, Workload, at_least, at_most, best, combine, median, per_round, pyg_text, timed
-from .floors import CURL, FloorError, count_files, curl_config, curl_parallel, http_download, md5_in_memory
+from .floors import (
+    CURL,
+    FloorError,
+    count_files,
+    curl_config,
+    curl_output,
+    curl_parallel,
+    http_download,
+    md5_in_memory,
+)
 from .settings import Sizes
 from .workspace import PROJECT, Workspace, big_file, small_tree
 
@@ -157,7 +166,7 @@ class BigFetch(Workload):
         self.size = sizes.fetch_bytes
         self.title = f"remote fetch of one {self.size >> 20} MiB file, checksum verified"
         self.path = f"{PROJECT}/big/v1/big.bin"
-        self.contenders = ["download", "md5", "sdk", "sdk-noverify"]
+        self.contenders = ["download", "md5", "sdk", "sdk-noverify"] + (["curl-o"] if CURL else [])
         if pygobbler is not None:
             self.contenders.append("pygobbler")
         self.data = b""
@@ -194,6 +203,9 @@ class BigFetch(Workload):
                 target = work / "big.bin"
                 host, port = endpoint.host_port
                 seconds = timed(lambda: http_download(host, port, self.path, target))
+            elif contender == "curl-o":
+                target = work / "big.bin"
+                seconds = timed(lambda: curl_output(endpoint.url, self.path, target))
             elif contender.startswith("sdk"):
                 seconds, target = self._sdk(work, verify=contender == "sdk")
             else:
@@ -241,6 +253,7 @@ class BigFetch(Workload):
         sdk_ratio = per_round(rounds, lambda t: t.get("sdk"), floor)
         raw_ratio = per_round(rounds, lambda t: t.get("sdk-noverify"), download)
         pyg_download = per_round(rounds, lambda t: t.get("pygobbler"), download)
+        curl_ratio = per_round(rounds, lambda t: t.get("sdk"), lambda t: t.get("curl-o"))
         verified = at_most(sdk_ratio, 1.15, "x floor")
         unverified = at_most(raw_ratio, 1.1, "x download")
         return [
@@ -262,6 +275,7 @@ class BigFetch(Workload):
                     f"download alone {median([download(t) for t in rounds]) or 0:.3f} s, "
                     f"md5 alone {median([t.get('md5') for t in rounds]) or 0:.3f} s",
                     f"pygobbler / download alone = {pyg_download or 0:.2f}x",
+                    f"gobbler-sdk (verified) / curl -o = {curl_ratio or 0:.2f}x (target <= 1.15x)",
                 ],
             ),
             Row(

@@ -110,6 +110,14 @@ def curl_parallel(config: Path, parallel: int) -> None:
     )
 
 
+def curl_output(base_url: str, path: str, destination: Path) -> None:
+    """``curl -o destination`` of one registry file."""
+    if CURL is None:
+        raise FloorError("curl is not installed")
+    url = f"{base_url}{fetch_url(path)}"
+    subprocess.run([CURL, "--silent", "--show-error", "--fail", "-o", str(destination), url], check=True)
+
+
 def curl_version() -> str | None:
     """First line of ``curl --version``, or ``None`` when curl is missing."""
     if CURL is None:

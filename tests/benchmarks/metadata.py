@@ -303,3 +303,103 @@ class TypedManifest(Workload):
                 pyg_label=pyg_text("fetch_manifest (raw dicts)"),
             )
         ]
+
+
+class LatestOfMany(Workload):
+    """Workload h: ``latest()`` + ``manifest()`` of many different assets, each read for the first time."""
+
+    key = "h"
+
+    def __init__(self, workspace: Workspace, sizes: Sizes) -> None:
+        super().__init__()
+        self.workspace = workspace
+        self.assets = [f"many-{index:03d}" for index in range(sizes.latest_assets)]
+        self.title = f"latest() + manifest() of {len(self.assets)} different assets, remote, fresh cache"
+        self.contenders = ["floor", "sdk"] + (["pygobbler"] if pygobbler is not None else [])
+
+    def setup(self) -> None:
+        """One small settled version per asset."""
+        project = self.workspace.primary.admin.project(PROJECT)
+        source = self.workspace.data / "many"
+        source.mkdir()
+        small_tree(source, 3, seed=300)
+        for asset in self.assets:
+            project.asset(asset).upload("v1", source)
+        shutil.rmtree(source)
+
+    def measure(self, contender: str, round_index: int) -> float:
+        """Read every asset's latest version and its manifest once."""
+        work = self.workspace.scratch(f"h-{contender}")
+        endpoint = self.workspace.primary
+        try:
+            if contender == "floor":
+                connection = KeepAlive(*endpoint.host_port)
+
+                def floor() -> None:
+                    for asset in self.assets:
+                        latest = json.loads(connection.get(fetch_url(f"{PROJECT}/{asset}/..latest")))
+                        connection.get(fetch_url(f"{PROJECT}/{asset}/{latest['version']}/..manifest"))
+
+                try:
+                    return timed(floor)
+                finally:
+                    connection.close()
+            if contender == "sdk":
+                client = endpoint.client(work)
+                try:
+                    counter = count_requests(client)
+                    project = client.project(PROJECT)
+
+                    def sdk() -> None:
+                        for asset in self.assets:
+                            latest = project.asset(asset).latest(force_remote=True)
+                            assert latest is not None
+                            latest.manifest(force_remote=True)
+
+                    seconds = timed(sdk)
+                    self.note(round_index, "sdk requests", counter[0])
+                    return seconds
+                finally:
+                    client.close()
+            registry, url = str(endpoint.registry), endpoint.url
+
+            def pyg() -> None:
+                for asset in self.assets:
+                    name = pygobbler.fetch_latest(PROJECT, asset, registry, url, force_remote=True)
+                    pygobbler.fetch_manifest(
+                        PROJECT, asset, name, registry, url, cache=str(work), force_remote=True
+                    )
+
+            return timed(pyg)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+
+    def rows(self, rounds: Sequence[Times]) -> list[Row]:
+        """One row: against the two GETs per asset on one keep-alive connection."""
+        ratio = per_round(rounds, lambda t: t.get("sdk"), lambda t: t.get("floor"))
+        measured, met, verdict = at_most(ratio, 1.1, "x floor")
+        counts = sorted({int(c) for e in self.extras.values() if (c := e.get("sdk requests")) is not None})
+        rtt = self.workspace.measured_rtt
+        per_asset = ", ".join(f"{c / len(self.assets):.2f}" for c in counts)
+        notes = [f"gobbler-sdk requests per asset: {per_asset or 'n/a'}"]
+        if rtt:
+            sdk = median([t.get("sdk") for t in rounds]) or 0
+            notes.append(f"gobbler-sdk round trips per asset: {sdk / rtt / len(self.assets):.2f}")
+        return [
+            Row(
+                key=self.key,
+                title=self.title,
+                floor=median([t.get("floor") for t in rounds]),
+                sdk=median([t.get("sdk") for t in rounds]),
+                pyg=median([t.get("pygobbler") for t in rounds]),
+                sdk_ratio=ratio,
+                pyg_ratio=per_round(rounds, lambda t: t.get("pygobbler"), lambda t: t.get("floor")),
+                target="<= 1.1x floor (2 round trips per asset)",
+                measured=measured,
+                met=met,
+                verdict=verdict,
+                floor_label="GET ..latest + GET ..manifest per asset, one keep-alive http.client connection",
+                pyg_label=pyg_text("fetch_latest + fetch_manifest"),
+                notes=notes,
+            )
+        ]

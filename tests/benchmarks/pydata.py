@@ -2,13 +2,13 @@
 
 Four comparisons measured side by side in the same rounds, all remote (``transport="remote"``):
 
-- ``h-read``: a whole file through ``fs.open(path).read()`` (one ranged GET into memory, MD5 verified)
+- ``i-read``: a whole file through ``fs.open(path).read()`` (one ranged GET into memory, MD5 verified)
   against ``Version.fetch`` (a verified download into an empty cache);
-- ``h-range``: 1 MiB from the middle of the large file through ``fs.cat_file(path, start, end)`` against
+- ``i-range``: 1 MiB from the middle of the large file through ``fs.cat_file(path, start, end)`` against
   ``curl -r``; the bytes that crossed the socket are counted once, untimed, through a TCP proxy;
-- ``h-find``: ``fs.find`` over a version of many files on a fresh filesystem against ``Version.manifest``
+- ``i-find``: ``fs.find`` over a version of many files on a fresh filesystem against ``Version.manifest``
   on a fresh client (both read the summary and the manifest, one request each);
-- ``h-csv``: ``pandas.read_csv`` of a large CSV over ``gobbler://`` against the same file on local disk.
+- ``i-csv``: ``pandas.read_csv`` of a large CSV over ``gobbler://`` against the same file on local disk.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ def _csv_bytes(size: int) -> bytes:
 class FsspecReads(Workload):
     """Workload h: reads through ``GobblerFileSystem`` beside their natural baselines."""
 
-    key = "h"
+    key = "i"
 
     def __init__(self, workspace: Workspace, sizes: Sizes) -> None:
         super().__init__()
@@ -81,7 +81,7 @@ class FsspecReads(Workload):
         return GobblerFileSystem(
             url or endpoint.url,
             transport="remote",
-            cache=str(self.workspace.scratch("h-fs")),
+            cache=str(self.workspace.scratch("i-fs")),
             skip_instance_cache=True,
         )
 
@@ -149,7 +149,7 @@ class FsspecReads(Workload):
         endpoint = self.workspace.primary
         results: list[Any] = []
         if contender == "fetch":
-            work = self.workspace.scratch("h-fetch")
+            work = self.workspace.scratch("i-fetch")
             client = endpoint.client(work, transport="remote")
             try:
                 version = client.project(PROJECT).asset("fs-big").version("v1")
@@ -176,7 +176,7 @@ class FsspecReads(Workload):
             )
             expected = self.range
         elif contender == "manifest":
-            work = self.workspace.scratch("h-manifest")
+            work = self.workspace.scratch("i-manifest")
             client = endpoint.client(work, transport="remote")
             try:
                 version = client.project(PROJECT).asset("fs-wide").version("v1")
@@ -197,7 +197,7 @@ class FsspecReads(Workload):
             options = {
                 "service_url": endpoint.url,
                 "transport": "remote",
-                "cache": str(self.workspace.scratch("h-csv")),
+                "cache": str(self.workspace.scratch("i-csv")),
             }
             url = f"gobbler://{self.csv_path}"
             seconds = timed(lambda: results.append(len(pd.read_csv(url, storage_options=options))))
@@ -246,7 +246,7 @@ class FsspecReads(Workload):
         fs_bytes, curl_bytes = self.counted.get("fs-range"), self.counted.get("curl-range")
         return [
             row(
-                "h-read",
+                "i-read",
                 f"fs.open().read() of one {big} file vs Version.fetch",
                 "fs-read",
                 "fetch",
@@ -255,7 +255,7 @@ class FsspecReads(Workload):
                 notes=["fs.open().read() is one ranged GET into memory, MD5-verified"],
             ),
             row(
-                "h-range",
+                "i-range",
                 f"1 MiB ranged read from the {big} file: fs.cat_file vs curl -r",
                 "fs-range",
                 "curl-range",
@@ -267,7 +267,7 @@ class FsspecReads(Workload):
                 ],
             ),
             row(
-                "h-find",
+                "i-find",
                 f"fs.find over a {self.files:,}-file version vs Version.manifest",
                 "find",
                 "manifest",
@@ -275,7 +275,7 @@ class FsspecReads(Workload):
                 "Version.manifest() on a fresh client (summary + manifest requests, parsed)",
             ),
             row(
-                "h-csv",
+                "i-csv",
                 f"pandas.read_csv of a {self.csv >> 20} MiB CSV over gobbler:// vs a local path",
                 "csv-fs",
                 "csv-local",

@@ -54,7 +54,13 @@ def markdown(
     out = [
         f"Benchmark ({meta['mode']}), {meta['date']}, {meta['machine']}, Python {meta['python']}, "
         f"service: {meta['service']}, {meta['rounds']} rounds after {meta['warmup']} warm-up, "
-        f"data on {'tmpfs' if meta['tmpfs'] else 'disk'}.",
+        f"data on {'tmpfs' if meta['tmpfs'] else 'disk'}"
+        + (
+            f", {meta['latency'] * 1000:g} ms round trip added by {meta['latency_method']} "
+            f"(measured by a 1-byte ping-pong: {(meta['measured_rtt'] or 0) * 1000:.1f} ms)."
+            if meta.get("latency")
+            else "."
+        ),
         "",
     ]
     if rows:

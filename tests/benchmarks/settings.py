@@ -32,6 +32,8 @@ class Sizes:
     memory_fetch_bytes: int
     #: (g) small files uploaded in a child process.
     memory_upload_files: int
+    #: (h) assets whose latest version and its manifest are read.
+    latest_assets: int
     #: Rounds kept, after ``warmup`` discarded ones.
     rounds: int
     warmup: int
@@ -57,6 +59,11 @@ class Sizes:
         return 4 * self.upload_bytes + 5 * max(self.fetch_bytes, self.memory_fetch_bytes) + small + 256 * MIB
 
 
+#: ``--parallel-max`` values tried for curl when a network delay is added (``--latency``).
+LATENCY_CURL_PARALLEL = (8, 64)
+#: pygobbler's ``concurrent=`` values at latency: its best on loopback (1 and 2 take minutes at 20 ms).
+LATENCY_PYG_CONCURRENCY = (8,)
+
 FULL = Sizes(
     upload_files=2000,
     upload_bytes=512 * MIB,
@@ -68,6 +75,7 @@ FULL = Sizes(
     manifest_repeats=20,
     memory_fetch_bytes=256 * MIB,
     memory_upload_files=20_000,
+    latest_assets=50,
     rounds=5,
     warmup=1,
     curl_parallel=(4, 8, 16),
@@ -85,6 +93,7 @@ QUICK = Sizes(
     manifest_repeats=3,
     memory_fetch_bytes=4 * MIB,
     memory_upload_files=100,
+    latest_assets=4,
     rounds=1,
     warmup=0,
     curl_parallel=(8,),

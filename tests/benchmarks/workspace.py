@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 from gobbler_sdk import GobblerClient
 from gobbler_sdk.testing import GobblerService
 
+from .latency import Netem, ProxyProcess, ping_rtt
 from .settings import MIB
 
 PROJECT = "bench"
@@ -67,16 +68,18 @@ class Endpoint:
     label: str
     service: GobblerService
     admin: GobblerClient
+    #: The latency proxy's URL, when the clients reach the service through one.
+    proxy_url: str | None = None
 
     @property
     def url(self) -> str:
-        """The service's base URL."""
-        return self.service.url
+        """The base URL the measured clients use (the latency proxy's, in latency mode)."""
+        return self.proxy_url or self.service.url
 
     @property
     def host_port(self) -> tuple[str, int]:
         """Host and port for raw ``http.client`` connections."""
-        parts = urlsplit(self.service.url)
+        parts = urlsplit(self.url)
         return parts.hostname or "127.0.0.1", parts.port or 80
 
     @property
@@ -111,7 +114,7 @@ class Workspace:
         needed: Bytes the run may need at once (to decide whether tmpfs has room).
     """
 
-    def __init__(self, needed: int) -> None:
+    def __init__(self, needed: int, latency: float | None = None) -> None:
         self.root, self.on_tmpfs = choose_root(needed)
         self.data = self.root / "data"
         self.scratch_root = self.root / "scratch"
@@ -119,6 +122,13 @@ class Workspace:
         self.scratch_root.mkdir()
         self.endpoints: list[Endpoint] = []
         self.binary = os.environ.get("GOBBLER_BINARY") or None
+        #: Round trip added between the measured clients and the primary service (seconds), if any.
+        self.latency = latency
+        #: How it is added (``"netem"`` or ``"proxy"``) and the round trip measured through it.
+        self.latency_method: str | None = None
+        self.measured_rtt: float | None = None
+        self._proxy: ProxyProcess | None = None
+        self._netem: Netem | None = None
 
     def scratch(self, prefix: str) -> Path:
         """A fresh, empty directory for one measurement (caches, outputs)."""
@@ -133,6 +143,23 @@ class Workspace:
             self.endpoints.append(self._start("embedded"))
         else:
             self.endpoints.append(self._start("embedded"))
+        if self.latency:
+            self._delay(self.primary)
+
+    def _delay(self, endpoint: Endpoint) -> None:
+        """Put the configured round trip between the measured clients and ``endpoint``."""
+        assert self.latency is not None
+        parts = urlsplit(endpoint.service.url)
+        host, port = parts.hostname or "127.0.0.1", parts.port or 80
+        self._netem = Netem(port, self.latency)
+        if self._netem.start():
+            self.latency_method = "netem"
+        else:
+            self._netem = None
+            self._proxy = ProxyProcess(host, port, self.latency).start()
+            endpoint.proxy_url = self._proxy.url
+            self.latency_method = "proxy"
+        self.measured_rtt = ping_rtt(*endpoint.host_port)
 
     def _start(self, label: str, binary: str | None = None) -> Endpoint:
         base = self.root / f"service-{label}"
@@ -163,7 +190,11 @@ class Workspace:
         return self.endpoints[1] if len(self.endpoints) > 1 else None
 
     def close(self) -> None:
-        """Stop the services and remove everything."""
+        """Stop the latency proxy (or netem), the services, and remove everything."""
+        if self._proxy is not None:
+            self._proxy.close()
+        if self._netem is not None:
+            self._netem.close()
         for endpoint in self.endpoints:
             with contextlib.suppress(Exception):
                 endpoint.admin.close()
