@@ -960,7 +960,8 @@ class GobblerClient:
         probational version). ``overwrite`` asks the service again, for the rare administrative
         rewrites (reindexing, rerouting) and for a version deleted and re-uploaded under the same name.
         Without ``learn``, a version not yet known to be settled is not asked for its summary (one
-        request less), and its document is then not cached.
+        request less); its document is still written to the cache, for offline reads and for the
+        service being unreachable, but served from there online only once the version is known settled.
         """
         path = f"{version.key}/{name}"
         reader = self._reader(force_remote)
@@ -979,11 +980,7 @@ class GobblerClient:
             if data is None:
                 data = reader.read(path)
                 summary = data if name == "..summary" else None
-                if data is not None and (
-                    self._is_settled_now(version, reader, summary)
-                    if learn
-                    else self._is_settled(version, summary)
-                ):
+                if data is not None and (not learn or self._is_settled_now(version, reader, summary)):
                     self._cache.write_bytes(path, data)
         if data is None:
             raise version._not_found(force_remote, name.lstrip("."))
