@@ -75,6 +75,7 @@ def download_directory(
     listing: list[str] | None = None,
     cache_only: bool = False,
     grow_to: int | None = None,
+    verify: bool = True,
 ) -> list[tuple[str, str, ManifestEntry | None]]:
     """Mirror the registry directory ``relative`` into ``cache``.
 
@@ -91,6 +92,8 @@ def download_directory(
         listing: The recursive listing when already known (from a cached manifest).
         cache_only: Download nothing: everything selected must already be cached and valid.
         grow_to: Let the number of downloads in flight grow up to this while throughput rises.
+        verify: Hash downloads and cached copies against their entries; without it, a cached copy counts
+            as valid as it is and downloads are not hashed (the entries still group linked files).
 
     Returns:
         The selected user files and empty directories (directories with a trailing ``/``) as
@@ -136,7 +139,7 @@ def download_directory(
             first, entry = members[0]
             holder = None
             if (not overwrite or cache_only) and (entry is not None or cache_only):
-                holder = next((p for p, e in members if cache.valid(p, e)), None)
+                holder = next((p for p, e in members if cache.valid(p, e if verify else None)), None)
             if holder is None:
                 holder = first
                 downloads.append((first, entry))
@@ -155,6 +158,7 @@ def download_directory(
         remote.fetch_many(
             [item for item in downloads if item[1] is not None],
             concurrency=concurrency,
+            verify=verify,
             on_done=tracker.streamed,
             on_bytes=tracker.on_bytes,
             grow_to=grow_to,
@@ -162,7 +166,7 @@ def download_directory(
 
     for members, holder in zip(jobs, holders, strict=True):
         for other, other_entry in members:
-            if other == holder or (not overwrite and cache.valid(other, other_entry)):
+            if other == holder or (not overwrite and cache.valid(other, other_entry if verify else None)):
                 continue
             cache.copy_within(holder, other)
     if downloads:
@@ -179,6 +183,7 @@ def copy_into(
     *,
     overwrite: bool,
     check_md5: bool,
+    verify: bool = True,
 ) -> Path:
     """Place a copy of every item in ``local_dir`` (created if needed); return ``local_dir``.
 
@@ -188,6 +193,7 @@ def copy_into(
         open_source: A read-only descriptor of a registry path's verified bytes.
         overwrite: Copy again even files that already match their entries.
         check_md5: Hash each copy against its entry (when the source was not just verified).
+        verify: Hash a file already in ``local_dir`` before keeping it; without it, its size decides.
 
     Raises:
         IntegrityError: When a copy does not match its manifest entry (it is removed).
@@ -207,7 +213,9 @@ def copy_into(
                 continue
             directory = open_directory_nofollow(root, parts[:-1], create=True, what=path, where=where)
             try:
-                _copy_one(directory, parts[-1], registry_path, entry, open_source, overwrite, check_md5)
+                _copy_one(
+                    directory, parts[-1], registry_path, entry, open_source, overwrite, check_md5, verify
+                )
             finally:
                 os.close(directory)
     finally:
@@ -215,8 +223,12 @@ def copy_into(
     return local_dir
 
 
-def _matches(fd: int, entry: ManifestEntry | None) -> bool:
-    return entry is not None and os.fstat(fd).st_size == entry.size and md5_of_fd(fd) == entry.md5sum
+def _matches(fd: int, entry: ManifestEntry | None, md5: bool) -> bool:
+    return (
+        entry is not None
+        and os.fstat(fd).st_size == entry.size
+        and (not md5 or md5_of_fd(fd) == entry.md5sum)
+    )
 
 
 def _copy_one(
@@ -227,6 +239,7 @@ def _copy_one(
     open_source: Callable[[str], int],
     overwrite: bool,
     check_md5: bool,
+    verify: bool,
 ) -> None:
     if not overwrite:
         with contextlib.suppress(OSError):
@@ -234,7 +247,7 @@ def _copy_one(
                 name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK, dir_fd=directory
             )
             try:
-                if _matches(existing, entry):
+                if _matches(existing, entry, verify):
                     return
             finally:
                 os.close(existing)

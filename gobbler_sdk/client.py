@@ -716,6 +716,7 @@ class GobblerClient:
         allow_patterns: str | Sequence[str] | None = None,
         ignore_patterns: str | Sequence[str] | None = None,
         local_dir: str | os.PathLike[str] | None = None,
+        verify: bool = True,
     ) -> Path:
         """Local directory holding a registry directory and everything below it.
 
@@ -739,6 +740,10 @@ class GobblerClient:
                 a copy-on-write clone where the filesystem supports it, else a plain copy, never a link into
                 the cache; the registry's internal ``..`` files are not copied. With a mounted registry the
                 files are copied from the registry and checked against the manifest.
+            verify: Hash each download and each cached copy against its manifest entry. With ``False``,
+                downloads are not MD5-hashed, cached copies (and copies already in ``local_dir``) are
+                reused without re-hashing, and copies from a mounted registry are checked by size only,
+                as :meth:`fetch_file` does for one file; the manifests are still read, for links.
 
         Returns:
             ``local_dir`` when given, else the directory in the registry or in the cache (which may hold
@@ -762,7 +767,7 @@ class GobblerClient:
                 raise missing or NotFoundError(f"no directory at {path!r} in the registry")
             if target is None:
                 return local
-            return self._copy_from_registry(reader, base, relative, select, target, overwrite)
+            return self._copy_from_registry(reader, base, relative, select, target, overwrite, verify)
         manifests: dict[str, Manifest] = {}
         options: dict[str, Any] = {
             "overwrite": overwrite,
@@ -770,6 +775,7 @@ class GobblerClient:
             "progress": progress,
             "tqdm_class": tqdm_class,
             "select": select,
+            "verify": verify,
             # An explicit concurrency fixes the window; the default lets it grow while throughput rises.
             "grow_to": _MAX_WINDOW if concurrency is None and self._adaptive_window else None,
         }
@@ -792,7 +798,7 @@ class GobblerClient:
                 raise NotCachedError(f"{registry_path} vanished from the cache while being copied")
             return fd
 
-        return copy_into(target, items, open_cached, overwrite=overwrite, check_md5=False)
+        return copy_into(target, items, open_cached, overwrite=overwrite, check_md5=False, verify=verify)
 
     def _download_items(
         self,
@@ -830,6 +836,7 @@ class GobblerClient:
         select: Callable[[str], bool] | None,
         target: Path,
         overwrite: bool,
+        verify: bool,
     ) -> Path:
         manifests: dict[str, Manifest] = {}
         items = []
@@ -843,7 +850,7 @@ class GobblerClient:
             # Registry links are symlinks to other versions' files, inside the registry (checked).
             return os.open(join_inside(base, registry_path), os.O_RDONLY | os.O_CLOEXEC)
 
-        return copy_into(target, items, open_registry, overwrite=overwrite, check_md5=True)
+        return copy_into(target, items, open_registry, overwrite=overwrite, check_md5=verify, verify=verify)
 
     def _settled_parts(self, path: str) -> bool:
         """Whether ``path`` lies in a version whose cached summary says it is settled (no request)."""

@@ -606,6 +606,7 @@ class VersionPath(str):
         allow_patterns: str | Sequence[str] | None = None,
         ignore_patterns: str | Sequence[str] | None = None,
         local_dir: str | os.PathLike[str] | None = None,
+        verify: bool = True,
     ) -> Path:
         """Local directory holding the version (see :meth:`Version.fetch_directory`)."""
         return self._version.fetch_directory(
@@ -614,6 +615,7 @@ class VersionPath(str):
             allow_patterns=allow_patterns,
             ignore_patterns=ignore_patterns,
             local_dir=local_dir,
+            verify=verify,
         )
 
 
@@ -797,13 +799,15 @@ class Version(_Handle):
         allow_patterns: str | Sequence[str] | None = None,
         ignore_patterns: str | Sequence[str] | None = None,
         local_dir: str | os.PathLike[str] | None = None,
+        verify: bool = True,
     ) -> Path:
         """Local directory holding the whole version (the registry's own when mounted).
 
-        Remotely, files come from the manifest: downloaded concurrently, each verified, each linked file's
-        bytes fetched once, empty directories created. The arguments are those of
-        :meth:`GobblerClient.fetch_directory`: patterns match paths inside the version, and ``local_dir``
-        receives a copy of the selected files (never links into the cache) and is returned.
+        Remotely, files come from the manifest: downloaded concurrently, each verified (unless ``verify``
+        is false), each linked file's bytes fetched once, empty directories created. The arguments are
+        those of :meth:`GobblerClient.fetch_directory`: patterns match paths inside the version,
+        ``local_dir`` receives a copy of the selected files (never links into the cache) and is returned,
+        and ``verify=False`` skips the MD5 hashing of downloads and of cached copies.
         """
         return self._client.fetch_directory(
             self.key,
@@ -815,6 +819,7 @@ class Version(_Handle):
             allow_patterns=allow_patterns,
             ignore_patterns=ignore_patterns,
             local_dir=local_dir,
+            verify=verify,
         )
 
     download = fetch_directory

@@ -53,7 +53,10 @@ def download(
         bool, typer.Option("--overwrite", help="Download again even what is cached and verified.")
     ] = False,
     no_verify: Annotated[
-        bool, typer.Option("--no-verify", help="Do not check one file's size and MD5 against the manifest.")
+        bool,
+        typer.Option(
+            "--no-verify", help="Do not hash the downloads (or cached copies) against the manifest."
+        ),
     ] = False,
 ) -> None:
     """Download a version, a directory inside one, or a single file, and print where it is.
@@ -78,9 +81,6 @@ def download(
             local = target
         kind = "file"
     else:
-        if no_verify:
-            # Directory downloads always verify: the SDK has no way to turn it off for them.
-            raise usage_error("--no-verify applies to single files; directories are always verified")
         local = client.fetch_directory(
             version.key + (f"/{inside}" if inside else ""),
             overwrite=overwrite,
@@ -89,6 +89,7 @@ def download(
             allow_patterns=include or None,
             ignore_patterns=exclude or None,
             local_dir=to,
+            verify=not no_verify,
         )
         kind = "directory"
     if out.json_mode:

@@ -238,7 +238,7 @@ class RemoteTransport:
             return with_retries(lambda: fast_attempt(fetcher), retries=retries, what=what)
 
         def attempt() -> Path:
-            partial = self.cache.begin(path, on_bytes=on_bytes)
+            partial = self.cache.begin(path, hashing=expected is not None, on_bytes=on_bytes)
             try:
                 deadline = deadline_scope(self.limits.deadline())
                 with deadline, self.http.stream("GET", fetch_url(path)) as response:
@@ -263,6 +263,7 @@ class RemoteTransport:
         grow_to: int | None = None,
         on_done: Callable[[str, int], None] | None = None,
         on_bytes: ByteCallback | None = None,
+        verify: bool = True,
     ) -> None:
         """Download several files into the cache, each verified against its entry and moved into place.
 
@@ -277,6 +278,7 @@ class RemoteTransport:
             grow_to: On the fast path, let the window grow up to this while throughput rises.
             on_done: Called with each path and its size once it is in place.
             on_bytes: Called with the size of each chunk as it arrives.
+            verify: Check each file against its entry, as for :meth:`fetch` (without it, nothing is hashed).
 
         Raises:
             NotFoundError, IntegrityError, GobblerError: The first failure that retrying did not cure.
@@ -297,7 +299,7 @@ class RemoteTransport:
 
             def one(index: int) -> None:
                 path, entry = items[index]
-                self._download(path, entry, True, on_bytes=on_bytes)
+                self._download(path, entry, verify, on_bytes=on_bytes)
                 finished(index)
 
             if concurrency <= 1 or len(items) <= 1:
@@ -314,12 +316,15 @@ class RemoteTransport:
             partial = self.cache.begin(path, hashing=False, on_bytes=on_bytes)
             try:
                 result = receive(
-                    response, partial, verify=entry is not None, limit=self.limits.max_response_size
+                    response,
+                    partial,
+                    verify=verify and entry is not None,
+                    limit=self.limits.max_response_size,
                 )
             except BaseException:
                 partial.discard()
                 raise
-            _settle(result, partial, path, entry, self.confirm_service)
+            _settle(result, partial, path, entry if verify else None, self.confirm_service)
             finished(index)
 
         failures = fetcher.exchange_many(
@@ -333,7 +338,7 @@ class RemoteTransport:
                 raise final_error(exc, f"fetch {path}") from exc
             logger.info("fetch %s failed in the batch (%s); retrying it alone", path, type(exc).__name__)
             # The attempt in the batch was the first of the usual ``retries + 1``.
-            self._download(path, entry, True, retries=self.retries - 1, on_bytes=on_bytes)
+            self._download(path, entry, verify, retries=self.retries - 1, on_bytes=on_bytes)
             finished(index)
 
     def read_range(self, path: str, start: int, end: int | None, *, md5: bool = False) -> Slice:

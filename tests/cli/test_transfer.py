@@ -40,6 +40,28 @@ def test_download_where_it_lands(
     assert Path(one["path"]).read_text() == TREE["a.txt"]
 
 
+def test_download_a_directory_without_verifying(
+    cli: Runner, world: World, transport: str, tmp_path: Path
+) -> None:
+    key = world.v1.key
+    into = tmp_path / "unverified"
+    done = cli("--json", "download", key, "--no-verify", "--to", str(into), transport=transport)
+    assert done.code == 0
+    assert done.json() == {"source": key, "path": str(into), "kind": "directory"}
+    assert snapshot(into) == {"a.txt", "empty", "sub", "sub/b.txt", "sub/deeper", "sub/deeper/c.csv"}
+    for path, text in TREE.items():
+        if text is not None:
+            assert (into / path).read_text() == text
+
+    # A sub-directory, printed without --json; a cached copy is reused as it is.
+    sub = cli("download", f"{key}/sub", "--no-verify", transport=transport)
+    assert sub.code == 0
+    assert (Path(sub.stdout.strip()) / "deeper" / "c.csv").read_text() == TREE["sub/deeper/c.csv"]
+
+    help_text = cli("download", "--help").stdout
+    assert "--no-verify" in help_text and "directories are always verified" not in help_text
+
+
 def test_the_cache_commands(cli: Runner, world: World, service: GobblerService, tmp_path: Path) -> None:
     key = world.v1.key
     cli("-q", "download", key, transport="remote")

@@ -23,6 +23,11 @@ def remote(proxy: LyingServer, make_client: Callable[..., GobblerClient]) -> Gob
 
 @pytest.fixture
 def version(service: GobblerService, remote: GobblerClient, proxy: LyingServer) -> Version:
+    return upload_version(service, remote, proxy)
+
+
+def upload_version(service: GobblerService, remote: GobblerClient, proxy: LyingServer) -> Version:
+    """A new version (a file, a link to it, a sub-directory, an empty directory) read through ``remote``."""
     name = new_project(service)
     source = make_tree(
         service.staging / unique("src"),
