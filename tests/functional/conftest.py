@@ -7,12 +7,13 @@ a project's registry contents to a comparable form with the project name replace
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import pwd
 import re
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -91,8 +92,25 @@ def _document(path: Path, project: str) -> Any:
     return data
 
 
-def snapshot(env: Env, project: str) -> dict[str, Any]:
-    """Everything stored for ``project``: its tree (files, links, internal documents) and its log entries."""
+def _latest_by_rule(asset: Path) -> str | None:
+    """The version PROTOCOL.md 10.3 makes latest: greatest ``upload_finish``, ties to the smallest name."""
+    best: tuple[datetime.datetime, str] | None = None
+    for version in sorted(entry.name for entry in asset.iterdir() if not entry.name.startswith("..")):
+        summary = json.loads((asset / version / "..summary").read_text())
+        if summary.get("on_probation"):
+            continue
+        finished = datetime.datetime.fromisoformat(summary["upload_finish"].replace("Z", "+00:00"))
+        if best is None or finished > best[0]:
+            best = (finished, version)
+    return None if best is None else best[1]
+
+
+def snapshot(env: Env, project: str, recomputed: Sequence[str] = ()) -> dict[str, Any]:
+    """Everything stored for ``project``: its tree (files, links, internal documents) and its log entries.
+
+    ``recomputed`` names assets whose ``..latest`` was last recomputed (PROTOCOL.md 10.3) rather than set
+    by an upload: it is checked against their summaries and then left out of the comparison.
+    """
     root = Path(env.registry) / project
     found: dict[str, Any] = {}
     for directory, subdirectories, files in os.walk(root):
@@ -109,6 +127,12 @@ def snapshot(env: Env, project: str) -> dict[str, Any]:
                 found[relative] = _document(path, project)
             else:
                 found[relative] = ("file", path.read_bytes())
+    for asset in recomputed:
+        # Which version a recomputation makes latest depends on whether uploads shared a second (ties go
+        # to the smallest name), so two runs of one scenario may differ; check the rule instead.
+        key = f"{asset}/..latest"
+        assert found.get(key) == {"version": _latest_by_rule(root / asset)}, key
+        found[key] = {"version": "<latest by rule>"}
     logs = []
     for entry in (Path(env.registry) / "..logs").iterdir():
         data = json.loads(entry.read_text())
