@@ -51,9 +51,12 @@ def test_upload_copy_check_is_real(
 
     # Ours checks what a copy can get wrong cheaply and for real: its size. A truncated copy is refused
     # before anything is submitted, and the private staging copy is removed.
-    def truncating_copy(_: object, src: str, dest: str) -> int:
+    def truncating_copy(copier: gobbler_sdk._staging._Copier, src: str, dest: str) -> int:
         data = Path(src).read_bytes()[:-3]
-        Path(dest).write_bytes(data)
+        # ``dest`` is relative to the copy's root directory, as for the real copier.
+        fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644, dir_fd=copier._root_fd)
+        with os.fdopen(fd, "wb") as target:
+            target.write(data)
         return len(data)
 
     before = set(os.listdir(env.staging))
