@@ -19,7 +19,7 @@ from .documents import (
     write_json,
 )
 from .errors import RequestError
-from .goerrors import go_quote, os_error_text
+from .goerrors import go_quote, read_dir_error_text
 from .gojson import Struct
 from .locks import LOCK_USAGE, LockManager
 
@@ -58,7 +58,7 @@ def child_directories(directory: str, *, skip_internal: bool = True) -> list[str
                 if e.is_dir(follow_symlinks=False) and not (skip_internal and e.name.startswith(".."))
             ]
     except OSError as exc:
-        detail = os_error_text("open", directory, exc)
+        detail = read_dir_error_text(directory, exc)
         raise RequestError(500, f"failed to read contents of {go_quote(directory)}; {detail}") from exc
     return sorted(names, key=lambda n: n.encode("utf-8", errors="surrogateescape"))
 
