@@ -426,6 +426,11 @@ def test_invalid_json_is_400(rr: Gobbler) -> None:
     assert "failed to parse JSON" in reply.reason
 
 
+def _failure(reply: Reply) -> str:
+    assert reply.status == 500, reply
+    return reply.reason
+
+
 @pytest.mark.parametrize("missing", ["project", "asset", "version"])
 def test_missing_targets_are_500(rr: Gobbler, missing: str) -> None:
     project = build_chain(rr)
@@ -437,19 +442,62 @@ def test_missing_targets_are_500(rr: Gobbler, missing: str) -> None:
     }[missing]
     # The valid first entry would cause changes; the failing one stops everything.
     reply = reroute(rr, {"project": project, "asset": "a", "version": "v1"}, target)
-    assert reply.status == 500, reply
+    if missing == "version":
+        version = rr.path(project, "a", "no-such-version")
+        manifest = f"{version}/..manifest"
+        expected = (
+            f'failed to read manifest at "{version}"; '
+            f"cannot read '{manifest}'; open {manifest}: no such file or directory"
+        )
+    else:
+        directory = rr.path(*target.values())
+        expected = f'failed to read contents of "{directory}"; open {directory}: no such file or directory'
+    assert _failure(reply) == expected
     assert snapshot(rr, project) == before
 
 
-def test_surviving_version_without_manifest_is_500(rr: Gobbler) -> None:
+def test_target_that_is_a_file_is_500(rr: Gobbler) -> None:
+    project = rr.create_project()
+    stray = rr.path(project, "file")
+    stray.write_text("x")
+    reply = reroute(rr, {"project": project, "asset": "file"})
+    assert _failure(reply) == f'failed to read contents of "{stray}"; readdirent {stray}: not a directory'
+
+
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_doomed_version_without_manifest_is_500(rr: Gobbler, dry_run: bool) -> None:
+    project = build_chain(rr)
+    v1 = rr.path(project, "a", "v1")
+    manifest = v1 / "..manifest"
+    saved = manifest.read_bytes()
+    manifest.unlink()
+    try:
+        before = snapshot(rr, project)
+        reply = reroute(rr, {"project": project, "asset": "a", "version": "v1"}, dry_run=dry_run)
+        assert _failure(reply) == (
+            f'failed to read manifest at "{v1}"; '
+            f"cannot read '{manifest}'; open {manifest}: no such file or directory"
+        )
+        assert snapshot(rr, project) == before
+    finally:
+        # A surviving version without manifest would fail every later reroute of this registry.
+        manifest.write_bytes(saved)
+
+
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_surviving_version_without_manifest_is_500(rr: Gobbler, dry_run: bool) -> None:
     project = build_chain(rr)
     stray = rr.path(project, "stray", "not-a-version")
     stray.mkdir(parents=True)
     try:
         before = snapshot(rr, project)
-        for dry_run in (True, False):
-            reply = reroute(rr, {"project": project, "asset": "a", "version": "v1"}, dry_run=dry_run)
-            assert reply.status == 500, reply
+        reply = reroute(rr, {"project": project, "asset": "a", "version": "v1"}, dry_run=dry_run)
+        # A surviving version's own manifest is named by its path inside the registry.
+        assert _failure(reply) == (
+            f'failed to reroute links for version "not-a-version" of asset "stray" in project "{project}"; '
+            f'failed to read manifest at "{project}/stray/not-a-version"; '
+            f"cannot read '{stray}/..manifest'; open {stray}/..manifest: no such file or directory"
+        )
         assert snapshot(rr, project) == before
     finally:
         # Every later reroute of this module's registry would fail otherwise.
@@ -457,18 +505,176 @@ def test_surviving_version_without_manifest_is_500(rr: Gobbler) -> None:
         stray.parent.rmdir()
 
 
-def test_chain_through_a_path_missing_from_a_manifest_is_500(rr: Gobbler) -> None:
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_surviving_version_with_a_damaged_manifest_is_500(rr: Gobbler, dry_run: bool) -> None:
+    project = build_chain(rr)
+    manifest = rr.path(project, "b", "w", "..manifest")
+    manifest.parent.mkdir(parents=True)
+    manifest.write_text("]")
+    try:
+        before = snapshot(rr, project)
+        reply = reroute(rr, {"project": project, "asset": "a", "version": "v1"}, dry_run=dry_run)
+        assert _failure(reply) == (
+            f'failed to reroute links for version "w" of asset "b" in project "{project}"; '
+            f'failed to read manifest at "{project}/b/w"; '
+            f"cannot parse JSON in '{manifest}'; invalid character ']' looking for beginning of value"
+        )
+        assert snapshot(rr, project) == before
+    finally:
+        manifest.unlink()
+        manifest.parent.rmdir()
+        manifest.parent.parent.rmdir()
+
+
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_chain_through_a_path_missing_from_a_manifest_is_500(rr: Gobbler, dry_run: bool) -> None:
     project = build_chain(rr)
     # v4/f's chain goes through v3/f; once v3's manifest no longer lists it, the trace cannot continue.
     v3 = rr.manifest(project, "a", "v3")
     del v3["f"]
     rr.path(project, "a", "v3", "..manifest").write_text(json.dumps(v3))
     before = snapshot(rr, project)
-    for dry_run in (True, False):
-        reply = reroute(rr, {"project": project, "asset": "a", "version": "v1"}, dry_run=dry_run)
-        assert reply.status == 500, reply
-        assert "missing manifest entry" in reply.reason
+    reply = reroute(rr, {"project": project, "asset": "a", "version": "v1"}, dry_run=dry_run)
+    assert _failure(reply) == (
+        f'failed to reroute links for version "v4" of asset "a" in project "{project}"; '
+        f'missing manifest entry for link to "{project}/a/v3/f" from "{project}/a/v4/f"'
+    )
     assert snapshot(rr, project) == before
+
+
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_chain_through_a_version_without_manifest_is_500(rr: Gobbler, dry_run: bool) -> None:
+    project = build_chain(rr)
+    # v4/f now claims v3/f comes from a version that does not exist; its manifest is named in full.
+    v4 = rr.manifest(project, "a", "v4")
+    v4["f"]["link"]["asset"] = "gone"
+    rr.path(project, "a", "v4", "..manifest").write_text(json.dumps(v4))
+    before = snapshot(rr, project)
+    reply = reroute(rr, {"project": project, "asset": "a", "version": "v1"}, dry_run=dry_run)
+    gone = rr.path(project, "gone", "v3")
+    assert _failure(reply) == (
+        f'failed to reroute links for version "v4" of asset "a" in project "{project}"; '
+        f'failed to read manifest at "{gone}"; '
+        f"cannot read '{gone}/..manifest'; open {gone}/..manifest: no such file or directory"
+    )
+    assert snapshot(rr, project) == before
+
+
+# ---------------------------------------------------------------- damaged registries during execution
+
+
+def two_versions(g: Gobbler) -> str:
+    """``a/v1`` and ``a/v2`` holding ``f`` = "hello", v2 linking to v1: dooming v1 copies one file."""
+    project = g.create_project()
+    for version in ("v1", "v2"):
+        g.ok_upload(project, "a", version, {"f": "hello"})
+    assert g.manifest(project, "a", "v2") == {"f": entry("hello", link(project, "a", "v1", "f"))}
+    return project
+
+
+V1_TARGET = {"asset": "a", "version": "v1"}
+
+
+@pytest.mark.parametrize(
+    ("damage", "detail"),
+    [
+        ("missing", "failed to read '{usage}'; open {usage}: no such file or directory"),
+        ("invalid", "failed to parse JSON in '{usage}'; unexpected end of JSON input"),
+        ("directory", "failed to read '{usage}'; read {usage}: is a directory"),
+    ],
+)
+def test_unreadable_usage_fails_before_anything_changes(rr: Gobbler, damage: str, detail: str) -> None:
+    project = build_chain(rr)
+    # The other project only gets a retarget (no bytes to charge), yet its usage is read first too.
+    other = rr.create_project()
+    rr.ok_upload(other, "b", "w", {"l": Link(str(rr.path(project, "a", "v3", "f")))})
+    usage = rr.path(other, "..usage")
+    usage.unlink()
+    if damage == "invalid":
+        usage.write_text("{")
+    elif damage == "directory":
+        usage.mkdir()
+    before = (snapshot(rr, project), snapshot(rr, other))
+    reply = reroute(rr, {"project": project, **V1_TARGET})
+    assert _failure(reply) == f'failed to read usage for "{rr.path(other)}"; ' + detail.format(usage=usage)
+    assert (snapshot(rr, project), snapshot(rr, other)) == before
+
+
+def test_hand_deleted_link_file_fails_after_copying(rr: Gobbler) -> None:
+    project = two_versions(rr)
+    v2 = rr.path(project, "a", "v2")
+    (v2 / "..links").unlink()
+    target = {"project": project, **V1_TARGET}
+    # A dry run does not touch the link files, so it does not notice.
+    assert changes(reroute(rr, target, dry_run=True)) == [change(f"{project}/a/v2/f", f"{project}/a/v1/f", 5)]
+
+    reply = reroute(rr, target)
+    links = v2 / "..links"
+    assert _failure(reply) == (
+        f'failed to remove unnecessary linkfile "{links}"; remove {links}: no such file or directory'
+    )
+    # The copy and the manifest are already written; the usage is not.
+    assert on_disk(rr, project, "a", "v2") == {"f": ("file", b"hello")}
+    assert rr.manifest(project, "a", "v2") == {"f": entry("hello")}
+    assert rr.usage(project) == 5
+
+
+@pytest.mark.parametrize("full", [False, True])
+def test_link_file_replaced_by_a_directory(rr: Gobbler, full: bool) -> None:
+    project = two_versions(rr)
+    links = rr.path(project, "a", "v2", "..links")
+    links.unlink()
+    links.mkdir()
+    if full:
+        (links / "x").write_text("x")
+    reply = reroute(rr, {"project": project, **V1_TARGET})
+    if full:
+        assert _failure(reply) == (
+            f'failed to remove unnecessary linkfile "{links}"; remove {links}: directory not empty'
+        )
+        assert rr.usage(project) == 5
+    else:
+        # Go's os.Remove takes an empty directory too.
+        assert changes(reply) == [change(f"{project}/a/v2/f", f"{project}/a/v1/f", 5)]
+        assert not os.path.lexists(links)
+        assert rr.usage(project) == 10
+    assert on_disk(rr, project, "a", "v2") == {"f": ("file", b"hello")}
+
+
+def test_copy_over_a_hand_deleted_symlink_fails(rr: Gobbler) -> None:
+    project = two_versions(rr)
+    destination = rr.path(project, "a", "v2", "f")
+    destination.unlink()
+    before = snapshot(rr, project)
+    reply = reroute(rr, {"project": project, **V1_TARGET})
+    assert _failure(reply) == (
+        f'failed to remove existing file at "{destination}"; remove {destination}: no such file or directory'
+    )
+    assert snapshot(rr, project) == before
+
+
+def test_retarget_of_a_hand_deleted_symlink_recreates_it(rr: Gobbler) -> None:
+    project = rr.create_project()
+    for version in ("v1", "v2", "v3"):
+        rr.ok_upload(project, "a", version, {"f": "hello"})
+    rr.path(project, "a", "v3", "f").unlink()
+    reply = reroute(rr, {"project": project, **V1_TARGET})
+    source = f"{project}/a/v1/f"
+    assert changes(reply) == [change(f"{project}/a/v2/f", source, 5), change(f"{project}/a/v3/f", source)]
+    assert on_disk(rr, project, "a", "v3") == {"f": ("link", "../v2/f")}
+
+
+def test_missing_copy_source_fails_after_removing_the_symlink(rr: Gobbler) -> None:
+    project = two_versions(rr)
+    source = rr.path(project, "a", "v1", "f")
+    source.unlink()
+    reply = reroute(rr, {"project": project, **V1_TARGET})
+    assert _failure(reply) == (
+        f"failed to open input file at '{source}'; open {source}: no such file or directory"
+    )
+    assert on_disk(rr, project, "a", "v2") == {}
+    assert rr.manifest(project, "a", "v2") == {"f": entry("hello", link(project, "a", "v1", "f"))}
+    assert rr.usage(project) == 5
 
 
 def test_non_admin_is_403_before_parsing(start_gobbler_variant: Callable[..., Gobbler]) -> None:
