@@ -8,14 +8,16 @@ caller treats an unreadable internal file as a server-side failure.
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 from datetime import datetime
 from typing import Any
 
-from .._atomic import atomic_write_bytes
+from .._atomic import atomic_write_bytes, temp_name
 from .._rfc3339 import parse_rfc3339
 from .errors import RequestError
-from .goerrors import go_quote, read_file_error_text
+from .goerrors import go_quote, link_error_text, read_file_error_text
 from .gojson import ListOf, MapOf, Struct, decode_document, dumps_pretty
 
 __all__ = [
@@ -99,10 +101,33 @@ def write_json(path: str, value: Any) -> None:
     Raises:
         RequestError: 500 on any filesystem error.
     """
+    data = dumps_pretty(value)
+    if _is_directory(path):
+        # Go's os.Rename refuses to replace a directory (EEXIST), once the reference has written its
+        # temporary file, which it leaves behind.
+        temporary = temp_name(os.path.dirname(path), ".temp", ".json")
+        try:
+            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                os.fchmod(handle.fileno(), 0o644)
+        except OSError as exc:
+            raise RequestError(500, f"failed to write {path!r}; {exc}") from exc
+        refusal = FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST))
+        detail = link_error_text("rename", temporary, path, refusal)
+        raise RequestError(500, f"failed to rename temporary file to {go_quote(path)}; {detail}")
     try:
-        atomic_write_bytes(path, dumps_pretty(value))
+        atomic_write_bytes(path, data)
     except OSError as exc:
         raise RequestError(500, f"failed to write {path!r}; {exc}") from exc
+
+
+def _is_directory(path: str) -> bool:
+    """Whether ``path`` itself (not what a symlink there points to) is a directory."""
+    try:
+        return stat.S_ISDIR(os.lstat(path).st_mode)
+    except OSError:
+        return False
 
 
 def read_json_file(path: str, spec: Any, unreadable: str, unparsable: str) -> Any:

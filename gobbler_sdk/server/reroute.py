@@ -24,11 +24,12 @@ from typing import TYPE_CHECKING, Any
 from . import paths
 from .accounting import child_directories, read_usage, write_usage
 from .auth import require_name
-from .documents import LINKS, Link, Manifest, ManifestEntry, read_manifest, write_links, write_manifest
+from .documents import LINKS, Link, Manifest, ManifestEntry, read_manifest, write_manifest
 from .errors import RequestError
 from .goerrors import go_quote, go_remove, link_error_text, os_error_text
 from .gojson import ListOf, Schema, Struct, go_struct_text
 from .request_files import Request
+from .walk import write_link_files
 
 if TYPE_CHECKING:
     from .service import Service
@@ -475,11 +476,11 @@ def _rewrite_link_files(version_dir: str, manifest: Manifest, copied_in: set[str
         if link is not None:
             directory, name = os.path.split(key)
             by_directory[directory][name] = link
-    for directory in sorted(by_directory):
-        try:
-            write_links(os.path.join(version_dir, directory), by_directory[directory])
-        except RequestError as exc:
-            where = f"failed to save links for {go_quote(directory or '.')}"
-            raise exc.wrap(f"failed to create linkfiles at {go_quote(version_dir)}; {where}") from None
+    try:
+        write_link_files(
+            version_dir, {directory: by_directory[directory] for directory in sorted(by_directory)}
+        )
+    except RequestError as exc:
+        raise exc.wrap(f"failed to create linkfiles at {go_quote(version_dir)}") from None
     for directory in sorted(copied_in - by_directory.keys()):
         _remove(os.path.join(version_dir, directory, LINKS), "failed to remove unnecessary linkfile")

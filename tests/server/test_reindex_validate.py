@@ -372,6 +372,23 @@ def test_reindex_and_validate_fail_on_broken_link_files(gobbler: Gobbler, projec
         assert snapshot(version) == before
 
 
+def test_reindex_cannot_replace_a_link_file_that_is_a_directory(gobbler: Gobbler, project: str) -> None:
+    gobbler.ok_upload(project, "a", "v1", {"f": "1", "l": Link("f")})
+    version = gobbler.path(project, "a", "v1")
+    links = version / "..links"
+    links.unlink()
+    links.mkdir()
+    reply = act(gobbler, "reindex_version", project, "a", "v1")
+    # The reference writes the new content aside, fails to rename it over the directory and leaves it.
+    [temporary] = [name for name in os.listdir(version) if name.startswith(".temp")]
+    assert (reply.status, reply.reason) == (
+        500,
+        'failed to reindex project; failed to create linkfiles; failed to save links for "."; '
+        f'failed to rename temporary file to "{links}"; rename {version / temporary} {links}: file exists',
+    )
+    assert json.loads((version / temporary).read_text()) == {"l": ref(project, "a", "v1", "f")}
+
+
 def test_reindex_reads_a_null_link_file_as_empty(gobbler: Gobbler, project: str) -> None:
     gobbler.ok_upload(project, "a", "v1", {"f": "1", "l": Link("f")})
     links = gobbler.path(project, "a", "v1", "..links")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -683,3 +684,24 @@ def test_non_admin_is_403_before_parsing(start_gobbler_variant: Callable[..., Go
         reply = g.request("reroute_links", raw=raw)
         assert reply.status == 403, reply
         assert f'user "{me()}" is not authorized' in reply.reason
+
+
+def test_link_file_that_cannot_be_replaced_leaves_the_temporary_file(rr: Gobbler) -> None:
+    project = rr.create_project()
+    for version in ("v1", "v2", "v3"):
+        rr.ok_upload(project, "a", version, {"f": "hello"})
+    v3 = rr.path(project, "a", "v3")
+    (v3 / "..links").unlink()
+    (v3 / "..links").mkdir()
+    reply = reroute(rr, {"project": project, **V1_TARGET})
+    # Go's os.Rename refuses to replace a directory, after the new content was written aside.
+    [temporary] = [name for name in os.listdir(v3) if name.startswith(".temp")]
+    assert re.fullmatch(r"\.temp[0-9]+\.json", temporary)
+    links = v3 / "..links"
+    assert _failure(reply) == (
+        f'failed to create linkfiles at "{v3}"; failed to save links for "."; '
+        f'failed to rename temporary file to "{links}"; rename {v3 / temporary} {links}: file exists'
+    )
+    new_link = link(project, "a", "v2", "f")
+    assert json.loads((v3 / temporary).read_text()) == {"f": new_link}
+    assert rr.manifest(project, "a", "v3") == {"f": entry("hello", new_link)}
