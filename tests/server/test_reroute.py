@@ -395,36 +395,70 @@ def test_empty_to_delete_succeeds_with_no_changes(rr: Gobbler) -> None:
     assert (reply.status, reply.body) == (200, {"changes": [], "status": "SUCCESS"})
 
 
+NAME_EMPTY = "property in {request}; name cannot be empty"
+PARSE = "failed to parse JSON from {request}; "
+
+
 @pytest.mark.parametrize(
     ("payload", "reason"),
     [
-        ({}, "expected a 'to_delete' property"),
-        ({"to_delete": None}, "expected a 'to_delete' property"),
-        ({"to_delete": [{"project": "p", "version": "v"}]}, "'version' requires the 'asset' to be specified"),
-        ({"to_delete": [{"project": "p", "asset": ""}]}, "invalid 'asset' property"),
-        ({"to_delete": [{"project": "p", "asset": "a", "version": "..v"}]}, "invalid 'version' property"),
-        ({"to_delete": [{"asset": "a"}]}, "invalid 'project' property"),
-        ({"to_delete": [None]}, "invalid 'project' property"),
-        ({"to_delete": [{"project": "a/b"}]}, "invalid 'project' property"),
+        # The reference wraps a nil error in these two, which Go prints as %!w(<nil>).
+        ({}, "expected a 'to_delete' property in {request}; %!w(<nil>)"),
+        ({"to_delete": None}, "expected a 'to_delete' property in {request}; %!w(<nil>)"),
+        (
+            {"to_delete": [{"project": "p", "version": "v"}]},
+            "'version' requires the 'asset' to be specified in {request}; %!w(<nil>)",
+        ),
+        ({"to_delete": [{"project": "p", "asset": ""}]}, "invalid 'asset' " + NAME_EMPTY),
+        (
+            {"to_delete": [{"project": "p", "asset": "a", "version": "..v"}]},
+            "invalid 'version' property in {request}; name cannot start with '..'",
+        ),
+        ({"to_delete": [{"asset": "a"}]}, "invalid 'project' " + NAME_EMPTY),
+        ({"to_delete": [None]}, "invalid 'project' " + NAME_EMPTY),
+        (
+            {"to_delete": [{"project": "a/b"}]},
+            "invalid 'project' property in {request}; name cannot contain '/' or '\\'",
+        ),
         # Entries are checked in order; the project is checked before the version/asset pairing.
-        ({"to_delete": [{"project": "p"}, {"project": "", "version": "v"}]}, "invalid 'project' property"),
-        ({"to_delete": [{"project": "", "version": "v"}]}, "invalid 'project' property"),
-        ({"to_delete": [{"project": "p", "asset": "", "version": "v"}]}, "invalid 'asset' property"),
+        (
+            {"to_delete": [{"project": "p"}, {"project": "", "version": "v"}]},
+            "invalid 'project' " + NAME_EMPTY,
+        ),
+        ({"to_delete": [{"project": "", "version": "v"}]}, "invalid 'project' " + NAME_EMPTY),
+        ({"to_delete": [{"project": "p", "asset": "", "version": "v"}]}, "invalid 'asset' " + NAME_EMPTY),
         # The whole document is decoded before any field is checked.
-        ({"dry_run": "yes"}, "failed to parse JSON"),
-        ({"to_delete": {}}, "failed to parse JSON"),
+        (
+            {"dry_run": "yes"},
+            PARSE + "json: cannot unmarshal string into Go struct field .dry_run of type bool",
+        ),
+        (
+            {"to_delete": {}},
+            PARSE + "json: cannot unmarshal object into Go struct field .to_delete of type []main.deleteTask",
+        ),
+        (
+            {"to_delete": [1]},
+            PARSE + "json: cannot unmarshal number into Go struct field .to_delete of type main.deleteTask",
+        ),
+        (
+            {"to_delete": [{"project": 5}]},
+            PARSE + "json: cannot unmarshal number into Go struct field deleteTask.to_delete.project "
+            "of type string",
+        ),
     ],
 )
 def test_invalid_requests_are_400(rr: Gobbler, payload: dict[str, Any], reason: str) -> None:
     reply = rr.request("reroute_links", payload)
-    assert reply.status == 400, reply
-    assert reason in reply.reason
+    assert (reply.status, reply.reason) == (400, reason.format(request=f'"{reply.request_path}"'))
 
 
 def test_invalid_json_is_400(rr: Gobbler) -> None:
     reply = rr.request("reroute_links", raw="{not json")
-    assert reply.status == 400, reply
-    assert "failed to parse JSON" in reply.reason
+    assert (reply.status, reply.reason) == (
+        400,
+        f'failed to parse JSON from "{reply.request_path}"; '
+        "invalid character 'n' looking for beginning of object key string",
+    )
 
 
 def _failure(reply: Reply) -> str:
