@@ -235,7 +235,7 @@ def _propose(
                     actions.append(action)
         except RequestError as exc:
             project, asset, name = version
-            where = f'version "{name}" of asset "{asset}" in project "{project}"'
+            where = f"version {go_quote(name)} of asset {go_quote(asset)} in project {go_quote(project)}"
             raise RequestError(exc.status, f"failed to reroute links for {where}; {exc.reason}") from exc
     return actions
 
@@ -313,7 +313,8 @@ def _trace_chain(
     while current is not None:
         here = _file_of(current)
         if here in seen:
-            raise RequestError(500, f"links form a cycle at '{'/'.join(here)}'")
+            # The reference follows such a chain forever; failing is the only useful answer.
+            raise RequestError(500, f"links form a cycle at {go_quote('/'.join(here))}")
         seen.add(here)
         if here not in doomed_files:
             if living_parent is None:
@@ -324,7 +325,8 @@ def _trace_chain(
                 living_ancestor = current
         target = manifests.entry(current)
         if target is None:
-            raise RequestError(500, f'missing manifest entry for link to "{"/".join(here)}" from "{origin}"')
+            missing = f"missing manifest entry for link to {go_quote('/'.join(here))} from {go_quote(origin)}"
+            raise RequestError(500, missing)
         following = target.get("link")
         current = _bare(following) if following is not None else None
     return living_parent, living_ancestor

@@ -739,3 +739,19 @@ def test_link_file_that_cannot_be_replaced_leaves_the_temporary_file(rr: Gobbler
     new_link = link(project, "a", "v2", "f")
     assert json.loads((v3 / temporary).read_text()) == {"f": new_link}
     assert rr.manifest(project, "a", "v3") == {"f": entry("hello", new_link)}
+
+
+def test_names_in_reasons_are_quoted_as_go_does(rr: Gobbler) -> None:
+    project = rr.create_project()
+    asset = 'a"\tb é'
+    for version in ("v1", "v2", "v3"):
+        rr.ok_upload(project, asset, version, {"f": "hello"})
+    manifest = rr.manifest(project, asset, "v2")
+    del manifest["f"]
+    rr.path(project, asset, "v2", "..manifest").write_text(json.dumps(manifest))
+    reply = reroute(rr, {"project": project, "asset": asset, "version": "v1"}, dry_run=True)
+    quoted = 'a\\"\\tb é'
+    assert _failure(reply) == (
+        f'failed to reroute links for version "v3" of asset "{quoted}" in project "{project}"; '
+        f'missing manifest entry for link to "{project}/{quoted}/v2/f" from "{project}/{quoted}/v3/f"'
+    )
