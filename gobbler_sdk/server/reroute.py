@@ -479,9 +479,7 @@ def _rewrite_link_files(version_dir: str, manifest: Manifest, copied_in: set[str
             directory, name = os.path.split(key)
             by_directory[directory][name] = link
     try:
-        write_link_files(
-            version_dir, {directory: by_directory[directory] for directory in sorted(by_directory)}
-        )
+        write_link_files(version_dir, dict(sorted(by_directory.items())))
     except RequestError as exc:
         raise exc.wrap(f"failed to create linkfiles at {go_quote(version_dir)}") from None
     for directory in sorted(copied_in - by_directory.keys()):
