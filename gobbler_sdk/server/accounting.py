@@ -19,19 +19,20 @@ from .documents import (
     write_json,
 )
 from .errors import RequestError
-from .goerrors import go_quote, os_error_text
+from .goerrors import go_quote, read_dir_error_text
 from .gojson import Struct
 from .locks import LOCK_USAGE, LockManager
 
 __all__ = [
-    "add_usage_unlocked",
     "adjust_usage",
     "child_directories",
     "project_usage",
     "read_latest",
+    "read_usage",
     "recompute_latest",
     "version_usage",
     "write_latest",
+    "write_usage",
 ]
 
 
@@ -58,12 +59,17 @@ def child_directories(directory: str, *, skip_internal: bool = True) -> list[str
                 if e.is_dir(follow_symlinks=False) and not (skip_internal and e.name.startswith(".."))
             ]
     except OSError as exc:
-        detail = os_error_text("open", directory, exc)
+        detail = read_dir_error_text(directory, exc)
         raise RequestError(500, f"failed to read contents of {go_quote(directory)}; {detail}") from exc
     return sorted(names, key=lambda n: n.encode("utf-8", errors="surrogateescape"))
 
 
-def _read_total(project_dir: str) -> int:
+def read_usage(project_dir: str) -> int:
+    """The total recorded in ``<project_dir>/..usage``; callers hold the usage lock or exclude writers.
+
+    Raises:
+        RequestError: 500 when the file cannot be read or parsed.
+    """
     path = os.path.join(project_dir, USAGE)
     value = read_json_file(
         path,
@@ -82,15 +88,14 @@ def adjust_usage(locks: LockManager, project_dir: str, delta: int) -> None:
     """
     with locks.hold(project_dir, exclusive=True, name=LOCK_USAGE):
         try:
-            total = _read_total(project_dir) + delta
+            total = read_usage(project_dir) + delta
         except RequestError as exc:
             raise exc.wrap(f"failed to read existing usage for {go_quote(project_dir)}") from None
-        write_json(os.path.join(project_dir, USAGE), {"total": total})
+        write_usage(project_dir, total)
 
 
-def add_usage_unlocked(project_dir: str, delta: int) -> None:
-    """Add ``delta`` to ``..usage`` when the caller already excludes other writers (reroute)."""
-    total = _read_total(project_dir) + delta
+def write_usage(project_dir: str, total: int) -> None:
+    """Record ``total`` in ``<project_dir>/..usage``."""
     write_json(os.path.join(project_dir, USAGE), {"total": total})
 
 

@@ -8,14 +8,16 @@ caller treats an unreadable internal file as a server-side failure.
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 from datetime import datetime
 from typing import Any
 
-from .._atomic import atomic_write_bytes
+from .._atomic import atomic_write_bytes, temp_name
 from .._rfc3339 import parse_rfc3339
 from .errors import RequestError
-from .goerrors import go_quote, os_error_text
+from .goerrors import go_quote, link_error_text, read_file_error_text
 from .gojson import ListOf, MapOf, Struct, decode_document, dumps_pretty
 
 __all__ = [
@@ -63,6 +65,8 @@ Summary = dict[str, Any]  # upload_user_id, upload_start, upload_finish, optiona
 _LINK_FIELDS = {"project": "string", "asset": "string", "version": "string", "path": "string"}
 # The names are the reference's Go types, which its decoder errors mention.
 LINK_SPEC = Struct({**_LINK_FIELDS, "ancestor": Struct(_LINK_FIELDS, "linkMetadata")}, "linkMetadata")
+# The reference decodes a ..links file into a map of pointers, which its type errors print.
+_LINKS_SPEC = MapOf(LINK_SPEC, pointers=True)
 ENTRY_SPEC = Struct({"size": "int", "md5sum": "string", "link": LINK_SPEC}, "manifestEntry")
 _UPLOADER_FIELDS = {
     "id": "string",
@@ -97,10 +101,33 @@ def write_json(path: str, value: Any) -> None:
     Raises:
         RequestError: 500 on any filesystem error.
     """
+    data = dumps_pretty(value)
+    if _is_directory(path):
+        # Go's os.Rename refuses to replace a directory (EEXIST), once the reference has written its
+        # temporary file, which it leaves behind.
+        temporary = temp_name(os.path.dirname(path), ".temp", ".json")
+        try:
+            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                os.fchmod(handle.fileno(), 0o644)
+        except OSError as exc:
+            raise RequestError(500, f"failed to write {path!r}; {exc}") from exc
+        refusal = FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST))
+        detail = link_error_text("rename", temporary, path, refusal)
+        raise RequestError(500, f"failed to rename temporary file to {go_quote(path)}; {detail}")
     try:
-        atomic_write_bytes(path, dumps_pretty(value))
+        atomic_write_bytes(path, data)
     except OSError as exc:
         raise RequestError(500, f"failed to write {path!r}; {exc}") from exc
+
+
+def _is_directory(path: str) -> bool:
+    """Whether ``path`` itself (not what a symlink there points to) is a directory."""
+    try:
+        return stat.S_ISDIR(os.lstat(path).st_mode)
+    except OSError:
+        return False
 
 
 def read_json_file(path: str, spec: Any, unreadable: str, unparsable: str) -> Any:
@@ -120,7 +147,7 @@ def read_json_file(path: str, spec: Any, unreadable: str, unparsable: str) -> An
         with open(path, "rb") as handle:
             data = handle.read()
     except OSError as exc:
-        raise RequestError(500, _chain(unreadable, os_error_text("open", path, exc))) from exc
+        raise RequestError(500, _chain(unreadable, read_file_error_text(path, exc))) from exc
     try:
         return decode_document(data, spec)
     except ValueError as exc:
@@ -181,15 +208,20 @@ def write_manifest(version_dir: str, manifest: Manifest) -> None:
 
 
 def read_links(directory: str) -> dict[str, Link]:
-    """Read ``<directory>/..links``.
+    """Read ``<directory>/..links``; a ``null`` document is an empty one, as in the reference.
 
     Raises:
         RequestError: 500 when it is unreadable, malformed, or has a ``null`` value.
     """
     path = os.path.join(directory, LINKS)
-    value = read_json_file(path, MapOf(LINK_SPEC), "", "")
-    if value is None or any(v is None for v in value.values()):
-        raise RequestError(500, f"failed to parse the link file at {path!r}; expected an object of links")
+    context = f"failed to read linkfile at {go_quote(path)}"
+    value = read_json_file(path, _LINKS_SPEC, context, context)
+    if value is None:
+        return {}
+    for name, link in value.items():
+        if link is None:
+            where = f"{go_quote(name)} in linkfile at {go_quote(path)}"
+            raise RequestError(500, f"unexpected nil value for {where}")
     return dict(value)
 
 

@@ -11,7 +11,15 @@ from __future__ import annotations
 import errno as _errno
 import os
 
-__all__ = ["go_quote", "link_error_text", "os_error_detail", "os_error_text"]
+__all__ = [
+    "go_quote",
+    "go_remove",
+    "link_error_text",
+    "os_error_detail",
+    "os_error_text",
+    "read_dir_error_text",
+    "read_file_error_text",
+]
 
 _SHORT_ESCAPES = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\v": "\\v"}
 
@@ -70,3 +78,37 @@ def os_error_text(operation: str, path: str, exc: OSError | ValueError) -> str:
 def link_error_text(operation: str, old: str, new: str, exc: OSError | ValueError) -> str:
     """Go's ``*LinkError`` text for two-path calls: ``rename <old> <new>: <error text>``."""
     return f"{operation} {old} {new}: {os_error_detail(exc)}"
+
+
+def read_file_error_text(path: str, exc: OSError | ValueError) -> str:
+    """The error of Go's ``os.ReadFile``: a directory opens fine there and fails on ``read``."""
+    is_directory = isinstance(exc, OSError) and exc.errno == _errno.EISDIR
+    return os_error_text("read" if is_directory else "open", path, exc)
+
+
+def read_dir_error_text(path: str, exc: OSError | ValueError) -> str:
+    """The error of Go's ``os.ReadDir``: a regular file opens fine there and fails on ``readdirent``."""
+    is_file = isinstance(exc, OSError) and exc.errno == _errno.ENOTDIR
+    return os_error_text("readdirent" if is_file else "open", path, exc)
+
+
+def go_remove(path: str) -> None:
+    """Remove a file or an empty directory as Go's ``os.Remove`` does, raising the error it would report.
+
+    Go tries ``unlink`` and then ``rmdir``, and reports the ``rmdir`` error unless that one only says the
+    path is not a directory; format the raised error with ``os_error_text("remove", path, exc)``.
+
+    Raises:
+        OSError: When neither call removes ``path``.
+    """
+    try:
+        os.unlink(path)
+        return
+    except OSError as unlink_error:
+        try:
+            os.rmdir(path)
+            return
+        except OSError as rmdir_error:
+            if rmdir_error.errno != _errno.ENOTDIR:
+                raise rmdir_error from None
+            raise unlink_error from None

@@ -70,9 +70,16 @@ class Struct:
 
 @dataclass(frozen=True)
 class MapOf:
-    """Schema of a JSON object used as a map: any keys (matched exactly), values following ``item``."""
+    """Schema of a JSON object used as a map: any keys (matched exactly), values following ``item``.
+
+    Attributes:
+        item: Spec of the values.
+        pointers: The reference's map holds pointers (``map[string]*main.linkMetadata``): a ``null``
+            value stays ``None`` instead of becoming the zero value.
+    """
 
     item: Spec
+    pointers: bool = False
 
 
 # Scalars are "string", "bool" and "int" (a JSON number without fraction or exponent, as Go's int64).
@@ -164,7 +171,7 @@ def _type_text(spec: Spec) -> str:
     if isinstance(spec, ListOf):
         return "[]" + _type_text(spec.item)
     if isinstance(spec, MapOf):
-        return "map[string]" + _type_text(spec.item)
+        return ("map[string]*" if spec.pointers else "map[string]") + _type_text(spec.item)
     return spec.type_text()
 
 
@@ -222,7 +229,7 @@ def _convert(value: Any, spec: Spec, where: _Where, existing: Any = None) -> Any
         mapping: dict[str, Any] = dict(existing) if isinstance(existing, dict) else {}
         for key, item in value:
             converted = _convert(item, spec.item, where)
-            mapping[key] = _zero(spec.item) if converted is None else converted
+            mapping[key] = _zero(spec.item) if converted is None and not spec.pointers else converted
         return mapping
     if isinstance(spec, Struct):
         if not isinstance(value, _Obj):

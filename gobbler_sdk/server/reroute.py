@@ -21,15 +21,15 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .._atomic import temp_name
-from .accounting import add_usage_unlocked, child_directories
+from . import paths
+from .accounting import child_directories, read_usage, write_usage
 from .auth import require_name
-from .documents import LINKS, Link, Manifest, ManifestEntry, read_manifest, write_links, write_manifest
+from .documents import LINKS, Link, Manifest, ManifestEntry, read_manifest, write_manifest
 from .errors import RequestError
-from .goerrors import go_quote
+from .goerrors import go_quote, go_remove, link_error_text, os_error_text
 from .gojson import ListOf, Schema, Struct, go_struct_text
-from .paths import rel
 from .request_files import Request
+from .walk import write_link_files
 
 if TYPE_CHECKING:
     from .service import Service
@@ -45,9 +45,6 @@ _SCHEMA: Schema = Struct(
 # A version as (project, asset, version) and a file as (project, asset, version, path inside the version).
 VersionKey = tuple[str, str, str]
 FileKey = tuple[str, str, str, str]
-
-# Temporary names start with ".." so that a crash leftover is an internal file every walk ignores.
-_TEMP_PREFIX = "..reroute-"
 
 
 @dataclass(frozen=True)
@@ -128,15 +125,26 @@ class _ManifestCache:
         self._registry = registry
         self._cache: dict[VersionKey, Manifest] = {}
 
-    def get(self, version: VersionKey) -> Manifest:
+    def get(self, version: VersionKey, *, own: bool = False) -> Manifest:
         """The manifest of ``version``.
+
+        Args:
+            version: The version.
+            own: It is the manifest of the surviving version being examined, which the reference names
+                by its registry-relative path; every other manifest is named by its absolute path.
 
         Raises:
             RequestError: 500 when it is missing or malformed.
         """
         manifest = self._cache.get(version)
         if manifest is None:
-            manifest = read_manifest(os.path.join(self._registry, *version))
+            # Link fields may be empty on a damaged registry; Go's Join drops them, and so does this.
+            directory = paths.join(self._registry, *version)
+            try:
+                manifest = read_manifest(directory)
+            except RequestError as exc:
+                where = paths.join(*version) if own else directory
+                raise exc.wrap(f"failed to read manifest at {go_quote(where)}") from None
             self._cache[version] = manifest
         return manifest
 
@@ -146,7 +154,7 @@ class _ManifestCache:
         Raises:
             RequestError: 500 when the manifest is unreadable.
         """
-        return self.get(_version_of(link)).get(link["path"])
+        return self.get(_version_of(link)).get(link.get("path", ""))
 
 
 def _expand_targets(registry: str, targets: list[_Target]) -> set[VersionKey]:
@@ -193,16 +201,17 @@ def _surviving_versions(registry: str, doomed_versions: set[VersionKey]) -> list
 
 
 def _version_of(link: Link) -> VersionKey:
-    return (link["project"], link["asset"], link["version"])
+    # A damaged manifest may lack fields; the reference reads them as empty strings.
+    return (link.get("project", ""), link.get("asset", ""), link.get("version", ""))
 
 
 def _file_of(link: Link) -> FileKey:
-    return (link["project"], link["asset"], link["version"], link["path"])
+    return (*_version_of(link), link.get("path", ""))
 
 
 def _bare(link: Link) -> Link:
     """``link`` without its ancestor."""
-    return {name: link[name] for name in ("project", "asset", "version", "path")}
+    return dict(zip(("project", "asset", "version", "path"), _file_of(link), strict=True))
 
 
 def _propose(
@@ -220,13 +229,13 @@ def _propose(
     actions = []
     for version in _surviving_versions(registry, doomed_versions):
         try:
-            for key, entry in manifests.get(version).items():
+            for key, entry in manifests.get(version, own=True).items():
                 action = _propose_entry(version, key, entry, doomed_files, manifests)
                 if action is not None:
                     actions.append(action)
         except RequestError as exc:
             project, asset, name = version
-            where = f'version "{name}" of asset "{asset}" in project "{project}"'
+            where = f"version {go_quote(name)} of asset {go_quote(asset)} in project {go_quote(project)}"
             raise RequestError(exc.status, f"failed to reroute links for {where}; {exc.reason}") from exc
     return actions
 
@@ -304,7 +313,8 @@ def _trace_chain(
     while current is not None:
         here = _file_of(current)
         if here in seen:
-            raise RequestError(500, f"links form a cycle at '{'/'.join(here)}'")
+            # The reference follows such a chain forever; failing is the only useful answer.
+            raise RequestError(500, f"links form a cycle at {go_quote('/'.join(here))}")
         seen.add(here)
         if here not in doomed_files:
             if living_parent is None:
@@ -315,7 +325,8 @@ def _trace_chain(
                 living_ancestor = current
         target = manifests.entry(current)
         if target is None:
-            raise RequestError(500, f'missing manifest entry for link to "{"/".join(here)}" from "{origin}"')
+            missing = f"missing manifest entry for link to {go_quote('/'.join(here))} from {go_quote(origin)}"
+            raise RequestError(500, missing)
         following = target.get("link")
         current = _bare(following) if following is not None else None
     return living_parent, living_ancestor
@@ -325,17 +336,31 @@ def _trace_chain(
 
 
 def _execute(service: Service, actions: list[_Action]) -> None:
-    """Apply the actions version by version, then add the copied bytes to each project's usage."""
+    """Apply the actions version by version, then add the copied bytes to each project's usage.
+
+    Every affected project's usage is read before anything changes, so an unreadable ``..usage`` fails
+    the request with the registry untouched; it is written once all versions are done.
+
+    Raises:
+        RequestError: 500 on any failure; versions already rewritten stay rewritten.
+    """
     by_version: dict[VersionKey, list[_Action]] = defaultdict(list)
-    usage: dict[str, int] = defaultdict(int)
+    added: dict[str, int] = defaultdict(int)
     for action in actions:
         by_version[action.version].append(action)
-        usage[action.version[0]] += action.usage
-    for version, version_actions in by_version.items():
-        _execute_version(service, version, version_actions)
+        added[action.version[0]] += action.usage
     # The exclusive registry lock already keeps every other writer out of ..usage.
-    for project, added in usage.items():
-        add_usage_unlocked(service.path(project), added)
+    totals = {}
+    for project in sorted(added):
+        project_dir = service.path(project)
+        try:
+            totals[project] = read_usage(project_dir)
+        except RequestError as exc:
+            raise exc.wrap(f"failed to read usage for {go_quote(project_dir)}") from None
+    for version in sorted(by_version):
+        _execute_version(service, version, sorted(by_version[version], key=lambda a: a.key))
+    for project, total in totals.items():
+        write_usage(service.path(project), total + added[project])
 
 
 def _execute_version(service: Service, version: VersionKey, actions: list[_Action]) -> None:
@@ -353,8 +378,10 @@ def _execute_version(service: Service, version: VersionKey, actions: list[_Actio
             copies.append(service.pool.submit(_replace_with_copy, source, destination))
         else:
             _replace_with_symlink(service.registry, destination, action.entry["link"])
-    for copy in copies:
-        copy.result()
+    errors = [copy.exception() for copy in copies]
+    for error in errors:
+        if error is not None:
+            raise error
 
     manifest = read_manifest(version_dir)
     for action in actions:
@@ -365,21 +392,51 @@ def _execute_version(service: Service, version: VersionKey, actions: list[_Actio
 
 
 def _replace_with_copy(source: str, destination: str) -> None:
-    """Put a regular copy of ``source`` (mode 0644 minus umask) where the symlink ``destination`` was.
+    """Replace the symlink ``destination`` by a regular copy of ``source`` (mode 0644 minus umask).
+
+    As in the reference, the symlink is removed first (its absence is an error) and a failed copy
+    leaves what it wrote.
 
     Raises:
-        RequestError: 500 when the copy fails; the symlink is then left as it was.
+        RequestError: 500 when the symlink cannot be removed or the copy fails.
     """
-    temporary = _temporary_beside(destination)
+    _remove(destination, "failed to remove existing file at")
+    with contextlib.ExitStack() as stack:
+        try:
+            data = stack.enter_context(open(source, "rb"))
+        except IsADirectoryError:
+            data = None  # Go opens a directory and fails on the first read, after creating the output.
+        except OSError as exc:
+            detail = os_error_text("open", source, exc)
+            raise RequestError(500, f"failed to open input file at '{source}'; {detail}") from exc
+        try:
+            fd = os.open(destination, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        except OSError as exc:
+            detail = os_error_text("open", destination, exc)
+            raise RequestError(500, f"failed to open output file at '{destination}'; {detail}") from exc
+        with os.fdopen(fd, "wb") as output:
+            failure = f"failed to copy '{source}' to '{destination}'"
+            if data is None:
+                # Go copies with copy_file_range and reports its failure as a write of the output.
+                raise RequestError(500, f"{failure}; write {destination}: copy_file_range: is a directory")
+            try:
+                shutil.copyfileobj(data, output, 1 << 20)
+            except OSError as exc:
+                raise RequestError(500, f"{failure}; {os_error_text('write', destination, exc)}") from exc
+
+
+def _remove(path: str, failure: str, *, missing_ok: bool = False) -> None:
+    """Remove ``path`` as the reference does (Go's ``os.Remove``).
+
+    Raises:
+        RequestError: 500 with ``<failure> "<path>"; remove <path>: <error>``.
+    """
     try:
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        with os.fdopen(fd, "wb") as output, open(source, "rb") as data:
-            shutil.copyfileobj(data, output, 1 << 20)
-        os.replace(temporary, destination)
+        go_remove(path)
     except OSError as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise RequestError(500, f"failed to copy {source!r} to {destination!r}; {exc}") from exc
+        if missing_ok and isinstance(exc, FileNotFoundError):
+            return
+        raise RequestError(500, f"{failure} {go_quote(path)}; {os_error_text('remove', path, exc)}") from exc
 
 
 def _replace_with_symlink(registry: str, destination: str, link: Link) -> None:
@@ -388,27 +445,23 @@ def _replace_with_symlink(registry: str, destination: str, link: Link) -> None:
     Raises:
         RequestError: 500 when the symlink cannot be replaced.
     """
-    final = link.get("ancestor") or link
-    target = os.path.join(registry, *_file_of(final))
-    text = rel(os.path.dirname(destination), target)
+    ancestor = link.get("ancestor")
+    final = ancestor if ancestor is not None else link
+    target = paths.join(registry, *_file_of(final))
+    text = paths.rel(os.path.dirname(destination), target)
     if text is None:
-        raise RequestError(500, f"cannot express {target!r} relative to {destination!r}")
-    temporary = _temporary_beside(destination)
+        raise RequestError(500, f"cannot express {go_quote(target)} relative to {go_quote(destination)}")
+    # Unlike a copy's, a retargeted symlink that is already gone is no error in the reference.
+    _remove(destination, "failed to remove existing symlink at", missing_ok=True)
     try:
-        os.symlink(text, temporary)
-        os.replace(temporary, destination)
+        os.symlink(text, destination)
     except OSError as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise RequestError(500, f"failed to replace the symbolic link at {destination!r}; {exc}") from exc
-
-
-def _temporary_beside(path: str) -> str:
-    return temp_name(os.path.dirname(path), _TEMP_PREFIX, "")
+        detail = link_error_text("symlink", text, destination, exc)
+        raise RequestError(500, f"failed to create symlink at {go_quote(destination)}; {detail}") from exc
 
 
 def _rewrite_link_files(version_dir: str, manifest: Manifest, copied_in: set[str]) -> None:
-    """Write one ``..links`` per directory that still has links; drop it where copies left none.
+    """Write one ``..links`` per directory that still has links; remove it where copies left none.
 
     Args:
         version_dir: The version directory.
@@ -416,7 +469,8 @@ def _rewrite_link_files(version_dir: str, manifest: Manifest, copied_in: set[str
         copied_in: Directories (relative, ``""`` for the root) in which a link became a copy.
 
     Raises:
-        RequestError: 500 when a file cannot be written or removed.
+        RequestError: 500 when a file cannot be written or removed; a link file the reference expects
+            to remove but that was deleted by hand is such a failure.
     """
     by_directory: dict[str, dict[str, Link]] = defaultdict(dict)
     for key, entry in manifest.items():
@@ -424,12 +478,9 @@ def _rewrite_link_files(version_dir: str, manifest: Manifest, copied_in: set[str
         if link is not None:
             directory, name = os.path.split(key)
             by_directory[directory][name] = link
-    for directory, links in by_directory.items():
-        write_links(os.path.join(version_dir, directory), links)
-    for directory in copied_in - by_directory.keys():
-        try:
-            os.unlink(os.path.join(version_dir, directory, LINKS))
-        except FileNotFoundError:
-            pass
-        except OSError as exc:
-            raise RequestError(500, f"failed to remove a stale link file in {version_dir!r}; {exc}") from exc
+    try:
+        write_link_files(version_dir, dict(sorted(by_directory.items())))
+    except RequestError as exc:
+        raise exc.wrap(f"failed to create linkfiles at {go_quote(version_dir)}") from None
+    for directory in sorted(copied_in - by_directory.keys()):
+        _remove(os.path.join(version_dir, directory, LINKS), "failed to remove unnecessary linkfile")

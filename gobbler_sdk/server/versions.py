@@ -16,6 +16,7 @@ from .accounting import read_latest
 from .auth import require_name
 from .documents import LINKS, read_manifest, read_summary, write_manifest
 from .errors import RequestError
+from .goerrors import go_quote
 from .gojson import Schema, Struct
 from .journal import write_version_log
 from .linkresolve import VersionRef
@@ -68,9 +69,16 @@ def reindex_version(service: Service, request: Request) -> dict[str, Any]:
             result = Walk(service, version_dir, current, Mode.REINDEX).run()
         except RequestError as exc:
             raise RequestError(500, f"failed to reindex project; {exc.reason}") from exc
-        write_manifest(version_dir, result.manifest)
+        try:
+            write_manifest(version_dir, result.manifest)
+        except RequestError as exc:
+            context = f"failed to reindex project; failed to save manifest for {go_quote(version_dir)}"
+            raise exc.wrap(context) from None
         groups = group_links(result.manifest)
-        write_link_files(version_dir, groups)
+        try:
+            write_link_files(version_dir, groups)
+        except RequestError as exc:
+            raise exc.wrap("failed to reindex project; failed to create linkfiles") from None
         for directory in result.linkfiles:
             if directory not in groups:
                 _remove(os.path.join(version_dir, directory, LINKS))

@@ -40,6 +40,7 @@ from .filedata import (
     open_directory,
     place_batch,
 )
+from .goerrors import go_quote
 from .linkresolve import RegistryTargets, VersionRef, make_link, resolve_local_links, symlink_text
 
 if TYPE_CHECKING:
@@ -196,7 +197,9 @@ class Walk:
         for entry in entries:
             name = entry.name
             if name.startswith(".."):
-                if name == LINKS and self._mode is not Mode.TRANSFER:
+                # A directory of that name is skipped like any internal directory, not read as a file.
+                is_file = not entry.is_dir(follow_symlinks=False)
+                if name == LINKS and self._mode is not Mode.TRANSFER and is_file:
                     self._linkfile_dirs.append(rel_dir)
                 continue
             if self._ignore_dot and name.startswith("."):
@@ -245,7 +248,10 @@ class Walk:
     def _read_linkfiles(self) -> dict[str, dict[str, Link]]:
         linkfiles: dict[str, dict[str, Link]] = {}
         for rel_dir in self._linkfile_dirs:
-            content = read_links(os.path.join(self._root, rel_dir) if rel_dir else self._root)
+            try:
+                content = read_links(os.path.join(self._root, rel_dir) if rel_dir else self._root)
+            except RequestError as exc:
+                raise exc.wrap(f"failed to parse existing linkfiles in {go_quote(self._root)}") from None
             linkfiles[rel_dir] = content
             for name, link in content.items():
                 self._recorded[f"{rel_dir}/{name}" if rel_dir else name] = link
@@ -501,6 +507,13 @@ def group_links(manifest: Manifest) -> dict[str, dict[str, Link]]:
 
 
 def write_link_files(version_dir: str, groups: dict[str, dict[str, Link]]) -> None:
-    """Write one ``..links`` per directory that holds links."""
+    """Write one ``..links`` per directory that holds links.
+
+    Raises:
+        RequestError: 500 naming the directory (``"."`` for the root) whose file could not be written.
+    """
     for directory, links in groups.items():
-        write_links(os.path.join(version_dir, directory) if directory else version_dir, links)
+        try:
+            write_links(os.path.join(version_dir, directory) if directory else version_dir, links)
+        except RequestError as exc:
+            raise exc.wrap(f"failed to save links for {go_quote(directory or '.')}") from None

@@ -322,14 +322,81 @@ def test_reindex_without_summary_writes_the_manifest_then_fails(gobbler: Gobbler
     assert len(gobbler.logs_for(project)) == before
 
 
-def test_reindex_fails_on_broken_link_files(gobbler: Gobbler, project: str) -> None:
+BROKEN_LINK_FILES = {
+    # A null entry fails even for a name that is not a file of the directory.
+    '{"l": null}': 'unexpected nil value for "l" in linkfile at "{links}"',
+    '{"a": null}': 'unexpected nil value for "a" in linkfile at "{links}"',
+    # Duplicate keys: the last one wins.
+    '{"l": {"project": "p"}, "l": null}': 'unexpected nil value for "l" in linkfile at "{links}"',
+    "not json": (
+        "failed to read linkfile at \"{links}\"; invalid character 'o' in literal null (expecting 'u')"
+    ),
+    "": 'failed to read linkfile at "{links}"; unexpected end of JSON input',
+    "[]": (
+        'failed to read linkfile at "{links}"; '
+        "json: cannot unmarshal array into Go value of type map[string]*main.linkMetadata"
+    ),
+    "5": (
+        'failed to read linkfile at "{links}"; '
+        "json: cannot unmarshal number into Go value of type map[string]*main.linkMetadata"
+    ),
+    '{"l": "x"}': (
+        'failed to read linkfile at "{links}"; '
+        "json: cannot unmarshal string into Go value of type main.linkMetadata"
+    ),
+    '{"l": {"project": 1}}': (
+        'failed to read linkfile at "{links}"; '
+        "json: cannot unmarshal number into Go struct field linkMetadata.project of type string"
+    ),
+    '{"l": {"ancestor": []}}': (
+        'failed to read linkfile at "{links}"; '
+        "json: cannot unmarshal array into Go struct field linkMetadata.ancestor of type main.linkMetadata"
+    ),
+}
+
+
+@pytest.mark.parametrize("text", list(BROKEN_LINK_FILES))
+def test_reindex_and_validate_fail_on_broken_link_files(gobbler: Gobbler, project: str, text: str) -> None:
+    gobbler.ok_upload(project, "a", "v1", {"f": "1", "l": Link("f")})
+    version = gobbler.path(project, "a", "v1")
+    links = version / "..links"
+    links.write_text(text)
+    before = snapshot(version)
+    detail = BROKEN_LINK_FILES[text].replace("{links}", str(links))
+    for action, verb in (("reindex_version", "reindex"), ("validate_version", "validate")):
+        reply = act(gobbler, action, project, "a", "v1")
+        assert (reply.status, reply.reason) == (
+            500,
+            f'failed to {verb} project; failed to parse existing linkfiles in "{version}"; {detail}',
+        )
+        assert snapshot(version) == before
+
+
+def test_reindex_cannot_replace_a_link_file_that_is_a_directory(gobbler: Gobbler, project: str) -> None:
+    gobbler.ok_upload(project, "a", "v1", {"f": "1", "l": Link("f")})
+    version = gobbler.path(project, "a", "v1")
+    links = version / "..links"
+    links.unlink()
+    links.mkdir()
+    reply = act(gobbler, "reindex_version", project, "a", "v1")
+    # The reference writes the new content aside, fails to rename it over the directory and leaves it.
+    [temporary] = [name for name in os.listdir(version) if name.startswith(".temp")]
+    assert (reply.status, reply.reason) == (
+        500,
+        'failed to reindex project; failed to create linkfiles; failed to save links for "."; '
+        f'failed to rename temporary file to "{links}"; rename {version / temporary} {links}: file exists',
+    )
+    assert json.loads((version / temporary).read_text()) == {"l": ref(project, "a", "v1", "f")}
+
+
+def test_reindex_reads_a_null_link_file_as_empty(gobbler: Gobbler, project: str) -> None:
     gobbler.ok_upload(project, "a", "v1", {"f": "1", "l": Link("f")})
     links = gobbler.path(project, "a", "v1", "..links")
-    for text in ("not json", '{"l": null}', "[]"):
-        links.write_text(text)
-        for action in ("reindex_version", "validate_version"):
-            reply = act(gobbler, action, project, "a", "v1")
-            assert reply.status == 500, (text, reply)
+    expected = links.read_text()
+    links.write_text("null")
+    reply = act(gobbler, "reindex_version", project, "a", "v1")
+    assert reply.status == 200, reply
+    assert links.read_text() == expected
 
 
 def test_reindex_fails_on_dangling_links(gobbler: Gobbler, project: str) -> None:

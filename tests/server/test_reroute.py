@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -394,36 +395,75 @@ def test_empty_to_delete_succeeds_with_no_changes(rr: Gobbler) -> None:
     assert (reply.status, reply.body) == (200, {"changes": [], "status": "SUCCESS"})
 
 
+NAME_EMPTY = "property in {request}; name cannot be empty"
+PARSE = "failed to parse JSON from {request}; "
+
+
 @pytest.mark.parametrize(
     ("payload", "reason"),
     [
-        ({}, "expected a 'to_delete' property"),
-        ({"to_delete": None}, "expected a 'to_delete' property"),
-        ({"to_delete": [{"project": "p", "version": "v"}]}, "'version' requires the 'asset' to be specified"),
-        ({"to_delete": [{"project": "p", "asset": ""}]}, "invalid 'asset' property"),
-        ({"to_delete": [{"project": "p", "asset": "a", "version": "..v"}]}, "invalid 'version' property"),
-        ({"to_delete": [{"asset": "a"}]}, "invalid 'project' property"),
-        ({"to_delete": [None]}, "invalid 'project' property"),
-        ({"to_delete": [{"project": "a/b"}]}, "invalid 'project' property"),
+        # The reference wraps a nil error in these two, which Go prints as %!w(<nil>).
+        ({}, "expected a 'to_delete' property in {request}; %!w(<nil>)"),
+        ({"to_delete": None}, "expected a 'to_delete' property in {request}; %!w(<nil>)"),
+        (
+            {"to_delete": [{"project": "p", "version": "v"}]},
+            "'version' requires the 'asset' to be specified in {request}; %!w(<nil>)",
+        ),
+        ({"to_delete": [{"project": "p", "asset": ""}]}, "invalid 'asset' " + NAME_EMPTY),
+        (
+            {"to_delete": [{"project": "p", "asset": "a", "version": "..v"}]},
+            "invalid 'version' property in {request}; name cannot start with '..'",
+        ),
+        ({"to_delete": [{"asset": "a"}]}, "invalid 'project' " + NAME_EMPTY),
+        ({"to_delete": [None]}, "invalid 'project' " + NAME_EMPTY),
+        (
+            {"to_delete": [{"project": "a/b"}]},
+            "invalid 'project' property in {request}; name cannot contain '/' or '\\'",
+        ),
         # Entries are checked in order; the project is checked before the version/asset pairing.
-        ({"to_delete": [{"project": "p"}, {"project": "", "version": "v"}]}, "invalid 'project' property"),
-        ({"to_delete": [{"project": "", "version": "v"}]}, "invalid 'project' property"),
-        ({"to_delete": [{"project": "p", "asset": "", "version": "v"}]}, "invalid 'asset' property"),
+        (
+            {"to_delete": [{"project": "p"}, {"project": "", "version": "v"}]},
+            "invalid 'project' " + NAME_EMPTY,
+        ),
+        ({"to_delete": [{"project": "", "version": "v"}]}, "invalid 'project' " + NAME_EMPTY),
+        ({"to_delete": [{"project": "p", "asset": "", "version": "v"}]}, "invalid 'asset' " + NAME_EMPTY),
         # The whole document is decoded before any field is checked.
-        ({"dry_run": "yes"}, "failed to parse JSON"),
-        ({"to_delete": {}}, "failed to parse JSON"),
+        (
+            {"dry_run": "yes"},
+            PARSE + "json: cannot unmarshal string into Go struct field .dry_run of type bool",
+        ),
+        (
+            {"to_delete": {}},
+            PARSE + "json: cannot unmarshal object into Go struct field .to_delete of type []main.deleteTask",
+        ),
+        (
+            {"to_delete": [1]},
+            PARSE + "json: cannot unmarshal number into Go struct field .to_delete of type main.deleteTask",
+        ),
+        (
+            {"to_delete": [{"project": 5}]},
+            PARSE + "json: cannot unmarshal number into Go struct field deleteTask.to_delete.project "
+            "of type string",
+        ),
     ],
 )
 def test_invalid_requests_are_400(rr: Gobbler, payload: dict[str, Any], reason: str) -> None:
     reply = rr.request("reroute_links", payload)
-    assert reply.status == 400, reply
-    assert reason in reply.reason
+    assert (reply.status, reply.reason) == (400, reason.format(request=f'"{reply.request_path}"'))
 
 
 def test_invalid_json_is_400(rr: Gobbler) -> None:
     reply = rr.request("reroute_links", raw="{not json")
-    assert reply.status == 400, reply
-    assert "failed to parse JSON" in reply.reason
+    assert (reply.status, reply.reason) == (
+        400,
+        f'failed to parse JSON from "{reply.request_path}"; '
+        "invalid character 'n' looking for beginning of object key string",
+    )
+
+
+def _failure(reply: Reply) -> str:
+    assert reply.status == 500, reply
+    return reply.reason
 
 
 @pytest.mark.parametrize("missing", ["project", "asset", "version"])
@@ -437,19 +477,62 @@ def test_missing_targets_are_500(rr: Gobbler, missing: str) -> None:
     }[missing]
     # The valid first entry would cause changes; the failing one stops everything.
     reply = reroute(rr, {"project": project, "asset": "a", "version": "v1"}, target)
-    assert reply.status == 500, reply
+    if missing == "version":
+        version = rr.path(project, "a", "no-such-version")
+        manifest = f"{version}/..manifest"
+        expected = (
+            f'failed to read manifest at "{version}"; '
+            f"cannot read '{manifest}'; open {manifest}: no such file or directory"
+        )
+    else:
+        directory = rr.path(*target.values())
+        expected = f'failed to read contents of "{directory}"; open {directory}: no such file or directory'
+    assert _failure(reply) == expected
     assert snapshot(rr, project) == before
 
 
-def test_surviving_version_without_manifest_is_500(rr: Gobbler) -> None:
+def test_target_that_is_a_file_is_500(rr: Gobbler) -> None:
+    project = rr.create_project()
+    stray = rr.path(project, "file")
+    stray.write_text("x")
+    reply = reroute(rr, {"project": project, "asset": "file"})
+    assert _failure(reply) == f'failed to read contents of "{stray}"; readdirent {stray}: not a directory'
+
+
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_doomed_version_without_manifest_is_500(rr: Gobbler, dry_run: bool) -> None:
+    project = build_chain(rr)
+    v1 = rr.path(project, "a", "v1")
+    manifest = v1 / "..manifest"
+    saved = manifest.read_bytes()
+    manifest.unlink()
+    try:
+        before = snapshot(rr, project)
+        reply = reroute(rr, {"project": project, "asset": "a", "version": "v1"}, dry_run=dry_run)
+        assert _failure(reply) == (
+            f'failed to read manifest at "{v1}"; '
+            f"cannot read '{manifest}'; open {manifest}: no such file or directory"
+        )
+        assert snapshot(rr, project) == before
+    finally:
+        # A surviving version without manifest would fail every later reroute of this registry.
+        manifest.write_bytes(saved)
+
+
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_surviving_version_without_manifest_is_500(rr: Gobbler, dry_run: bool) -> None:
     project = build_chain(rr)
     stray = rr.path(project, "stray", "not-a-version")
     stray.mkdir(parents=True)
     try:
         before = snapshot(rr, project)
-        for dry_run in (True, False):
-            reply = reroute(rr, {"project": project, "asset": "a", "version": "v1"}, dry_run=dry_run)
-            assert reply.status == 500, reply
+        reply = reroute(rr, {"project": project, "asset": "a", "version": "v1"}, dry_run=dry_run)
+        # A surviving version's own manifest is named by its path inside the registry.
+        assert _failure(reply) == (
+            f'failed to reroute links for version "not-a-version" of asset "stray" in project "{project}"; '
+            f'failed to read manifest at "{project}/stray/not-a-version"; '
+            f"cannot read '{stray}/..manifest'; open {stray}/..manifest: no such file or directory"
+        )
         assert snapshot(rr, project) == before
     finally:
         # Every later reroute of this module's registry would fail otherwise.
@@ -457,18 +540,176 @@ def test_surviving_version_without_manifest_is_500(rr: Gobbler) -> None:
         stray.parent.rmdir()
 
 
-def test_chain_through_a_path_missing_from_a_manifest_is_500(rr: Gobbler) -> None:
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_surviving_version_with_a_damaged_manifest_is_500(rr: Gobbler, dry_run: bool) -> None:
+    project = build_chain(rr)
+    manifest = rr.path(project, "b", "w", "..manifest")
+    manifest.parent.mkdir(parents=True)
+    manifest.write_text("]")
+    try:
+        before = snapshot(rr, project)
+        reply = reroute(rr, {"project": project, "asset": "a", "version": "v1"}, dry_run=dry_run)
+        assert _failure(reply) == (
+            f'failed to reroute links for version "w" of asset "b" in project "{project}"; '
+            f'failed to read manifest at "{project}/b/w"; '
+            f"cannot parse JSON in '{manifest}'; invalid character ']' looking for beginning of value"
+        )
+        assert snapshot(rr, project) == before
+    finally:
+        manifest.unlink()
+        manifest.parent.rmdir()
+        manifest.parent.parent.rmdir()
+
+
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_chain_through_a_path_missing_from_a_manifest_is_500(rr: Gobbler, dry_run: bool) -> None:
     project = build_chain(rr)
     # v4/f's chain goes through v3/f; once v3's manifest no longer lists it, the trace cannot continue.
     v3 = rr.manifest(project, "a", "v3")
     del v3["f"]
     rr.path(project, "a", "v3", "..manifest").write_text(json.dumps(v3))
     before = snapshot(rr, project)
-    for dry_run in (True, False):
-        reply = reroute(rr, {"project": project, "asset": "a", "version": "v1"}, dry_run=dry_run)
-        assert reply.status == 500, reply
-        assert "missing manifest entry" in reply.reason
+    reply = reroute(rr, {"project": project, "asset": "a", "version": "v1"}, dry_run=dry_run)
+    assert _failure(reply) == (
+        f'failed to reroute links for version "v4" of asset "a" in project "{project}"; '
+        f'missing manifest entry for link to "{project}/a/v3/f" from "{project}/a/v4/f"'
+    )
     assert snapshot(rr, project) == before
+
+
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_chain_through_a_version_without_manifest_is_500(rr: Gobbler, dry_run: bool) -> None:
+    project = build_chain(rr)
+    # v4/f now claims v3/f comes from a version that does not exist; its manifest is named in full.
+    v4 = rr.manifest(project, "a", "v4")
+    v4["f"]["link"]["asset"] = "gone"
+    rr.path(project, "a", "v4", "..manifest").write_text(json.dumps(v4))
+    before = snapshot(rr, project)
+    reply = reroute(rr, {"project": project, "asset": "a", "version": "v1"}, dry_run=dry_run)
+    gone = rr.path(project, "gone", "v3")
+    assert _failure(reply) == (
+        f'failed to reroute links for version "v4" of asset "a" in project "{project}"; '
+        f'failed to read manifest at "{gone}"; '
+        f"cannot read '{gone}/..manifest'; open {gone}/..manifest: no such file or directory"
+    )
+    assert snapshot(rr, project) == before
+
+
+# ---------------------------------------------------------------- damaged registries during execution
+
+
+def two_versions(g: Gobbler) -> str:
+    """``a/v1`` and ``a/v2`` holding ``f`` = "hello", v2 linking to v1: dooming v1 copies one file."""
+    project = g.create_project()
+    for version in ("v1", "v2"):
+        g.ok_upload(project, "a", version, {"f": "hello"})
+    assert g.manifest(project, "a", "v2") == {"f": entry("hello", link(project, "a", "v1", "f"))}
+    return project
+
+
+V1_TARGET = {"asset": "a", "version": "v1"}
+
+
+@pytest.mark.parametrize(
+    ("damage", "detail"),
+    [
+        ("missing", "failed to read '{usage}'; open {usage}: no such file or directory"),
+        ("invalid", "failed to parse JSON in '{usage}'; unexpected end of JSON input"),
+        ("directory", "failed to read '{usage}'; read {usage}: is a directory"),
+    ],
+)
+def test_unreadable_usage_fails_before_anything_changes(rr: Gobbler, damage: str, detail: str) -> None:
+    project = build_chain(rr)
+    # The other project only gets a retarget (no bytes to charge), yet its usage is read first too.
+    other = rr.create_project()
+    rr.ok_upload(other, "b", "w", {"l": Link(str(rr.path(project, "a", "v3", "f")))})
+    usage = rr.path(other, "..usage")
+    usage.unlink()
+    if damage == "invalid":
+        usage.write_text("{")
+    elif damage == "directory":
+        usage.mkdir()
+    before = (snapshot(rr, project), snapshot(rr, other))
+    reply = reroute(rr, {"project": project, **V1_TARGET})
+    assert _failure(reply) == f'failed to read usage for "{rr.path(other)}"; ' + detail.format(usage=usage)
+    assert (snapshot(rr, project), snapshot(rr, other)) == before
+
+
+def test_hand_deleted_link_file_fails_after_copying(rr: Gobbler) -> None:
+    project = two_versions(rr)
+    v2 = rr.path(project, "a", "v2")
+    (v2 / "..links").unlink()
+    target = {"project": project, **V1_TARGET}
+    # A dry run does not touch the link files, so it does not notice.
+    assert changes(reroute(rr, target, dry_run=True)) == [change(f"{project}/a/v2/f", f"{project}/a/v1/f", 5)]
+
+    reply = reroute(rr, target)
+    links = v2 / "..links"
+    assert _failure(reply) == (
+        f'failed to remove unnecessary linkfile "{links}"; remove {links}: no such file or directory'
+    )
+    # The copy and the manifest are already written; the usage is not.
+    assert on_disk(rr, project, "a", "v2") == {"f": ("file", b"hello")}
+    assert rr.manifest(project, "a", "v2") == {"f": entry("hello")}
+    assert rr.usage(project) == 5
+
+
+@pytest.mark.parametrize("full", [False, True])
+def test_link_file_replaced_by_a_directory(rr: Gobbler, full: bool) -> None:
+    project = two_versions(rr)
+    links = rr.path(project, "a", "v2", "..links")
+    links.unlink()
+    links.mkdir()
+    if full:
+        (links / "x").write_text("x")
+    reply = reroute(rr, {"project": project, **V1_TARGET})
+    if full:
+        assert _failure(reply) == (
+            f'failed to remove unnecessary linkfile "{links}"; remove {links}: directory not empty'
+        )
+        assert rr.usage(project) == 5
+    else:
+        # Go's os.Remove takes an empty directory too.
+        assert changes(reply) == [change(f"{project}/a/v2/f", f"{project}/a/v1/f", 5)]
+        assert not os.path.lexists(links)
+        assert rr.usage(project) == 10
+    assert on_disk(rr, project, "a", "v2") == {"f": ("file", b"hello")}
+
+
+def test_copy_over_a_hand_deleted_symlink_fails(rr: Gobbler) -> None:
+    project = two_versions(rr)
+    destination = rr.path(project, "a", "v2", "f")
+    destination.unlink()
+    before = snapshot(rr, project)
+    reply = reroute(rr, {"project": project, **V1_TARGET})
+    assert _failure(reply) == (
+        f'failed to remove existing file at "{destination}"; remove {destination}: no such file or directory'
+    )
+    assert snapshot(rr, project) == before
+
+
+def test_retarget_of_a_hand_deleted_symlink_recreates_it(rr: Gobbler) -> None:
+    project = rr.create_project()
+    for version in ("v1", "v2", "v3"):
+        rr.ok_upload(project, "a", version, {"f": "hello"})
+    rr.path(project, "a", "v3", "f").unlink()
+    reply = reroute(rr, {"project": project, **V1_TARGET})
+    source = f"{project}/a/v1/f"
+    assert changes(reply) == [change(f"{project}/a/v2/f", source, 5), change(f"{project}/a/v3/f", source)]
+    assert on_disk(rr, project, "a", "v3") == {"f": ("link", "../v2/f")}
+
+
+def test_missing_copy_source_fails_after_removing_the_symlink(rr: Gobbler) -> None:
+    project = two_versions(rr)
+    source = rr.path(project, "a", "v1", "f")
+    source.unlink()
+    reply = reroute(rr, {"project": project, **V1_TARGET})
+    assert _failure(reply) == (
+        f"failed to open input file at '{source}'; open {source}: no such file or directory"
+    )
+    assert on_disk(rr, project, "a", "v2") == {}
+    assert rr.manifest(project, "a", "v2") == {"f": entry("hello", link(project, "a", "v1", "f"))}
+    assert rr.usage(project) == 5
 
 
 def test_non_admin_is_403_before_parsing(start_gobbler_variant: Callable[..., Gobbler]) -> None:
@@ -477,3 +718,40 @@ def test_non_admin_is_403_before_parsing(start_gobbler_variant: Callable[..., Go
         reply = g.request("reroute_links", raw=raw)
         assert reply.status == 403, reply
         assert f'user "{me()}" is not authorized' in reply.reason
+
+
+def test_link_file_that_cannot_be_replaced_leaves_the_temporary_file(rr: Gobbler) -> None:
+    project = rr.create_project()
+    for version in ("v1", "v2", "v3"):
+        rr.ok_upload(project, "a", version, {"f": "hello"})
+    v3 = rr.path(project, "a", "v3")
+    (v3 / "..links").unlink()
+    (v3 / "..links").mkdir()
+    reply = reroute(rr, {"project": project, **V1_TARGET})
+    # Go's os.Rename refuses to replace a directory, after the new content was written aside.
+    [temporary] = [name for name in os.listdir(v3) if name.startswith(".temp")]
+    assert re.fullmatch(r"\.temp[0-9]+\.json", temporary)
+    links = v3 / "..links"
+    assert _failure(reply) == (
+        f'failed to create linkfiles at "{v3}"; failed to save links for "."; '
+        f'failed to rename temporary file to "{links}"; rename {v3 / temporary} {links}: file exists'
+    )
+    new_link = link(project, "a", "v2", "f")
+    assert json.loads((v3 / temporary).read_text()) == {"f": new_link}
+    assert rr.manifest(project, "a", "v3") == {"f": entry("hello", new_link)}
+
+
+def test_names_in_reasons_are_quoted_as_go_does(rr: Gobbler) -> None:
+    project = rr.create_project()
+    asset = 'a"\tb é'
+    for version in ("v1", "v2", "v3"):
+        rr.ok_upload(project, asset, version, {"f": "hello"})
+    manifest = rr.manifest(project, asset, "v2")
+    del manifest["f"]
+    rr.path(project, asset, "v2", "..manifest").write_text(json.dumps(manifest))
+    reply = reroute(rr, {"project": project, "asset": asset, "version": "v1"}, dry_run=True)
+    quoted = 'a\\"\\tb é'
+    assert _failure(reply) == (
+        f'failed to reroute links for version "v3" of asset "{quoted}" in project "{project}"; '
+        f'missing manifest entry for link to "{project}/{quoted}/v2/f" from "{project}/{quoted}/v3/f"'
+    )
