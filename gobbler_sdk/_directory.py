@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from ._atomic import temp_name
@@ -76,6 +76,7 @@ def download_directory(
     cache_only: bool = False,
     grow_to: int | None = None,
     verify: bool = True,
+    received: Mapping[str, bytes] | None = None,
 ) -> list[tuple[str, str, ManifestEntry | None]]:
     """Mirror the registry directory ``relative`` into ``cache``.
 
@@ -94,6 +95,9 @@ def download_directory(
         grow_to: Let the number of downloads in flight grow up to this while throughput rises.
         verify: Hash downloads and cached copies against their entries; without it, a cached copy counts
             as valid as it is and downloads are not hashed (the entries still group linked files).
+        received: Internal files already read from the service by this operation (by ``entry_for``, a
+            version's manifest and summary), by registry path: they are stored as received, not
+            downloaded again.
 
     Returns:
         The selected user files and empty directories (directories with a trailing ``/``) as
@@ -153,8 +157,19 @@ def download_directory(
                 f" such as {missing[0]!r}"
             )
         # The internal files' sizes are not in the total (no manifest entry), so their bytes are not counted.
-        internal = [item for item in downloads if item[1] is None]
-        remote.fetch_many(internal, concurrency=concurrency, on_done=tracker.advance)
+        internal = []
+        for path, entry in downloads:
+            if entry is not None:
+                continue
+            if received is not None and path in received:
+                # The very bytes whose entries the files are verified against, stored atomically as a
+                # download would be: asking again would only cost a round trip before the files.
+                cache.write_bytes(path, received[path])
+                tracker.advance(path, 0)
+            else:
+                internal.append((path, entry))
+        if internal:
+            remote.fetch_many(internal, concurrency=concurrency, on_done=tracker.advance)
         remote.fetch_many(
             [item for item in downloads if item[1] is not None],
             concurrency=concurrency,

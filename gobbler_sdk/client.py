@@ -532,7 +532,12 @@ class GobblerClient:
     # ------------------------------------------------------------------ files
 
     def _entry_for(
-        self, path: str, manifests: dict[str, Manifest] | None = None, *, learn: bool = True
+        self,
+        path: str,
+        manifests: dict[str, Manifest] | None = None,
+        *,
+        learn: bool = True,
+        received: dict[str, bytes] | None = None,
     ) -> ManifestEntry | None:
         parts = path.split("/")
         if len(parts) < 4 or any(part.startswith("..") for part in parts):
@@ -542,7 +547,7 @@ class GobblerClient:
         manifest = manifests.get(key) if manifests is not None else None
         if manifest is None:
             version = Project(self, parts[0]).asset(parts[1]).version(parts[2])
-            manifest = self._manifest(version, True, learn=learn)
+            manifest = self._manifest(version, True, learn=learn, received=received)
             if manifests is not None:
                 manifests[key] = manifest
         entry = manifest.get("/".join(parts[3:]))
@@ -769,6 +774,8 @@ class GobblerClient:
                 return local
             return self._copy_from_registry(reader, base, relative, select, target, overwrite, verify)
         manifests: dict[str, Manifest] = {}
+        # The versions' documents read from the service on the way, stored instead of downloaded again.
+        received: dict[str, bytes] = {}
         options: dict[str, Any] = {
             "overwrite": overwrite,
             "concurrency": concurrency or self.concurrency,
@@ -778,10 +785,11 @@ class GobblerClient:
             "verify": verify,
             # An explicit concurrency fixes the window; the default lets it grow while throughput rises.
             "grow_to": _MAX_WINDOW if concurrency is None and self._adaptive_window else None,
+            "received": received,
         }
 
         def entry_for(item: str) -> ManifestEntry | None:
-            return self._entry_for(item, manifests)
+            return self._entry_for(item, manifests, received=received)
 
         try:
             items = self._download_items(reader, relative, entry_for, options)
@@ -915,7 +923,13 @@ class GobblerClient:
         return submitter.submit(action, payload, context=context)
 
     def _manifest(
-        self, version: Version, force_remote: bool, overwrite: bool = False, *, learn: bool = True
+        self,
+        version: Version,
+        force_remote: bool,
+        overwrite: bool = False,
+        *,
+        learn: bool = True,
+        received: dict[str, bytes] | None = None,
     ) -> Manifest:
         # A settled version's manifest never changes, so its parsed model is kept (a few, bounded).
         remote = isinstance(self._reader(force_remote), RemoteTransport)
@@ -925,7 +939,9 @@ class GobblerClient:
                 if kept is not None:
                     self._parsed_manifests.move_to_end(version.key)
                     return kept
-        data = self._version_document(version, "..manifest", force_remote, overwrite, learn=learn)
+        data = self._version_document(
+            version, "..manifest", force_remote, overwrite, learn=learn, received=received
+        )
         manifest = self._document(f"{version.key}/..manifest", force_remote, lambda: Manifest.from_json(data))
         if remote and version.key in self._settled:
             with self._parsed_lock:
@@ -951,7 +967,14 @@ class GobblerClient:
             raise
 
     def _version_document(
-        self, version: Version, name: str, force_remote: bool, overwrite: bool, *, learn: bool = True
+        self,
+        version: Version,
+        name: str,
+        force_remote: bool,
+        overwrite: bool,
+        *,
+        learn: bool = True,
+        received: dict[str, bytes] | None = None,
     ) -> bytes:
         """Bytes of a version's ``..summary`` or ``..manifest``.
 
@@ -962,6 +985,8 @@ class GobblerClient:
         Without ``learn``, a version not yet known to be settled is not asked for its summary (one
         request less); its document is still written to the cache, for offline reads and for the
         service being unreachable, but served from there online only once the version is known settled.
+        ``received`` collects every document read from the service on the way (the summary asked for to
+        learn the version is settled included), by registry path.
         """
         path = f"{version.key}/{name}"
         reader = self._reader(force_remote)
@@ -979,14 +1004,24 @@ class GobblerClient:
             logger.debug("%s: %s", "cache hit" if data is not None else "cache miss", path)
             if data is None:
                 data = reader.read(path)
+                if data is not None and received is not None:
+                    received[path] = data
                 summary = data if name == "..summary" else None
-                if data is not None and (not learn or self._is_settled_now(version, reader, summary)):
+                if data is not None and (
+                    not learn or self._is_settled_now(version, reader, summary, received)
+                ):
                     self._cache.write_bytes(path, data)
         if data is None:
             raise version._not_found(force_remote, name.lstrip("."))
         return data
 
-    def _is_settled_now(self, version: Version, remote: RemoteTransport, summary: bytes | None) -> bool:
+    def _is_settled_now(
+        self,
+        version: Version,
+        remote: RemoteTransport,
+        summary: bytes | None,
+        received: dict[str, bytes] | None = None,
+    ) -> bool:
         """Like :meth:`_is_settled`, asking the service for the summary when nothing cached says.
 
         The first read of a manifest therefore costs one more request (its summary, which is cached
@@ -996,6 +1031,8 @@ class GobblerClient:
             summary = remote.read(f"{version.key}/..summary")
             if summary is None:
                 return False
+            if received is not None:
+                received[f"{version.key}/..summary"] = summary
             settled = self._is_settled(version, summary)
             if settled:
                 self._cache.write_bytes(f"{version.key}/..summary", summary)

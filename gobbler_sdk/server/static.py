@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import email.utils
 import errno
+import functools
 import os
 import secrets
 import stat
@@ -82,6 +83,7 @@ def _go_base(path: str) -> str:
 # ---------------------------------------------------------------------------------------------- conditions
 
 
+@functools.lru_cache(maxsize=4096)
 def _http_date(seconds: int) -> str:
     return email.utils.formatdate(seconds, usegmt=True)
 

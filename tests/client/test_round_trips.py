@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 
@@ -75,6 +76,49 @@ def test_parsed_manifests_kept_are_bounded(
     assert asset.version("v0").manifest() is not manifests[0]  # evicted, parsed again from the cache
     assert asset.version("v0").manifest() == manifests[0]
     assert proxy.count(f"/fetch/{name}/a/v0/..manifest") == 1
+
+
+def test_a_directory_download_reads_each_document_once(
+    version: Version, service: GobblerService, proxy: LyingServer
+) -> None:
+    local = version.fetch_directory()
+    prefix = f"/fetch/{version.key}/"
+    requests = proxy.paths()
+    # The listing, the manifest (for the entries), the summary (to know the manifest may be kept), then
+    # the files: the two documents are stored as read, not downloaded a second time as internal files.
+    assert requests[:3] == [
+        f"/list?path={quote(quote(version.key, safe=''), safe='')}&recursive=true",
+        prefix + "..manifest",
+        prefix + "..summary",
+    ]
+    assert sorted(requests[3:]) == sorted(prefix + f"d{i % 3}/f{i:02d}.txt" for i in range(30))
+    registry = service.registry / version.key
+    for name in ("..manifest", "..summary"):
+        assert (local / name).read_bytes() == (registry / name).read_bytes()
+    assert (local / "d2" / "f29.txt").read_text() == "contents 29"
+
+
+def test_a_probational_directory_download_stores_the_documents_it_read(
+    service: GobblerService, remote: GobblerClient, proxy: LyingServer
+) -> None:
+    name = new_project(service)
+    source = make_tree(service.staging / unique("src"), {"f.txt": "x", "sub/g.txt": "y"})
+    service.request(
+        "upload",
+        {"source": source.name, "project": name, "asset": "a", "version": "p1", "on_probation": True},
+    )
+    trial = remote.project(name).asset("a").version("p1")
+    local = trial.fetch_directory()
+    assert proxy.count(f"/fetch/{trial.key}/..manifest") == 1
+    assert proxy.count(f"/fetch/{trial.key}/..summary") == 1
+    registry = service.registry / trial.key
+    for document in ("..manifest", "..summary"):
+        assert (local / document).read_bytes() == (registry / document).read_bytes()
+    assert (local / "sub" / "g.txt").read_text() == "y"
+    # Not settled: a second download asks for both documents again, once each.
+    trial.fetch_directory()
+    assert proxy.count(f"/fetch/{trial.key}/..manifest") == 2
+    assert proxy.count(f"/fetch/{trial.key}/..summary") == 2
 
 
 @pytest.mark.parametrize("concurrency", [None, 1, 64])

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from .harness import Gobbler, RawReply, raw_request, unique
+from .harness import Gobbler, RawReply, raw_request, send_raw, unique
 
 MTIME = 1_704_067_200  # 2024-01-01T00:00:00Z
 MTIME_HTTP = "Mon, 01 Jan 2024 00:00:00 GMT"
@@ -343,3 +343,22 @@ def test_fetch_root_lists_the_registry(gobbler: Gobbler) -> None:
     reply = _fetch(gobbler, "")
     assert reply.status == 200
     assert '<a href="..logs/">..logs/</a>' in reply.body.decode()
+
+
+@pytest.mark.parametrize(
+    ("header_lines", "body"),
+    [
+        (b"range: bytes=0-4\r\n", b"hello"),  # names are case-insensitive
+        (b"Range:\t  bytes=6-\r\n", b"world\n"),  # blanks after the colon are not part of the value
+        (b"Range: bytes=0-1\r\nRange: bytes=6-7\r\n", b"he"),  # the first of repeated headers counts
+        (b"Range: bytes=0-1\nX-Note: caf\xc3\xa9\r\n", b"he"),  # a bare LF, bytes beyond ASCII elsewhere
+    ],
+    ids=["lower-case", "blanks", "repeated", "mixed-lines"],
+)
+def test_request_headers_are_read_whatever_their_spelling(
+    gobbler: Gobbler, files: str, header_lines: bytes, body: bytes
+) -> None:
+    request = f"GET /fetch/{files}/a.txt HTTP/1.1\r\nHost: gobbler\r\nConnection: close\r\n".encode()
+    reply = send_raw(gobbler.url, request + header_lines + b"\r\n")
+    assert reply is not None
+    assert (reply.status, reply.body) == (206, body)
