@@ -179,6 +179,10 @@ def scale_plots(document: dict[str, Any], bench: Path) -> list[Path]:
     ratios.set_title("over the floor (upload: cp -r + raw upload; fetch: curl --parallel)", fontsize=9)
     peaks.set_ylabel("peak RSS of the client process (MiB, log)")
     peaks.set_yscale("log")
+    # Plain MiB on the log axis (50, 100, 200, 300 rather than 3 x 10^2).
+    ticks = [t for t in (50, 100, 200, 300, 500, 1000) if t <= max(300, peaks.get_ylim()[1])]
+    peaks.set_yticks(ticks, [str(t) for t in ticks])
+    peaks.yaxis.set_minor_locator(plt.NullLocator())
     peaks.set_title("peak memory, measured in a fresh process", fontsize=9)
     for axes in (ratios, peaks):
         axes.set_xscale("log")

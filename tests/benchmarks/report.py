@@ -55,11 +55,54 @@ def _table(header: Sequence[str], lines: Sequence[Sequence[str]]) -> list[str]:
     return out
 
 
+def scale_summary(rows: Sequence[ScaleRow]) -> list[str]:
+    """One line per scale operation: its time per item, ratio to the floor and peak at every N."""
+    operations = list(dict.fromkeys(r.operation for r in rows))
+    levels = sorted({r.files for r in rows})
+    lines = []
+    for name in operations:
+        line = sorted((r for r in rows if r.operation == name), key=lambda r: r.files)
+        last = line[-1]
+        judged = [r for r in line if r.met is not None]
+        met = (
+            "yes"
+            if judged and all(r.met for r in judged)
+            else "; ".join(f"no at {r.files:,}: {', '.join(r.missed)}" for r in judged if r.met is False)
+        )
+        lines.append(
+            [
+                f"{name} (per {last.unit})",
+                " / ".join(micros(r.sdk_per_item) for r in line),
+                " / ".join(micros(r.floor_per_item) for r in line),
+                times(last.growth),
+                times(last.floor_growth),
+                " / ".join(times(r.sdk_ratio) for r in line),
+                " / ".join(mib(r.peak_mib) for r in line) if any(r.peak_mib for r in line) else "-",
+                met or "-",
+            ]
+        )
+    at = " / ".join(f"{n:,}" for n in levels)
+    return _table(
+        [
+            "operation",
+            f"µs per item, gobbler-sdk, N = {at}",
+            "µs per item, floor",
+            f"growth {levels[0]:,} → {levels[-1]:,}",
+            "floor's growth",
+            "sdk/floor",
+            "peak RSS (MiB)",
+            "met?",
+        ],
+        lines,
+    )
+
+
 def scale_table(rows: Sequence[ScaleRow]) -> list[str]:
-    """The scale table: one line per operation and N, with time per item and its growth."""
+    """The scale tables: a summary per operation, then one line per operation and N."""
     if not rows:
         return []
-    out = ["", "Scale (s): time per item at every N, and its growth from the smallest N:", ""]
+    out = ["", "Scale (s), one line per operation:", "", *scale_summary(rows)]
+    out += ["", "Scale (s): time per item at every N, and its growth from the smallest N:", ""]
     out += _table(
         [
             "operation",
@@ -71,6 +114,7 @@ def scale_table(rows: Sequence[ScaleRow]) -> list[str]:
             "µs per item, floor",
             "µs per item, sdk",
             "growth",
+            "floor's growth",
             "peak RSS (MiB)",
             "target",
             "measured",
@@ -88,6 +132,7 @@ def scale_table(rows: Sequence[ScaleRow]) -> list[str]:
                 micros(r.floor_per_item),
                 micros(r.sdk_per_item),
                 times(r.growth),
+                times(r.floor_growth),
                 mib(r.peak_mib),
                 r.target,
                 r.measured or "-",

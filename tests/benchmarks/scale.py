@@ -25,6 +25,7 @@ and of a fetch at every level is measured in a fresh process, as in g.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -139,13 +140,17 @@ class ScaleRow:
     floor_per_item: float | None
     sdk_per_item: float | None
     growth: float | None
+    #: The floor's own growth: when it matches ``growth``, the machine (caches, page cache), not the
+    #: client, grew.
+    floor_growth: float | None
     peak_mib: float | None
     target: str
     measured: str
     met: bool | None
     verdict: str
     floor_label: str = ""
-    notes: list[str] = field(default_factory=list)
+    #: The measured values of the checks that failed, e.g. ``["2.91x floor"]``.
+    missed: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         """Plain-data form for the JSON report."""
@@ -223,7 +228,7 @@ class Scale(Workload):
                     f"s{n}",
                     f"upload {n:,} files",
                     BY_NAME["upload"].limit or 0,
-                    lambda root, n=n: self._tree(root, n),
+                    functools.partial(self._tree, count=n),
                 ),
                 asset=f"scale-{n}",
                 version_count=max(2, n // 100),
@@ -240,7 +245,7 @@ class Scale(Workload):
         self.memory: dict[str, dict[str, float]] = {}
 
     @staticmethod
-    def _tree(root: Path, count: int) -> int:
+    def _tree(root: Path, *, count: int) -> int:
         small_tree(root, count, seed=17)
         return count
 
@@ -485,6 +490,7 @@ class Scale(Workload):
         smallest, largest = self.levels[0], self.levels[-1]
         for operation in OPERATIONS:
             first: float | None = None
+            first_floor: float | None = None
             for level in self.levels:
                 suffix = f"@{level.files}"
                 floors = [f"{operation.name}/{who}{suffix}" for who in self._floors(operation)]
@@ -501,9 +507,13 @@ class Scale(Workload):
                 floor = median([floor_of(t) for t in rounds])
                 sdk = median([sdk_of(t) for t in rounds])
                 per_item = None if sdk is None else sdk / (items * repeats)
+                floor_per_item = None if floor is None else floor / (items * repeats)
                 if level is smallest:
-                    first = per_item
+                    first, first_floor = per_item, floor_per_item
                 growth = None if per_item is None or not first else per_item / first
+                floor_growth = (
+                    None if floor_per_item is None or not first_floor else floor_per_item / first_floor
+                )
                 sdk_ratio = per_round(rounds, sdk_of, floor_of)
                 checks, targets = [], []
                 if operation.limit is not None:
@@ -532,15 +542,17 @@ class Scale(Workload):
                         floor=floor,
                         sdk=sdk,
                         sdk_ratio=sdk_ratio,
-                        floor_per_item=None if floor is None else floor / (items * repeats),
+                        floor_per_item=floor_per_item,
                         sdk_per_item=per_item,
                         growth=growth,
+                        floor_growth=floor_growth,
                         peak_mib=peak,
                         target="; ".join(targets) or "reported",
                         measured=measured,
                         met=met,
                         verdict=verdict,
                         floor_label=operation.floor_label,
+                        missed=[check[0] for check in checks if check[1] is False],
                     )
                 )
         return rows
