@@ -10,9 +10,9 @@ import errno
 import os
 import stat
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -206,16 +206,18 @@ def test_slow_probes_apart_keep_small_files_here(
         f"small-{index:04d}": f"{index}" for index in range(probe * 2 * _staging._SLOW_PROBES)
     }
     source = make_tree(tmp_path / "source", tree)
-    pause = 0.05
-    # Only a probe holding a paused file counts as slow, however loaded the machine is.
-    monkeypatch.setattr(_staging, "_SLOW_FILE_SECONDS", pause / probe / 2)
-    paused = {f"small-{index:04d}" for index in range(0, len(tree), 2 * probe)}
+    # The probes' clock moves only on the first copy of every other probe (in copy order, which is the
+    # scan's), so the real machine's load cannot make the probes between slow: those take no time at all.
+    clock = [0.0]
+    monkeypatch.setattr(_staging, "time", SimpleNamespace(perf_counter=lambda: clock[0]))
+    copies = [0]
     threads = copying_threads(monkeypatch)
     record = _staging._Copier.copy
 
     def sometimes_slow(self: _staging._Copier, source: str, target: str) -> int:
-        if Path(source).name in paused:
-            time.sleep(pause)
+        if copies[0] % (2 * probe) == 0:
+            clock[0] += 3600.0
+        copies[0] += 1
         return record(self, source, target)
 
     monkeypatch.setattr(_staging._Copier, "copy", sometimes_slow)
