@@ -61,8 +61,9 @@ def test_quick_benchmark_prints_every_row_and_writes_raw_times(tmp_path: Path) -
         (operation, files) for operation in SCALE_OPERATIONS for files in levels
     ]
     assert all(r["sdk"] > 0 and r["growth"] > 0 for r in scale["rows"])
+    # Quick measures peak memory at the largest level only (each measurement is a fresh interpreter).
     assert sorted(scale["memory"]) == sorted(
-        ["sdk-baseline"] + [f"{mode}@{n}" for mode in ("sdk-upload", "sdk-fetch-directory") for n in levels]
+        ["sdk-baseline"] + [f"{mode}@{levels[-1]}" for mode in ("sdk-upload", "sdk-fetch-directory")]
     )
     scale_lines = [line for line in completed.stdout.splitlines() if line.startswith("| upload: ")]
     assert len(scale_lines) == len(levels), completed.stdout

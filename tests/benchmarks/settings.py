@@ -51,6 +51,8 @@ class Sizes:
     scale_files: tuple[int, ...] = (1000, 10_000, 100_000)
     #: (s) cheap operations repeat within a measurement until it covers about this many items.
     scale_repeat_items: int = 20_000
+    #: (s) measure peak memory at every level (else at the largest only: each is a fresh interpreter).
+    scale_memory_everywhere: bool = True
 
     def to_json(self) -> dict[str, Any]:
         """Plain-data form for the JSON report."""
@@ -115,5 +117,6 @@ QUICK = Sizes(
     fs_find_files=300,
     fs_csv_bytes=1 * MIB,
     scale_files=(100, 400),
-    scale_repeat_items=1000,
+    scale_repeat_items=500,
+    scale_memory_everywhere=False,
 )
