@@ -37,6 +37,7 @@ serve: venv
 	$(BIN)/gobbler-sdk serve $(ARGS)
 
 # Full benchmark (issue 5): tables on stdout, raw times in .bench/results.json; ARGS="--only a,c" etc.
+# Scale (issue 12, long): ARGS="--scale" (1,000 to 100,000 files), ARGS="--scale-sizes 1000,10000 --rounds 1".
 bench: venv
 	$(BIN)/python -m tests.benchmarks $(ARGS)
 

@@ -13,9 +13,27 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.benchmarks.plots import scale_plots
+
 ROOT = Path(__file__).resolve().parent.parent
 TIME_ROWS = ["a", "b", "c", "d", "d-noverify", "e", "e2", "f", "h", "i-read", "i-range", "i-find", "i-csv"]
 MEMORY_ROWS = ["g-fetch", "g-upload"]
+SCALE_OPERATIONS = [
+    "upload",
+    "fetch",
+    "reverify",
+    "verify",
+    "scan",
+    "manifest",
+    "files-local",
+    "files-remote",
+    "versions-local",
+    "versions-remote",
+    "latest-local",
+    "latest-remote",
+    "projects-local",
+    "projects-remote",
+]
 
 
 def test_quick_benchmark_prints_every_row_and_writes_raw_times(tmp_path: Path) -> None:
@@ -36,7 +54,23 @@ def test_quick_benchmark_prints_every_row_and_writes_raw_times(tmp_path: Path) -
     document = json.loads(results.read_text())
     assert [row["key"] for row in document["rows"]] == TIME_ROWS
     assert [row["key"] for row in document["memory"]["rows"]] == MEMORY_ROWS
-    for workload in ["a", "b", "c", "d", "e", "f", "h"]:
+    # Scale (s) at the quick levels: every operation at both, with its growth, and the peaks measured.
+    scale = document["scale"]
+    levels = document["meta"]["sizes"]["scale_files"]
+    assert [(r["operation"], r["files"]) for r in scale["rows"]] == [
+        (operation, files) for operation in SCALE_OPERATIONS for files in levels
+    ]
+    assert all(r["sdk"] > 0 and r["growth"] > 0 for r in scale["rows"])
+    # Quick measures peak memory at the largest level only (each measurement is a fresh interpreter).
+    assert sorted(scale["memory"]) == sorted(
+        ["sdk-baseline"] + [f"{mode}@{levels[-1]}" for mode in ("sdk-upload", "sdk-fetch-directory")]
+    )
+    scale_lines = [line for line in completed.stdout.splitlines() if line.startswith("| upload: ")]
+    assert len(scale_lines) == len(levels), completed.stdout
+    pngs = scale_plots(document, tmp_path)
+    assert [p.name for p in pngs] == ["scale-time.png", "scale-upload-fetch.png"]
+    assert all(p.read_bytes().startswith(b"\x89PNG") for p in pngs)
+    for workload in ["a", "b", "c", "d", "e", "f", "h", "s"]:
         rounds = document["raw"][workload]
         assert rounds, workload
         assert all(seconds > 0 for entry in rounds for seconds in entry["times"].values()), workload

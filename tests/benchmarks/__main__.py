@@ -1,4 +1,4 @@
-"""Command line: ``python -m tests.benchmarks [--quick] [--rounds N] [--only a,c] [--json PATH]``.
+"""Command line: ``python -m tests.benchmarks [--quick] [--rounds N] [--only a,c] [--scale] [--json PATH]``.
 
 The rounds interleave every selected workload: round after round, each workload runs all its contenders (in
 an order rotated every round), so drift on a shared machine spreads over every contender instead of
@@ -30,6 +30,7 @@ from .metadata import LatestOfMany, Metadata, TypedManifest
 from .plots import write_all
 from .pydata import FsspecReads
 from .report import markdown, write_json
+from .scale import Scale, ScaleRow
 from .settings import FULL, LATENCY_CURL_PARALLEL, LATENCY_PYG_CONCURRENCY, QUICK, Sizes
 from .uploads import one_big_file, small_files
 from .workspace import Workspace
@@ -39,7 +40,9 @@ try:
 except ImportError:  # pragma: no cover - the dev extra installs it
     pygobbler = None
 
-KEYS = ("a", "b", "c", "d", "e", "f", "g", "h", "i")
+KEYS = ("a", "b", "c", "d", "e", "f", "g", "h", "i", "s")
+#: What a full run does unless ``--only`` says otherwise: the scale workloads (s) take long at full size.
+DEFAULT_KEYS = tuple(k for k in KEYS if k != "s")
 #: What ``--latency`` runs unless ``--only`` says otherwise: the reads a network delay slows down.
 LATENCY_KEYS = ("c", "d", "e", "h")
 
@@ -63,16 +66,47 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
         const=0.02,
         help="round trip added between clients and service, e.g. 20ms (alone: 20ms); runs c,d,e,h",
     )
+    parser.add_argument(
+        "--scale",
+        action="store_true",
+        help="run the scale workloads (s) at 1,000, 10,000 and 100,000 files; writes results-scale.json",
+    )
+    parser.add_argument(
+        "--scale-sizes",
+        type=parse_sizes,
+        help="comma-separated file counts for s, e.g. 1000,10000 (implies --scale)",
+    )
     options = parser.parse_args(argv)
+    options.scale = options.scale or options.scale_sizes is not None
+    if options.scale and options.latency is not None:
+        parser.error("--scale and --latency do not combine (the scale levels use services of their own)")
     if options.latency is not None and options.json == parser.get_default("json"):
         options.json = options.json.with_name("results-latency.json")
-    everything = LATENCY_KEYS if options.latency is not None else KEYS
+    if options.scale and options.json == parser.get_default("json"):
+        options.json = options.json.with_name("results-scale.json")
+    if options.latency is not None:
+        everything: Sequence[str] = LATENCY_KEYS
+    elif options.scale:
+        everything = ("s",)
+    else:
+        everything = KEYS if options.quick else DEFAULT_KEYS
     selected = [k.strip() for k in (options.only or ",".join(everything)).split(",") if k.strip()]
     unknown = sorted(set(selected) - set(KEYS))
     if unknown:
         parser.error(f"unknown workloads {', '.join(unknown)}; choose among {', '.join(KEYS)}")
     options.selected = selected
     return options
+
+
+def parse_sizes(text: str) -> tuple[int, ...]:
+    """``1000,10000`` as file counts (at least 1 each)."""
+    try:
+        sizes = tuple(int(part.replace("_", "")) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a comma-separated list of file counts: {text!r}") from None
+    if not sizes or min(sizes) < 1:
+        raise argparse.ArgumentTypeError(f"file counts must be at least 1: {text!r}")
+    return sizes
 
 
 def log(message: str) -> None:
@@ -91,6 +125,7 @@ def build(workspace: Workspace, sizes: Sizes, selected: Sequence[str]) -> list[W
         "f": lambda: TypedManifest(workspace, sizes),
         "h": lambda: LatestOfMany(workspace, sizes),
         "i": lambda: FsspecReads(workspace, sizes),
+        "s": lambda: Scale(workspace, sizes),
     }
     return [factories[key]() for key in KEYS if key in selected and key in factories]
 
@@ -142,14 +177,6 @@ def describe(workspace: Workspace, sizes: Sizes, quick: bool) -> dict[str, Any]:
     }
 
 
-def rotated(names: Sequence[str], round_index: int) -> list[str]:
-    """``names`` started at a different place each round."""
-    if not names:
-        return []
-    shift = round_index % len(names)
-    return [*names[shift:], *names[:shift]]
-
-
 def run(options: argparse.Namespace) -> int:
     """Set up, measure every round, report; returns the exit status."""
     sizes = QUICK if options.quick else FULL
@@ -162,10 +189,13 @@ def run(options: argparse.Namespace) -> int:
         sizes = dataclasses.replace(
             sizes, curl_parallel=LATENCY_CURL_PARALLEL, pyg_concurrency=LATENCY_PYG_CONCURRENCY
         )
+    if options.scale_sizes is not None:
+        sizes = dataclasses.replace(sizes, scale_files=options.scale_sizes)
     if sizes.rounds < 1 or sizes.warmup < 0:
         raise SystemExit("--rounds must be at least 1 and --warmup at least 0")
     started = time.perf_counter()
-    workspace = Workspace(sizes.scratch_bytes, options.latency)
+    needed = sizes.scratch_bytes + (sizes.scale_bytes if "s" in options.selected else 0)
+    workspace = Workspace(needed, options.latency)
     workloads: list[Workload] = []
     memory: Memory | None = None
     try:
@@ -188,7 +218,7 @@ def run(options: argparse.Namespace) -> int:
         for round_index in range(-sizes.warmup, sizes.rounds):
             label = "warm-up" if round_index < 0 else f"round {round_index + 1}/{sizes.rounds}"
             for workload in workloads:
-                order = rotated(workload.contenders, round_index)
+                order = workload.order(round_index)
                 workload.settle(round_index)
                 measured = {name: workload.measure(name, round_index) for name in order}
                 raw[workload.key].append(
@@ -197,10 +227,17 @@ def run(options: argparse.Namespace) -> int:
                 log(f"[{label}] {workload.key}: " + ", ".join(f"{n} {s:.3f}s" for n, s in measured.items()))
         rows: list[Row] = []
         services: list[ServiceRow] = []
+        scale_rows: list[ScaleRow] = []
+        scale_memory: dict[str, dict[str, float]] = {}
         for workload in workloads:
             kept = [entry["times"] for entry in raw[workload.key] if not entry["warmup"]]
             rows += workload.rows(kept)
             services += workload.service_rows(kept)
+            if isinstance(workload, Scale):
+                log("measuring peak memory at every scale level (s)")
+                workload.measure_memory()
+                scale_rows = workload.scale_rows(kept)
+                scale_memory = workload.memory
             for entry in raw[workload.key]:
                 entry["extras"] = workload.extras.get(entry["round"], {})
         memory_rows: list[MemoryRow] = []
@@ -211,8 +248,17 @@ def run(options: argparse.Namespace) -> int:
             memory_rows = memory.run()
         meta = describe(workspace, sizes, options.quick)
         meta["elapsed_seconds"] = round(time.perf_counter() - started, 1)
-        write_json(options.json, meta, raw, rows, memory_rows, memory.raw if memory else {}, services)
-        print(markdown(meta, rows, memory_rows, services), end="")
+        write_json(
+            options.json,
+            meta,
+            raw,
+            rows,
+            memory_rows,
+            memory.raw if memory else {},
+            services,
+            scale=(scale_rows, scale_memory),
+        )
+        print(markdown(meta, rows, memory_rows, services, scale_rows), end="")
         log(f"raw times written to {options.json} ({meta['elapsed_seconds']} s in all)")
         if not options.quick:
             log("plots: " + ", ".join(str(p) for p in write_all(options.json.parent)))

@@ -98,6 +98,10 @@ class Workload:
         """Run one contender once and return its wall-clock seconds (preparation and clean-up excluded)."""
         raise NotImplementedError
 
+    def order(self, round_index: int) -> list[str]:
+        """The contenders in the order they run in this round: started at a different one each round."""
+        return rotated(self.contenders, round_index)
+
     def settle(self, round_index: int) -> None:
         """Untimed work before each round's contenders (nothing by default)."""
 
@@ -115,6 +119,14 @@ class Workload:
     def note(self, round_index: int, name: str, value: Any) -> None:
         """Record a non-time fact about a round for the JSON report."""
         self.extras.setdefault(round_index, {})[name] = value
+
+
+def rotated(names: Sequence[str], round_index: int) -> list[str]:
+    """``names`` started at a different place each round."""
+    if not names:
+        return []
+    shift = round_index % len(names)
+    return [*names[shift:], *names[:shift]]
 
 
 def timed(operation: Callable[[], object]) -> float:

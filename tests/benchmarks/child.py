@@ -20,7 +20,7 @@ from typing import Any
 
 
 def run(mode: str, args: dict[str, Any]) -> None:
-    """Perform ``mode`` with ``args`` (url, staging, registry, cache, path, project, asset, source)."""
+    """Perform ``mode`` with ``args`` (url, staging, registry, cache, path, directory...)."""
     if mode.startswith("sdk-"):
         from gobbler_sdk import GobblerClient
 
@@ -30,6 +30,8 @@ def run(mode: str, args: dict[str, Any]) -> None:
         client.service_info()
         if mode == "sdk-fetch":
             client.fetch_file(args["path"], force_remote=True)
+        elif mode == "sdk-fetch-directory":
+            client.fetch_directory(args["directory"], force_remote=True)
         elif mode == "sdk-upload":
             client.project(args["project"]).asset(args["asset"]).upload("v1", args["source"])
         client.close()

@@ -1,4 +1,4 @@
-"""PNG plots of a run: ratio to the floor per workload, and loopback against an added round trip.
+"""PNG plots of a run: ratio to the floor per workload, loopback against an added round trip, and scale.
 
 Drawn with matplotlib's Agg backend (no display needed) from the JSON reports, into ``.bench/`` and, as
 the copies docs/performance.md shows, into ``docs/images/``.
@@ -95,6 +95,109 @@ def latency_plot(loopback: Sequence[dict[str, Any]], delayed: Sequence[dict[str,
     return target
 
 
+def _pyplot() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _n_ticks(axes: Any, levels: Sequence[int]) -> None:
+    """Ticks at the measured N only, written out (1,000 rather than 10^3)."""
+    axes.set_xticks(list(levels), [f"{n:,}" for n in levels])
+    axes.xaxis.set_minor_locator(_pyplot().NullLocator())
+
+
+def scale_plots(document: dict[str, Any], bench: Path) -> list[Path]:
+    """The scale workloads (s) against N on log-log axes; returns the PNGs written into ``bench``.
+
+    ``scale-time.png``: gobbler-sdk's seconds per operation, and its time per item, where an operation whose
+    cost grows linearly draws a flat line. ``scale-upload-fetch.png``: upload and fetch over their floors,
+    and their peak RSS, each with its target.
+    """
+    scale = document.get("scale") or {}
+    rows = [r for r in scale.get("rows", []) if isinstance(r, dict) and r.get("sdk")]
+    if len({r["files"] for r in rows}) < 2:
+        return []
+    plt = _pyplot()
+    meta = document.get("meta", {})
+    when = f"{meta.get('service', '')}, {meta.get('date', '')}"
+    operations = list(dict.fromkeys(r["operation"] for r in rows))
+    colours = plt.get_cmap("tab20")
+    made: list[Path] = []
+
+    figure, (total, each) = plt.subplots(1, 2, figsize=(12, 5.6), dpi=110)
+    for index, name in enumerate(operations):
+        line = sorted((r for r in rows if r["operation"] == name), key=lambda r: r["files"])
+        files = [r["files"] for r in line]
+        unit = line[0]["unit"]
+        style = {"color": colours(index % 20), "marker": "o", "markersize": 3.5, "linewidth": 1.2}
+        style["linestyle"] = "-" if unit == "file" else "--"
+        label = name if unit == "file" else f"{name} (per {unit})"
+        total.plot(files, [r["sdk"] / max(r["repeats"], 1) for r in line], label=label, **style)
+        each.plot(files, [r["sdk_per_item"] * 1e6 for r in line], **style)
+    levels = sorted({r["files"] for r in rows})
+    for axes in (total, each):
+        axes.set_xscale("log")
+        axes.set_yscale("log")
+        _n_ticks(axes, levels)
+        axes.set_xlabel("N (files in the version; versions N/100, projects N/10)")
+        axes.grid(True, which="both", linewidth=0.3, alpha=0.5)
+    total.set_ylabel("seconds per operation (log)")
+    total.set_title("gobbler-sdk, time of one operation", fontsize=10)
+    each.set_ylabel("µs per item (log)")
+    each.set_title("time per file, version, project (latest(): per call): flat = linear", fontsize=10)
+    figure.legend(loc="lower center", ncol=5, fontsize=7.5, frameon=False)
+    figure.suptitle(f"scale ({when})", fontsize=10)
+    figure.tight_layout(rect=(0, 0.13, 1, 0.97))
+    made.append(bench / "scale-time.png")
+    figure.savefig(made[-1])
+    plt.close(figure)
+
+    memory = scale.get("memory", {})
+    targets = {"upload": (1.2, "#2b6cb0"), "fetch": (2.5, "#d94801")}
+    figure, (ratios, peaks) = plt.subplots(1, 2, figsize=(11, 4.2), dpi=110)
+    for name, (limit, colour) in targets.items():
+        line = sorted((r for r in rows if r["operation"] == name), key=lambda r: r["files"])
+        if not line:
+            continue
+        files = [r["files"] for r in line]
+        ratios.plot(files, [r.get("sdk_ratio") or 0 for r in line], marker="o", color=colour, label=name)
+        ratios.axhline(limit, color=colour, linestyle=":", linewidth=1, label=f"{name} target {limit:g}x")
+        mode = {"upload": "sdk-upload", "fetch": "sdk-fetch-directory"}[name]
+        points = [(n, memory[f"{mode}@{n}"]["peak_mib"]) for n in files if f"{mode}@{n}" in memory]
+        if points:
+            peaks.plot(*zip(*points, strict=True), marker="o", color=colour, label=f"{name} peak RSS")
+    if "sdk-baseline" in memory:
+        peaks.axhline(
+            memory["sdk-baseline"]["peak_mib"], color="grey", linewidth=1, label="import + 1 request"
+        )
+    peaks.axhline(300, color="black", linestyle=":", linewidth=1, label="target 300 MiB")
+    ratios.set_ylabel("gobbler-sdk time / floor")
+    ratios.set_title("over the floor (upload: cp -r + raw upload; fetch: curl --parallel)", fontsize=9)
+    peaks.set_ylabel("peak RSS of the client process (MiB, log)")
+    peaks.set_yscale("log")
+    # Plain MiB on the log axis (50, 100, 200, 300 rather than 3 x 10^2).
+    ticks = [t for t in (50, 100, 200, 300, 500, 1000) if t <= max(300, peaks.get_ylim()[1])]
+    peaks.set_yticks(ticks, [str(t) for t in ticks])
+    peaks.yaxis.set_minor_locator(plt.NullLocator())
+    peaks.set_title("peak memory, measured in a fresh process", fontsize=9)
+    for axes in (ratios, peaks):
+        axes.set_xscale("log")
+        _n_ticks(axes, levels)
+        axes.set_xlabel("N (files)")
+        axes.grid(True, which="both", linewidth=0.3, alpha=0.5)
+        axes.legend(frameon=False, fontsize=7.5)
+    figure.suptitle(f"scale: upload and fetch ({when})", fontsize=10)
+    figure.tight_layout()
+    made.append(bench / "scale-upload-fetch.png")
+    figure.savefig(made[-1])
+    plt.close(figure)
+    return made
+
+
 def write_all(bench: Path, docs: Path | None = DOCS_IMAGES) -> list[Path]:
     """Draw every plot the JSON reports in ``bench`` allow; copy them to ``docs``; return the PNGs."""
     made: list[Path] = []
@@ -112,6 +215,9 @@ def write_all(bench: Path, docs: Path | None = DOCS_IMAGES) -> list[Path]:
     png = latency_plot(_rows(loopback), _rows(delayed), rtt, bench / "loopback-vs-latency.png")
     if png is not None:
         made.append(png)
+    scale = bench / "results-scale.json"
+    if scale.is_file():
+        made += scale_plots(json.loads(scale.read_text()), bench)
     if docs is not None:
         docs.mkdir(parents=True, exist_ok=True)
         for png in made:

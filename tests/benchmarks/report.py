@@ -9,6 +9,7 @@ from typing import Any
 
 from .base import Row, ServiceRow
 from .memory import MemoryRow
+from .scale import ScaleRow
 
 
 def seconds(value: float | None) -> str:
@@ -26,6 +27,13 @@ def times(value: float | None) -> str:
 def mib(value: float | None) -> str:
     """Mebibytes with one decimal."""
     return "n/a" if value is None else f"{value:.1f}"
+
+
+def micros(value: float | None) -> str:
+    """Seconds as microseconds, three significant digits."""
+    if value is None:
+        return "n/a"
+    return f"{value * 1e6:.3g}" if value * 1e6 < 1000 else f"{value * 1e6:,.0f}"
 
 
 def _cell(value: float | None, label: str) -> str:
@@ -47,10 +55,105 @@ def _table(header: Sequence[str], lines: Sequence[Sequence[str]]) -> list[str]:
     return out
 
 
+def scale_summary(rows: Sequence[ScaleRow]) -> list[str]:
+    """One line per scale operation: its time per item, ratio to the floor and peak at every N."""
+    operations = list(dict.fromkeys(r.operation for r in rows))
+    levels = sorted({r.files for r in rows})
+    lines = []
+    for name in operations:
+        line = sorted((r for r in rows if r.operation == name), key=lambda r: r.files)
+        last = line[-1]
+        judged = [r for r in line if r.met is not None]
+        met = (
+            "yes"
+            if judged and all(r.met for r in judged)
+            else "; ".join(f"no at {r.files:,}: {', '.join(r.missed)}" for r in judged if r.met is False)
+        )
+        lines.append(
+            [
+                f"{name} (per {last.unit})",
+                " / ".join(micros(r.sdk_per_item) for r in line),
+                " / ".join(micros(r.floor_per_item) for r in line),
+                times(last.growth),
+                times(last.floor_growth),
+                " / ".join(times(r.sdk_ratio) for r in line),
+                " / ".join(mib(r.peak_mib) for r in line) if any(r.peak_mib for r in line) else "-",
+                met or "-",
+            ]
+        )
+    at = " / ".join(f"{n:,}" for n in levels)
+    return _table(
+        [
+            "operation",
+            f"µs per item, gobbler-sdk, N = {at}",
+            "µs per item, floor",
+            f"growth {levels[0]:,} → {levels[-1]:,}",
+            "floor's growth",
+            "sdk/floor",
+            "peak RSS (MiB)",
+            "met?",
+        ],
+        lines,
+    )
+
+
+def scale_table(rows: Sequence[ScaleRow]) -> list[str]:
+    """The scale tables: a summary per operation, then one line per operation and N."""
+    if not rows:
+        return []
+    out = ["", "Scale (s), one line per operation:", "", *scale_summary(rows)]
+    out += ["", "Scale (s): time per item at every N, and its growth from the smallest N:", ""]
+    out += _table(
+        [
+            "operation",
+            "N files",
+            "items",
+            "floor (s)",
+            "gobbler-sdk (s)",
+            "sdk/floor",
+            "µs per item, floor",
+            "µs per item, sdk",
+            "growth",
+            "floor's growth",
+            "peak RSS (MiB)",
+            "target",
+            "measured",
+            "met?",
+        ],
+        [
+            [
+                f"{r.operation}: {r.title}",
+                f"{r.files:,}",
+                f"{r.items:,} {r.unit}{'s' if r.items != 1 else ''}"
+                + (f" x {r.repeats}" if r.repeats > 1 else ""),
+                seconds(r.floor),
+                seconds(r.sdk),
+                times(r.sdk_ratio),
+                micros(r.floor_per_item),
+                micros(r.sdk_per_item),
+                times(r.growth),
+                times(r.floor_growth),
+                mib(r.peak_mib),
+                r.target,
+                r.measured or "-",
+                _met(r.met, r.verdict) if r.met is not None or r.measured else "-",
+            ]
+            for r in rows
+        ],
+    )
+    floors = {r.operation: r.floor_label for r in rows}
+    out += ["", "Scale floors: " + "; ".join(f"**{name}** = {label}" for name, label in floors.items())]
+    return out
+
+
 def markdown(
-    meta: dict[str, Any], rows: Sequence[Row], memory: Sequence[MemoryRow], services: Sequence[ServiceRow]
+    meta: dict[str, Any],
+    rows: Sequence[Row],
+    memory: Sequence[MemoryRow],
+    services: Sequence[ServiceRow],
+    scale: Sequence[ScaleRow] = (),
 ) -> str:
-    """The whole report: a header line, the time table, notes on floors, memory and service tables."""
+    """The whole report: a header line, the time table, notes on floors, memory, scale and service tables."""
     out = [
         f"Benchmark ({meta['mode']}), {meta['date']}, {meta['machine']}, Python {meta['python']}, "
         f"service: {meta['service']}, {meta['rounds']} rounds after {meta['warmup']} warm-up, "
@@ -128,6 +231,7 @@ def markdown(
                 for m in memory
             ],
         )
+    out += scale_table(scale)
     if services:
         out += ["", "Embedded service against GOBBLER_BINARY (same rounds):", ""]
         out += _table(
@@ -166,8 +270,9 @@ def write_json(
     memory: Sequence[MemoryRow],
     memory_raw: dict[str, Any],
     services: Sequence[ServiceRow],
+    scale: tuple[Sequence[ScaleRow], dict[str, Any]] = ((), {}),
 ) -> None:
-    """Write every raw time and every derived number."""
+    """Write every raw time and every derived number (``scale``: the scale rows and peak memories)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     document = {
         "meta": meta,
@@ -175,5 +280,6 @@ def write_json(
         "rows": [r.to_json() for r in rows],
         "memory": {"rows": [m.to_json() for m in memory], "raw": memory_raw},
         "services": [s.to_json() for s in services],
+        "scale": {"rows": [r.to_json() for r in scale[0]], "memory": scale[1]},
     }
     path.write_text(json.dumps(document, indent=2) + "\n")

@@ -47,6 +47,12 @@ class Sizes:
     fs_find_files: int = 20_000
     #: (h) bytes of the CSV read by pandas.
     fs_csv_bytes: int = 50 * MIB
+    #: (s) files of the versions the scale workloads run at, one level each (``--scale-sizes``).
+    scale_files: tuple[int, ...] = (1000, 10_000, 100_000)
+    #: (s) cheap operations repeat within a measurement until it covers about this many items.
+    scale_repeat_items: int = 20_000
+    #: (s) measure peak memory at every level (else at the largest only: each is a fresh interpreter).
+    scale_memory_everywhere: bool = True
 
     def to_json(self) -> dict[str, Any]:
         """Plain-data form for the JSON report."""
@@ -57,6 +63,15 @@ class Sizes:
         """Rough upper bound of the disk space one run needs at once (sources, registry, copies, caches)."""
         small = 4096 * (self.upload_files + self.fetch_files + self.manifest_entries) * 4
         return 4 * self.upload_bytes + 5 * max(self.fetch_bytes, self.memory_fetch_bytes) + small + 256 * MIB
+
+    @property
+    def scale_bytes(self) -> int:
+        """Rough upper bound of what the scale workloads (s) add: about eight copies of each level's files.
+
+        Source, registry, the complete cache, a fetched cache, curl's copy, a staged copy and the uploads'
+        registry copies, at one 4 KiB page of tmpfs for the data and one for the inode and directory entry.
+        """
+        return sum(self.scale_files) * 8 * 8192
 
 
 #: ``--parallel-max`` values tried for curl when a network delay is added (``--latency``).
@@ -101,4 +116,7 @@ QUICK = Sizes(
     fs_big_bytes=4 * MIB,
     fs_find_files=300,
     fs_csv_bytes=1 * MIB,
+    scale_files=(100, 400),
+    scale_repeat_items=500,
+    scale_memory_everywhere=False,
 )

@@ -121,6 +121,8 @@ class Workspace:
         self.data.mkdir()
         self.scratch_root.mkdir()
         self.endpoints: list[Endpoint] = []
+        #: Services of their own for workloads that need a registry to themselves (``start_extra``).
+        self.extras: list[Endpoint] = []
         self.binary = os.environ.get("GOBBLER_BINARY") or None
         #: Round trip added between the measured clients and the primary service (seconds), if any.
         self.latency = latency
@@ -145,6 +147,15 @@ class Workspace:
             self.endpoints.append(self._start("embedded"))
         if self.latency:
             self._delay(self.primary)
+
+    def start_extra(self, label: str) -> Endpoint:
+        """Another service of the primary's kind, with its own empty registry (and project ``bench``).
+
+        For what the rest of the registry must not disturb, such as the list of every project.
+        """
+        endpoint = self._start(label, binary=self.binary)
+        self.extras.append(endpoint)
+        return endpoint
 
     def _delay(self, endpoint: Endpoint) -> None:
         """Put the configured round trip between the measured clients and ``endpoint``."""
@@ -195,9 +206,10 @@ class Workspace:
             self._proxy.close()
         if self._netem is not None:
             self._netem.close()
-        for endpoint in self.endpoints:
+        for endpoint in [*self.endpoints, *self.extras]:
             with contextlib.suppress(Exception):
                 endpoint.admin.close()
             endpoint.service.stop()
         self.endpoints.clear()
+        self.extras.clear()
         shutil.rmtree(self.root, ignore_errors=True)

@@ -12,6 +12,7 @@ import stat
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -190,10 +191,42 @@ def test_small_files_go_to_threads_only_when_they_wait(
     on_main = {name for name, thread in threads.items() if thread == main}
     workers = {thread for name, thread in threads.items() if thread != main}
     assert all(thread.startswith("gobbler-copy") for thread in workers)
-    # Large files always go to the threads; small ones stay here unless the first probe was slow.
+    # Large files always go to the threads; small ones stay here unless the first probes were all slow.
     assert not on_main & {"large-0", "large-1"}
-    assert len(on_main) == (_staging._PROBE_FILES if slow else 300)
+    assert len(on_main) == (_staging._PROBE_FILES * _staging._SLOW_PROBES if slow else 300)
     assert 1 <= len(workers) <= 4
+
+
+def test_slow_probes_apart_keep_small_files_here(
+    tmp_path: Path, destination: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A probe is slow when another process has the CPU; only slow probes in a row mean a slow file system.
+    probe = _staging._PROBE_FILES
+    tree: dict[str, str | bytes] = {
+        f"small-{index:04d}": f"{index}" for index in range(probe * 2 * _staging._SLOW_PROBES)
+    }
+    source = make_tree(tmp_path / "source", tree)
+    # The probes' clock moves only on the first copy of every other probe (in copy order, which is the
+    # scan's), so the real machine's load cannot make the probes between slow: those take no time at all.
+    clock = [0.0]
+    monkeypatch.setattr(_staging, "time", SimpleNamespace(perf_counter=lambda: clock[0]))
+    copies = [0]
+    threads = copying_threads(monkeypatch)
+    record = _staging._Copier.copy
+
+    def sometimes_slow(self: _staging._Copier, source: str, target: str) -> int:
+        if copies[0] % (2 * probe) == 0:
+            clock[0] += 3600.0
+        copies[0] += 1
+        return record(self, source, target)
+
+    monkeypatch.setattr(_staging._Copier, "copy", sometimes_slow)
+
+    stage_copy(source, destination, ignore_dot=True, concurrency=4)
+
+    assert copied_tree(destination) == as_bytes(tree)
+    assert len(threads) == len(tree)
+    assert set(threads.values()) == {threading.current_thread().name}
 
 
 # ---------------------------------------------------------------------- size checks
