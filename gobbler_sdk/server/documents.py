@@ -13,9 +13,9 @@ from datetime import datetime
 from typing import Any
 
 from .._atomic import atomic_write_bytes
-from .._rfc3339 import parse_rfc3339
+from .._rfc3339 import RFC3339Error, check_rfc3339, parse_rfc3339
 from .errors import RequestError
-from .goerrors import go_quote, os_error_text
+from .goerrors import go_quote, os_error_text, time_parse_error_text
 from .gojson import ListOf, MapOf, Struct, decode_document, dumps_pretty
 
 __all__ = [
@@ -120,7 +120,9 @@ def read_json_file(path: str, spec: Any, unreadable: str, unparsable: str) -> An
         with open(path, "rb") as handle:
             data = handle.read()
     except OSError as exc:
-        raise RequestError(500, _chain(unreadable, os_error_text("open", path, exc))) from exc
+        # Go opens a directory and fails on reading it.
+        operation = "read" if isinstance(exc, IsADirectoryError) else "open"
+        raise RequestError(500, _chain(unreadable, os_error_text(operation, path, exc))) from exc
     try:
         return decode_document(data, spec)
     except ValueError as exc:
@@ -229,15 +231,19 @@ def write_summary(version_dir: str, summary: Summary) -> None:
     write_json(os.path.join(version_dir, SUMMARY), out)
 
 
-def finish_time(summary: Summary, version_dir: str) -> datetime:
+def finish_time(summary: Summary) -> datetime:
     """Parse ``upload_finish`` of a summary.
 
     Raises:
-        RequestError: 500 when it is not RFC 3339.
+        RequestError: 500 with Go's ``time.Parse`` error when it is not RFC 3339; callers add where.
     """
-    parsed = parse_rfc3339(str(summary.get("upload_finish", "")))
-    if parsed is None:
-        raise RequestError(500, f"could not parse 'upload_finish' from the summary of {version_dir!r}")
+    text = str(summary.get("upload_finish", ""))
+    try:
+        check_rfc3339(text)
+    except RFC3339Error as exc:
+        raise RequestError(500, time_parse_error_text(text, exc)) from exc
+    parsed = parse_rfc3339(text)
+    assert parsed is not None
     return parsed
 
 

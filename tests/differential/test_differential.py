@@ -5,7 +5,7 @@ same sequence of actions (projects, uploads whose trees link to other versions o
 probation, permissions, deletions, refreshes, reindex, validate, reroute) and of hand-made damage to
 registry files (``..manifest``, ``..links``, ``..summary``, ``..latest`` deleted or corrupted). After each
 step it compares the statuses, the JSON bodies, the reasons (with each run's paths substituted; switch
-off with ``GOBBLER_DIFF_REASONS=0``) and a snapshot of the whole project tree (paths, file contents with
+off with ``GOBBLER_DIFF_REASONS=0``; reroute_links reasons only with ``GOBBLER_DIFF_REASONS=all``) and a snapshot of the whole project tree (paths, file contents with
 timestamps normalised, symlink targets).
 
 Skipped without ``GOBBLER_BINARY``. ``GOBBLER_DIFF_EXAMPLES`` / ``GOBBLER_DIFF_STEPS`` size the run:
@@ -40,8 +40,11 @@ pytestmark = pytest.mark.skipif(
 
 EXAMPLES = int(os.environ.get("GOBBLER_DIFF_EXAMPLES", "4"))
 STEPS = int(os.environ.get("GOBBLER_DIFF_STEPS", "12"))
-# Default off while the conformance work on reason strings is not merged; GOBBLER_DIFF_REASONS=1 turns it on.
-COMPARE_REASONS = os.environ.get("GOBBLER_DIFF_REASONS", "0") == "1"
+# Reasons are compared by default; GOBBLER_DIFF_REASONS=0 switches that off. reroute_links reasons are
+# left out unless GOBBLER_DIFF_REASONS=all: their alignment is separate work (docs/service.md).
+_REASONS = os.environ.get("GOBBLER_DIFF_REASONS", "1")
+COMPARE_REASONS = _REASONS != "0"
+UNCOMPARED_REASONS = frozenset() if _REASONS == "all" else frozenset({"reroute_links"})
 
 # Divergences ISSUE-13 already lists (being fixed on another branch) are kept out of the default run so
 # that it finds new ones: ..LOCK files in the snapshot (1), a null in ..links (2), a deleted ..links before
@@ -129,21 +132,21 @@ class Differential(RuleBasedStateMachine):
         self.steps.append(f"{action} {json.dumps(payload)}")
         replies = [side.driver.request(action, payload) for side in self.pair]
         TALLY[f"{action} {replies[1].status}"] += 1
-        self._compare(replies)
+        self._compare(replies, reasons=COMPARE_REASONS and action not in UNCOMPARED_REASONS)
 
-    def _compare(self, replies: list[Reply]) -> None:
+    def _compare(self, replies: list[Reply], *, reasons: bool) -> None:
         ours, theirs = replies
         history = "\n  ".join(self.steps)
         assert ours.status == theirs.status, f"status differs after:\n  {history}\n{ours!r} vs {theirs!r}"
-        bodies = [self._body(side, reply) for side, reply in zip(self.pair, replies, strict=True)]
+        bodies = [self._body(side, reply, reasons) for side, reply in zip(self.pair, replies, strict=True)]
         assert bodies[0] == bodies[1], f"body differs after:\n  {history}"
         snapshots = [snapshot(side, self.prefix) for side in self.pair]
         assert snapshots[0] == snapshots[1], f"registry differs after:\n  {history}\n{_diff(*snapshots)}"
 
-    def _body(self, side: Side, reply: Reply) -> Any:
+    def _body(self, side: Side, reply: Reply, reasons: bool) -> Any:
         body = reply.body
         if isinstance(body, dict) and "reason" in body:
-            body = {**body, "reason": side.normalise(body["reason"]) if COMPARE_REASONS else "<REASON>"}
+            body = {**body, "reason": side.normalise(body["reason"]) if reasons else "<REASON>"}
         return body
 
     # ------------------------------------------------------------------ actions
