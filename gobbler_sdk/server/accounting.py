@@ -42,12 +42,14 @@ def version_usage(manifest: Manifest) -> int:
     return sum(entry.get("size", 0) for entry in manifest.values() if entry.get("link") is None)
 
 
-def child_directories(directory: str, *, skip_internal: bool = True) -> list[str]:
+def child_directories(directory: str, *, skip_internal: bool = True, context: str | None = None) -> list[str]:
     """Names of the sub-directories of ``directory`` (symlinks excluded), sorted by name.
 
     Args:
         directory: Directory to list.
         skip_internal: Drop names starting with ``..``.
+        context: What a failure says before the OS error; ``failed to read contents of "<dir>"`` by
+            default.
 
     Raises:
         RequestError: 500 when the directory cannot be listed.
@@ -60,8 +62,11 @@ def child_directories(directory: str, *, skip_internal: bool = True) -> list[str
                 if e.is_dir(follow_symlinks=False) and not (skip_internal and e.name.startswith(".."))
             ]
     except OSError as exc:
-        detail = os_error_text("open", directory, exc)
-        raise RequestError(500, f"failed to read contents of {go_quote(directory)}; {detail}") from exc
+        # Go opens a regular file and fails on reading its entries.
+        operation = "readdirent" if isinstance(exc, NotADirectoryError) else "open"
+        detail = os_error_text(operation, directory, exc)
+        where = context if context is not None else f"failed to read contents of {go_quote(directory)}"
+        raise RequestError(500, f"{where}; {detail}") from exc
     return sorted(names, key=lambda n: n.encode("utf-8", errors="surrogateescape"))
 
 
@@ -115,7 +120,7 @@ def asset_usage(asset_dir: str) -> int:
         RequestError: 500 ``failed to get usage for version "<V>"; ...`` for an unreadable manifest.
     """
     total = 0
-    for version in child_directories(asset_dir, skip_internal=False):
+    for version in child_directories(asset_dir, skip_internal=False, context="failed to list versions"):
         try:
             total += stored_version_usage(os.path.join(asset_dir, version))
         except RequestError as exc:

@@ -50,7 +50,7 @@ def delete_project(service: Service, request: Request) -> dict[str, Any]:
     fields = request.parse(_PROJECT_SCHEMA)
     project = require_name(fields, "project", request.path)
     with ExitStack() as stack:
-        service.enter_registry(stack, exclusive=True)
+        service.enter_registry(stack, exclusive=True, context="failed to lock the registry")
         project_dir = service.path(project)
         if not stat_exists(project_dir, "project directory "):
             return {}
@@ -66,7 +66,9 @@ def delete_asset(service: Service, request: Request) -> dict[str, Any]:
     project = require_name(fields, "project", request.path)
     asset = require_name(fields, "asset", request.path)
     with ExitStack() as stack:
-        project_dir = service.enter_project(stack, project, exclusive=True, missing_ok=True)
+        project_dir = service.enter_project(
+            stack, project, exclusive=True, missing_ok=True, context="failed to lock the project directory"
+        )
         if project_dir is None:
             return {}
         asset_dir = os.path.join(project_dir, asset)

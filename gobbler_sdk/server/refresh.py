@@ -57,7 +57,9 @@ def refresh_usage(service: Service, request: Request) -> dict[str, Any]:
     fields = request.parse(_USAGE_SCHEMA)
     project = require_name(fields, "project", request.path)
     with ExitStack() as stack:
-        project_dir = service.enter_project(stack, project, exclusive=True)
+        project_dir = service.enter_project(
+            stack, project, exclusive=True, context="failed to lock the project directory"
+        )
         assert project_dir is not None
         try:
             total = project_usage(project_dir)

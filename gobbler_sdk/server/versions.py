@@ -53,9 +53,13 @@ def _locked_version(service: Service, request: Request, what: str) -> Iterator[t
     if not request.is_admin(caller):
         raise RequestError(403, f"user '{caller}' is not authorized to {what} '{project}'")
     with ExitStack() as stack:
-        project_dir = service.enter_project(stack, project, exclusive=False)
+        project_dir = service.enter_project(
+            stack, project, exclusive=False, context="failed to acquire the lock on"
+        )
         assert project_dir is not None
-        asset_dir = service.enter_asset(stack, project_dir, project, asset)
+        asset_dir = service.enter_asset(
+            stack, project_dir, project, asset, context="failed to acquire the lock on"
+        )
         assert asset_dir is not None
         version_dir = service.version_dir(asset_dir, project, asset, version)
         assert version_dir is not None

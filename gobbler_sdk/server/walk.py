@@ -176,6 +176,10 @@ class Walk:
             except UnsafeEntry as exc:
                 raise self._unsafe(exc) from exc
             except OSError as exc:
+                if isinstance(exc, NotADirectoryError) and not rel_dir:
+                    # A version "directory" that is a regular file holds nothing, as the reference finds;
+                    # the action then fails on the version's own files.
+                    continue
                 raise RequestError(500, f"failed to list a directory; {describe_os_error(exc)}") from exc
             try:
                 subdirs = self._list_directory(fd, rel_dir, directory)
