@@ -777,3 +777,46 @@ def test_reading_a_directory_where_a_file_should_be(
         500,
         context.format(p=project, P=project_dir) + f"; read {project_dir}/..permissions: is a directory",
     )
+
+
+# ---------------------------------------------------------------- a regular file where a version should be
+
+
+@pytest.mark.parametrize(
+    ("action", "expected"),
+    [
+        (
+            "validate_version",
+            'failed to validate project; failed to read the manifest at "{v}"; '
+            "cannot read '{v}/..manifest'; open {v}/..manifest: not a directory",
+        ),
+        (
+            "approve_probation",
+            "failed to read the version summary at \"{v}\"; cannot read '{v}/..summary'; "
+            "open {v}/..summary: not a directory",
+        ),
+        (
+            "delete_version",
+            "failed to compute usage for {v}; failed to open manifest; cannot read '{v}/..manifest'; "
+            "open {v}/..manifest: not a directory",
+        ),
+    ],
+)
+def test_version_that_is_a_regular_file(gobbler: Gobbler, project: str, action: str, expected: str) -> None:
+    # The reference's existence check is stat's: it goes on and fails on the version's files.
+    gobbler.ok_upload(project, "b", "v0", {"g": "x"})
+    version_dir = gobbler.path(project, "b", "v1")
+    version_dir.write_text("x")
+    reply = gobbler.request(action, {"project": project, "asset": "b", "version": "v1"})
+    assert (reply.status, reply.reason) == (500, expected.format(v=version_dir))
+
+
+def test_delete_asset_that_is_a_regular_file(gobbler: Gobbler, project: str) -> None:
+    asset_dir = gobbler.path(project, "b")
+    asset_dir.write_text("x")
+    reply = gobbler.request("delete_asset", {"project": project, "asset": "b"})
+    assert (reply.status, reply.reason) == (
+        500,
+        f"failed to compute usage for {asset_dir}; failed to list versions; "
+        f"readdirent {asset_dir}: not a directory",
+    )
