@@ -1,8 +1,9 @@
 """Strict RFC 3339 timestamps, the one definition shared by the client and the embedded service.
 
 Python's ``datetime.fromisoformat`` accepts far more than the Go reference does (dates without times,
-missing offsets, lower-case separators), so parsing goes through a regular expression plus a calendar
-check, and formatting always uses ``Z`` for a zero offset, at whole-second precision.
+missing offsets, lower-case separators), so parsing follows Go's ``time.Parse`` with the RFC 3339 layout
+element by element (taking what it takes, and failing where and as it fails, for the service to word
+Go's errors), and formatting always uses ``Z`` for a zero offset, at whole-second precision.
 """
 
 from __future__ import annotations
