@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import enum
+import errno
 import os
 import stat
 from collections.abc import Callable, Iterable, Sequence
@@ -352,6 +353,14 @@ class Walk:
                 )
 
         try:
+            if (
+                self._mode is Mode.TRANSFER
+                and paths.is_inside(target, self._dest)
+                and not os.path.isdir(target)
+            ):
+                # The reference examines links before it has copied any file into the new version, so a
+                # link to one of that version's files finds nothing there.
+                raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), target)
             info = os.stat(target)
         except (OSError, ValueError) as exc:
             raise RequestError(

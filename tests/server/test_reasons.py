@@ -820,3 +820,16 @@ def test_delete_asset_that_is_a_regular_file(gobbler: Gobbler, project: str) -> 
         f"failed to compute usage for {asset_dir}; failed to list versions; "
         f"readdirent {asset_dir}: not a directory",
     )
+
+
+def test_upload_link_into_the_version_being_created(gobbler: Gobbler, project: str) -> None:
+    # The reference examines links before copying files into the new version: the target is not there.
+    target = gobbler.path(project, "a", "v1", "d", "g")
+    source = gobbler.source({"d/g": "x", "l": Link(str(target))})
+    staged = f"{gobbler.staging}/{source}"
+    reply = gobbler.upload(project, "a", "v1", source)
+    assert (reply.status, reply.reason) == (
+        500,
+        f'failed to transfer files from "{staged}"; failed to stat target of link "{staged}/l"; '
+        f"stat {target}: no such file or directory",
+    )
