@@ -196,7 +196,10 @@ def recompute_latest(asset_dir: str) -> str | None:
         if best_time is None or finished > best_time:
             best, best_time = version, finished
     if best is not None:
-        write_latest(asset_dir, best)
+        try:
+            write_latest(asset_dir, best)
+        except RequestError as exc:
+            raise exc.wrap(f"failed to update latest version in {go_quote(asset_dir)}") from None
     else:
         try:
             os.unlink(os.path.join(asset_dir, LATEST))

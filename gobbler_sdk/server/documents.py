@@ -8,6 +8,7 @@ caller treats an unreadable internal file as a server-side failure.
 
 from __future__ import annotations
 
+import errno
 import os
 from datetime import datetime
 from typing import Any
@@ -15,7 +16,7 @@ from typing import Any
 from .._atomic import atomic_write_bytes
 from .._rfc3339 import RFC3339Error, check_rfc3339, parse_rfc3339
 from .errors import RequestError
-from .goerrors import go_quote, os_error_text, time_parse_error_text
+from .goerrors import go_quote, link_error_text, os_error_detail, os_error_text, time_parse_error_text
 from .gojson import ListOf, MapOf, Struct, decode_document, dumps_pretty
 
 __all__ = [
@@ -100,7 +101,21 @@ def write_json(path: str, value: Any) -> None:
     try:
         atomic_write_bytes(path, dumps_pretty(value))
     except OSError as exc:
-        raise RequestError(500, f"failed to write {path!r}; {exc}") from exc
+        raise RequestError(500, _write_failure(path, exc)) from exc
+
+
+def _write_failure(path: str, exc: OSError) -> str:
+    """The reference's words for a failed atomic write: the temporary file's creation or its rename."""
+    temp = os.fsdecode(exc.filename) if exc.filename is not None else path
+    if exc.filename2 is not None:
+        # Go's os.Rename refuses a directory as the destination itself, with EEXIST.
+        cause: OSError = FileExistsError(errno.EEXIST, "") if isinstance(exc, IsADirectoryError) else exc
+        detail = link_error_text("rename", temp, path, cause)
+        return f"failed to rename temporary file to {go_quote(path)}; {detail}"
+    if exc.filename is not None and temp != path:
+        detail = os_error_text("open", temp, exc)
+        return f"failed to create temporary file when saving {go_quote(path)}; {detail}"
+    return f"failed to write {go_quote(path)}; {os_error_detail(exc)}"
 
 
 def read_json_file(path: str, spec: Any, unreadable: str, unparsable: str) -> Any:

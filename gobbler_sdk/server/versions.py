@@ -71,11 +71,17 @@ def reindex_version(service: Service, request: Request) -> dict[str, Any]:
     with _locked_version(service, request, "reindex") as (current, version_dir):
         try:
             result = Walk(service, version_dir, current, Mode.REINDEX).run()
+            try:
+                write_manifest(version_dir, result.manifest)
+            except RequestError as exc:
+                raise exc.wrap(f"failed to save manifest for {go_quote(version_dir)}") from exc
+            groups = group_links(result.manifest)
+            try:
+                write_link_files(version_dir, groups)
+            except RequestError as exc:
+                raise exc.wrap("failed to create linkfiles") from exc
         except RequestError as exc:
             raise RequestError(500, f"failed to reindex project; {exc.reason}") from exc
-        write_manifest(version_dir, result.manifest)
-        groups = group_links(result.manifest)
-        write_link_files(version_dir, groups)
         for directory in result.linkfiles:
             if directory not in groups:
                 _remove(os.path.join(version_dir, directory, LINKS))

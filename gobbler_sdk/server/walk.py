@@ -545,4 +545,7 @@ def group_links(manifest: Manifest) -> dict[str, dict[str, Link]]:
 def write_link_files(version_dir: str, groups: dict[str, dict[str, Link]]) -> None:
     """Write one ``..links`` per directory that holds links."""
     for directory, links in groups.items():
-        write_links(os.path.join(version_dir, directory) if directory else version_dir, links)
+        try:
+            write_links(os.path.join(version_dir, directory) if directory else version_dir, links)
+        except RequestError as exc:
+            raise exc.wrap(f"failed to save links for {go_quote(directory or '.')}") from exc

@@ -61,6 +61,8 @@ DOCUMENTS = ["..manifest", "..links", "..summary", "..latest", "..permissions", 
 TALLY: Counter[str] = Counter()
 _TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d)")
 _REQUEST = re.compile(r"request-[a-z_]+-[0-9a-f]{32}")
+# Temporary files (named in reasons of failed writes) have random names on both sides.
+_TEMP_FILE = re.compile(r"\.temp\d+\.json")
 
 
 class Side:
@@ -76,6 +78,7 @@ class Side:
             self.registry, "<REGISTRY>"
         )
         text = text.replace(os.path.realpath(self.staging), "<STAGING>").replace(self.staging, "<STAGING>")
+        text = _TEMP_FILE.sub(".temp<N>.json", text)
         return _REQUEST.sub("<REQUEST>", _TIMESTAMP.sub("<TIME>", text))
 
 

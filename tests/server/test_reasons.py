@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -833,3 +834,50 @@ def test_upload_link_into_the_version_being_created(gobbler: Gobbler, project: s
         f'failed to transfer files from "{staged}"; failed to stat target of link "{staged}/l"; '
         f"stat {target}: no such file or directory",
     )
+
+
+# ---------------------------------------------------------------- failed writes of internal files
+
+
+@pytest.mark.parametrize(
+    ("document", "action", "expected"),
+    [
+        (
+            "b/v1/..manifest",
+            "reindex_version",
+            'failed to reindex project; failed to save manifest for "{v}"; failed to rename temporary file '
+            'to "{v}/..manifest"; rename {v}/TEMP {v}/..manifest: file exists',
+        ),
+        (
+            "b/v1/..links",
+            "reindex_version",
+            'failed to reindex project; failed to create linkfiles; failed to save links for "."; failed to '
+            'rename temporary file to "{v}/..links"; rename {v}/TEMP {v}/..links: file exists',
+        ),
+        (
+            "b/..latest",
+            "refresh_latest",
+            'failed to update latest version in "{a}"; failed to rename temporary file to "{a}/..latest"; '
+            "rename {a}/TEMP {a}/..latest: file exists",
+        ),
+        (
+            "..usage",
+            "refresh_usage",
+            'failed to write new usage for "{p}"; failed to rename temporary file to "{P}/..usage"; '
+            "rename {P}/TEMP {P}/..usage: file exists",
+        ),
+    ],
+)
+def test_a_directory_where_an_internal_file_is_written(
+    gobbler: Gobbler, project: str, document: str, action: str, expected: str
+) -> None:
+    gobbler.ok_upload(project, "a", "v1", {"f": "x"})
+    gobbler.ok_upload(project, "b", "v1", {"l": Link(str(gobbler.path(project, "a", "v1", "f")))})
+    _damage(gobbler.path(project, document), "directory")
+    reply = gobbler.request(action, {"project": project, "asset": "b", "version": "v1"})
+    project_dir = gobbler.path(project)
+    text = expected.format(p=project, P=project_dir, a=project_dir / "b", v=project_dir / "b" / "v1")
+    # The temporary file's name is random (Go's os.CreateTemp: ".temp<digits>.json").
+    pattern = re.escape(text).replace("TEMP", r"\.temp\d+\.json")
+    assert reply.status == 500
+    assert re.fullmatch(pattern, reply.reason), reply.reason
