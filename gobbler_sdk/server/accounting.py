@@ -25,11 +25,13 @@ from .locks import LOCK_USAGE, LockManager
 
 __all__ = [
     "adjust_usage",
+    "asset_usage",
     "child_directories",
     "project_usage",
     "read_latest",
     "read_usage",
     "recompute_latest",
+    "stored_version_usage",
     "version_usage",
     "write_latest",
     "write_usage",
@@ -41,12 +43,14 @@ def version_usage(manifest: Manifest) -> int:
     return sum(entry.get("size", 0) for entry in manifest.values() if entry.get("link") is None)
 
 
-def child_directories(directory: str, *, skip_internal: bool = True) -> list[str]:
+def child_directories(directory: str, *, skip_internal: bool = True, context: str | None = None) -> list[str]:
     """Names of the sub-directories of ``directory`` (symlinks excluded), sorted by name.
 
     Args:
         directory: Directory to list.
         skip_internal: Drop names starting with ``..``.
+        context: What a failure says before the OS error; ``failed to read contents of "<dir>"`` by
+            default.
 
     Raises:
         RequestError: 500 when the directory cannot be listed.
@@ -60,7 +64,8 @@ def child_directories(directory: str, *, skip_internal: bool = True) -> list[str
             ]
     except OSError as exc:
         detail = read_dir_error_text(directory, exc)
-        raise RequestError(500, f"failed to read contents of {go_quote(directory)}; {detail}") from exc
+        where = context if context is not None else f"failed to read contents of {go_quote(directory)}"
+        raise RequestError(500, f"{where}; {detail}") from exc
     return sorted(names, key=lambda n: n.encode("utf-8", errors="surrogateescape"))
 
 
@@ -99,19 +104,47 @@ def write_usage(project_dir: str, total: int) -> None:
     write_json(os.path.join(project_dir, USAGE), {"total": total})
 
 
+def stored_version_usage(version_dir: str) -> int:
+    """A version's usage from its ``..manifest``.
+
+    Raises:
+        RequestError: 500 ``failed to open manifest; ...`` when it cannot be read.
+    """
+    try:
+        return version_usage(read_manifest(version_dir))
+    except RequestError as exc:
+        raise exc.wrap("failed to open manifest") from None
+
+
+def asset_usage(asset_dir: str) -> int:
+    """An asset's usage: that of every sub-directory (even ``..`` ones, as in the reference).
+
+    Raises:
+        RequestError: 500 ``failed to get usage for version "<V>"; ...`` for an unreadable manifest.
+    """
+    total = 0
+    for version in child_directories(asset_dir, skip_internal=False, context="failed to list versions"):
+        try:
+            total += stored_version_usage(os.path.join(asset_dir, version))
+        except RequestError as exc:
+            raise exc.wrap(f"failed to get usage for version {go_quote(version)}") from None
+    return total
+
+
 def project_usage(project_dir: str) -> int:
     """Recompute a project's usage from every ``asset/version/..manifest`` beneath it (9.2).
 
     Names are not filtered at either level, as in the reference.
 
     Raises:
-        RequestError: 500 when a version directory has no readable manifest.
+        RequestError: 500 ``failed to get usage for asset "<A>"; ...`` for an unreadable manifest.
     """
     total = 0
     for asset in child_directories(project_dir, skip_internal=False):
-        asset_dir = os.path.join(project_dir, asset)
-        for version in child_directories(asset_dir, skip_internal=False):
-            total += version_usage(read_manifest(os.path.join(asset_dir, version)))
+        try:
+            total += asset_usage(os.path.join(project_dir, asset))
+        except RequestError as exc:
+            raise exc.wrap(f"failed to get usage for asset {go_quote(asset)}") from None
     return total
 
 
@@ -159,11 +192,17 @@ def recompute_latest(asset_dir: str) -> str | None:
             raise exc.wrap(f"failed to read summary from {go_quote(version_dir)}") from None
         if summary.get("on_probation") is True:
             continue
-        finished = finish_time(summary, version_dir)
+        try:
+            finished = finish_time(summary)
+        except RequestError as exc:
+            raise exc.wrap(f"could not parse 'upload_finish' from {go_quote(version_dir)}") from None
         if best_time is None or finished > best_time:
             best, best_time = version, finished
     if best is not None:
-        write_latest(asset_dir, best)
+        try:
+            write_latest(asset_dir, best)
+        except RequestError as exc:
+            raise exc.wrap(f"failed to update latest version in {go_quote(asset_dir)}") from None
     else:
         try:
             os.unlink(os.path.join(asset_dir, LATEST))

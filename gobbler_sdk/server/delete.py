@@ -10,11 +10,10 @@ import os
 from contextlib import ExitStack
 from typing import TYPE_CHECKING, Any
 
-from .accounting import adjust_usage, child_directories, read_latest, recompute_latest, version_usage
+from .accounting import adjust_usage, asset_usage, read_latest, recompute_latest, stored_version_usage
 from .auth import require_name
-from .documents import Summary, read_manifest, read_summary
+from .documents import Summary, read_summary
 from .errors import RequestError
-from .goerrors import go_quote
 from .gojson import Schema, Struct, go_struct_text
 from .journal import write_log, write_version_log
 from .probation import remove_tree
@@ -45,22 +44,13 @@ def _require_admin(request: Request) -> None:
     request.require_admin("delete a project")
 
 
-def _version_usage(version_dir: str, context: str) -> int:
-    """A version's usage from its manifest, failures chained as the reference words them."""
-    try:
-        return version_usage(read_manifest(version_dir))
-    except RequestError as exc:
-        failure = exc.wrap("failed to open manifest")
-        raise failure.wrap(context) if context else failure from None
-
-
 def delete_project(service: Service, request: Request) -> dict[str, Any]:
     """Delete a whole project; links into it from other projects are left dangling."""
     _require_admin(request)
     fields = request.parse(_PROJECT_SCHEMA)
     project = require_name(fields, "project", request.path)
     with ExitStack() as stack:
-        service.enter_registry(stack, exclusive=True)
+        service.enter_registry(stack, exclusive=True, context="failed to lock the registry")
         project_dir = service.path(project)
         if not stat_exists(project_dir, "project directory "):
             return {}
@@ -76,7 +66,9 @@ def delete_asset(service: Service, request: Request) -> dict[str, Any]:
     project = require_name(fields, "project", request.path)
     asset = require_name(fields, "asset", request.path)
     with ExitStack() as stack:
-        project_dir = service.enter_project(stack, project, exclusive=True, missing_ok=True)
+        project_dir = service.enter_project(
+            stack, project, exclusive=True, missing_ok=True, context="failed to lock the project directory"
+        )
         if project_dir is None:
             return {}
         asset_dir = os.path.join(project_dir, asset)
@@ -85,13 +77,7 @@ def delete_asset(service: Service, request: Request) -> dict[str, Any]:
 
         usage: int | None = None
         try:
-            # Every sub-directory counts, even ``..`` ones, as in the reference.
-            usage = sum(
-                _version_usage(
-                    os.path.join(asset_dir, version), f"failed to get usage for version {go_quote(version)}"
-                )
-                for version in child_directories(asset_dir, skip_internal=False)
-            )
+            usage = asset_usage(asset_dir)
         except RequestError as exc:
             if not fields.get("force", False):
                 raise exc.wrap(f"failed to compute usage for {asset_dir}") from None
@@ -126,7 +112,7 @@ def delete_version(service: Service, request: Request) -> dict[str, Any]:
 
         usage: int | None = None
         try:
-            usage = _version_usage(version_dir, "")
+            usage = stored_version_usage(version_dir)
         except RequestError as exc:
             if not force:
                 raise exc.wrap(f"failed to compute usage for {version_dir}") from None

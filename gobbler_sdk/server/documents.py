@@ -15,9 +15,16 @@ from datetime import datetime
 from typing import Any
 
 from .._atomic import atomic_write_bytes, temp_name
-from .._rfc3339 import parse_rfc3339
+from .._rfc3339 import RFC3339Error, check_rfc3339, parse_rfc3339
 from .errors import RequestError
-from .goerrors import go_quote, link_error_text, read_file_error_text
+from .goerrors import (
+    go_quote,
+    link_error_text,
+    os_error_detail,
+    os_error_text,
+    read_file_error_text,
+    time_parse_error_text,
+)
 from .gojson import ListOf, MapOf, Struct, decode_document, dumps_pretty
 
 __all__ = [
@@ -119,7 +126,21 @@ def write_json(path: str, value: Any) -> None:
     try:
         atomic_write_bytes(path, data)
     except OSError as exc:
-        raise RequestError(500, f"failed to write {path!r}; {exc}") from exc
+        raise RequestError(500, _write_failure(path, exc)) from exc
+
+
+def _write_failure(path: str, exc: OSError) -> str:
+    """The reference's words for a failed atomic write: the temporary file's creation or its rename."""
+    temp = os.fsdecode(exc.filename) if exc.filename is not None else path
+    if exc.filename2 is not None:
+        # Go's os.Rename refuses a directory as the destination itself, with EEXIST.
+        cause: OSError = FileExistsError(errno.EEXIST, "") if isinstance(exc, IsADirectoryError) else exc
+        detail = link_error_text("rename", temp, path, cause)
+        return f"failed to rename temporary file to {go_quote(path)}; {detail}"
+    if exc.filename is not None and temp != path:
+        detail = os_error_text("open", temp, exc)
+        return f"failed to create temporary file when saving {go_quote(path)}; {detail}"
+    return f"failed to write {go_quote(path)}; {os_error_detail(exc)}"
 
 
 def _is_directory(path: str) -> bool:
@@ -261,15 +282,19 @@ def write_summary(version_dir: str, summary: Summary) -> None:
     write_json(os.path.join(version_dir, SUMMARY), out)
 
 
-def finish_time(summary: Summary, version_dir: str) -> datetime:
+def finish_time(summary: Summary) -> datetime:
     """Parse ``upload_finish`` of a summary.
 
     Raises:
-        RequestError: 500 when it is not RFC 3339.
+        RequestError: 500 with Go's ``time.Parse`` error when it is not RFC 3339; callers add where.
     """
-    parsed = parse_rfc3339(str(summary.get("upload_finish", "")))
-    if parsed is None:
-        raise RequestError(500, f"could not parse 'upload_finish' from the summary of {version_dir!r}")
+    text = str(summary.get("upload_finish", ""))
+    try:
+        check_rfc3339(text)
+    except RFC3339Error as exc:
+        raise RequestError(500, time_parse_error_text(text, exc)) from exc
+    parsed = parse_rfc3339(text)
+    assert parsed is not None
     return parsed
 
 

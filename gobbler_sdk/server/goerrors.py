@@ -2,14 +2,17 @@
 
 The reference builds every reason with Go's ``fmt`` and standard library, so the embedded service writes
 them here and nowhere else: :func:`go_quote` is ``strconv.Quote`` (``%q``), :func:`os_error_text` is the
-``Error()`` of Go's ``*fs.PathError`` (``open /x: no such file or directory``) and :func:`link_error_text`
-that of ``*os.LinkError`` (``rename /a /b: file exists``).
+``Error()`` of Go's ``*fs.PathError`` (``open /x: no such file or directory``), :func:`link_error_text`
+that of ``*os.LinkError`` (``rename /a /b: file exists``) and :func:`time_parse_error_text` that of
+``*time.ParseError`` for an RFC 3339 time.
 """
 
 from __future__ import annotations
 
 import errno as _errno
 import os
+
+from .._rfc3339 import LAYOUT, RFC3339Error
 
 __all__ = [
     "go_quote",
@@ -19,6 +22,7 @@ __all__ = [
     "os_error_text",
     "read_dir_error_text",
     "read_file_error_text",
+    "time_parse_error_text",
 ]
 
 _SHORT_ESCAPES = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\v": "\\v"}
@@ -112,3 +116,32 @@ def go_remove(path: str) -> None:
             if rmdir_error.errno != _errno.ENOTDIR:
                 raise rmdir_error from None
             raise unlink_error from None
+
+
+def _time_quote(text: str) -> str:
+    r"""Quote as Go's ``time`` package does in its errors: non-ASCII and control bytes as ``\xHH``."""
+    out = ['"']
+    for char in text:
+        if char < " " or char > "\x7f":
+            data = char.encode("utf-8", "surrogateescape")
+            out.extend(f"\\x{byte:02x}" for byte in data)
+        elif char in ('"', "\\"):
+            out.append("\\" + char)
+        else:
+            out.append(char)
+    out.append('"')
+    return "".join(out)
+
+
+def time_parse_error_text(value: str, error: RFC3339Error) -> str:
+    """Go's ``time.ParseError`` text for ``value`` read with the RFC 3339 layout.
+
+    ``parsing time "bad" as "2006-01-02T15:04:05Z07:00": cannot parse "bad" as "2006"``, or for a value
+    out of range or trailing text ``parsing time "2020-13-01T00:00:00Z": month out of range``.
+    """
+    head = f"parsing time {_time_quote(value)}"
+    if error.message:
+        tail = _time_quote(error.extra) if error.extra is not None else ""
+        return f"{head}{error.message}{tail}"
+    element, expected = _time_quote(error.element), _time_quote(error.expected)
+    return f"{head} as {_time_quote(LAYOUT)}: cannot parse {element} as {expected}"

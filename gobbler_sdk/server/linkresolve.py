@@ -11,8 +11,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from . import paths
-from .documents import SUMMARY, Link, Manifest, ManifestEntry, read_manifest, read_summary
+from .documents import Link, Manifest, ManifestEntry, read_manifest, read_summary
 from .errors import RequestError
+from .goerrors import go_quote
 
 __all__ = [
     "RegistryTargets",
@@ -103,9 +104,13 @@ class RegistryTargets:
         relative = paths.rel(self._registry, target) or ""
         parts = relative.split("/")
         if len(parts) < 4:
-            raise RequestError(500, "unexpected link to file outside of a project asset version directory")
+            raise RequestError(
+                500, f"unexpected link to file outside of a project asset version directory ('{relative}')"
+            )
         if any(part.startswith("..") for part in parts):
-            raise RequestError(500, "link components cannot refer to internal '..' files")
+            raise RequestError(
+                500, f"link components cannot refer to internal '..' files ({go_quote(relative)})"
+            )
         key = (parts[0], parts[1], parts[2])
         version = VersionRef(*key)
         if version == self._current:
@@ -118,21 +123,21 @@ class RegistryTargets:
             try:
                 summary = read_summary(version_dir)
             except RequestError as exc:
-                raise RequestError(
-                    500, f"cannot read the version summary at {os.path.join(version_dir, SUMMARY)!r}"
-                ) from exc
+                raise exc.wrap(f"cannot read the version summary for '{version.label()}'") from exc
             probational = summary.get("on_probation") is True
             self._probational[key] = probational
         if probational:
             raise RequestError(
-                500, "cannot link to file inside a probational project version asset directory"
+                500,
+                "cannot link to file inside a probational project version asset directory "
+                f"('{version.label()}')",
             )
         manifest = self._manifests.get(key)
         if manifest is None:
             try:
                 manifest = read_manifest(version_dir)
             except RequestError as exc:
-                raise exc.wrap(f"cannot read the version manifest of '{version.label()}'") from exc
+                raise exc.wrap(f"cannot read the manifest for '{version.label()}'") from exc
             self._manifests[key] = manifest
         path = "/".join(parts[3:])
         entry = manifest.get(path)

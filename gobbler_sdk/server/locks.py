@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from .errors import RequestError
+from .goerrors import go_quote
 
 __all__ = ["LOCK", "LOCK_NEWDIR", "LOCK_USAGE", "LockManager"]
 
@@ -84,7 +85,7 @@ class LockManager:
 
         fd = -1
         try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+            fd = _open_lock_file(path)
             kind = fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH
             while True:
                 try:
@@ -119,5 +120,18 @@ class LockManager:
                 self._cond.notify_all()
 
 
+def _open_lock_file(path: str) -> int:
+    """Open (creating) a lock file; one whose directory is a regular file answers as a lock time-out.
+
+    The reference checks that a project or asset exists with ``stat``, so a regular file in its place
+    gets this far, and its wait for the lock times out. The embedded service gives the same answer at
+    once: nothing it could wait for would turn the file into a directory.
+    """
+    try:
+        return os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    except NotADirectoryError:
+        raise _timed_out(path) from None
+
+
 def _timed_out(path: str) -> RequestError:
-    return RequestError(500, f"timed out waiting for the lock to be acquired on {path!r}")
+    return RequestError(500, f"timed out waiting for the lock to be acquired on {go_quote(path)}")

@@ -118,7 +118,7 @@ def _purge_asset(
             summary = read_summary(version_dir)
             if summary.get("on_probation") is not True:
                 continue
-            if now - finish_time(summary, version_dir) > lifetime:
+            if now - finish_time(summary) > lifetime:
                 reject_version(service.locks, project_dir, version_dir, force=False)
         except RequestError as exc:
             log.error("probation purge of %r failed; %s", version_dir, exc.reason)

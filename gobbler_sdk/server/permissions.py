@@ -57,11 +57,15 @@ def set_permissions(service: Service, request: Request) -> dict[str, Any]:
 
     with ExitStack() as stack:
         if asset is None:
-            project_dir = service.enter_project(stack, project, exclusive=True)
+            project_dir = service.enter_project(
+                stack, project, exclusive=True, context="failed to lock the project directory"
+            )
             assert project_dir is not None
             _set_project_level(request, project, project_dir, user, requested)
         else:
-            project_dir = service.enter_project(stack, project, exclusive=False)
+            project_dir = service.enter_project(
+                stack, project, exclusive=False, context="failed to lock the project directory"
+            )
             assert project_dir is not None
             _set_asset_level(service, stack, request, project, project_dir, asset, user, requested)
     return {}
@@ -119,8 +123,12 @@ def _set_asset_level(
 
     asset_dir = os.path.join(project_dir, asset)
     current: Permissions
-    if stat_exists(asset_dir, "asset directory ") and os.path.isdir(asset_dir):
-        stack.enter_context(service.locks.hold(asset_dir, exclusive=True))
+    if stat_exists(asset_dir, "asset directory "):
+        # The reference words a failure to lock the asset as one on the project.
+        try:
+            stack.enter_context(service.locks.hold(asset_dir, exclusive=True))
+        except RequestError as exc:
+            raise exc.wrap(f"failed to lock the project directory {go_quote(project_dir)}") from None
         if os.path.lexists(os.path.join(asset_dir, PERMISSIONS)):
             current = _read(asset_dir, f'asset "{asset}" in "{project}"')
         else:

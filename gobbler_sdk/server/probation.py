@@ -11,9 +11,9 @@ import shutil
 from contextlib import ExitStack
 from typing import TYPE_CHECKING, Any
 
-from .accounting import adjust_usage, read_latest, version_usage, write_latest
+from .accounting import adjust_usage, read_latest, stored_version_usage, write_latest
 from .auth import is_owner, require_name
-from .documents import Summary, finish_time, read_manifest, read_permissions, read_summary, write_summary
+from .documents import SUMMARY, Summary, finish_time, read_permissions, read_summary, write_summary
 from .errors import RequestError
 from .goerrors import go_quote
 from .gojson import Schema, Struct, go_struct_text
@@ -46,7 +46,10 @@ def approve_probation(service: Service, request: Request) -> dict[str, Any]:
         write_summary(version_dir, approved)
 
         # From here on a failure leaves the version approved (the reference's half-applied quirk).
-        latest = read_latest(asset_dir)
+        try:
+            latest = read_latest(asset_dir)
+        except RequestError as exc:
+            raise exc.wrap(f"failed to read the latest version for {asset_dir}") from None
         if latest is None:
             becomes_latest = True
         else:
@@ -57,8 +60,18 @@ def approve_probation(service: Service, request: Request) -> dict[str, Any]:
                 raise exc.wrap(
                     f"failed to read the latest version summary for {go_quote(current_dir)}"
                 ) from None
-            current_finish = finish_time(current_summary, current_dir)
-            becomes_latest = finish_time(approved, version_dir) > current_finish
+            try:
+                current_finish = finish_time(current_summary)
+            except RequestError as exc:
+                raise exc.wrap(
+                    f"failed to read the latest version's upload finish time from {go_quote(current_dir)}"
+                ) from None
+            try:
+                finish = finish_time(approved)
+            except RequestError as exc:
+                where = go_quote(os.path.join(version_dir, SUMMARY))
+                raise exc.wrap(f"failed to parse the upload finish time at {where}") from None
+            becomes_latest = finish > current_finish
         if becomes_latest:
             write_latest(asset_dir, version)
         write_version_log(service.registry, "add-version", project, asset, version, becomes_latest)
@@ -92,10 +105,10 @@ def reject_version(locks: LockManager, project_dir: str, version_dir: str, *, fo
     """
     usage: int | None = None
     try:
-        usage = version_usage(read_manifest(version_dir))
+        usage = stored_version_usage(version_dir)
     except RequestError as exc:
         if not force:
-            raise exc.wrap(f"failed to compute usage for {version_dir!r}") from None
+            raise exc.wrap(f"failed to compute usage for {go_quote(version_dir)}") from None
     remove_tree(version_dir)
     if usage is not None:
         adjust_usage(locks, project_dir, -usage)

@@ -13,6 +13,7 @@ from .accounting import project_usage, recompute_latest
 from .auth import require_name
 from .documents import USAGE, write_json
 from .errors import RequestError
+from .goerrors import go_quote
 from .gojson import Schema, Struct, go_struct_text
 from .request_files import Request
 
@@ -57,11 +58,16 @@ def refresh_usage(service: Service, request: Request) -> dict[str, Any]:
     fields = request.parse(_USAGE_SCHEMA)
     project = require_name(fields, "project", request.path)
     with ExitStack() as stack:
-        project_dir = service.enter_project(stack, project, exclusive=True)
+        project_dir = service.enter_project(
+            stack, project, exclusive=True, context="failed to lock the project directory"
+        )
         assert project_dir is not None
         try:
             total = project_usage(project_dir)
         except RequestError as exc:
             raise exc.wrap(f'failed to compute usage for "{project}"') from None
-        write_json(os.path.join(project_dir, USAGE), {"total": total})
+        try:
+            write_json(os.path.join(project_dir, USAGE), {"total": total})
+        except RequestError as exc:
+            raise exc.wrap(f"failed to write new usage for {go_quote(project)}") from None
     return {"total": total}

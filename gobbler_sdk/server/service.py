@@ -99,14 +99,33 @@ class Service:
 
     # ------------------------------------------------------------------ lock scopes
 
-    def enter_registry(self, stack: ExitStack, *, exclusive: bool) -> None:
-        """Hold the registry's ``..LOCK`` for the rest of ``stack``."""
-        stack.enter_context(self.locks.hold(self.registry, exclusive=exclusive))
+    def enter_registry(self, stack: ExitStack, *, exclusive: bool, context: str | None = None) -> None:
+        """Hold the registry's ``..LOCK`` for the rest of ``stack``; ``context`` prefixes a failure."""
+        try:
+            stack.enter_context(self.locks.hold(self.registry, exclusive=exclusive))
+        except RequestError as exc:
+            raise (exc.wrap(context) if context else exc) from None
+
+    def hold(self, stack: ExitStack, directory: str, context: str, *, exclusive: bool) -> None:
+        """Hold ``directory``'s ``..LOCK`` for the rest of ``stack``; a failure says ``<context> "<dir>"``."""
+        try:
+            stack.enter_context(self.locks.hold(directory, exclusive=exclusive))
+        except RequestError as exc:
+            raise exc.wrap(f"{context} {go_quote(directory)}") from None
 
     def enter_project(
-        self, stack: ExitStack, project: str, *, exclusive: bool, missing_ok: bool = False
+        self,
+        stack: ExitStack,
+        project: str,
+        *,
+        exclusive: bool,
+        missing_ok: bool = False,
+        context: str = "failed to lock project directory",
     ) -> str | None:
         """Registry shared, then the project's ``..LOCK`` (checked for existence under NEWDIR shared).
+
+        Existence is ``stat``'s, as in the reference: a regular file in the project's place is locked
+        like a directory and the wait times out. ``context`` is how the action words a lock failure.
 
         Returns:
             The project directory, or ``None`` when it is missing and ``missing_ok``.
@@ -119,17 +138,24 @@ class Service:
         with self.locks.hold(self.registry, exclusive=False, name=LOCK_NEWDIR):
             # The deletions word their stat failures with the kind of directory.
             label = "project directory " if missing_ok else ""
-            if not stat_exists(project_dir, label) or not os.path.isdir(project_dir):
+            if not stat_exists(project_dir, label):
                 if missing_ok:
                     return None
                 raise RequestError(404, f"project {project} does not exist")
-            stack.enter_context(self.locks.hold(project_dir, exclusive=exclusive))
+            self.hold(stack, project_dir, context, exclusive=exclusive)
         return project_dir
 
     def enter_asset(
-        self, stack: ExitStack, project_dir: str, project: str, asset: str, *, missing_ok: bool = False
+        self,
+        stack: ExitStack,
+        project_dir: str,
+        project: str,
+        asset: str,
+        *,
+        missing_ok: bool = False,
+        context: str = "failed to lock asset directory",
     ) -> str | None:
-        """Lock an existing asset exclusively (checked under the project's NEWDIR shared).
+        """Lock an existing asset exclusively (checked with ``stat`` under the project's NEWDIR shared).
 
         Returns:
             The asset directory, or ``None`` when it is missing and ``missing_ok``.
@@ -140,25 +166,25 @@ class Service:
         asset_dir = os.path.join(project_dir, asset)
         with self.locks.hold(project_dir, exclusive=False, name=LOCK_NEWDIR):
             label = "asset directory " if missing_ok else ""
-            if not stat_exists(asset_dir, label) or not os.path.isdir(asset_dir):
+            if not stat_exists(asset_dir, label):
                 if missing_ok:
                     return None
                 raise RequestError(404, f"asset {asset} does not exist in project {project}")
-            stack.enter_context(self.locks.hold(asset_dir, exclusive=True))
+            self.hold(stack, asset_dir, context, exclusive=True)
         return asset_dir
 
     @staticmethod
     def version_dir(
         asset_dir: str, project: str, asset: str, version: str, *, missing_ok: bool = False
     ) -> str | None:
-        """Return an existing version directory inside a locked asset.
+        """Return an existing version directory inside a locked asset (existence as ``stat`` tells).
 
         Raises:
             RequestError: 404 ``version <V> does not exist for asset <A> of project <P>``.
         """
         version_dir = os.path.join(asset_dir, version)
         label = "version directory " if missing_ok else ""
-        if not stat_exists(version_dir, label) or not os.path.isdir(version_dir):
+        if not stat_exists(version_dir, label):
             if missing_ok:
                 return None
             raise RequestError(

@@ -154,8 +154,8 @@ def _secure_asset(
     except RequestError as exc:
         raise exc.wrap(f"failed to read permissions for {go_quote(project)}") from None
     asset_dir = os.path.join(project_dir, asset)
-    if stat_exists(asset_dir, "asset directory ") and os.path.isdir(asset_dir):
-        stack.enter_context(service.locks.hold(asset_dir, exclusive=True))
+    if stat_exists(asset_dir, "asset directory "):
+        service.hold(stack, asset_dir, "failed to lock asset directory", exclusive=True)
         merged = _merge_asset_permissions(permissions, asset_dir, asset)
         return _authorize(request, user, merged, project, asset, version)
 
@@ -167,7 +167,7 @@ def _secure_asset(
         raise RequestError(500, f"failed to create the asset directory; {exc}") from exc
     if global_write:
         write_permissions(asset_dir, {"owners": [user], "uploaders": None})
-    stack.enter_context(service.locks.hold(asset_dir, exclusive=True))
+    service.hold(stack, asset_dir, "failed to lock asset directory", exclusive=True)
     return trusted
 
 

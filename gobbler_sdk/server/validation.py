@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from .documents import Link, Manifest
 from .errors import RequestError
+from .goerrors import go_quote
 
 __all__ = ["check_linkfiles", "check_manifest", "link_difference"]
 
@@ -45,56 +46,66 @@ def link_difference(observed: Link | None, stored: Link | None) -> str | None:
     return None
 
 
-def check_manifest(observed: Manifest, stored: Manifest) -> None:
+def check_manifest(observed: Manifest, stored: Manifest, version_dir: str) -> None:
     """Every stored entry must be observed with equal size, MD5 and link, and nothing else observed.
+
+    The messages name the version directory, as the reference's do.
 
     Raises:
         RequestError: 500 describing the first discrepancy.
     """
+    where = f"in directory {go_quote(version_dir)}"
     for path in sorted(stored):
         entry = stored[path]
         seen = observed.get(path)
         if seen is None:
-            raise RequestError(500, f'"{path}" listed in manifest cannot be found')
+            raise RequestError(500, f'"{path}" listed in manifest cannot be found {where}')
         if seen.get("size") != entry.get("size", 0):
-            raise RequestError(500, f'incorrect size in manifest for "{path}"')
+            raise RequestError(500, f'incorrect size in manifest for "{path}" {where}')
         if seen.get("md5sum") != entry.get("md5sum", ""):
-            raise RequestError(500, f'incorrect MD5 checksum in manifest for "{path}"')
+            raise RequestError(500, f'incorrect MD5 checksum in manifest for "{path}" {where}')
         problem = link_difference(seen.get("link"), entry.get("link"))
         if problem is not None:
-            raise RequestError(500, f'mismatching link information for "{path}"; {problem}')
+            raise RequestError(500, f'mismatching link information for "{path}" {where}; {problem}')
     for path in sorted(observed):
         if path not in stored:
-            raise RequestError(500, f'extra file "{path}" is not present in manifest')
+            raise RequestError(
+                500, f'extra file "{path}" is not present in manifest for directory {go_quote(version_dir)}'
+            )
 
 
-def check_linkfiles(observed: dict[str, dict[str, Link]], found: dict[str, dict[str, Link]]) -> None:
+def check_linkfiles(
+    observed: dict[str, dict[str, Link]], found: dict[str, dict[str, Link]], version_dir: str
+) -> None:
     """Each directory with links needs a ``..links`` listing exactly those links, and no other has one.
 
     Args:
         observed: Links seen on disk, by directory then base name.
         found: Contents of the existing ``..links`` files, by directory.
+        version_dir: The version directory, which the messages name.
 
     Raises:
         RequestError: 500 describing the first discrepancy.
     """
+    where = f"in directory {go_quote(version_dir)}"
     for directory in sorted(observed):
         links = observed[directory]
         label = directory or "."
         recorded = found.get(directory)
         if recorded is None:
-            raise RequestError(500, f'expected a linkfile at "{label}"')
+            raise RequestError(500, f'expected a linkfile at "{label}" {where}')
         for name in sorted(links):
             if name not in recorded:
-                raise RequestError(500, f'missing path "{name}" from linkfile at "{label}"')
+                raise RequestError(500, f'missing path "{name}" from linkfile "{label}" {where}')
             problem = link_difference(links[name], recorded[name])
             if problem is not None:
                 raise RequestError(
-                    500, f'mismatching link information for "{name}" in linkfile at "{label}"; {problem}'
+                    500,
+                    f'mismatching link information for "{name}" in linkfile "{label}" {where}; {problem}',
                 )
         for name in sorted(recorded):
             if name not in links:
-                raise RequestError(500, f'extra path "{name}" in linkfile at "{label}"')
+                raise RequestError(500, f'extra path "{name}" in linkfile "{label}" {where}')
     for directory in sorted(found):
         if directory not in observed:
-            raise RequestError(500, f'extra linkfile at "{directory or "."}"')
+            raise RequestError(500, f'extra linkfile "{directory or "."}" {where}')

@@ -11,12 +11,12 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from typing import TYPE_CHECKING, Any
 
-from .._rfc3339 import parse_rfc3339
+from .._rfc3339 import RFC3339Error, check_rfc3339
 from .accounting import read_latest
 from .auth import require_name
 from .documents import LINKS, read_manifest, read_summary, write_manifest
 from .errors import RequestError
-from .goerrors import go_quote
+from .goerrors import go_quote, time_parse_error_text
 from .gojson import Schema, Struct
 from .journal import write_version_log
 from .linkresolve import VersionRef
@@ -53,9 +53,13 @@ def _locked_version(service: Service, request: Request, what: str) -> Iterator[t
     if not request.is_admin(caller):
         raise RequestError(403, f"user '{caller}' is not authorized to {what} '{project}'")
     with ExitStack() as stack:
-        project_dir = service.enter_project(stack, project, exclusive=False)
+        project_dir = service.enter_project(
+            stack, project, exclusive=False, context="failed to acquire the lock on"
+        )
         assert project_dir is not None
-        asset_dir = service.enter_asset(stack, project_dir, project, asset)
+        asset_dir = service.enter_asset(
+            stack, project_dir, project, asset, context="failed to acquire the lock on"
+        )
         assert asset_dir is not None
         version_dir = service.version_dir(asset_dir, project, asset, version)
         assert version_dir is not None
@@ -67,24 +71,23 @@ def reindex_version(service: Service, request: Request) -> dict[str, Any]:
     with _locked_version(service, request, "reindex") as (current, version_dir):
         try:
             result = Walk(service, version_dir, current, Mode.REINDEX).run()
+            try:
+                write_manifest(version_dir, result.manifest)
+            except RequestError as exc:
+                raise exc.wrap(f"failed to save manifest for {go_quote(version_dir)}") from exc
+            groups = group_links(result.manifest)
+            try:
+                write_link_files(version_dir, groups)
+            except RequestError as exc:
+                raise exc.wrap("failed to create linkfiles") from exc
         except RequestError as exc:
             raise RequestError(500, f"failed to reindex project; {exc.reason}") from exc
-        try:
-            write_manifest(version_dir, result.manifest)
-        except RequestError as exc:
-            context = f"failed to reindex project; failed to save manifest for {go_quote(version_dir)}"
-            raise exc.wrap(context) from None
-        groups = group_links(result.manifest)
-        try:
-            write_link_files(version_dir, groups)
-        except RequestError as exc:
-            raise exc.wrap("failed to reindex project; failed to create linkfiles") from None
         for directory in result.linkfiles:
             if directory not in groups:
                 _remove(os.path.join(version_dir, directory, LINKS))
 
         # Read only now, so a missing summary fails the request after the new files were written.
-        summary = read_summary(version_dir)
+        summary = _read_summary(version_dir)
         if summary.get("on_probation") is not True:
             latest = read_latest(os.path.dirname(version_dir))
             write_version_log(
@@ -112,17 +115,32 @@ def validate_version(service: Service, request: Request) -> dict[str, Any]:
     with _locked_version(service, request, "validate") as (current, version_dir):
         try:
             result = Walk(service, version_dir, current, Mode.VALIDATE).run()
-            stored = read_manifest(version_dir)
-            check_manifest(result.manifest, stored)
-            check_linkfiles(group_links(result.manifest), result.linkfiles)
+            try:
+                stored = read_manifest(version_dir)
+            except RequestError as exc:
+                raise exc.wrap(f"failed to read the manifest at {go_quote(version_dir)}") from exc
+            check_manifest(result.manifest, stored, version_dir)
+            check_linkfiles(group_links(result.manifest), result.linkfiles, version_dir)
         except RequestError as exc:
             raise RequestError(500, f"failed to validate project; {exc.reason}") from exc
 
-        summary = read_summary(version_dir)
-        user = summary.get("upload_user_id")
-        if not user:
-            raise RequestError(500, f"invalid 'upload_user_id' in the summary of {version_dir!r}")
+        summary = _read_summary(version_dir)
+        where = f"the summary file at {go_quote(version_dir)}"
+        if not summary.get("upload_user_id"):
+            raise RequestError(500, f"invalid 'upload_user_id' in {where}")
         for key in ("upload_start", "upload_finish"):
-            if parse_rfc3339(str(summary.get(key, ""))) is None:
-                raise RequestError(500, f"could not parse '{key}' from the summary of {version_dir!r}")
+            text = str(summary.get(key, ""))
+            try:
+                check_rfc3339(text)
+            except RFC3339Error as exc:
+                raise RequestError(
+                    500, f"could not parse '{key}' from {where}; {time_parse_error_text(text, exc)}"
+                ) from exc
     return {}
+
+
+def _read_summary(version_dir: str) -> dict[str, Any]:
+    try:
+        return read_summary(version_dir)
+    except RequestError as exc:
+        raise exc.wrap(f"failed to read the summary file at {go_quote(version_dir)}") from exc

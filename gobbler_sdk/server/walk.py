@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import enum
+import errno
 import os
 import stat
 from collections.abc import Callable, Iterable, Sequence
@@ -40,7 +41,7 @@ from .filedata import (
     open_directory,
     place_batch,
 )
-from .goerrors import go_quote
+from .goerrors import go_quote, os_error_text
 from .linkresolve import RegistryTargets, VersionRef, make_link, resolve_local_links, symlink_text
 
 if TYPE_CHECKING:
@@ -176,6 +177,10 @@ class Walk:
             except UnsafeEntry as exc:
                 raise self._unsafe(exc) from exc
             except OSError as exc:
+                if isinstance(exc, NotADirectoryError) and not rel_dir:
+                    # A version "directory" that is a regular file holds nothing, as the reference finds;
+                    # the action then fails on the version's own files.
+                    continue
                 raise RequestError(500, f"failed to list a directory; {describe_os_error(exc)}") from exc
             try:
                 subdirs = self._list_directory(fd, rel_dir, directory)
@@ -324,7 +329,8 @@ class Walk:
             raise RequestError(
                 500, f'failed to read the symbolic link "{rel}"; {describe_os_error(exc)}'
             ) from exc
-        directory = os.path.dirname(paths.join(self._root, rel))
+        link_path = paths.join(self._root, rel)
+        directory = os.path.dirname(link_path)
         # An absolute text is used as written (not cleaned): the reference keeps it verbatim for whitelisted
         # links, while every containment test below is lexical and cleans anyway.
         target = raw if raw.startswith("/") else paths.join(directory, raw)
@@ -336,26 +342,43 @@ class Walk:
             if ancestor is not None and paths.clean(target) == _registry_path(self._registry, ancestor):
                 target = parent
             elif paths.clean(target) != parent:
-                raise RequestError(500, f'unexpected symbolic link to non-ancestor, non-parent file "{rel}"')
+                raise RequestError(
+                    500,
+                    "unexpected symbolic link to non-ancestor, non-parent file "
+                    f"{go_quote(paths.clean(target))} from {go_quote(link_path)}",
+                )
 
         try:
+            if (
+                self._mode is Mode.TRANSFER
+                and paths.is_inside(target, self._dest)
+                and not os.path.isdir(target)
+            ):
+                # The reference examines links before it has copied any file into the new version, so a
+                # link to one of that version's files finds nothing there.
+                raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), target)
             info = os.stat(target)
-        except OSError as exc:
+        except (OSError, ValueError) as exc:
             raise RequestError(
-                500, f'failed to stat target of link "{rel}"; {describe_os_error(exc)}'
+                500,
+                f"failed to stat target of link {go_quote(link_path)}; {os_error_text('stat', target, exc)}",
             ) from exc
         if stat.S_ISDIR(info.st_mode):
-            raise RequestError(500, f'target of link "{rel}" is a directory')
+            raise RequestError(500, f"target of link {go_quote(link_path)} is a directory")
 
         if paths.is_inside(target, self._root):
             if self._mode is Mode.VALIDATE:
-                _check_relative(raw, rel, os.path.dirname(rel), "the version directory")
+                _check_relative(raw, link_path, os.path.dirname(rel), self._root)
             self._local[rel] = paths.rel(self._root, target) or ""
         elif paths.is_inside(target, self._registry):
-            entry, link = self._targets.resolve(target)
+            try:
+                entry, link = self._targets.resolve(target)
+            except RequestError as exc:
+                context = f"failed to resolve symlink for {go_quote(link_path)} to registry path"
+                raise exc.wrap(f"{context} {go_quote(paths.clean(target))}") from exc
             if self._mode is Mode.VALIDATE:
                 base = paths.rel(self._registry, directory) or ""
-                _check_relative(raw, rel, base, "the registry")
+                _check_relative(raw, link_path, base, self._registry)
             self._manifest[rel] = {
                 "size": entry.get("size", 0),
                 "md5sum": entry.get("md5sum", ""),
@@ -435,12 +458,15 @@ def _outside_registry(rel: str, target: str) -> RequestError:
     )
 
 
-def _check_relative(raw: str, rel: str, base: str, where: str) -> None:
-    """Validate mode: a link's text must be relative and stay inside ``where`` (8.10)."""
+def _check_relative(raw: str, link_path: str, base: str, top: str) -> None:
+    """Validate mode: a link's text must be relative and, from ``base`` inside ``top``, stay inside (8.10)."""
     if raw.startswith("/"):
-        raise RequestError(500, f'expected a relative path for the link target of "{rel}"')
+        # The reference does not quote this path.
+        raise RequestError(500, f"expected a relative path for the link target of {link_path}")
     if not paths.is_local(paths.join(base, raw)):
-        raise RequestError(500, f'link target "{raw}" of "{rel}" is not local to {where}')
+        raise RequestError(
+            500, f"symlink target {go_quote(raw)} at {go_quote(link_path)} is not local to {go_quote(top)}"
+        )
 
 
 def _make_symlink(text: str, destination: str, *, replace: bool) -> None:
@@ -477,11 +503,17 @@ def dedup_index(registry: str, current: VersionRef) -> dict[str, Link]:
         RequestError: 500 when ``..latest`` or the manifest it points to cannot be read.
     """
     asset_dir = os.path.join(registry, current.project, current.asset)
-    latest = read_latest(asset_dir)
+    try:
+        latest = read_latest(asset_dir)
+    except RequestError as exc:
+        raise exc.wrap("failed to identify the latest version") from exc
     if latest is None:
         return {}
     version = VersionRef(current.project, current.asset, latest)
-    manifest = read_manifest(version.directory(registry))
+    try:
+        manifest = read_manifest(version.directory(registry))
+    except RequestError as exc:
+        raise exc.wrap("failed to read the latest version's manifest") from exc
     index: dict[str, Link] = {}
     plain: set[str] = set()
     for path in sorted(manifest):

@@ -4,12 +4,13 @@ A hypothesis state machine drives two services, each with its own staging and re
 same sequence of actions (projects, uploads whose trees link to other versions or clone them whole,
 probation, permissions, deletions, refreshes, reindex, validate, reroute) and of hand-made damage to
 registry files (``..manifest``, ``..links``, ``..summary``, ``..latest`` deleted or corrupted). After each
-step it compares the statuses, the JSON bodies, the reasons (with each run's paths substituted; switch
-off with ``GOBBLER_DIFF_REASONS=0``) and a snapshot of the whole project tree (paths, file contents with
-timestamps normalised, symlink targets).
+step it compares the statuses, the JSON bodies, the reasons (with each run's paths substituted) and a
+snapshot of the whole project tree (paths, file contents with timestamps normalised, symlink targets).
 
-Skipped without ``GOBBLER_BINARY``. ``GOBBLER_DIFF_EXAMPLES`` / ``GOBBLER_DIFF_STEPS`` size the run:
-``make test`` runs a few short examples, ``make fuzz`` many long ones.
+Reasons are compared by default: ``GOBBLER_DIFF_REASONS=0`` switches that off, and reroute_links
+reasons are left out unless ``GOBBLER_DIFF_REASONS=all`` (docs/service.md lists why). Skipped without
+``GOBBLER_BINARY``. ``GOBBLER_DIFF_EXAMPLES`` / ``GOBBLER_DIFF_STEPS`` size the run: ``make test`` runs
+a few short examples, ``make fuzz`` many long ones.
 """
 
 from __future__ import annotations
@@ -40,13 +41,13 @@ pytestmark = pytest.mark.skipif(
 
 EXAMPLES = int(os.environ.get("GOBBLER_DIFF_EXAMPLES", "4"))
 STEPS = int(os.environ.get("GOBBLER_DIFF_STEPS", "12"))
-# Default off while the conformance work on reason strings is not merged; GOBBLER_DIFF_REASONS=1 turns it on.
-COMPARE_REASONS = os.environ.get("GOBBLER_DIFF_REASONS", "0") == "1"
+# Reasons are compared by default; GOBBLER_DIFF_REASONS=0 switches that off. reroute_links reasons are
+# left out unless GOBBLER_DIFF_REASONS=all: the reference's order of work varies from run to run, so with
+# several damaged versions the one its reason names does too (docs/service.md, "Order of work").
+_REASONS = os.environ.get("GOBBLER_DIFF_REASONS", "1")
+COMPARE_REASONS = _REASONS != "0"
+UNCOMPARED_REASONS = frozenset() if _REASONS == "all" else frozenset({"reroute_links"})
 
-# Divergences ISSUE-13 already lists (being fixed on another branch) are kept out of the default run so
-# that it finds new ones: ..LOCK files in the snapshot (1), a null in ..links (2), a deleted ..links before
-# reroute (3), a damaged ..usage (4). GOBBLER_DIFF_STRICT=1 brings them back.
-STRICT = os.environ.get("GOBBLER_DIFF_STRICT", "0") == "1"
 
 PROJECTS = ["p0", "p1"]
 ASSETS = ["a0", "a1"]
@@ -57,6 +58,8 @@ DOCUMENTS = ["..manifest", "..links", "..summary", "..latest", "..permissions", 
 TALLY: Counter[str] = Counter()
 _TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d)")
 _REQUEST = re.compile(r"request-[a-z_]+-[0-9a-f]{32}")
+# Temporary files (named in reasons of failed writes) have random names on both sides.
+_TEMP_FILE = re.compile(r"\.temp\d+\.json")
 
 
 class Side:
@@ -72,6 +75,7 @@ class Side:
             self.registry, "<REGISTRY>"
         )
         text = text.replace(os.path.realpath(self.staging), "<STAGING>").replace(self.staging, "<STAGING>")
+        text = _TEMP_FILE.sub(".temp<N>.json", text)
         return _REQUEST.sub("<REQUEST>", _TIMESTAMP.sub("<TIME>", text))
 
 
@@ -99,8 +103,6 @@ def snapshot(side: Side, prefix: str) -> dict[str, Any]:
             for name in sorted(dirnames + filenames):
                 path = Path(directory, name)
                 rel = str(path.relative_to(root))
-                if name == "..LOCK" and not STRICT:
-                    continue
                 if path.is_symlink():
                     out[rel] = ("link", os.readlink(path))
                 elif path.is_dir():
@@ -125,25 +127,28 @@ class Differential(RuleBasedStateMachine):
     def _name(self, project: str) -> str:
         return self.prefix + project
 
-    def _both(self, action: str, payload: dict[str, Any]) -> None:
+    def _both(self, action: str, payload: dict[str, Any], *, reasons: bool = True) -> None:
         self.steps.append(f"{action} {json.dumps(payload)}")
         replies = [side.driver.request(action, payload) for side in self.pair]
         TALLY[f"{action} {replies[1].status}"] += 1
-        self._compare(replies)
+        compared = reasons and COMPARE_REASONS and action not in UNCOMPARED_REASONS
+        if compared and replies[1].status != 200:
+            TALLY["reasons compared"] += 1
+        self._compare(replies, reasons=compared)
 
-    def _compare(self, replies: list[Reply]) -> None:
+    def _compare(self, replies: list[Reply], *, reasons: bool) -> None:
         ours, theirs = replies
         history = "\n  ".join(self.steps)
         assert ours.status == theirs.status, f"status differs after:\n  {history}\n{ours!r} vs {theirs!r}"
-        bodies = [self._body(side, reply) for side, reply in zip(self.pair, replies, strict=True)]
+        bodies = [self._body(side, reply, reasons) for side, reply in zip(self.pair, replies, strict=True)]
         assert bodies[0] == bodies[1], f"body differs after:\n  {history}"
         snapshots = [snapshot(side, self.prefix) for side in self.pair]
         assert snapshots[0] == snapshots[1], f"registry differs after:\n  {history}\n{_diff(*snapshots)}"
 
-    def _body(self, side: Side, reply: Reply) -> Any:
+    def _body(self, side: Side, reply: Reply, reasons: bool) -> Any:
         body = reply.body
         if isinstance(body, dict) and "reason" in body:
-            body = {**body, "reason": side.normalise(body["reason"]) if COMPARE_REASONS else "<REASON>"}
+            body = {**body, "reason": side.normalise(body["reason"]) if reasons else "<REASON>"}
         return body
 
     # ------------------------------------------------------------------ actions
@@ -206,8 +211,11 @@ class Differential(RuleBasedStateMachine):
         }
         if probation:
             payload["on_probation"] = True
+        # The reference examines an upload's symlinks concurrently: when several fail, which one its
+        # reason names is a race, so reasons are compared only for trees with at most one symlink.
+        symlinks = sum(isinstance(content, Link) for content in tree.values())
         try:
-            self._both("upload", payload)
+            self._both("upload", payload, reasons=symlinks <= 1)
         finally:
             for side in self.pair:
                 shutil.rmtree(Path(side.staging, source), ignore_errors=True)
@@ -288,10 +296,6 @@ class Differential(RuleBasedStateMachine):
             "..permissions": (),
             "..usage": (),
         }
-        if not STRICT and (
-            document == "..usage" or (document == "..links" and damage in ("delete", "null-value"))
-        ):
-            return
         self.steps.append(f"tamper {project}/{'/'.join(places[document])}/{document}: {damage}")
         for side in self.pair:
             path = Path(side.registry, self._name(project), *places[document], document)

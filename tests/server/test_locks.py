@@ -285,3 +285,21 @@ def test_service_holds_the_registry_lock_only_while_working(lonely: Gobbler) -> 
     # The lock file now exists and is free again.
     assert (lonely.registry / LOCK).is_file()
     assert _try_flock(lonely.registry / LOCK, fcntl.LOCK_EX)
+
+
+@pytest.mark.embedded_only
+def test_a_lock_in_a_regular_file_times_out_at_once(tmp_path: Path) -> None:
+    # The reference's existence checks are stat's, so a regular file in a project's or asset's place
+    # reaches its lock, whose file cannot be created; it answers when its wait times out (60 s there).
+    # Ours gives the same answer without the wait (docs/service.md, "Known differences").
+    not_a_directory = tmp_path / "asset"
+    not_a_directory.write_text("x")
+    locks = LockManager(timeout=30)
+    started = time.monotonic()
+    with pytest.raises(RequestError) as caught, locks.hold(str(not_a_directory), exclusive=True):
+        pass
+    assert time.monotonic() - started < 5
+    assert (caught.value.status, caught.value.reason) == (
+        500,
+        f'timed out waiting for the lock to be acquired on "{not_a_directory / LOCK}"',
+    )
