@@ -221,7 +221,9 @@ class Walk:
                     self._symlinks.append((rel, path))
                 elif entry.is_file(follow_symlinks=False):
                     info = entry.stat(follow_symlinks=False)
-                    self._files.append(Source(rel, path, info.st_size, Identity.of(info), parent))
+                    self._files.append(
+                        Source(rel, path, info.st_size, Identity.of(info), parent, info.st_ctime_ns)
+                    )
                 else:
                     kind = file_kind(entry.stat(follow_symlinks=False).st_mode)
                     raise RequestError(400, f'"{rel}" is {kind}, not a regular file')

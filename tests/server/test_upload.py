@@ -10,6 +10,7 @@ import hashlib
 import json
 import os
 import shutil
+import time
 from pathlib import Path
 from typing import Any
 
@@ -500,3 +501,60 @@ def test_copy_is_checked_against_the_first_pass(tmp_path: Path, size: int) -> No
         os.close(fd)
     assert caught.value.status == 500
     assert 'mismatch in checksums between source and destination files for "source"' in caught.value.reason
+
+
+# A consuming upload hashes each file once; the move checks the file's change time instead of hashing it
+# again, and hashes again only when that time moved. Exercised directly, as above: over the protocol the
+# window between the two passes cannot be hit on purpose.
+
+
+def _consumable(tmp_path: Path, size: int) -> tuple[Any, Any, Path]:
+    from gobbler_sdk.server import filedata
+
+    source = tmp_path / "source"
+    source.write_bytes(os.urandom(size))
+    info = os.lstat(source)
+    parent = filedata.Identity.of(os.lstat(tmp_path))
+    listed = filedata.Source(
+        "source", str(source), size, filedata.Identity.of(info), parent, info.st_ctime_ns
+    )
+    (tmp_path / "dest").mkdir()
+    return filedata, listed, source
+
+
+@pytest.mark.parametrize("size", [10, 3 << 20])
+def test_consume_moves_an_unchanged_file_after_one_pass(tmp_path: Path, size: int) -> None:
+    filedata, listed, source = _consumable(tmp_path, size)
+    content = source.read_bytes()
+    placement = filedata.Placement(str(tmp_path / "dest"), frozenset(), True)
+    [md5sum] = filedata.hash_batch([listed], placement)
+    assert md5sum == hashlib.md5(content).hexdigest()
+    assert source.exists()  # a consuming placement is applied by place_batch, after link resolution
+    filedata.place_batch([(listed, md5sum)], placement)
+    assert not source.exists()
+    assert (tmp_path / "dest" / "source").read_bytes() == content
+
+
+@pytest.mark.parametrize("size", [10, 3 << 20])
+@pytest.mark.parametrize("change", ["rewritten", "touched"])
+def test_consume_hashes_again_a_file_changed_since_listing(tmp_path: Path, size: int, change: str) -> None:
+    from gobbler_sdk.server.errors import RequestError
+
+    filedata, listed, source = _consumable(tmp_path, size)
+    placement = filedata.Placement(str(tmp_path / "dest"), frozenset(), True)
+    [md5sum] = filedata.hash_batch([listed], placement)
+    time.sleep(0.02)  # past the file system's timestamp granularity
+    if change == "touched":
+        os.chmod(source, 0o600)  # a new change time, the same bytes: moved after a second pass
+        filedata.place_batch([(listed, md5sum)], placement)
+        assert hashlib.md5((tmp_path / "dest" / "source").read_bytes()).hexdigest() == md5sum
+        return
+    with open(source, "r+b") as handle:  # same inode, same size, other bytes
+        handle.write(b"X" * 5)
+    with pytest.raises(RequestError) as caught:
+        filedata.place_batch([(listed, md5sum)], placement)
+    assert (caught.value.status, caught.value.reason) == (
+        500,
+        'mismatch in checksums between source and destination files for "source"',
+    )
+    assert source.exists() and not (tmp_path / "dest" / "source").exists()
