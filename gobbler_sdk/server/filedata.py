@@ -359,17 +359,51 @@ def place_batch(files: Sequence[tuple[Source, str]], placement: Placement) -> No
         UnsafeEntry: A file is not the regular file that was listed.
         RequestError: 500 on an unreadable file, a failed copy or a changed content.
     """
-    for source, md5sum in files:
-        with _opened(source) as (fd, info):
-            data = None
-            if source.changed is None or info.st_ctime_ns != source.changed:
-                again, data = _first_pass(source, fd)
-                if again != md5sum:
-                    raise RequestError(
-                        500, f'mismatch in checksums between source and destination files for "{source.rel}"'
-                    )
-                os.lseek(fd, 0, os.SEEK_SET)
-            _place(source, fd, info, md5sum, data, placement)
+    with _Parents() as parents:
+        for source, md5sum in files:
+            with _opened(source) as (fd, info):
+                data = None
+                if source.changed is None or info.st_ctime_ns != source.changed:
+                    again, data = _first_pass(source, fd)
+                    if again != md5sum:
+                        raise RequestError(
+                            500,
+                            f'mismatch in checksums between source and destination files for "{source.rel}"',
+                        )
+                    os.lseek(fd, 0, os.SEEK_SET)
+                _place(source, fd, info, md5sum, data, placement, parents)
+
+
+class _Parents:
+    """The listed source directories a batch moves files out of, each opened (and checked) once.
+
+    A move renames relative to the descriptor of the directory the walk listed, so holding it for the
+    batch moves files out of that very inode even if its path is swapped meanwhile.
+    """
+
+    def __init__(self) -> None:
+        self._open: dict[tuple[str, Identity], int] = {}
+
+    def __enter__(self) -> _Parents:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for fd in self._open.values():
+            os.close(fd)
+        self._open.clear()
+
+    def of(self, source: Source) -> int:
+        """Descriptor of the directory ``source`` was listed in (opened by :func:`open_directory`).
+
+        Raises:
+            ChangedEntry: That directory was replaced after it was listed.
+            OSError: It cannot be opened.
+        """
+        key = (os.path.dirname(source.path), source.parent)
+        fd = self._open.get(key)
+        if fd is None:
+            fd = self._open[key] = open_directory(key[0], source.parent)
+        return fd
 
 
 @contextlib.contextmanager
@@ -398,10 +432,16 @@ def _first_pass(source: Source, fd: int) -> tuple[str, bytes | None]:
 
 
 def _place(
-    source: Source, fd: int, info: os.stat_result, md5sum: str, data: bytes | None, placement: Placement
+    source: Source,
+    fd: int,
+    info: os.stat_result,
+    md5sum: str,
+    data: bytes | None,
+    placement: Placement,
+    parents: _Parents | None = None,
 ) -> None:
     destination = os.path.join(placement.destination, source.rel)
-    if placement.consume and _move(source, fd, info, destination):
+    if placement.consume and parents is not None and _move(source, fd, info, destination, parents):
         return
     try:
         _copy_verified(source, fd, destination, md5sum, data)
@@ -498,7 +538,7 @@ def _copy_verified(source: Source, fd_in: int, destination: str, md5sum: str, da
         )
 
 
-def _move(source: Source, fd: int, info: os.stat_result, destination: str) -> bool:
+def _move(source: Source, fd: int, info: os.stat_result, destination: str, parents: _Parents) -> bool:
     """Move a source file the service owns into place; ``False`` when the caller must copy instead.
 
     The rename happens inside the listed parent directory (checked by inode), and what arrived in the
@@ -507,16 +547,15 @@ def _move(source: Source, fd: int, info: os.stat_result, destination: str) -> bo
     if info.st_uid != os.geteuid():
         return False
     try:
-        parent = open_directory(os.path.dirname(source.path), source.parent)
+        parent = parents.of(source)
     except (OSError, UnsafeEntry):
         return False
     try:
-        os.fchmod(fd, 0o644)
+        if stat.S_IMODE(info.st_mode) != 0o644:
+            os.fchmod(fd, 0o644)
         os.rename(os.path.basename(source.path), destination, src_dir_fd=parent)
     except OSError:
         return False
-    finally:
-        os.close(parent)
     try:
         arrived = os.lstat(destination)
     except OSError:
