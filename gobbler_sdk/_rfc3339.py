@@ -11,7 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-__all__ = ["RFC3339Error", "check_rfc3339", "format_rfc3339", "now_rfc3339", "parse_rfc3339"]
+__all__ = [
+    "RFC3339Error",
+    "check_rfc3339",
+    "format_rfc3339",
+    "now_rfc3339",
+    "parse_rfc3339",
+    "parse_rfc3339_strict",
+]
 
 # The layout Go's time.Parse reads RFC 3339 with; its error messages name it and its elements.
 LAYOUT = "2006-01-02T15:04:05Z07:00"
@@ -143,9 +150,18 @@ def parse_rfc3339(text: str) -> datetime | None:
         A timezone-aware datetime, or ``None`` when the text is not a valid RFC 3339 date-time.
     """
     try:
-        wall, delta = check_rfc3339(text)
+        return parse_rfc3339_strict(text)
     except RFC3339Error:
         return None
+
+
+def parse_rfc3339_strict(text: str) -> datetime:
+    """:func:`parse_rfc3339`, raising why the text is refused instead of returning ``None``.
+
+    Raises:
+        RFC3339Error: In the terms of Go's ``time.ParseError``.
+    """
+    wall, delta = check_rfc3339(text)
     if wall == datetime.min:
         # Year 0000 cannot be held: it stands for the earliest datetime, whatever the offset.
         return wall.replace(tzinfo=timezone.utc)
@@ -154,7 +170,7 @@ def parse_rfc3339(text: str) -> datetime | None:
             return wall.replace(tzinfo=timezone.utc) - delta
         return wall.replace(tzinfo=timezone(delta))
     except OverflowError:
-        return None
+        raise RFC3339Error(message=": value out of range") from None
 
 
 def format_rfc3339(moment: datetime) -> str:

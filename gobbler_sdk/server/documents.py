@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from .._atomic import atomic_write_bytes, temp_name
-from .._rfc3339 import RFC3339Error, check_rfc3339, parse_rfc3339
+from .._rfc3339 import RFC3339Error, parse_rfc3339_strict
 from .errors import RequestError
 from .goerrors import (
     go_quote,
@@ -119,7 +119,7 @@ def write_json(path: str, value: Any) -> None:
                 handle.write(data)
                 os.fchmod(handle.fileno(), 0o644)
         except OSError as exc:
-            raise RequestError(500, f"failed to write {path!r}; {exc}") from exc
+            raise RequestError(500, _write_failure(path, exc)) from exc
         refusal = FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST))
         detail = link_error_text("rename", temporary, path, refusal)
         raise RequestError(500, f"failed to rename temporary file to {go_quote(path)}; {detail}")
@@ -290,12 +290,9 @@ def finish_time(summary: Summary) -> datetime:
     """
     text = str(summary.get("upload_finish", ""))
     try:
-        check_rfc3339(text)
+        return parse_rfc3339_strict(text)
     except RFC3339Error as exc:
         raise RequestError(500, time_parse_error_text(text, exc)) from exc
-    parsed = parse_rfc3339(text)
-    assert parsed is not None
-    return parsed
 
 
 # ---------------------------------------------------------------- permissions

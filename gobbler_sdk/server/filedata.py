@@ -366,10 +366,7 @@ def place_batch(files: Sequence[tuple[Source, str]], placement: Placement) -> No
                 if source.changed is None or info.st_ctime_ns != source.changed:
                     again, data = _first_pass(source, fd)
                     if again != md5sum:
-                        raise RequestError(
-                            500,
-                            f'mismatch in checksums between source and destination files for "{source.rel}"',
-                        )
+                        raise _mismatch(source)
                     os.lseek(fd, 0, os.SEEK_SET)
                 _place(source, fd, info, md5sum, data, placement, parents)
 
@@ -533,9 +530,12 @@ def _copy_verified(source: Source, fd_in: int, destination: str, md5sum: str, da
     finally:
         os.close(fd_out)
     if copied != md5sum:
-        raise RequestError(
-            500, f'mismatch in checksums between source and destination files for "{source.rel}"'
-        )
+        raise _mismatch(source)
+
+
+def _mismatch(source: Source) -> RequestError:
+    """The reference's answer when the bytes placed are not the bytes hashed."""
+    return RequestError(500, f'mismatch in checksums between source and destination files for "{source.rel}"')
 
 
 def _move(source: Source, fd: int, info: os.stat_result, destination: str, parents: _Parents) -> bool:
