@@ -515,6 +515,50 @@ class GobblerClient:
         """A fresh directory directly inside staging, to fill and upload in place (no copy needed)."""
         return allocate_directory(self.checked_staging(), create=create)
 
+    def listing(self, path: str = "", *, recursive: bool = False, force_remote: bool = False) -> list[str]:
+        """List a registry directory as the service's ``GET /list`` does, in its order.
+
+        Args:
+            path: Registry-relative directory (``""`` for the registry's root).
+            recursive: Every file below it (relative, ``/``-separated), then the deepest empty directories
+                with a trailing ``/``, instead of its children (directories with a trailing ``/``).
+            force_remote: List through the REST API even when the registry is mounted.
+
+        Raises:
+            NotFoundError: When the directory does not exist.
+        """
+        if path not in ("", "."):
+            checked_relative(path.strip("/"))
+        return self._reader(force_remote).list(path.strip("/"), recursive=recursive)
+
+    def read_document(self, path: str, *, force_remote: bool = False) -> bytes:
+        """The bytes of a small registry file as stored, such as ``project/..permissions`` or a journal entry.
+
+        Args:
+            path: Registry-relative file path.
+            force_remote: Read through the REST API even when the registry is mounted.
+
+        Raises:
+            NotFoundError: When there is no such file.
+        """
+        data = self._reader(force_remote).read(checked_relative(path.strip("/")))
+        if data is None:
+            raise NotFoundError(f"no file at {path!r} in the registry")
+        return data
+
+    def local_path(self, path: str) -> Path | None:
+        """The path of a registry file on this machine when reads use a mounted registry, else ``None``.
+
+        Nothing is downloaded: a remote registry gives ``None`` (use :meth:`fetch_file` for a local copy).
+
+        Raises:
+            NotFoundError: When the registry is mounted and holds no such file.
+        """
+        reader = self.transport
+        if not isinstance(reader, LocalTransport):
+            return None
+        return reader.fetch(checked_relative(path.strip("/")))
+
     def unpack_path(self, path: str) -> tuple[Version, str | None]:
         """Split ``project/asset/version[/file]`` into a version handle and the path inside it.
 
