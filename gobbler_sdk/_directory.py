@@ -1,38 +1,29 @@
-"""Downloading a registry directory into the cache, and materialising it in a directory of the caller's.
+"""Checking a directory listing before anything is written, and copying files into a caller's directory.
 
-The directory is listed once (recursively, or from a cached manifest when the service is not asked); the
-whole listing is checked before anything is written (every path storable, no path both a file and a
-directory); each file's manifest entry is looked up so its bytes can be verified; files whose manifest
-entries link to the same final target share one download, and the other names get a hard link (or a
-copy) of the verified bytes inside the cache; empty directories are created. The downloads go through
-:meth:`RemoteTransport.fetch_many`, so every file lands atomically and verified.
-
-``local_dir`` copies the selected files out of the cache (or out of a mounted registry) into a directory
-of the caller's: a copy-on-write clone where the filesystem supports it, else a real copy, never a link
-into the cache, which a prune may delete and which an edit of the copy would silently change.
+A listing is checked whole first (every path storable, no path both a file and a directory). ``local_dir``
+copies the selected files out of wherever the transport keeps them (the cache, a mounted registry) into a
+directory of the caller's: a copy-on-write clone where the filesystem supports it, else a real copy, never a
+link into the cache, which a prune may delete and which an edit of the copy would silently change.
 """
 
 from __future__ import annotations
 
 import contextlib
+import io
 import os
-from collections.abc import Callable, Mapping
+import shutil
+from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
 from ._atomic import temp_name
-from ._cache import TEMP_PREFIX, Cache, md5_of_fd, open_directory_nofollow, storage_error
+from ._cache import TEMP_PREFIX, md5_of_fd, open_directory_nofollow, storage_error
 from ._filecopy import copy_descriptor
-from ._globs import PathFilter
 from ._pathsafety import checked_relative
-from ._progress import ProgressCallback, TqdmClass, Tracker
-from .errors import IntegrityError, NotCachedError, NotFoundError, UnsafePathError
+from .errors import IntegrityError, UnsafePathError
 from .models import ManifestEntry
-from .transports.remote import RemoteTransport
 
-__all__ = ["check_listing", "copy_into", "download_directory", "is_internal"]
-
-# A group: every registry path whose bytes are those of one final file, with their manifest entries.
-_Group = list[tuple[str, "ManifestEntry | None"]]
+__all__ = ["check_listing", "copy_into", "is_internal"]
 
 
 def is_internal(relative: str) -> bool:
@@ -61,140 +52,10 @@ def check_listing(listing: list[str], where: str) -> None:
         raise UnsafePathError(f"{where}: {clash[0]!r} is listed both as a file and as a directory")
 
 
-def download_directory(
-    remote: RemoteTransport,
-    cache: Cache,
-    relative: str,
-    entry_for: Callable[[str], ManifestEntry | None],
-    *,
-    overwrite: bool,
-    concurrency: int,
-    progress: bool | ProgressCallback | None,
-    tqdm_class: TqdmClass | None = None,
-    select: PathFilter | None = None,
-    listing: list[str] | None = None,
-    cache_only: bool = False,
-    grow_to: int | None = None,
-    verify: bool = True,
-    received: Mapping[str, bytes] | None = None,
-) -> list[tuple[str, str, ManifestEntry | None]]:
-    """Mirror the registry directory ``relative`` into ``cache``.
-
-    Args:
-        remote: Transport that lists and downloads.
-        cache: The cache to fill.
-        relative: Registry-relative directory.
-        entry_for: Manifest entry of a registry path (``None`` for internal files).
-        overwrite: Download again even what is cached and verified.
-        concurrency: Parallel downloads (at first, when ``grow_to`` is given).
-        progress: A progress setting (see :class:`Tracker`).
-        tqdm_class: Draw the bar with this ``tqdm`` class.
-        select: Keeps the paths (relative to ``relative``) to fetch; internal ``..`` files are always kept.
-        listing: The recursive listing when already known (from a cached manifest).
-        cache_only: Download nothing: everything selected must already be cached and valid.
-        grow_to: Let the number of downloads in flight grow up to this while throughput rises.
-        verify: Hash downloads and cached copies against their entries; without it, a cached copy counts
-            as valid as it is and downloads are not hashed (the entries still group linked files).
-        received: Internal files already read from the service by this operation (by ``entry_for``, a
-            version's manifest and summary), by registry path: they are stored as received, not
-            downloaded again.
-
-    Returns:
-        The selected user files and empty directories (directories with a trailing ``/``) as
-        ``(path below relative, registry path, manifest entry)``.
-
-    Raises:
-        NotFoundError: When the directory does not exist.
-        NotCachedError: With ``cache_only``, when something selected is not cached.
-    """
-    if listing is None:
-        listing = remote.list(relative, recursive=True)
-        if not listing:
-            # The service lists a regular file as an empty directory: its parent's listing tells them apart.
-            parent, _, name = relative.rpartition("/")
-            if f"{name}/" not in remote.list(parent):
-                raise NotFoundError(f"no directory at {relative!r} in the registry")
-    check_listing(listing, f"fetch {relative}")
-    chosen = [item for item in listing if is_internal(item) or select is None or select(item)]
-    cache.directory_for(relative)
-    selected: list[tuple[str, str, ManifestEntry | None]] = []
-    groups: dict[str, _Group] = {}
-    for item in chosen:
-        full = f"{relative}/{item.rstrip('/')}"
-        if item.endswith("/"):
-            cache.directory_for(full)
-            selected.append((item, full, None))
-            continue
-        entry = entry_for(full)
-        if not is_internal(item):
-            selected.append((item, full, entry))
-        source = entry.link.final.registry_path if entry is not None and entry.link is not None else full
-        groups.setdefault(source, []).append((full, entry))
-
-    jobs = list(groups.values())
-    sizes = [members[0][1].size if members[0][1] else 0 for members in jobs]
-    with Tracker(
-        progress, "download", len(jobs), sum(sizes), tqdm_class=tqdm_class, label=relative
-    ) as tracker:
-        # Each group's bytes come from a verified cached member when there is one, else from one download.
-        holders: list[str] = []
-        downloads: list[tuple[str, ManifestEntry | None]] = []
-        for members in jobs:
-            first, entry = members[0]
-            holder = None
-            if (not overwrite or cache_only) and (entry is not None or cache_only):
-                holder = next((p for p, e in members if cache.valid(p, e if verify else None)), None)
-            if holder is None:
-                holder = first
-                downloads.append((first, entry))
-            else:
-                tracker.advance(first, entry.size if entry else 0)
-            holders.append(holder)
-        if cache_only and downloads:
-            missing = [path for path, _ in downloads]
-            raise NotCachedError(
-                f"{relative} is not completely cached: {len(missing)} file(s) missing or invalid,"
-                f" such as {missing[0]!r}"
-            )
-        # The internal files' sizes are not in the total (no manifest entry), so their bytes are not counted.
-        internal = []
-        for path, entry in downloads:
-            if entry is not None:
-                continue
-            if received is not None and path in received:
-                # The very bytes whose entries the files are verified against, stored atomically as a
-                # download would be: asking again would only cost a round trip before the files.
-                cache.write_bytes(path, received[path])
-                tracker.advance(path, 0)
-            else:
-                internal.append((path, entry))
-        if internal:
-            remote.fetch_many(internal, concurrency=concurrency, on_done=tracker.advance)
-        remote.fetch_many(
-            [item for item in downloads if item[1] is not None],
-            concurrency=concurrency,
-            verify=verify,
-            on_done=tracker.streamed,
-            on_bytes=tracker.on_bytes,
-            grow_to=grow_to,
-        )
-
-    for members, holder in zip(jobs, holders, strict=True):
-        for other, other_entry in members:
-            if other == holder or (not overwrite and cache.valid(other, other_entry if verify else None)):
-                continue
-            cache.copy_within(holder, other)
-    if downloads:
-        # A client killed mid-download leaves its temporary file; the next download of the same directory
-        # takes it away once it is old enough not to belong to a download still running.
-        cache.sweep_temporary({os.path.dirname(path) for path, _ in downloads})
-    return selected
-
-
 def copy_into(
     local_dir: Path,
     items: list[tuple[str, str, ManifestEntry | None]],
-    open_source: Callable[[str], int],
+    open_source: Callable[[str], BinaryIO],
     *,
     overwrite: bool,
     check_md5: bool,
@@ -205,7 +66,7 @@ def copy_into(
     Args:
         local_dir: The caller's directory.
         items: ``(path below local_dir, registry path, entry)``, directories with a trailing ``/``.
-        open_source: A read-only descriptor of a registry path's verified bytes.
+        open_source: Opens a registry path's bytes for reading (the transport's ``open``).
         overwrite: Copy again even files that already match their entries.
         check_md5: Hash each copy against its entry (when the source was not just verified).
         verify: Hash a file already in ``local_dir`` before keeping it; without it, its size decides.
@@ -251,7 +112,7 @@ def _copy_one(
     name: str,
     registry_path: str,
     entry: ManifestEntry | None,
-    open_source: Callable[[str], int],
+    open_source: Callable[[str], BinaryIO],
     overwrite: bool,
     check_md5: bool,
     verify: bool,
@@ -276,7 +137,7 @@ def _copy_one(
             dir_fd=directory,
         )
         try:
-            copy_descriptor(source, target, os.fstat(source).st_size)
+            _copy_stream(source, target)
             if entry is not None and (
                 os.fstat(target).st_size != entry.size or (check_md5 and md5_of_fd(target) != entry.md5sum)
             ):
@@ -287,6 +148,21 @@ def _copy_one(
     except OSError as exc:
         raise storage_error(exc, f"copy {registry_path}", name) from exc
     finally:
-        os.close(source)
+        source.close()
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temporary, dir_fd=directory)
+
+
+def _copy_stream(source: BinaryIO, target: int) -> None:
+    """Copy an opened file into ``target``.
+
+    Descriptor to descriptor when it has one (a clone where the filesystem can), else through Python: a
+    transport may hand out any readable stream.
+    """
+    try:
+        fd = source.fileno()
+    except (AttributeError, OSError, io.UnsupportedOperation):
+        with open(target, "wb", closefd=False) as sink:
+            shutil.copyfileobj(source, sink)
+        return
+    copy_descriptor(fd, target, os.fstat(fd).st_size)

@@ -17,6 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from . import environment
+
 if TYPE_CHECKING:
     from tqdm import tqdm
 
@@ -52,7 +54,7 @@ TqdmClass = type["tqdm[Any]"]
 
 def bars_disabled() -> bool:
     """Whether ``GOBBLER_DISABLE_PROGRESS`` turns progress bars off."""
-    return os.environ.get("GOBBLER_DISABLE_PROGRESS", "").strip().lower() in ("1", "true", "yes", "on")
+    return environment.flag(environment.DISABLE_PROGRESS)
 
 
 def _bar_visible() -> bool:

@@ -7,52 +7,34 @@ Every read accepts ``force_remote=True`` to go through the REST API even when th
 
 from __future__ import annotations
 
-import json
 import os
 import re
-from collections.abc import Callable, Mapping, Sequence
+import sys
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, Literal, TypeVar
 
-from pydantic import ValidationError
-
-from ._arguments import items_of
 from ._names import client_name_problem
 from ._pathsafety import checked_relative
 from ._progress import ProgressCallback, TqdmClass, with_tqdm_class
-from .errors import (
-    InvalidArgumentError,
-    InvalidNameError,
-    InvalidRequestError,
-    NotCachedError,
-    NotFoundError,
-    ServiceError,
-)
+from ._writes import owner_list, uploader_list
+from .errors import InvalidArgumentError, InvalidNameError, NotFoundError, ServiceError
 from .models import Manifest, Permissions, Summary, Uploader
 
+if sys.version_info >= (3, 11):
+    from typing import Unpack
+else:
+    from typing_extensions import Unpack
+
+from ._core import Core
+
 if TYPE_CHECKING:
+    from ._downloads import DirectoryOptions, FileOptions
     from .client import GobblerClient
 
 __all__ = ["Asset", "Project", "Version", "VersionPath"]
 
 _H = TypeVar("_H", bound="_Handle")
-_T = TypeVar("_T")
-
-
-def _parsed(what: str, parse: Callable[[], _T]) -> _T:
-    """Run ``parse`` on a registry document, reporting a malformed one as the service would (an error)."""
-    try:
-        return parse()
-    except ValidationError as exc:
-        # One line, not pydantic's multi-line dump: the first problem and how many there are.
-        first = exc.errors()[0]
-        where = ".".join(map(str, first["loc"])) or "the document"
-        more = f" (and {exc.error_count() - 1} more problems)" if exc.error_count() > 1 else ""
-        raise ServiceError(
-            f"{what} is not a valid registry document: {where}: {first['msg']}{more}"
-        ) from None
-    except (ValueError, TypeError, KeyError) as exc:
-        raise ServiceError(f"{what} is not a valid registry document: {exc}") from None
 
 
 def _checked(kind: str, name: str) -> str:
@@ -62,40 +44,6 @@ def _checked(kind: str, name: str) -> str:
     if problem is not None:
         raise InvalidNameError(f"invalid {kind} name {name!r}: {problem}")
     return name
-
-
-def _uploader_json(entry: Uploader | Mapping[str, Any]) -> dict[str, Any]:
-    if isinstance(entry, Uploader):
-        return entry.to_json()
-    try:
-        data = Uploader.model_validate(dict(entry)).to_json()
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'entry'}: {e['msg']}" for e in exc.errors())
-        raise InvalidRequestError(f"invalid uploader entry {entry!r}: {problems}") from None
-    # The service stores 'until' verbatim: the caller's spelling (e.g. nanoseconds) must reach it unchanged.
-    if isinstance(entry.get("until"), str):
-        data["until"] = entry["until"]
-    return data
-
-
-def _permissions(data: Any) -> Permissions:
-    # The service always writes "owners" (sometimes null): a document without it is not a permissions file.
-    if not isinstance(data, dict) or "owners" not in data:
-        raise ValueError("no 'owners' field")
-    return Permissions.model_validate(data)
-
-
-def _owner_list(owners: Sequence[str] | None) -> list[str] | None:
-    """``owners`` as a list of user names, or ``None``; a bare string is refused, not split."""
-    return None if owners is None else items_of(owners, "owners", item=str, noun="user names")
-
-
-def _uploader_list(uploaders: Sequence[Uploader | Mapping[str, Any]] | None) -> list[dict[str, Any]] | None:
-    """``uploaders`` as the service's JSON entries, or ``None``; a single entry is refused, not iterated."""
-    if uploaders is None:
-        return None
-    entries = items_of(uploaders, "uploaders", item=(Uploader, Mapping), noun="uploader entries")
-    return [_uploader_json(entry) for entry in entries]
 
 
 def _natural_key(name: str) -> tuple[tuple[int, int | str], ...]:
@@ -111,13 +59,13 @@ _DIGITS = re.compile(r"(\d+)")
 class _Handle:
     """Shared identity, immutability and ordering of handles."""
 
-    __slots__ = ("_client", "_parts")
+    __slots__ = ("_core", "_parts")
 
-    _client: GobblerClient
+    _core: Core
     _parts: tuple[str, ...]
 
-    def __init__(self, client: GobblerClient, parts: tuple[str, ...]) -> None:
-        object.__setattr__(self, "_client", client)
+    def __init__(self, core: Core, parts: tuple[str, ...]) -> None:
+        object.__setattr__(self, "_core", core)
         object.__setattr__(self, "_parts", parts)
 
     def __setattr__(self, name: str, value: object) -> None:
@@ -136,12 +84,12 @@ class _Handle:
 
     def __reduce__(self) -> tuple[Any, ...]:
         # The default protocol restores slots with setattr, which immutability forbids.
-        return (_rebuilt, (type(self), self._client, self._parts))
+        return (_rebuilt, (type(self), self._core.client, self._parts))
 
     @property
     def client(self) -> GobblerClient:
         """The client this handle reads and writes through."""
-        return self._client
+        return self._core.client
 
     @property
     def key(self) -> str:
@@ -152,10 +100,10 @@ class _Handle:
         if type(other) is not type(self):
             return NotImplemented
         assert isinstance(other, _Handle)
-        return self._client is other._client and self._parts == other._parts
+        return self._core is other._core and self._parts == other._parts
 
     def __hash__(self) -> int:
-        return hash((type(self).__name__, id(self._client), self._parts))
+        return hash((type(self).__name__, id(self._core), self._parts))
 
     def __lt__(self, other: object) -> bool:
         if not isinstance(other, _Handle):
@@ -171,59 +119,27 @@ class _Handle:
         return f"{type(self).__name__}({self.key!r})"
 
     def _exists(self, force_remote: bool) -> bool:
-        *parent, name = self._parts
-        try:
-            listing = self._client._reader(force_remote).list("/".join(parent))
-        except NotFoundError:
-            return False
-        return name + "/" in listing
-
-    def _missing(self, force_remote: bool, cause: NotFoundError | None = None) -> NotFoundError | None:
-        """The error for a read that found nothing, naming the first level that does not exist.
-
-        Every read reports a missing project, asset or version alike, on both transports; this costs a
-        listing per level, and only when a read has already failed. The HTTP status and reason of
-        ``cause`` (the original error) are kept. ``None`` when every level exists.
-        """
-        if isinstance(cause, NotCachedError):
-            # Not cached says nothing of what exists (and finding out would need the service).
-            return cause
-        reader = self._client._reader(force_remote)
-        for depth, kind in enumerate(("project", "asset", "version")[: len(self._parts)], start=1):
-            try:
-                found = self._parts[depth - 1] + "/" in reader.list("/".join(self._parts[: depth - 1]))
-            except NotCachedError as exc:
-                return exc
-            except NotFoundError:
-                found = False
-            if not found:
-                return NotFoundError(
-                    f"{kind} {'/'.join(self._parts[:depth])} does not exist",
-                    status=cause.status if cause is not None else None,
-                    reason=cause.reason if cause is not None else None,
-                )
-        return None
+        return self._core.documents.exists(self._parts, force_remote)
 
     def _not_found(self, force_remote: bool, what: str, cause: NotFoundError | None = None) -> NotFoundError:
-        """:meth:`_missing`, or when every level exists, the error saying that ``what`` is missing."""
-        kind = ("project", "asset", "version")[len(self._parts) - 1]
-        return self._missing(force_remote, cause) or NotFoundError(f"{kind} {self.key} has no {what}")
-
-    def _read_json(self, name: str, force_remote: bool) -> Any | None:
-        path = f"{self.key}/{name}"
-        data = self._client._reader(force_remote).read(path)
-        return None if data is None else self._client._document(path, force_remote, lambda: json.loads(data))
+        return self._core.documents.not_found(self._parts, force_remote, what, cause)
 
 
 def _rebuilt(kind: type[_H], client: GobblerClient, parts: tuple[str, ...]) -> _H:
-    """A handle unpickled: its names were checked when it was made, so they are not checked again."""
-    handle = object.__new__(kind)
-    _Handle.__init__(handle, client, parts)
+    """A handle unpickled, through the public API of the client it arrived with."""
+    handle: _Handle = client.project(parts[0])
+    if len(parts) > 1:
+        handle = client.project(parts[0]).asset(parts[1])
+    if len(parts) > 2:
+        handle = client.project(parts[0]).asset(parts[1]).version(parts[2])
+    assert isinstance(handle, kind)
     return handle
 
 
 class Project(_Handle):
     """A project of the registry.
+
+    Usually made by :meth:`GobblerClient.project <gobbler_sdk.GobblerClient.project>`.
 
     Args:
         client: The client to work through.
@@ -235,8 +151,11 @@ class Project(_Handle):
 
     __slots__ = ()
 
-    def __init__(self, client: GobblerClient, name: str) -> None:
-        super().__init__(client, (_checked("project", name),))
+    def __init__(self, client: GobblerClient | Core, name: str) -> None:
+        # The client binds its core into the handles it makes; a handle built from a client directly takes
+        # the core of one the client makes.
+        core = client if isinstance(client, Core) else client.project(name)._core
+        super().__init__(core, (_checked("project", name),))
 
     @property
     def name(self) -> str:
@@ -274,17 +193,17 @@ class Project(_Handle):
                 instead of a list, or holds something else (checked before anything is written).
         """
         permissions: dict[str, Any] = {}
-        owner_list, uploader_list = _owner_list(owners), _uploader_list(uploaders)
-        if owner_list is not None:
-            permissions["owners"] = owner_list
-        if uploader_list is not None:
-            permissions["uploaders"] = uploader_list
+        owner_names, uploader_entries = owner_list(owners), uploader_list(uploaders)
+        if owner_names is not None:
+            permissions["owners"] = owner_names
+        if uploader_entries is not None:
+            permissions["uploaders"] = uploader_entries
         if global_write is not None:
             permissions["global_write"] = global_write
         payload: dict[str, Any] = {"project": self.name}
         if permissions:
             payload["permissions"] = permissions
-        self._client._submit("create_project", payload, f"create project {self.name}")
+        self._core.writes.submit("create_project", payload, f"create project {self.name}")
         return self
 
     def asset(self, name: str) -> Asset:
@@ -298,7 +217,7 @@ class Project(_Handle):
             NotFoundError: When the project does not exist.
         """
         try:
-            names = self._client._subdirectories(self.key, force_remote)
+            names = self._core.documents.subdirectories(self.key, force_remote)
         except NotFoundError as exc:
             raise self._not_found(force_remote, "directory", exc) from None
         return [self.asset(n) for n in names]
@@ -309,10 +228,10 @@ class Project(_Handle):
         Raises:
             NotFoundError: When the project does not exist.
         """
-        data = self._read_json("..permissions", force_remote)
-        if data is None:
+        permissions = self._core.documents.permissions(self._parts, force_remote)
+        if permissions is None:
             raise self._not_found(force_remote, "permissions")
-        return self._client._document(f"{self.key}/..permissions", force_remote, lambda: _permissions(data))
+        return permissions
 
     def set_permissions(
         self,
@@ -341,8 +260,8 @@ class Project(_Handle):
             InvalidArgumentError: When ``owners`` or ``uploaders`` is a bare string or a single entry
                 instead of a list, or holds something else (checked before anything is written).
         """
-        return self._client._set_permissions(
-            self, None, owners, uploaders, global_write, append, dry_run, spoof
+        return self._core.writes.set_permissions(
+            self._parts, owners, uploaders, global_write, append, dry_run, spoof
         )
 
     def usage(self, *, force_remote: bool = False) -> int:
@@ -351,21 +270,21 @@ class Project(_Handle):
         Raises:
             NotFoundError: When the project does not exist.
         """
-        data = self._read_json("..usage", force_remote)
-        if data is None:
+        usage = self._core.documents.usage(self.name, force_remote)
+        if usage is None:
             raise self._not_found(force_remote, "usage record")
-        return self._client._document(f"{self.key}/..usage", force_remote, lambda: int(data["total"]))
+        return usage
 
     def refresh_usage(self) -> int:
         """Recompute the project's usage from its manifests (administrators only); return it."""
-        answer = self._client._submit(
+        answer = self._core.writes.submit(
             "refresh_usage", {"project": self.name}, f"refresh usage of {self.name}"
         )
         return int(answer["total"])
 
     def remove(self) -> None:
         """Delete the project and everything in it (administrators only); a missing project is fine."""
-        self._client._submit("delete_project", {"project": self.name}, f"remove project {self.name}")
+        self._core.writes.submit("delete_project", {"project": self.name}, f"remove project {self.name}")
 
 
 class Asset(_Handle):
@@ -382,12 +301,12 @@ class Asset(_Handle):
     __slots__ = ()
 
     def __init__(self, project: Project, name: str) -> None:
-        super().__init__(project.client, (project.name, _checked("asset", name)))
+        super().__init__(project._core, (project.name, _checked("asset", name)))
 
     @property
     def project(self) -> Project:
         """The project holding this asset."""
-        return Project(self._client, self._parts[0])
+        return self._core.client.project(self._parts[0])
 
     @property
     def name(self) -> str:
@@ -427,7 +346,7 @@ class Asset(_Handle):
         if order not in ("name", "upload_time"):
             raise InvalidArgumentError(f"order must be 'name' or 'upload_time', not {order!r}")
         try:
-            listed = self._client._subdirectories(self.key, force_remote)
+            listed = self._core.documents.subdirectories(self.key, force_remote)
         except NotFoundError as exc:
             raise self._not_found(force_remote, "directory", exc) from None
         names = sorted(listed, key=_natural_key)
@@ -448,20 +367,12 @@ class Asset(_Handle):
 
     def latest(self, *, force_remote: bool = False) -> Version | None:
         """The latest non-probational version, as recorded by the service, or ``None``."""
-        data = self._read_json("..latest", force_remote)
-        if data is None:
-            return None
-        version = self._client._document(
-            f"{self.key}/..latest", force_remote, lambda: self.version(data["version"])
-        )
-        # ..latest only ever names a non-probational version, and approval is never undone: its documents
-        # can be cached without asking for its summary first (one round trip less for latest().manifest()).
-        self._client._settled.add(version.key)
-        return version
+        name = self._core.documents.latest((self._parts[0], self._parts[1]), force_remote)
+        return None if name is None else self.version(name)
 
     def refresh_latest(self) -> Version | None:
         """Recompute the latest version (administrators only) and return it."""
-        answer = self._client._submit(
+        answer = self._core.writes.submit(
             "refresh_latest", {"project": self._parts[0], "asset": self.name}, f"refresh latest of {self.key}"
         )
         return self.version(answer["version"]) if "version" in answer else None
@@ -472,13 +383,13 @@ class Asset(_Handle):
         Raises:
             NotFoundError: When the project does not exist.
         """
-        data = self._read_json("..permissions", force_remote)
-        if data is None:
-            missing = self.project._missing(force_remote)
+        permissions = self._core.documents.permissions(self._parts, force_remote)
+        if permissions is None:
+            missing = self._core.documents.missing(self._parts[:1], force_remote)
             if missing is not None:
                 raise missing
             return Permissions()
-        return self._client._document(f"{self.key}/..permissions", force_remote, lambda: _permissions(data))
+        return permissions
 
     def set_permissions(
         self,
@@ -505,9 +416,7 @@ class Asset(_Handle):
             InvalidArgumentError: When ``owners`` or ``uploaders`` is a bare string or a single entry
                 instead of a list, or holds something else (checked before anything is written).
         """
-        return self._client._set_permissions(
-            self.project, self.name, owners, uploaders, None, append, dry_run, spoof
-        )
+        return self._core.writes.set_permissions(self._parts, owners, uploaders, None, append, dry_run, spoof)
 
     def upload(
         self,
@@ -560,16 +469,16 @@ class Asset(_Handle):
             GobblerError: The typed error for whatever the service refused.
         """
         target = self.version(version)
-        self._client._upload(
-            target,
+        self._core.writes.upload(
+            target._parts,
             Path(directory),
-            probation,
-            consume,
-            ignore_dot,
-            spoof,
-            concurrency,
-            with_tqdm_class(progress, tqdm_class),
-            follow_symlinks,
+            probation=probation,
+            consume=consume,
+            ignore_dot=ignore_dot,
+            spoof=spoof,
+            concurrency=concurrency,
+            progress=with_tqdm_class(progress, tqdm_class),
+            follow_symlinks=follow_symlinks,
         )
         return target
 
@@ -578,7 +487,7 @@ class Asset(_Handle):
         payload: dict[str, Any] = {"project": self._parts[0], "asset": self.name}
         if force:
             payload["force"] = True
-        self._client._submit("delete_asset", payload, f"remove asset {self.key}")
+        self._core.writes.submit("delete_asset", payload, f"remove asset {self.key}")
 
 
 class VersionPath(str):
@@ -598,25 +507,9 @@ class VersionPath(str):
     def __reduce__(self) -> tuple[Any, ...]:
         return (VersionPath, (self._version,))
 
-    def __call__(
-        self,
-        *,
-        force_remote: bool = False,
-        overwrite: bool = False,
-        allow_patterns: str | Sequence[str] | None = None,
-        ignore_patterns: str | Sequence[str] | None = None,
-        local_dir: str | os.PathLike[str] | None = None,
-        verify: bool = True,
-    ) -> Path:
+    def __call__(self, **options: Unpack[DirectoryOptions]) -> Path:
         """Local directory holding the version (see :meth:`Version.fetch_directory`)."""
-        return self._version.fetch_directory(
-            force_remote=force_remote,
-            overwrite=overwrite,
-            allow_patterns=allow_patterns,
-            ignore_patterns=ignore_patterns,
-            local_dir=local_dir,
-            verify=verify,
-        )
+        return self._version.fetch_directory(**options)
 
 
 class Version(_Handle):
@@ -634,17 +527,17 @@ class Version(_Handle):
 
     def __init__(self, asset: Asset, name: str) -> None:
         project, asset_name = asset._parts
-        super().__init__(asset.client, (project, asset_name, _checked("version", name)))
+        super().__init__(asset._core, (project, asset_name, _checked("version", name)))
 
     @property
     def asset(self) -> Asset:
         """The asset holding this version."""
-        return Asset(Project(self._client, self._parts[0]), self._parts[1])
+        return self.project.asset(self._parts[1])
 
     @property
     def project(self) -> Project:
         """The project holding this version."""
-        return Project(self._client, self._parts[0])
+        return self._core.client.project(self._parts[0])
 
     @property
     def name(self) -> str:
@@ -677,7 +570,7 @@ class Version(_Handle):
         Raises:
             NotFoundError: When the version (or its manifest) does not exist.
         """
-        return self._client._manifest(self, force_remote, overwrite)
+        return self._core.documents.manifest(self._parts, force_remote, overwrite)
 
     def summary(self, *, force_remote: bool = False, overwrite: bool = False) -> Summary:
         """Who uploaded the version, when, and whether it is on probation.
@@ -691,7 +584,27 @@ class Version(_Handle):
         Raises:
             NotFoundError: When the version (or its summary) does not exist.
         """
-        return self._client._summary(self, force_remote, overwrite)
+        return self._core.documents.summary(self._parts, force_remote, overwrite)
+
+    def read_document(
+        self, name: Literal["..summary", "..manifest"], *, force_remote: bool = False, overwrite: bool = False
+    ) -> bytes:
+        """The version's ``..summary`` or ``..manifest`` as stored.
+
+        Read as :meth:`summary` and :meth:`manifest` read it: a settled version's kept copy answers.
+
+        Args:
+            name: ``"..summary"`` or ``"..manifest"``.
+            force_remote: Read through the REST API even when the registry is mounted.
+            overwrite: Ask the service again even when a kept copy could answer.
+
+        Raises:
+            InvalidArgumentError: For any other name.
+            NotFoundError: When the version (or the document) does not exist.
+        """
+        if name not in ("..summary", "..manifest"):
+            raise InvalidArgumentError(f"name must be '..summary' or '..manifest', not {name!r}")
+        return self._core.documents.version_document(self._parts, name, force_remote, overwrite)
 
     @property
     def on_probation(self) -> bool:
@@ -719,7 +632,7 @@ class Version(_Handle):
             NotFoundError: When the project, asset or version does not exist.
         """
         try:
-            listing = self._client._reader(force_remote).list(self.key, recursive=True)
+            listing = self._core.documents.listing(self.key, recursive=True, force_remote=force_remote)
         except NotFoundError as exc:
             raise self._not_found(force_remote, "directory", exc) from None
         paths = listing if empty_directories else [p for p in listing if not p.endswith("/")]
@@ -729,34 +642,15 @@ class Version(_Handle):
             paths = [p for p in paths if p.startswith(prefix)]
         return paths
 
-    def fetch(
-        self,
-        relpath: str,
-        *,
-        force_remote: bool = False,
-        overwrite: bool = False,
-        verify: bool = True,
-        progress: bool | ProgressCallback | None = None,
-        tqdm_class: TqdmClass | None = None,
-    ) -> Path:
+    def fetch(self, relpath: str, **options: Unpack[FileOptions]) -> Path:
         """Local path of one file of the version: the registry's own, or a verified cached copy.
 
         Args:
             relpath: Path of the file inside the version.
-            force_remote: Download even when the registry is mounted.
-            overwrite: Download again even when a verified copy is cached.
-            verify: Check the download's size and MD5 against the manifest.
-            progress: The download's progress (see :meth:`GobblerClient.fetch_file`).
-            tqdm_class: Draw the bar with this ``tqdm`` class.
+            **options: As for :meth:`GobblerClient.fetch_file <gobbler_sdk.GobblerClient.fetch_file>`
+                (``force_remote``, ``overwrite``, ``verify``, ``progress``, ``tqdm_class``).
         """
-        return self._client.fetch_file(
-            f"{self.key}/{checked_relative(relpath)}",
-            force_remote=force_remote,
-            overwrite=overwrite,
-            verify=verify,
-            progress=progress,
-            tqdm_class=tqdm_class,
-        )
+        return self._core.downloads.fetch_file(f"{self.key}/{checked_relative(relpath)}", **options)
 
     def read_bytes(
         self,
@@ -780,47 +674,28 @@ class Version(_Handle):
             verify: Check a whole-file read's size and MD5 against the manifest.
             force_remote: Read through the REST API even when the registry is mounted.
         """
-        return self._client.read_range(
+        return self._core.downloads.read_range(
             f"{self.key}/{checked_relative(relpath)}", start, end, verify=verify, force_remote=force_remote
         )
 
     def open(self, relpath: str, *, force_remote: bool = False) -> BinaryIO:
-        """Open one file of the version for binary reading."""
-        return open(self.fetch(relpath, force_remote=force_remote), "rb")
+        """Open one file of the version for binary reading.
 
-    def fetch_directory(
-        self,
-        *,
-        force_remote: bool = False,
-        overwrite: bool = False,
-        concurrency: int | None = None,
-        progress: bool | ProgressCallback | None = None,
-        tqdm_class: TqdmClass | None = None,
-        allow_patterns: str | Sequence[str] | None = None,
-        ignore_patterns: str | Sequence[str] | None = None,
-        local_dir: str | os.PathLike[str] | None = None,
-        verify: bool = True,
-    ) -> Path:
+        Through the transport: a cached copy, or the registry's own file when it is mounted.
+        """
+        return self._core.downloads.open(f"{self.key}/{checked_relative(relpath)}", force_remote=force_remote)
+
+    def fetch_directory(self, **options: Unpack[DirectoryOptions]) -> Path:
         """Local directory holding the whole version (the registry's own when mounted).
 
         Remotely, files come from the manifest: downloaded concurrently, each verified (unless ``verify``
-        is false), each linked file's bytes fetched once, empty directories created. The arguments are
-        those of :meth:`GobblerClient.fetch_directory`: patterns match paths inside the version,
-        ``local_dir`` receives a copy of the selected files (never links into the cache) and is returned,
-        and ``verify=False`` skips the MD5 hashing of downloads and of cached copies.
+        is false), each linked file's bytes fetched once, empty directories created. The options are those
+        of :meth:`GobblerClient.fetch_directory <gobbler_sdk.GobblerClient.fetch_directory>`: patterns
+        match paths inside the version, ``local_dir`` receives a copy of the selected files (never links
+        into the cache) and is returned, and ``verify=False`` skips the MD5 hashing of downloads and of
+        cached copies.
         """
-        return self._client.fetch_directory(
-            self.key,
-            force_remote=force_remote,
-            overwrite=overwrite,
-            concurrency=concurrency,
-            progress=progress,
-            tqdm_class=tqdm_class,
-            allow_patterns=allow_patterns,
-            ignore_patterns=ignore_patterns,
-            local_dir=local_dir,
-            verify=verify,
-        )
+        return self._core.downloads.fetch_directory(self.key, **options)
 
     download = fetch_directory
 
@@ -833,29 +708,29 @@ class Version(_Handle):
         Returns:
             ``destination``.
         """
-        return self._client._clone(self, Path(destination))
+        return self._core.writes.clone(self._parts, Path(destination))
 
     def approve(self, *, spoof: str | None = None) -> None:
         """Approve this probational version (project owners and administrators)."""
-        self._client._submit("approve_probation", self._with_spoof(spoof), f"approve {self.key}")
+        self._core.writes.submit("approve_probation", self._with_spoof(spoof), f"approve {self.key}")
 
     def reject(self, *, force: bool = False, spoof: str | None = None) -> None:
         """Reject (delete) this probational version (project owners and administrators)."""
         payload = self._with_spoof(spoof)
         if force:
             payload["force"] = True
-        self._client._submit("reject_probation", payload, f"reject {self.key}")
+        self._core.writes.submit("reject_probation", payload, f"reject {self.key}")
 
     def remove(self, *, force: bool = False) -> None:
         """Delete the version (administrators only); a missing version is fine."""
         payload = self._fields()
         if force:
             payload["force"] = True
-        self._client._submit("delete_version", payload, f"remove version {self.key}")
+        self._core.writes.submit("delete_version", payload, f"remove version {self.key}")
 
     def reindex(self) -> None:
         """Regenerate the version's manifest and link files from its contents (administrators only)."""
-        self._client._submit("reindex_version", self._fields(), f"reindex {self.key}")
+        self._core.writes.submit("reindex_version", self._fields(), f"reindex {self.key}")
 
     def validate(self) -> None:
         """Check the version's files against its manifest (administrators only).
@@ -863,7 +738,7 @@ class Version(_Handle):
         Raises:
             ServiceError: Describing the first discrepancy found.
         """
-        self._client._submit("validate_version", self._fields(), f"validate {self.key}")
+        self._core.writes.submit("validate_version", self._fields(), f"validate {self.key}")
 
     def _with_spoof(self, spoof: str | None) -> dict[str, Any]:
         payload = self._fields()

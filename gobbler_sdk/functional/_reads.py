@@ -9,10 +9,9 @@ equivalent: no model round trip, so timestamps and unknown keys survive unchange
 # mypy: disable-error-code="no-untyped-def, type-arg"
 
 import json
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Literal
 
 from ..errors import NotFoundError, ServiceError
-from ..handles import _parsed
 from ._clients import client_for
 
 __all__ = [
@@ -58,13 +57,25 @@ def fetch_permissions(
     """
     client = client_for(url=url, registry=registry, remote=force_remote)
     holder = client.project(project) if asset is None else client.project(project).asset(asset)
-    # The handle's raw reader: the document as stored (no model round trip), malformed ones a ServiceError.
-    stored = holder._read_json("..permissions", False)
-    if stored is not None:
-        return stored  # type: ignore[no-any-return]
-    if asset is None:
-        raise NotFoundError(f"project {project} does not exist")
-    return {"owners": [], "uploaders": []}
+    # The document as stored (no model round trip), malformed ones a ServiceError.
+    try:
+        data = client.read_document(f"{holder.key}/..permissions")
+    except NotFoundError:
+        if asset is None:
+            raise NotFoundError(f"project {project} does not exist") from None
+        return {"owners": [], "uploaders": []}
+    return _stored_json(f"{holder.key}/..permissions", data)
+
+
+def _stored_json(what: str, data: bytes) -> Dict[str, Any]:
+    """A registry document's JSON object as stored; a malformed one is a :class:`ServiceError`."""
+    try:
+        stored = json.loads(data)
+    except ValueError as exc:
+        raise ServiceError(f"{what} is not a valid registry document: {exc}") from None
+    if not isinstance(stored, dict):
+        raise ServiceError(f"{what} is not a valid registry document: not a JSON object")
+    return stored
 
 
 def fetch_latest(project: str, asset: str, registry: str, url: str, force_remote: bool = False) -> str | None:
@@ -86,7 +97,7 @@ def _version_document(
     project: str,
     asset: str,
     version: str,
-    name: str,
+    name: Literal["..summary", "..manifest"],
     registry: str,
     url: str,
     cache: str | None,
@@ -95,12 +106,9 @@ def _version_document(
 ) -> Dict[str, Any]:
     client = client_for(url=url, registry=registry, cache=cache, remote=remote)
     handle = client.project(project).asset(asset).version(version)
-    # The client's own document path: settled versions' documents come from the cache remotely.
-    data = client._version_document(handle, name, False, overwrite)
-    stored = _parsed(f"{handle.key}/{name}", lambda: json.loads(data))
-    if not isinstance(stored, dict):
-        raise ServiceError(f"{handle.key}/{name} is not a valid registry document: not a JSON object")
-    return stored
+    # The handle's own document read: settled versions' documents come from the cache remotely.
+    data = handle.read_document(name, overwrite=overwrite)
+    return _stored_json(f"{handle.key}/{name}", data)
 
 
 def fetch_summary(
@@ -292,7 +300,10 @@ def list_versions(project: str, asset: str, registry: str, url: str, force_remot
     """
     client = client_for(url=url, registry=registry, remote=force_remote)
     handle = client.project(project).asset(asset)
-    return client._subdirectories(handle.key, False)
+    # The listing's own order, as pygobbler returns it.
+    return [
+        item[:-1] for item in client.listing(handle.key) if item.endswith("/") and not item.startswith("..")
+    ]
 
 
 def list_files(

@@ -19,6 +19,8 @@ from typing import BinaryIO
 import httpx
 import platformdirs
 
+from .. import environment
+
 __all__ = [
     "DEFAULT_RELEASE_URL",
     "DEFAULT_VERSION",
@@ -34,8 +36,8 @@ __all__ = [
 DEFAULT_VERSION = "0.5.0"
 DEFAULT_RELEASE_URL = "https://github.com/ArtifactDB/gobbler/releases/download"
 
-RELEASE_URL_VARIABLE = "GOBBLER_RELEASE_URL"
-DATA_DIR_VARIABLE = "GOBBLER_SDK_DATA_DIR"
+RELEASE_URL_VARIABLE = environment.RELEASE_URL
+DATA_DIR_VARIABLE = environment.DATA_DIR
 
 _SYSTEMS = {"Linux": "linux", "Darwin": "darwin"}
 # platform.machine() spells the same architecture differently across systems.
@@ -97,13 +99,13 @@ def release_url(
     """
     _check_version(version)
     if base_url is None:
-        base_url = os.environ.get(RELEASE_URL_VARIABLE) or DEFAULT_RELEASE_URL
+        base_url = environment.value(RELEASE_URL_VARIABLE) or DEFAULT_RELEASE_URL
     return f"{base_url.rstrip('/')}/{version}/{asset or asset_name()}"
 
 
 def cache_directory() -> Path:
     """Directory holding downloaded executables (not created by this function)."""
-    override = os.environ.get(DATA_DIR_VARIABLE)
+    override = environment.value(DATA_DIR_VARIABLE)
     if override:
         return Path(override)
     return Path(platformdirs.user_data_dir("gobbler-sdk", appauthor=False))

@@ -34,6 +34,7 @@ from typing import Any
 
 import httpx
 
+from .. import environment
 from .._arguments import items_of
 from .download import DEFAULT_VERSION, UnsupportedPlatformError, cached_binary, download_binary
 
@@ -49,7 +50,7 @@ __all__ = [
 ]
 
 BACKENDS = ("auto", "binary", "embedded")
-BINARY_VARIABLE = "GOBBLER_BINARY"
+BINARY_VARIABLE = environment.BINARY
 DEFAULT_STARTUP_TIMEOUT = 30.0
 
 # How often to retry with another port when the automatically chosen one was taken in the meantime.
@@ -101,7 +102,7 @@ def select_backend(backend: str = "auto", *, version: str = DEFAULT_VERSION) -> 
         raise ValueError(f"unknown backend {backend!r}; expected one of {', '.join(BACKENDS)}")
     if backend == "embedded":
         return "embedded", None
-    configured = os.environ.get(BINARY_VARIABLE)
+    configured = environment.value(BINARY_VARIABLE)
     if configured:
         return "binary", Path(configured)
     if backend == "binary":
@@ -170,7 +171,7 @@ class GobblerService:
             chosen, path = select_backend(backend or "embedded", version=version)
             self._backend, self.binary = chosen, str(path) if path is not None else None
             # Only a release (not GOBBLER_BINARY) is ever downloaded.
-            if path is not None and not os.environ.get(BINARY_VARIABLE):
+            if path is not None and not environment.value(BINARY_VARIABLE):
                 self._download = overwrite or not path.is_file()
 
         self._owned: list[str] = []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import BinaryIO
 
@@ -10,6 +11,7 @@ from .._pathsafety import join_inside
 from .._ranges import Slice, read_file_range
 from ..errors import NotFoundError
 from ..models import ManifestEntry
+from .base import ByteCallback, FileCallback
 
 __all__ = ["LocalTransport"]
 
@@ -18,18 +20,37 @@ def _bytewise(name: str) -> bytes:
     return os.fsencode(name)
 
 
-def _walk(directory: str, prefix: str, files: list[str], empty: list[str]) -> bool:
-    """Collect files below ``directory``; return whether anything lies beneath it."""
-    with os.scandir(directory) as scan:
-        entries = sorted(scan, key=lambda e: _bytewise(e.name))
-    for entry in entries:
+def _walk(top: str) -> tuple[list[str], list[str]]:
+    """Files below ``top`` and its deepest empty directories, in the service's order.
+
+    Iterative, so a tree of any depth is listed: a stack of directories still to read, each expanded in
+    place in byte order, gives the depth-first order ``GET /list?recursive=true`` answers with.
+    """
+    files: list[str] = []
+    empty: list[str] = []
+    # Each frame: the sorted entries of one directory and the index of the next one to visit.
+    stack: list[tuple[list[os.DirEntry[str]], int, str]] = []
+
+    def push(directory: str, prefix: str) -> bool:
+        with os.scandir(directory) as scan:
+            entries = sorted(scan, key=lambda e: _bytewise(e.name))
+        if entries:
+            stack.append((entries, 0, prefix))
+        return bool(entries)
+
+    push(top, "")
+    while stack:
+        entries, index, prefix = stack.pop()
+        if index + 1 < len(entries):
+            stack.append((entries, index + 1, prefix))
+        entry = entries[index]
         relative = prefix + entry.name
         if entry.is_dir(follow_symlinks=False):
-            if not _walk(entry.path, relative + "/", files, empty):
+            if not push(entry.path, relative + "/"):
                 empty.append(relative + "/")
         else:
             files.append(relative)
-    return bool(entries)
+    return files, empty
 
 
 class LocalTransport:
@@ -58,25 +79,60 @@ class LocalTransport:
                 with os.scandir(directory) as scan:
                     entries = sorted(scan, key=lambda e: _bytewise(e.name))
                 return [e.name + "/" if e.is_dir(follow_symlinks=False) else e.name for e in entries]
-            files: list[str] = []
-            empty: list[str] = []
-            _walk(str(directory), "", files, empty)
+            files, empty = _walk(str(directory))
             return files + empty
         except (FileNotFoundError, NotADirectoryError):
             raise NotFoundError(f"no directory at {path!r} in the registry") from None
 
-    def read(self, path: str) -> bytes | None:
-        """Read a small file, or ``None`` when it does not exist."""
+    def read(self, path: str, *, reuse: bool = False) -> bytes | None:
+        """Read a small file, or ``None`` when it does not exist (always read in place)."""
         try:
             return self._resolve(path).read_bytes()
         except (FileNotFoundError, NotADirectoryError):
             return None
 
-    def fetch(self, path: str, *, entry: ManifestEntry | None = None, overwrite: bool = False) -> Path:
-        """Return the file's own path in the registry (nothing is copied)."""
+    def fetch(
+        self,
+        path: str,
+        *,
+        entry: ManifestEntry | None = None,
+        overwrite: bool = False,
+        verify: bool = True,
+        on_bytes: ByteCallback | None = None,
+    ) -> Path:
+        """Return the file's own path in the registry (nothing is copied, so nothing is hashed)."""
         target = self._resolve(path)
         if not target.is_file():
             raise NotFoundError(f"no file at {path!r} in the registry")
+        return target
+
+    def fetch_many(
+        self,
+        items: Sequence[tuple[str, ManifestEntry | None]],
+        *,
+        overwrite: bool = False,
+        verify: bool = True,
+        concurrency: int = 8,
+        grow_to: int | None = None,
+        on_done: FileCallback | None = None,
+        on_bytes: ByteCallback | None = None,
+    ) -> Path:
+        """Every file is already here: report each as placed and return the registry's root."""
+        if on_done is not None:
+            for path, entry in items:
+                if not path.endswith("/"):
+                    on_done(path, entry.size if entry is not None else 0, False)
+        return self.registry
+
+    def local_path(self, path: str) -> Path | None:
+        """The file's or directory's own path in the registry.
+
+        Raises:
+            NotFoundError: When nothing is there.
+        """
+        target = self._resolve(path)
+        if not os.path.lexists(target):
+            raise NotFoundError(f"nothing at {path!r} in the registry")
         return target
 
     def open(self, path: str) -> BinaryIO:

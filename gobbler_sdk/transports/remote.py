@@ -1,53 +1,52 @@
-"""Reading a registry over the service's REST API (``/list``, ``/fetch``), with a verified cache."""
+"""Reading a registry over the service's REST API, through a verified cache.
+
+:class:`RemoteTransport` is the caching layer composed over the raw HTTP layer
+(:class:`~gobbler_sdk.transports._service.ServiceReader`). It owns every decision about asking the
+service: a verified cached copy is served without a request; offline, nothing is sent and what is not cached
+raises :class:`~gobbler_sdk.errors.NotCachedError`; with the service unreachable, a settled version that is
+completely cached is still served, with a warning; internal documents of a version are kept, and read
+again unless a kept copy may be reused (the document store decides when, see :mod:`gobbler_sdk._documents`).
+"""
 
 from __future__ import annotations
 
 import errno
-import http.client
-import json
 import logging
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import BinaryIO
 
 import httpx
 
-from .._cache import CHUNK, ByteCallback, Cache, PartialFile
-from .._fetcher import Answer, Fetcher, receive
-from .._http import (
-    TRANSPORT_ERRORS,
-    RetryableStatus,
-    error_from_answer,
-    fetch_url,
-    final_error,
-    get_answer,
-    is_retryable_status,
-    is_service_json,
-    list_query,
-    read_capped_stream,
-    with_retries,
-)
-from .._limits import ReadLimits, deadline_scope
+from .._cache import Cache
+from .._fetcher import Fetcher
+from .._limits import ReadLimits
 from .._log import logger
 from .._pathsafety import checked_relative
-from .._ranges import Slice, plan_body, range_header, read_file_range
-from ..errors import NotCachedError, NotFoundError, UnsafePathError
-from ..models import ManifestEntry
+from .._ranges import Slice, read_file_range
+from ..errors import NotCachedError, NotFoundError, ServiceUnavailableError, UnsafePathError
+from ..models import Manifest, ManifestEntry, Summary
+from ._service import ServiceReader
+from .base import ByteCallback, FileCallback
 
 __all__ = ["RemoteTransport"]
 
+# The registry's own files in a version directory, in the order a cached listing gives them.
+_VERSION_DOCUMENTS = ("..manifest", "..summary", "..links")
+# The documents of a version that never change once it is settled.
+_REUSABLE = ("/..manifest", "/..summary")
+
+
+def _is_internal(path: str) -> bool:
+    return any(part.startswith("..") for part in path.split("/"))
+
 
 class RemoteTransport:
-    """Read the registry through the service's HTTP API.
-
-    Every read is an idempotent GET: it goes through ``fetcher`` when one is given (lean keep-alive
-    connections, see :mod:`gobbler_sdk._fetcher`), else through ``http`` (an ``httpx.Client``).
+    """Read the registry through the service's HTTP API, keeping verified copies in a cache.
 
     Args:
         http: A pooled ``httpx.Client`` whose base URL is the service's URL, or a function returning one
-            when first needed (building an ``httpx.Client`` costs 20-40 ms, mostly for its TLS context,
-            which reads through the fast path never need).
+            when first needed.
         cache: Where downloaded files are kept.
         retries: Further attempts for idempotent GETs after a transient failure.
         fetcher: Fast path for reads; ``None`` sends everything through ``http``.
@@ -73,103 +72,147 @@ class RemoteTransport:
         limits: ReadLimits | None = None,
         identify: Callable[[], object] | None = None,
     ) -> None:
-        self._http = http
         self.cache = cache
-        self.retries = retries
-        self.fetcher = fetcher
         self.offline = offline
-        self.limits = limits or (fetcher.limits if fetcher is not None else ReadLimits(30.0))
-        self._identify = identify
+        self._settled: set[str] = set()
+        self.service = ServiceReader(
+            http,
+            cache,
+            retries=retries,
+            fetcher=fetcher,
+            limits=limits or (fetcher.limits if fetcher is not None else ReadLimits(30.0)),
+            identify=identify,
+        )
+
+    def __repr__(self) -> str:
+        return f"RemoteTransport(cache={str(self.cache.root)!r})"
+
+    @property
+    def fetcher(self) -> Fetcher | None:
+        """The fast path for reads (``None`` when everything goes through ``httpx``)."""
+        return self.service.fetcher
+
+    @property
+    def limits(self) -> ReadLimits:
+        """Deadlines and the size cap of answers."""
+        return self.service.limits
 
     def _online(self, what: str) -> None:
         """Refuse to send anything in offline mode (the one check every request passes)."""
         if self.offline:
             raise NotCachedError(f"{what}: not cached, and offline mode sends no request to the service")
 
-    def confirm_service(self) -> None:
-        """Check once that the URL is a Gobbler service (``GET /info``) before believing an odd answer.
+    # ------------------------------------------------------------------ what the cache says
 
-        A wrong URL or path prefix answers every read with a 404 or 405, which would otherwise read as
-        "this version does not exist".
+    def _settled_in_cache(self, path: str) -> bool:
+        """Whether ``path`` lies in a version whose cached summary says it is not probational."""
+        parts = path.split("/")
+        if len(parts) < 3 or any(part.startswith("..") for part in parts[:3]):
+            return False
+        key = "/".join(parts[:3])
+        if key in self._settled:
+            return True
+        data = self.cache.read_bytes(key + "/..summary")
+        if data is None:
+            return False
+        try:
+            settled = Summary.model_validate_json(data).on_probation is False
+        except ValueError:
+            return False
+        if settled:
+            # Approval is never undone: once seen settled, the version's cached summary need not be read
+            # again by this transport.
+            self._settled.add(key)
+        return settled
+
+    def _cached_listing(self, relative: str) -> list[str]:
+        """The recursive listing of a version's directory as its cached manifest describes it.
 
         Raises:
-            ConfigurationError: When the URL answers but is not a Gobbler service.
+            NotCachedError: When ``relative`` is above a version, or the version's manifest is not cached.
         """
-        if self._identify is not None:
-            self._identify()
+        parts = relative.split("/")
+        if len(parts) < 3:
+            raise NotCachedError(
+                f"listing {relative} needs the service: only version directories are served from the cache"
+            )
+        key = "/".join(parts[:3])
+        data = self.cache.read_bytes(f"{key}/..manifest")
+        if data is None:
+            raise NotCachedError(f"{key} is not cached (no manifest in {self.cache.root})")
+        try:
+            manifest = Manifest.from_json(data)
+        except ValueError:
+            raise NotCachedError(f"{key} is not cached (its cached manifest is unreadable)") from None
+        inside = "/".join(parts[3:])
+        prefix = f"{inside}/" if inside else ""
+        files: list[str] = []
+        empty: list[str] = []
+        if not inside:
+            files.extend(name for name in _VERSION_DOCUMENTS if self.cache.valid(f"{key}/{name}", None))
+        for item, entry in manifest.items():
+            if not item.startswith(prefix):
+                continue
+            below = item[len(prefix) :]
+            (empty if entry.is_directory else files).append(below + ("/" if entry.is_directory else ""))
+        if not files and not empty and inside:
+            raise NotCachedError(f"no directory at {relative!r} in the cached manifest of {key}")
+        return files + empty
 
-    def __repr__(self) -> str:
-        return f"RemoteTransport(cache={str(self.cache.root)!r})"
-
-    @property
-    def http(self) -> httpx.Client:
-        """The ``httpx.Client`` for reads without a fast path (built on first use if given as a function)."""
-        if not isinstance(self._http, httpx.Client):
-            self._http = self._http()
-        return self._http
-
-    def _answer(self, url: str, what: str) -> Answer:
-        """A small GET answer, through the fast path when there is one, retried when transient."""
-        self._online(what)
-        fetcher = self.fetcher
-        if logger.isEnabledFor(logging.DEBUG):
-            logger.debug("GET %s", url)
-
-        def attempt() -> Answer:
-            if fetcher is not None:
-                answer = fetcher.get(url)
-            else:
-                answer = get_answer(self.http, url, self.limits, what)
-            if is_retryable_status(answer.status, answer.content_type):
-                raise RetryableStatus(answer.status, answer.content_type, answer.body)
-            return answer
-
-        return with_retries(attempt, retries=self.retries, what=what)
+    # ------------------------------------------------------------------ the protocol
 
     def list(self, path: str, *, recursive: bool = False) -> list[str]:
-        """List a directory through ``GET /list`` (see :class:`Transport`).
+        """List a directory through ``GET /list`` (see :class:`~gobbler_sdk.transports.Transport`).
+
+        Offline, or with the service unreachable for a settled version, a version directory is listed
+        from its cached manifest.
 
         Raises:
-            NotFoundError: When the directory does not exist (the service answers 500 for that).
+            NotFoundError: When the directory does not exist.
+            NotCachedError: Offline, when the listing cannot be made from the cache.
             UnsafePathError: When the service returns a path that is absolute or climbs.
         """
-        if path not in ("", "."):
-            checked_relative(path)
-        what = f"list {path or 'the registry'}"
-        answer = self._answer(list_query(path, recursive), what)
-        if answer.status != 200:
-            if not is_service_json(answer.content_type):
-                self.confirm_service()
-            error = error_from_answer(answer.status, answer.content_type, answer.body, what)
-            if answer.status == 500 and "no such file" in (error.reason or ""):
-                # The reason names the service's own filesystem path, which means nothing here.
-                raise NotFoundError(
-                    f"no directory at {path!r} in the registry", status=500, reason=error.reason
-                ) from None
-            raise error
+        if self.offline:
+            if recursive and path:
+                return self._cached_listing(path)
+            self._online(f"list {path or 'the registry'}")
         try:
-            listing = json.loads(answer.body)
-        except ValueError:
-            listing = None
-        if not isinstance(listing, list) or not all(isinstance(item, str) for item in listing):
-            self.confirm_service()
-            raise UnsafePathError(f"{what}: the service returned something other than a list of paths")
-        for item in listing:
-            checked_relative(item[:-1] if item.endswith("/") else item)
-        return listing
+            return self.service.list(path, recursive=recursive)
+        except ServiceUnavailableError as exc:
+            if not (recursive and self._settled_in_cache(path)):
+                raise
+            try:
+                listing = self._cached_listing(path)
+            except NotCachedError:
+                raise exc from None
+            logger.warning("%s; serving %s from the cache", exc, path)
+            return listing
 
-    def read(self, path: str) -> bytes | None:
-        """Fetch a small file's bytes, or ``None`` on 404."""
+    def read(self, path: str, *, reuse: bool = False) -> bytes | None:
+        """A small registry file, asked of the service and kept in the cache.
+
+        With ``reuse``, the kept copy of a settled version's ``..summary`` or ``..manifest`` answers instead:
+        the service never rewrites them (only approval rewrites a summary, and only of a probational
+        version). Offline, any kept copy answers. Every document read from the service is kept, so that it
+        can be read offline or while the service is unreachable.
+
+        Raises:
+            NotCachedError: Offline, when no copy is kept.
+        """
         checked_relative(path)
-        what = f"fetch {path}"
-        answer = self._answer(fetch_url(path), what)
-        if answer.status != 200 and (answer.status == 404 or not is_service_json(answer.content_type)):
-            self.confirm_service()
-        if answer.status == 404:
-            return None
-        if answer.status != 200:
-            raise error_from_answer(answer.status, answer.content_type, answer.body, what)
-        return answer.body
+        if self.offline or (reuse and path.endswith(_REUSABLE) and self._settled_in_cache(path)):
+            data = self.cache.read_bytes(path)
+            if data is not None:
+                if logger.isEnabledFor(logging.DEBUG):
+                    logger.debug("cache hit: %s", path)
+                return data
+            self._online(path)
+        if reuse and logger.isEnabledFor(logging.DEBUG):
+            logger.debug("cache miss: %s", path)
+        data = self.service.read(path)
+        if data is not None:
+            self.cache.write_bytes(path, data)
+        return data
 
     def fetch(
         self,
@@ -182,272 +225,165 @@ class RemoteTransport:
     ) -> Path:
         """Return a verified cached copy of a registry file, downloading it when needed.
 
-        Args:
-            path: Registry-relative file path.
-            entry: Its manifest entry, when known, to verify size and MD5.
-            overwrite: Download again even when a verified copy is cached.
-            verify: Check size and MD5 (skipping it saves the hashing, not the download).
-            on_bytes: Called with the size of each chunk as it arrives.
+        Internal ``..`` files change (a summary on approval), so online they are always downloaded again;
+        with the service unreachable, those of a settled version are served from the cache, with a
+        warning.
 
         Raises:
-            NotCachedError: In offline mode, when no valid copy is cached (or ``overwrite`` is asked).
+            NotCachedError: Offline, when no valid copy is cached (or ``overwrite`` is asked).
         """
-        if not overwrite and self.cache.valid(path, entry if verify else None):
+        internal = _is_internal(path)
+        again = overwrite or (internal and not self.offline)
+        if not again and self.cache.valid(path, entry if verify else None):
             if logger.isEnabledFor(logging.DEBUG):
                 logger.debug("cache hit: %s", path)
             return self.cache.local_path(path)
+        self._online(f"fetch {path}")
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug("cache miss: downloading %s", path)
-        return self._download(path, entry, verify, on_bytes=on_bytes)
-
-    def download(self, path: str, entry: ManifestEntry | None, *, verify: bool = True) -> Path:
-        """Download ``path`` into the cache, hashing while receiving, and verify it against ``entry``.
-
-        Raises:
-            NotFoundError: On 404.
-            IntegrityError: When the received bytes do not match ``entry``.
-        """
-        return self._download(path, entry, verify)
-
-    def _download(
-        self,
-        path: str,
-        entry: ManifestEntry | None,
-        verify: bool,
-        *,
-        retries: int | None = None,
-        on_bytes: ByteCallback | None = None,
-    ) -> Path:
-        what = f"fetch {path}"
-        self._online(what)
-        self.cache.path_for(path)  # a path the cache cannot hold fails before anything is sent
-        retries = self.retries if retries is None else retries
-        fetcher = self.fetcher
-        expected = entry if verify else None
-
-        def fast_attempt(fetcher: Fetcher) -> Path:
-            partial = self.cache.begin(path, hashing=False, on_bytes=on_bytes)
-            try:
-                result = fetcher.download(fetch_url(path), partial, verify=verify and entry is not None)
-            except BaseException:
-                partial.discard()
+        try:
+            return self.service.download(path, entry, verify, on_bytes=on_bytes)
+        except ServiceUnavailableError as exc:
+            if not (internal and self._settled_in_cache(path) and self.cache.valid(path, None)):
                 raise
-            return _settle(result, partial, path, expected, self.confirm_service)
-
-        if fetcher is not None:
-            return with_retries(lambda: fast_attempt(fetcher), retries=retries, what=what)
-
-        def attempt() -> Path:
-            partial = self.cache.begin(path, hashing=expected is not None, on_bytes=on_bytes)
-            try:
-                deadline = deadline_scope(self.limits.deadline())
-                with deadline, self.http.stream("GET", fetch_url(path)) as response:
-                    if response.status_code != 200:
-                        body = read_capped_stream(response, self.limits.max_response_size, what)
-                        answer = Answer(response.status_code, response.headers.get("content-type"), body)
-                        return _settle(answer, partial, path, expected, self.confirm_service)
-                    for chunk in response.iter_bytes(CHUNK):
-                        partial.write(chunk)
-            except BaseException:
-                partial.discard()
-                raise
-            return partial.commit(expected, what)
-
-        return with_retries(attempt, retries=retries, what=what)
+            logger.warning("%s; serving %s from the cache", exc, path)
+            return self.cache.local_path(path)
 
     def fetch_many(
         self,
         items: Sequence[tuple[str, ManifestEntry | None]],
         *,
-        concurrency: int,
-        grow_to: int | None = None,
-        on_done: Callable[[str, int], None] | None = None,
-        on_bytes: ByteCallback | None = None,
+        overwrite: bool = False,
         verify: bool = True,
-    ) -> None:
-        """Download several files into the cache, each verified against its entry and moved into place.
+        concurrency: int = 8,
+        grow_to: int | None = None,
+        on_done: FileCallback | None = None,
+        on_bytes: ByteCallback | None = None,
+    ) -> Path:
+        """Download what is not cached and verified; return the cache's registry root.
 
-        With the fast path, one thread keeps up to ``concurrency`` requests in flight, each on its own
-        keep-alive connection (see :meth:`Fetcher.exchange_many`); a request that fails transiently is
-        then retried on its own with the usual back-off. Without it, ``concurrency`` threads share the
-        ``httpx.Client``.
-
-        Args:
-            items: Registry paths with their manifest entries (``None`` downloads without a check).
-            concurrency: Requests in flight at most (at first, when ``grow_to`` is given).
-            grow_to: On the fast path, let the window grow up to this while throughput rises.
-            on_done: Called with each path and its size once it is in place.
-            on_bytes: Called with the size of each chunk as it arrives.
-            verify: Check each file against its entry, as for :meth:`fetch` (without it, nothing is hashed).
+        Files whose manifest entries link to the same final target share one download, and the other
+        names get a hard link (or a copy) of the verified bytes inside the cache. Internal files of a
+        version known settled (its cached summary says so) are served as cached; others are downloaded
+        again. Offline, everything must already be cached.
 
         Raises:
-            NotFoundError, IntegrityError, GobblerError: The first failure that retrying did not cure.
+            NotCachedError: Offline, when something is not cached (and valid).
         """
-        if items:
-            self._online(f"fetch {items[0][0]}")
-        for path, _ in items:
-            self.cache.path_for(path)
-        logger.debug("downloading %d files, up to %d at a time", len(items), concurrency)
-
-        def finished(index: int) -> None:
-            if on_done is not None:
-                path, entry = items[index]
-                on_done(path, entry.size if entry is not None else 0)
-
-        fetcher = self.fetcher
-        if fetcher is None or len(items) <= 1:
-
-            def one(index: int) -> None:
-                path, entry = items[index]
-                self._download(path, entry, verify, on_bytes=on_bytes)
-                finished(index)
-
-            if concurrency <= 1 or len(items) <= 1:
-                for index in range(len(items)):
-                    one(index)
+        # A path the cache cannot hold fails before anything is sent.
+        files = []
+        for path, entry in items:
+            if path.endswith("/"):
+                self.cache.directory_for(path.rstrip("/"))
             else:
-                with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="gobbler-fetch") as pool:
-                    for _ in pool.map(one, range(len(items))):
-                        pass
-            return
+                self.cache.path_for(path)
+                files.append((path, entry))
+        groups: dict[str, list[tuple[str, ManifestEntry | None]]] = {}
+        for path, entry in files:
+            source = entry.link.final.registry_path if entry is not None and entry.link is not None else path
+            groups.setdefault(source, []).append((path, entry))
+        settled: dict[str, bool] = {}
 
-        def handle(index: int, response: http.client.HTTPResponse) -> None:
-            path, entry = items[index]
-            partial = self.cache.begin(path, hashing=False, on_bytes=on_bytes)
-            try:
-                result = receive(
-                    response,
-                    partial,
-                    verify=verify and entry is not None,
-                    limit=self.limits.max_response_size,
-                )
-            except BaseException:
-                partial.discard()
-                raise
-            _settle(result, partial, path, entry if verify else None, self.confirm_service)
-            finished(index)
+        def kept(path: str, entry: ManifestEntry | None) -> bool:
+            if entry is None:
+                key = "/".join(path.split("/")[:3])
+                if key not in settled:
+                    settled[key] = self._settled_in_cache(path)
+                if not (self.offline or settled[key]):
+                    return False
+            return self.cache.valid(path, entry if verify else None)
 
-        failures = fetcher.exchange_many(
-            [fetch_url(path) for path, _ in items], handle, window=concurrency, grow_to=grow_to
-        )
-        for index, exc in sorted(failures.items()):
-            path, entry = items[index]
-            if not isinstance(exc, (RetryableStatus, *TRANSPORT_ERRORS)):
-                raise exc
-            if self.retries <= 0:
-                raise final_error(exc, f"fetch {path}") from exc
-            logger.info("fetch %s failed in the batch (%s); retrying it alone", path, type(exc).__name__)
-            # The attempt in the batch was the first of the usual ``retries + 1``.
-            self._download(path, entry, verify, retries=self.retries - 1, on_bytes=on_bytes)
-            finished(index)
+        # Each group's bytes come from a verified cached member when there is one, else from one download.
+        holders: list[str] = []
+        downloads: list[tuple[str, ManifestEntry | None]] = []
+        for members in groups.values():
+            holder = None
+            if not overwrite or self.offline:
+                holder = next((p for p, e in members if kept(p, e)), None)
+            if holder is None:
+                holder = members[0][0]
+                downloads.append(members[0])
+            elif on_done is not None:
+                on_done(holder, members[0][1].size if members[0][1] else 0, False)
+            holders.append(holder)
+        if downloads and self.offline:
+            raise NotCachedError(
+                f"not completely cached: {len(downloads)} file(s) missing or invalid,"
+                f" such as {downloads[0][0]!r}"
+            )
+
+        def streamed(path: str, size: int) -> None:
+            if on_done is not None:
+                on_done(path, size, True)
+
+        def placed(path: str, size: int) -> None:
+            if on_done is not None:
+                on_done(path, size, False)
+
+        if downloads:
+            # Internal files (no entry, so no size) do not feed the byte counter.
+            internal = [item for item in downloads if item[1] is None]
+            if internal:
+                self.service.download_many(internal, concurrency=concurrency, on_done=placed)
+            self.service.download_many(
+                [item for item in downloads if item[1] is not None],
+                concurrency=concurrency,
+                verify=verify,
+                on_done=streamed,
+                on_bytes=on_bytes,
+                grow_to=grow_to,
+            )
+        for members, holder in zip(groups.values(), holders, strict=True):
+            for other, other_entry in members:
+                if other == holder:
+                    continue
+                if overwrite or not self.cache.valid(other, other_entry if verify else None):
+                    self.cache.copy_within(holder, other)
+                if on_done is not None:
+                    on_done(other, other_entry.size if other_entry else 0, False)
+        if downloads:
+            # A client killed mid-download leaves its temporary file; the next download of the same
+            # directory takes it away once it is old enough not to belong to a download still running.
+            self.cache.sweep_temporary({path.rpartition("/")[0] for path, _ in downloads})
+        return self.cache.registry_root
 
     def read_range(self, path: str, start: int, end: int | None, *, md5: bool = False) -> Slice:
-        """Bytes ``start`` to ``end`` (exclusive; ``None``: the end of the file) through one ranged GET.
-
-        Only the asked bytes are read from the socket (see :mod:`gobbler_sdk._ranges`); nothing is cached.
-
-        Args:
-            path: Registry-relative file path.
-            start: First byte.
-            end: End of the range (exclusive), ``None`` for the end of the file.
-            md5: Hash the bytes while they arrive when they turn out to be the whole file.
-
-        Returns:
-            The bytes (fewer when the file ends first; none from its end on) and the whole file's size.
+        """Bytes ``start`` to ``end`` through one ranged GET; offline, from the cached copy.
 
         Raises:
             NotFoundError: On 404.
             RangeError: When the service answers with other bytes than asked.
-            NotCachedError: Offline, when the file is not cached (offline reads come from the cache).
+            NotCachedError: Offline, when the file is not cached.
         """
         checked_relative(path)
-        what = f"read {range_header(start, end)} of {path}"
         if self.offline:
             # Offline, a cached copy (verified when it was downloaded) is read instead.
             try:
                 return read_file_range(self.cache.path_for(path), start, end, md5=md5, nofollow=True)
             except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
-                self._online(what)
+                self._online(f"read {path}")
             except OSError as exc:
                 if exc.errno != errno.ELOOP:
                     raise
                 raise UnsafePathError(
-                    f"{what}: the cached copy is a symlink, which the cache never makes"
+                    f"read {path}: the cached copy is a symlink, which the cache never makes"
                 ) from None
-        fetcher = self.fetcher
-
-        def attempt() -> Slice:
-            # The range's own deadline: a server that drips the bytes is cut off like any other read.
-            with deadline_scope(self.limits.deadline()):
-                if fetcher is not None:
-                    result = fetcher.read_range(fetch_url(path), start, end, what, md5=md5)
-                else:
-                    result = self._read_range_httpx(path, start, end, what)
-            if isinstance(result, Answer):
-                if is_retryable_status(result.status, result.content_type):
-                    raise RetryableStatus(result.status, result.content_type, result.body)
-                if result.status == 404:
-                    self.confirm_service()
-                    raise NotFoundError(f"{what}: no such file in the registry", status=404)
-                raise error_from_answer(result.status, result.content_type, result.body, what)
-            return result
-
-        return with_retries(attempt, retries=self.retries, what=what)
-
-    def _read_range_httpx(self, path: str, start: int, end: int | None, what: str) -> Answer | Slice:
-        headers = {"Range": range_header(start, end)}
-        with self.http.stream("GET", fetch_url(path), headers=headers) as response:
-            length = response.headers.get("content-length")
-            plan = plan_body(
-                response.status_code,
-                response.headers.get("content-range"),
-                int(length) if length is not None and length.isdigit() else None,
-                start,
-                end,
-                what,
-            )
-            if plan is None:
-                response.read()
-                return Answer(response.status_code, response.headers.get("content-type"), response.content)
-            pieces: list[bytes] = []
-            wanted = 0 if plan.drain else plan.count
-            received = 0
-            for chunk in response.iter_raw(CHUNK):
-                piece = chunk[: wanted - received]
-                pieces.append(piece)
-                received += len(piece)
-                if received >= wanted:
-                    break
-            if received < wanted:
-                raise ConnectionError(f"{what}: the connection closed after {received} of {wanted} bytes")
-            return Slice(b"".join(pieces), plan.total)
+        return self.service.read_range(path, start, end, md5=md5)
 
     def open(self, path: str) -> BinaryIO:
-        """Open a cached copy of the file (downloaded first when needed)."""
-        return open(self.fetch(path), "rb")
+        """Open the cached copy of a file (downloaded first when it is not cached), never through a link."""
+        fd = self.cache.open_file(path)
+        if fd is None:
+            self.fetch(path)
+            fd = self.cache.open_file(path)
+            if fd is None:
+                raise NotFoundError(f"{path} vanished from the cache while being opened")
+        return open(fd, "rb")
+
+    def local_path(self, path: str) -> Path | None:
+        """``None``: files are brought over HTTP (see :meth:`fetch`)."""
+        return None
 
     def close(self) -> None:
         """Close the fast-path connections (the ``httpx.Client`` belongs to the client, which closes it)."""
-        if self.fetcher is not None:
-            self.fetcher.close()
-
-
-def _settle(
-    result: Answer | str,
-    partial: PartialFile,
-    path: str,
-    expected: ManifestEntry | None,
-    confirm_service: Callable[[], None],
-) -> Path:
-    """Finish a fast-path download: map an error answer to its exception, else verify and commit."""
-    what = f"fetch {path}"
-    if isinstance(result, Answer):
-        partial.discard()
-        if is_retryable_status(result.status, result.content_type):
-            raise RetryableStatus(result.status, result.content_type, result.body)
-        if result.status == 404 or not is_service_json(result.content_type):
-            confirm_service()
-        if result.status == 404:
-            raise NotFoundError(f"{what}: no such file in the registry", status=404)
-        raise error_from_answer(result.status, result.content_type, result.body, what)
-    return partial.commit(expected, what, digest=result)
+        self.service.close()

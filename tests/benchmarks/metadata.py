@@ -44,7 +44,7 @@ def sdk_uncached_options() -> dict[str, Any]:
 def count_requests(client: GobblerClient) -> list[int]:
     """Count a client's HTTP requests (its httpx pool and its fast ``/fetch`` path); returns the counter."""
     counter = [0]
-    http: httpx.Client = client._client_http()
+    http: httpx.Client = client._connections.http()
 
     def hook(request: httpx.Request) -> None:
         counter[0] += 1
@@ -52,7 +52,7 @@ def count_requests(client: GobblerClient) -> list[int]:
     hooks = dict(http.event_hooks)
     hooks["request"] = [*hooks.get("request", []), hook]
     http.event_hooks = hooks
-    fetcher = client._remote_transport().fetcher
+    fetcher = client._connections.remote().fetcher
     if fetcher is not None:
         send = fetcher._request
 

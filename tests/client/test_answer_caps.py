@@ -63,7 +63,10 @@ def test_answers_past_the_cap_are_refused(
     )
     if stack == "httpx":
         transport = RemoteTransport(
-            client._client_http(), Cache(tmp_path / "c2"), retries=0, limits=client._remote_transport().limits
+            client._connections.http(),
+            Cache(tmp_path / "c2"),
+            retries=0,
+            limits=client._connections.remote().limits,
         )
         client = make_client(
             lying.url, transport=transport, registry="/nowhere", retries=0, max_response_size=10_000
@@ -79,4 +82,4 @@ def test_answers_past_the_cap_are_refused(
     # Below the cap, the same answer is fine.
     lying.answer("/list?path=q", Answer(body=body))
     roomy = make_client(lying.url, transport="remote", registry="/nowhere", max_response_size=len(body))
-    assert len(roomy._remote_transport().list("q")) == 5001
+    assert len(roomy._connections.remote().list("q")) == 5001

@@ -195,10 +195,11 @@ def test_probational_documents_are_always_fetched(
     assert trial.on_probation is True
     assert proxy.count(f"/fetch/{trial.key}/..summary") == 3
     trial.approve()
-    # Approval rewrote the summary; the client sees it at once, then caches the settled version.
+    # Approval rewrote the summary; the client sees it at once, then reuses the settled version's documents
+    # (approval never changes a manifest, so the one kept while it was probational still holds).
     assert trial.on_probation is False
     trial.manifest()
     trial.manifest()
     trial.summary()
     assert proxy.count(f"/fetch/{trial.key}/..summary") == 4
-    assert proxy.count(f"/fetch/{trial.key}/..manifest") == 2
+    assert proxy.count(f"/fetch/{trial.key}/..manifest") == 1

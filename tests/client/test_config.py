@@ -147,15 +147,15 @@ def test_a_transport_instance_can_be_passed(
 def test_context_manager_closes_the_pool(service: GobblerService, tmp_path: Path) -> None:
     with GobblerClient(service.url, transport="remote", cache=tmp_path) as client:
         client.projects()  # a read: the lean keep-alive connection, no httpx pool yet
-        assert client._http is None
-        fetcher = client._remote_transport().fetcher
+        assert client._connections._http is None
+        fetcher = client._connections.remote().fetcher
         assert fetcher is not None and len(fetcher._open) == 1
         client.service_info()  # /info goes through httpx
-        pool = client._http
+        pool = client._connections._http
         assert isinstance(pool, httpx.Client) and not pool.is_closed
     assert pool.is_closed
     assert fetcher._open == set()
-    assert client._http is None
+    assert client._connections._http is None
     # A closed client opens a new pool when used again.
     assert isinstance(client.projects(), list)
     client.close()

@@ -39,9 +39,9 @@ def reader(
     client = make_client(lying.url, transport="remote", registry="/nowhere", retries=0, **options)
     if stack == "fast":
         return client
-    remote = client._remote_transport()
+    remote = client._connections.remote()
     transport = RemoteTransport(
-        client._client_http(), Cache(tmp_path / "cache"), retries=0, limits=remote.limits
+        client._connections.http(), Cache(tmp_path / "cache"), retries=0, limits=remote.limits
     )
     assert transport.fetcher is None
     return make_client(lying.url, transport=transport, registry="/nowhere", retries=0)
@@ -104,7 +104,7 @@ def test_a_slow_but_steady_transfer_may_take_longer_than_the_timeout(
 
 def test_the_httpx_client_keeps_deadlines(make_client: Callable[..., GobblerClient]) -> None:
     # Fails (and the httpx tests above stall) should an httpx upgrade hide the network backend.
-    assert install_deadlines(make_client("http://127.0.0.1:9")._client_http())
+    assert install_deadlines(make_client("http://127.0.0.1:9")._connections.http())
 
 
 @pytest.fixture

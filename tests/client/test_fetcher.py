@@ -67,10 +67,10 @@ def test_proxies_send_file_downloads_through_httpx(
 
     monkeypatch.delenv("NO_PROXY")
     proxied = make_client("http://gobbler.example:8080", transport="remote")
-    assert proxied._remote_transport().fetcher is None
+    assert proxied._connections.remote().fetcher is None
     monkeypatch.delenv("HTTP_PROXY")
     direct = make_client(service.url, transport="remote")
-    assert direct._remote_transport().fetcher is not None
+    assert direct._connections.remote().fetcher is not None
 
 
 FILES = {f"f{i}.txt": f"file number {i}".encode() for i in range(6)}

@@ -22,7 +22,7 @@ from .test_hostile import BODY, serve_version
 
 
 def httpx_only(client: GobblerClient, cache: Path) -> GobblerClient:
-    transport = RemoteTransport(client._client_http(), Cache(cache), retries=1)
+    transport = RemoteTransport(client._connections.http(), Cache(cache), retries=1)
     assert transport.fetcher is None
     return GobblerClient(client.url, transport=transport, cache=cache)
 

@@ -45,7 +45,7 @@ def test_a_client_round_trips(service: GobblerService, tmp_path: Path, uploaded:
         client.project(uploaded).asset("a").version("v1").manifest()  # connections, cache, info in use
         copy = pickle.loads(pickle.dumps(client))
         assert (copy.url, copy.cache_dir, copy.timeout, copy.retries) == (client.url, tmp_path, 12.5, 1)
-        assert copy._http is None and copy._remote is None
+        assert copy._connections._http is None and copy._connections._remote is None
         assert read_through_client(copy, f"{uploaded}/a/v1") == read_through_client(
             client, f"{uploaded}/a/v1"
         )

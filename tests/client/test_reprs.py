@@ -49,7 +49,7 @@ def test_summary_and_permissions(service: GobblerService, tmp_path: Path) -> Non
         assert page.startswith("<table><caption>Permissions (global write: no)</caption>")
         assert "<td>uploader</td><td>&lt;bob&gt;</td><td></td><td></td><td></td><td>True</td>" in page
         assert repr(client.transport) == f"LocalTransport({str(service.registry)!r})"
-        assert repr(client._remote_transport()) == f"RemoteTransport(cache={str(tmp_path / 'cache')!r})"
+        assert repr(client._connections.remote()) == f"RemoteTransport(cache={str(tmp_path / 'cache')!r})"
 
 
 def test_long_model_fields_are_cut_short() -> None:

@@ -71,7 +71,7 @@ def test_parsed_manifests_kept_are_bounded(
             "upload", {"source": source.name, "project": name, "asset": "a", "version": f"v{index}"}
         )
     manifests = [asset.version(f"v{index}").manifest() for index in range(6)]
-    assert len(remote._parsed_manifests) == 4
+    assert remote._core.documents.parsed_manifests == 4
     assert asset.version("v5").manifest() is manifests[5]
     assert asset.version("v0").manifest() is not manifests[0]  # evicted, parsed again from the cache
     assert asset.version("v0").manifest() == manifests[0]

@@ -31,7 +31,7 @@ def remote(
     client = make_client(proxy.url, transport="remote")
     if request.param == "fast":
         return client
-    transport = RemoteTransport(client._client_http(), Cache(tmp_path / "cache"), retries=1)
+    transport = RemoteTransport(client._connections.http(), Cache(tmp_path / "cache"), retries=1)
     assert transport.fetcher is None
     return make_client(proxy.url, transport=transport)
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-import gobbler_sdk.client as client_module
+import gobbler_sdk._writes as client_module
 from gobbler_sdk import (
     ConfigurationError,
     GobblerClient,

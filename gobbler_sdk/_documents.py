@@ -1,0 +1,334 @@
+"""The document store: the registry's JSON documents read through the transport, parsed, and explained.
+
+Version documents (``..summary``, ``..manifest``) are asked for with ``reuse``, so a transport that keeps
+copies serves a settled version's documents without a request; the first manifest read of a version also
+reads its summary ("learns" whether it is settled), so later reads cost nothing. Parsed manifests of
+settled versions are kept (a few, bounded: a 2,000-entry manifest costs ~1 ms to parse). A read that finds
+nothing is explained: the error names the first level (project, asset or version) that does not exist.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from pydantic import ValidationError
+
+from ._connections import Connections
+from .errors import NotCachedError, NotFoundError, ServiceError
+from .models import Manifest, ManifestEntry, Permissions, Summary
+from .transports import Transport
+
+__all__ = ["Documents", "parsed"]
+
+_T = TypeVar("_T")
+
+# Parsed manifests of settled versions kept per client.
+_PARSED_MANIFESTS = 4
+_LEVELS = ("project", "asset", "version")
+
+
+def parsed(what: str, parse: Callable[[], _T]) -> _T:
+    """Run ``parse`` on a registry document, reporting a malformed one as the service would (an error).
+
+    Raises:
+        ServiceError: One line naming the first problem and how many there are.
+    """
+    try:
+        return parse()
+    except ValidationError as exc:
+        # One line, not pydantic's multi-line dump: the first problem and how many there are.
+        first = exc.errors()[0]
+        where = ".".join(map(str, first["loc"])) or "the document"
+        more = f" (and {exc.error_count() - 1} more problems)" if exc.error_count() > 1 else ""
+        raise ServiceError(
+            f"{what} is not a valid registry document: {where}: {first['msg']}{more}"
+        ) from None
+    except (ValueError, TypeError, KeyError) as exc:
+        raise ServiceError(f"{what} is not a valid registry document: {exc}") from None
+
+
+def _permissions(data: Any) -> Permissions:
+    # The service always writes "owners" (sometimes null): a document without it is not a permissions file.
+    if not isinstance(data, dict) or "owners" not in data:
+        raise ValueError("no 'owners' field")
+    return Permissions.model_validate(data)
+
+
+class Documents:
+    """Reads, parses and explains a registry's documents for one client.
+
+    Args:
+        connections: The client's resources (its transports).
+    """
+
+    def __init__(self, connections: Connections) -> None:
+        self._connections = connections
+        # Versions known to be non-probational: their documents never change.
+        self._settled: set[str] = set()
+        self._parsed: OrderedDict[str, Manifest] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def reader(self, force_remote: bool) -> Transport:
+        """The transport for one read."""
+        return self._connections.reader(force_remote)
+
+    # ------------------------------------------------------------------ listings
+
+    def listing(self, path: str, *, recursive: bool, force_remote: bool) -> list[str]:
+        """A directory's listing as ``GET /list`` gives it."""
+        return self.reader(force_remote).list(path, recursive=recursive)
+
+    def subdirectories(self, path: str, force_remote: bool) -> list[str]:
+        """Names of the directories in ``path`` (registry internals left out)."""
+        listing = self.reader(force_remote).list(path)
+        return [item[:-1] for item in listing if item.endswith("/") and not item.startswith("..")]
+
+    def exists(self, parts: tuple[str, ...], force_remote: bool) -> bool:
+        """Whether the project, asset or version named by ``parts`` exists."""
+        *parent, name = parts
+        try:
+            listing = self.reader(force_remote).list("/".join(parent))
+        except NotFoundError:
+            return False
+        return name + "/" in listing
+
+    def missing(
+        self, parts: tuple[str, ...], force_remote: bool, cause: NotFoundError | None = None
+    ) -> NotFoundError | None:
+        """The error for a read that found nothing, naming the first level that does not exist.
+
+        Every read reports a missing project, asset or version alike, on every transport; this costs a
+        listing per level, and only when a read has already failed. The HTTP status and reason of
+        ``cause`` (the original error) are kept. ``None`` when every level exists.
+        """
+        if isinstance(cause, NotCachedError):
+            # Not cached says nothing of what exists (and finding out would need the service).
+            return cause
+        reader = self.reader(force_remote)
+        for depth, kind in enumerate(_LEVELS[: len(parts)], start=1):
+            try:
+                found = parts[depth - 1] + "/" in reader.list("/".join(parts[: depth - 1]))
+            except NotCachedError as exc:
+                return exc
+            except NotFoundError:
+                found = False
+            if not found:
+                return NotFoundError(
+                    f"{kind} {'/'.join(parts[:depth])} does not exist",
+                    status=cause.status if cause is not None else None,
+                    reason=cause.reason if cause is not None else None,
+                )
+        return None
+
+    def not_found(
+        self, parts: tuple[str, ...], force_remote: bool, what: str, cause: NotFoundError | None = None
+    ) -> NotFoundError:
+        """:meth:`missing`, or when every level exists, the error saying that ``what`` is missing."""
+        kind = _LEVELS[len(parts) - 1]
+        return self.missing(parts, force_remote, cause) or NotFoundError(
+            f"{kind} {'/'.join(parts)} has no {what}"
+        )
+
+    def explained(
+        self, path: str, force_remote: bool, cause: NotFoundError | None = None
+    ) -> NotFoundError | None:
+        """For a registry path that was not found, the error naming its missing level, if any."""
+        if self._connections.config.offline or isinstance(cause, NotCachedError):
+            # What is not cached says nothing of what exists; asking would send a request.
+            return None
+        parts = tuple(path.strip("/").split("/")[:3])
+        return self.missing(parts, force_remote, cause)
+
+    # ------------------------------------------------------------------ documents
+
+    def parse(self, what: str, force_remote: bool, parse: Callable[[], _T]) -> _T:
+        """Parse a registry document; when it is malformed, first make sure the URL is a Gobbler service.
+
+        Raises:
+            ServiceError: When the document is malformed.
+            ConfigurationError: When the URL that answered is not a Gobbler service at all.
+        """
+        try:
+            return parsed(what, parse)
+        except ServiceError:
+            config = self._connections.config
+            if (
+                config.url is not None
+                and not config.offline
+                and self.reader(force_remote).local_path(what) is None
+            ):
+                self._connections.service_info()
+            raise
+
+    def raw(self, path: str, force_remote: bool) -> bytes | None:
+        """A small document's bytes as stored, read where it lives now, or ``None``."""
+        return self.reader(force_remote).read(path)
+
+    def json(self, path: str, force_remote: bool) -> Any | None:
+        """A small document's JSON as stored, or ``None`` when it does not exist."""
+        data = self.raw(path, force_remote)
+        return None if data is None else self.parse(path, force_remote, lambda: json.loads(data))
+
+    def version_document(
+        self,
+        parts: tuple[str, ...],
+        name: str,
+        force_remote: bool,
+        overwrite: bool = False,
+        *,
+        learn: bool = True,
+        received: set[str] | None = None,
+    ) -> bytes:
+        """Bytes of a version's ``..summary`` or ``..manifest``.
+
+        Args:
+            parts: Project, asset and version names.
+            name: ``"..summary"`` or ``"..manifest"``.
+            force_remote: Read through the REST API even when the registry is mounted.
+            overwrite: Read it where it lives even when a kept copy could answer (after an administrator
+                reindexed or rerouted the version, or it was deleted and uploaded again).
+            learn: After a manifest of a version not known settled, also read its summary, so that later
+                reads may be answered from kept copies (one request more now, none later).
+            received: Collects the registry paths of every document read on the way.
+
+        Raises:
+            NotFoundError: Naming what is missing.
+        """
+        key = "/".join(parts)
+        path = f"{key}/{name}"
+        reader = self.reader(force_remote)
+        data = reader.read(path, reuse=not overwrite)
+        if data is None:
+            raise self.not_found(parts, force_remote, name.lstrip("."))
+        if received is not None:
+            received.add(path)
+        if name == "..summary":
+            self._learn(key, data)
+        elif learn and key not in self._settled:
+            try:
+                summary = reader.read(f"{key}/..summary", reuse=True)
+            except NotCachedError:
+                # Learning is only a saving for later reads; offline, what is not cached stays unknown.
+                summary = None
+            if summary is not None:
+                if received is not None:
+                    received.add(f"{key}/..summary")
+                self._learn(key, summary)
+        return data
+
+    def _learn(self, key: str, summary: bytes) -> None:
+        try:
+            settled = Summary.model_validate_json(summary).on_probation is False
+        except ValueError:
+            return
+        if settled:
+            self._settled.add(key)
+
+    def mark_settled(self, key: str) -> None:
+        """Record that a version is not probational (``..latest`` only ever names such a version)."""
+        self._settled.add(key)
+
+    def manifest(
+        self,
+        parts: tuple[str, ...],
+        force_remote: bool,
+        overwrite: bool = False,
+        *,
+        learn: bool = True,
+        received: set[str] | None = None,
+    ) -> Manifest:
+        """A version's parsed manifest (kept, for a settled version, and reused until ``overwrite``)."""
+        key = "/".join(parts)
+        if not overwrite and key in self._settled:
+            with self._lock:
+                kept = self._parsed.get(key)
+                if kept is not None:
+                    self._parsed.move_to_end(key)
+                    return kept
+        data = self.version_document(
+            parts, "..manifest", force_remote, overwrite, learn=learn, received=received
+        )
+        manifest = self.parse(f"{key}/..manifest", force_remote, lambda: Manifest.from_json(data))
+        if key in self._settled:
+            with self._lock:
+                self._parsed[key] = manifest
+                self._parsed.move_to_end(key)
+                while len(self._parsed) > _PARSED_MANIFESTS:
+                    self._parsed.popitem(last=False)
+        return manifest
+
+    @property
+    def parsed_manifests(self) -> int:
+        """How many parsed manifests are kept (bounded)."""
+        return len(self._parsed)
+
+    def summary(self, parts: tuple[str, ...], force_remote: bool, overwrite: bool = False) -> Summary:
+        """A version's parsed summary."""
+        data = self.version_document(parts, "..summary", force_remote, overwrite)
+        return self.parse(
+            f"{'/'.join(parts)}/..summary", force_remote, lambda: Summary.model_validate_json(data)
+        )
+
+    def permissions(self, parts: tuple[str, ...], force_remote: bool) -> Permissions | None:
+        """A project's or asset's parsed ``..permissions``, or ``None`` when there is none."""
+        path = "/".join(parts) + "/..permissions"
+        data = self.json(path, force_remote)
+        return None if data is None else self.parse(path, force_remote, lambda: _permissions(data))
+
+    def usage(self, project: str, force_remote: bool) -> int | None:
+        """A project's recorded usage in bytes, or ``None`` when there is no record."""
+        path = f"{project}/..usage"
+        data = self.json(path, force_remote)
+        return None if data is None else self.parse(path, force_remote, lambda: int(data["total"]))
+
+    def latest(self, parts: tuple[str, str], force_remote: bool) -> str | None:
+        """The name of an asset's latest version per its ``..latest``, or ``None`` when it has none."""
+        path = "/".join(parts) + "/..latest"
+        data = self.json(path, force_remote)
+        if data is None:
+            return None
+        name: str = self.parse(path, force_remote, lambda: str(data["version"]))
+        # ..latest only ever names a non-probational version, and approval is never undone: its documents
+        # can be reused without asking for its summary first (one round trip less for latest().manifest()).
+        self.mark_settled(f"{parts[0]}/{parts[1]}/{name}")
+        return name
+
+    def entry_for(
+        self,
+        path: str,
+        manifests: dict[str, Manifest] | None = None,
+        *,
+        force_remote: bool = False,
+        learn: bool = True,
+        received: set[str] | None = None,
+    ) -> ManifestEntry | None:
+        """The manifest entry of a registry file (``None`` for internal files and paths above a version).
+
+        Args:
+            path: ``project/asset/version/file``.
+            manifests: Manifests already read in this operation, by version key (filled as read).
+            force_remote: Read through the REST API even when the registry is mounted.
+            learn: As for :meth:`version_document`.
+            received: As for :meth:`version_document`.
+
+        Raises:
+            NotFoundError: When the file is not in its version's manifest.
+        """
+        parts = path.split("/")
+        if len(parts) < 4 or any(part.startswith("..") for part in parts):
+            return None
+        key = "/".join(parts[:3])
+        # A directory download reads each version's manifest once, not once per file.
+        manifest = manifests.get(key) if manifests is not None else None
+        if manifest is None:
+            manifest = self.manifest(tuple(parts[:3]), force_remote, learn=learn, received=received)
+            if manifests is not None:
+                manifests[key] = manifest
+        entry = manifest.get("/".join(parts[3:]))
+        if entry is None:
+            raise NotFoundError(f"{path!r} is not in the manifest of {key}")
+        return entry

@@ -1,0 +1,389 @@
+"""The raw remote layer: HTTP exchanges with the service, mapped to the library's errors at this boundary.
+
+Nothing here decides whether to ask: the verified cache, offline mode, the service-down fallback and the
+reuse of settled documents belong to :class:`~gobbler_sdk.transports.RemoteTransport`, which composes this
+layer. Every exchange is an idempotent GET, retried when transient (the one retry choke point,
+:func:`gobbler_sdk._http.with_retries`); downloads land in the cache given, atomically and verified.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import logging
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+
+from .._cache import CHUNK, Cache, PartialFile
+from .._fetcher import Answer, Fetcher, receive
+from .._http import (
+    TRANSPORT_ERRORS,
+    RetryableStatus,
+    error_from_answer,
+    fetch_url,
+    final_error,
+    get_answer,
+    is_retryable_status,
+    is_service_json,
+    list_query,
+    read_capped_stream,
+    with_retries,
+)
+from .._limits import ReadLimits, deadline_scope
+from .._log import logger
+from .._pathsafety import checked_relative
+from .._ranges import Slice, plan_body, range_header
+from ..errors import NotFoundError, UnsafePathError
+from ..models import ManifestEntry
+from .base import ByteCallback
+
+__all__ = ["ServiceReader"]
+
+
+class ServiceReader:
+    """Reads from the service's HTTP API: listings, documents, downloads into a cache, byte ranges.
+
+    Every read goes through ``fetcher`` when one is given (lean keep-alive connections, see
+    :mod:`gobbler_sdk._fetcher`), else through ``http`` (an ``httpx.Client``).
+
+    Args:
+        http: A pooled ``httpx.Client`` whose base URL is the service's URL, or a function returning one
+            when first needed (building an ``httpx.Client`` costs 20-40 ms, mostly for its TLS context,
+            which reads through the fast path never need).
+        cache: Where downloads are written.
+        retries: Further attempts for idempotent GETs after a transient failure.
+        fetcher: Fast path for reads; ``None`` sends everything through ``http``.
+        limits: Deadlines and the size cap of answers.
+        identify: Called before a 404 or an odd answer is believed: raises
+            :class:`~gobbler_sdk.errors.ConfigurationError` when the URL is not a Gobbler service at all.
+    """
+
+    def __init__(
+        self,
+        http: httpx.Client | Callable[[], httpx.Client],
+        cache: Cache,
+        *,
+        retries: int,
+        fetcher: Fetcher | None,
+        limits: ReadLimits,
+        identify: Callable[[], object] | None,
+    ) -> None:
+        self._http = http
+        self.cache = cache
+        self.retries = retries
+        self.fetcher = fetcher
+        self.limits = limits
+        self._identify = identify
+
+    def confirm_service(self) -> None:
+        """Check once that the URL is a Gobbler service (``GET /info``) before believing an odd answer.
+
+        A wrong URL or path prefix answers every read with a 404 or 405, which would otherwise read as
+        "this version does not exist".
+
+        Raises:
+            ConfigurationError: When the URL answers but is not a Gobbler service.
+        """
+        if self._identify is not None:
+            self._identify()
+
+    @property
+    def http(self) -> httpx.Client:
+        """The ``httpx.Client`` for reads without a fast path (built on first use if given as a function)."""
+        if not isinstance(self._http, httpx.Client):
+            self._http = self._http()
+        return self._http
+
+    def _answer(self, url: str, what: str) -> Answer:
+        """A small GET answer, through the fast path when there is one, retried when transient."""
+        fetcher = self.fetcher
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("GET %s", url)
+
+        def attempt() -> Answer:
+            if fetcher is not None:
+                answer = fetcher.get(url)
+            else:
+                answer = get_answer(self.http, url, self.limits, what)
+            if is_retryable_status(answer.status, answer.content_type):
+                raise RetryableStatus(answer.status, answer.content_type, answer.body)
+            return answer
+
+        return with_retries(attempt, retries=self.retries, what=what)
+
+    def list(self, path: str, *, recursive: bool = False) -> list[str]:
+        """List a directory through ``GET /list`` (see :class:`Transport`).
+
+        Raises:
+            NotFoundError: When the directory does not exist (the service answers 500 for that).
+            UnsafePathError: When the service returns a path that is absolute or climbs.
+        """
+        if path not in ("", "."):
+            checked_relative(path)
+        what = f"list {path or 'the registry'}"
+        answer = self._answer(list_query(path, recursive), what)
+        if answer.status != 200:
+            if not is_service_json(answer.content_type):
+                self.confirm_service()
+            error = error_from_answer(answer.status, answer.content_type, answer.body, what)
+            if answer.status == 500 and "no such file" in (error.reason or ""):
+                # The reason names the service's own filesystem path, which means nothing here.
+                raise NotFoundError(
+                    f"no directory at {path!r} in the registry", status=500, reason=error.reason
+                ) from None
+            raise error
+        try:
+            listing = json.loads(answer.body)
+        except ValueError:
+            listing = None
+        if not isinstance(listing, list) or not all(isinstance(item, str) for item in listing):
+            self.confirm_service()
+            raise UnsafePathError(f"{what}: the service returned something other than a list of paths")
+        for item in listing:
+            checked_relative(item[:-1] if item.endswith("/") else item)
+        return listing
+
+    def read(self, path: str) -> bytes | None:
+        """Fetch a small file's bytes, or ``None`` on 404."""
+        checked_relative(path)
+        what = f"fetch {path}"
+        answer = self._answer(fetch_url(path), what)
+        if answer.status != 200 and (answer.status == 404 or not is_service_json(answer.content_type)):
+            self.confirm_service()
+        if answer.status == 404:
+            return None
+        if answer.status != 200:
+            raise error_from_answer(answer.status, answer.content_type, answer.body, what)
+        return answer.body
+
+    def download(
+        self,
+        path: str,
+        entry: ManifestEntry | None,
+        verify: bool,
+        *,
+        retries: int | None = None,
+        on_bytes: ByteCallback | None = None,
+    ) -> Path:
+        """Download ``path`` into the cache, hashing while receiving, and verify it against ``entry``.
+
+        Raises:
+            NotFoundError: On 404.
+            IntegrityError: When the received bytes do not match ``entry`` (nothing is kept).
+        """
+        what = f"fetch {path}"
+        self.cache.path_for(path)  # a path the cache cannot hold fails before anything is sent
+        retries = self.retries if retries is None else retries
+        fetcher = self.fetcher
+        expected = entry if verify else None
+
+        def fast_attempt(fetcher: Fetcher) -> Path:
+            partial = self.cache.begin(path, hashing=False, on_bytes=on_bytes)
+            try:
+                result = fetcher.download(fetch_url(path), partial, verify=verify and entry is not None)
+            except BaseException:
+                partial.discard()
+                raise
+            return _settle(result, partial, path, expected, self.confirm_service)
+
+        if fetcher is not None:
+            return with_retries(lambda: fast_attempt(fetcher), retries=retries, what=what)
+
+        def attempt() -> Path:
+            partial = self.cache.begin(path, hashing=expected is not None, on_bytes=on_bytes)
+            try:
+                deadline = deadline_scope(self.limits.deadline())
+                with deadline, self.http.stream("GET", fetch_url(path)) as response:
+                    if response.status_code != 200:
+                        body = read_capped_stream(response, self.limits.max_response_size, what)
+                        answer = Answer(response.status_code, response.headers.get("content-type"), body)
+                        return _settle(answer, partial, path, expected, self.confirm_service)
+                    for chunk in response.iter_bytes(CHUNK):
+                        partial.write(chunk)
+            except BaseException:
+                partial.discard()
+                raise
+            return partial.commit(expected, what)
+
+        return with_retries(attempt, retries=retries, what=what)
+
+    def download_many(
+        self,
+        items: Sequence[tuple[str, ManifestEntry | None]],
+        *,
+        concurrency: int,
+        grow_to: int | None = None,
+        on_done: Callable[[str, int], None] | None = None,
+        on_bytes: ByteCallback | None = None,
+        verify: bool = True,
+    ) -> None:
+        """Download several files into the cache, each verified against its entry and moved into place.
+
+        With the fast path, one thread keeps up to ``concurrency`` requests in flight, each on its own
+        keep-alive connection (see :meth:`Fetcher.exchange_many`); a request that fails transiently is
+        then retried on its own with the usual back-off. Without it, ``concurrency`` threads share the
+        ``httpx.Client``.
+
+        Args:
+            items: Registry paths with their manifest entries (``None`` downloads without a check).
+            concurrency: Requests in flight at most (at first, when ``grow_to`` is given).
+            grow_to: On the fast path, let the window grow up to this while throughput rises.
+            on_done: Called with each path and its size once it is in place.
+            on_bytes: Called with the size of each chunk as it arrives.
+            verify: Check each file against its entry, as for :meth:`fetch` (without it, nothing is hashed).
+
+        Raises:
+            NotFoundError, IntegrityError, GobblerError: The first failure that retrying did not cure.
+        """
+        for path, _ in items:
+            self.cache.path_for(path)
+        logger.debug("downloading %d files, up to %d at a time", len(items), concurrency)
+
+        def finished(index: int) -> None:
+            if on_done is not None:
+                path, entry = items[index]
+                on_done(path, entry.size if entry is not None else 0)
+
+        fetcher = self.fetcher
+        if fetcher is None or len(items) <= 1:
+
+            def one(index: int) -> None:
+                path, entry = items[index]
+                self.download(path, entry, verify, on_bytes=on_bytes)
+                finished(index)
+
+            if concurrency <= 1 or len(items) <= 1:
+                for index in range(len(items)):
+                    one(index)
+            else:
+                with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="gobbler-fetch") as pool:
+                    for _ in pool.map(one, range(len(items))):
+                        pass
+            return
+
+        def handle(index: int, response: http.client.HTTPResponse) -> None:
+            path, entry = items[index]
+            partial = self.cache.begin(path, hashing=False, on_bytes=on_bytes)
+            try:
+                result = receive(
+                    response,
+                    partial,
+                    verify=verify and entry is not None,
+                    limit=self.limits.max_response_size,
+                )
+            except BaseException:
+                partial.discard()
+                raise
+            _settle(result, partial, path, entry if verify else None, self.confirm_service)
+            finished(index)
+
+        failures = fetcher.exchange_many(
+            [fetch_url(path) for path, _ in items], handle, window=concurrency, grow_to=grow_to
+        )
+        for index, exc in sorted(failures.items()):
+            path, entry = items[index]
+            if not isinstance(exc, (RetryableStatus, *TRANSPORT_ERRORS)):
+                raise exc
+            if self.retries <= 0:
+                raise final_error(exc, f"fetch {path}") from exc
+            logger.info("fetch %s failed in the batch (%s); retrying it alone", path, type(exc).__name__)
+            # The attempt in the batch was the first of the usual ``retries + 1``.
+            self.download(path, entry, verify, retries=self.retries - 1, on_bytes=on_bytes)
+            finished(index)
+
+    def read_range(self, path: str, start: int, end: int | None, *, md5: bool = False) -> Slice:
+        """Bytes ``start`` to ``end`` (exclusive; ``None``: the end of the file) through one ranged GET.
+
+        Only the asked bytes are read from the socket (see :mod:`gobbler_sdk._ranges`); nothing is cached.
+
+        Args:
+            path: Registry-relative file path.
+            start: First byte.
+            end: End of the range (exclusive), ``None`` for the end of the file.
+            md5: Hash the bytes while they arrive when they turn out to be the whole file.
+
+        Returns:
+            The bytes (fewer when the file ends first; none from its end on) and the whole file's size.
+
+        Raises:
+            NotFoundError: On 404.
+            RangeError: When the service answers with other bytes than asked.
+        """
+        checked_relative(path)
+        what = f"read {range_header(start, end)} of {path}"
+        fetcher = self.fetcher
+
+        def attempt() -> Slice:
+            # The range's own deadline: a server that drips the bytes is cut off like any other read.
+            with deadline_scope(self.limits.deadline()):
+                if fetcher is not None:
+                    result = fetcher.read_range(fetch_url(path), start, end, what, md5=md5)
+                else:
+                    result = self._read_range_httpx(path, start, end, what)
+            if isinstance(result, Answer):
+                if is_retryable_status(result.status, result.content_type):
+                    raise RetryableStatus(result.status, result.content_type, result.body)
+                if result.status == 404:
+                    self.confirm_service()
+                    raise NotFoundError(f"{what}: no such file in the registry", status=404)
+                raise error_from_answer(result.status, result.content_type, result.body, what)
+            return result
+
+        return with_retries(attempt, retries=self.retries, what=what)
+
+    def _read_range_httpx(self, path: str, start: int, end: int | None, what: str) -> Answer | Slice:
+        headers = {"Range": range_header(start, end)}
+        with self.http.stream("GET", fetch_url(path), headers=headers) as response:
+            length = response.headers.get("content-length")
+            plan = plan_body(
+                response.status_code,
+                response.headers.get("content-range"),
+                int(length) if length is not None and length.isdigit() else None,
+                start,
+                end,
+                what,
+            )
+            if plan is None:
+                response.read()
+                return Answer(response.status_code, response.headers.get("content-type"), response.content)
+            pieces: list[bytes] = []
+            wanted = 0 if plan.drain else plan.count
+            received = 0
+            for chunk in response.iter_raw(CHUNK):
+                piece = chunk[: wanted - received]
+                pieces.append(piece)
+                received += len(piece)
+                if received >= wanted:
+                    break
+            if received < wanted:
+                raise ConnectionError(f"{what}: the connection closed after {received} of {wanted} bytes")
+            return Slice(b"".join(pieces), plan.total)
+
+    def close(self) -> None:
+        """Close the fast-path connections (the ``httpx.Client`` belongs to the client, which closes it)."""
+        if self.fetcher is not None:
+            self.fetcher.close()
+
+
+def _settle(
+    result: Answer | str,
+    partial: PartialFile,
+    path: str,
+    expected: ManifestEntry | None,
+    confirm_service: Callable[[], None],
+) -> Path:
+    """Finish a fast-path download: map an error answer to its exception, else verify and commit."""
+    what = f"fetch {path}"
+    if isinstance(result, Answer):
+        partial.discard()
+        if is_retryable_status(result.status, result.content_type):
+            raise RetryableStatus(result.status, result.content_type, result.body)
+        if result.status == 404 or not is_service_json(result.content_type):
+            confirm_service()
+        if result.status == 404:
+            raise NotFoundError(f"{what}: no such file in the registry", status=404)
+        raise error_from_answer(result.status, result.content_type, result.body, what)
+    return partial.commit(expected, what, digest=result)
