@@ -22,6 +22,7 @@ import os
 import stat
 import threading
 import time
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -323,6 +324,9 @@ class Cache:
         self._lock = threading.Lock()
         # Registry-relative directory ("" for the base) -> descriptor, most recently used last.
         self._fds: OrderedDict[str, int] = OrderedDict()
+        # Closing the kept descriptors is a finalizer, not ``__del__``: it also runs at interpreter exit,
+        # before module globals are torn down, so it never fails there (a ``__del__`` printed errors then).
+        weakref.finalize(self, _close_all, self._fds)
 
     def __getstate__(self) -> dict[str, Any]:
         # Descriptors and locks belong to one process; a copy opens its own.
@@ -330,10 +334,6 @@ class Cache:
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__init__(state["root"])  # type: ignore[misc]
-
-    def __del__(self) -> None:
-        with contextlib.suppress(Exception):
-            self.forget()
 
     @property
     def registry_root(self) -> Path:
@@ -343,7 +343,8 @@ class Cache:
     def forget(self) -> None:
         """Close the kept directory descriptors (after directories were removed, or when done)."""
         with self._lock:
-            fds, self._fds = list(self._fds.values()), OrderedDict()
+            fds = list(self._fds.values())
+            self._fds.clear()
         for fd in fds:
             os.close(fd)
 
@@ -542,3 +543,11 @@ def _copy_between(sfd: int, sname: str, tfd: int, tname: str) -> None:
             os.close(dst)
     finally:
         os.close(src)
+
+
+def _close_all(fds: OrderedDict[str, int]) -> None:
+    """Close a cache's kept directory descriptors (its finalizer)."""
+    for fd in fds.values():
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    fds.clear()

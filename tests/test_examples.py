@@ -21,7 +21,19 @@ def run(name: str) -> str:
 
 
 def test_every_example_is_covered() -> None:
-    assert sorted(p.name for p in EXAMPLES.glob("*.py")) == ["quickstart.py", "raw_protocol.py"]
+    assert sorted(p.name for p in EXAMPLES.glob("*.py")) == [
+        "mirror_transport.py",
+        "quickstart.py",
+        "raw_protocol.py",
+    ]
+
+
+def test_mirror_transport_example() -> None:
+    out = run("mirror_transport.py")
+    assert "files: ['tables/counts.csv']" in out
+    assert "counts: ['place,count', 'north,12']" in out
+    assert "copied: ['counts.csv']" in out
+    assert "reads served by the mirror: 4" in out
 
 
 def test_quickstart_tour() -> None:

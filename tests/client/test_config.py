@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -174,3 +176,23 @@ def test_info_is_fetched_once(lying: LyingServer, make_client: Callable[..., Gob
     assert client.registry == "/r"
     assert client.service_info() == ServiceInfo(staging="/s", registry="/r")
     assert lying.count("/info") == 1
+
+
+def test_a_client_left_open_exits_without_noise(service: GobblerService, tmp_path: Path) -> None:
+    # Directory descriptors kept by the cache are closed by a finalizer, which also runs at interpreter
+    # exit; a __del__ there used to print an ignored AttributeError.
+    script = (
+        "import sys\n"
+        "from gobbler_sdk import GobblerClient\n"
+        "client = GobblerClient(sys.argv[1], transport='remote', cache=sys.argv[2])\n"
+        "print(len(client.projects()) >= 0, client.cache.scan().versions == [])\n"
+        "keep = [client, client.cache]\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script, service.url, str(tmp_path / "cache")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert (result.returncode, result.stdout, result.stderr) == (0, "True True\n", "")
