@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 # would otherwise dominate its start-up time. Type checkers and IDEs read the eager imports below.
 if TYPE_CHECKING:
     from ._cache_manager import CachedVersion, CacheManager, CacheReport, CorruptFile, PruneReport
+    from ._downloads import DirectoryOptions, FileOptions, RangeOptions
     from ._progress import ProgressCallback, ProgressEvent
     from .client import GobblerClient
     from .errors import (
@@ -70,6 +71,8 @@ __all__ = [
     "CachedVersion",
     "ConfigurationError",
     "CorruptFile",
+    "DirectoryOptions",
+    "FileOptions",
     "GobblerClient",
     "GobblerError",
     "GobblerFileSystem",
@@ -96,6 +99,7 @@ __all__ = [
     "ProgressEvent",
     "Project",
     "PruneReport",
+    "RangeOptions",
     "ReadOnlyError",
     "RemoteTransport",
     "RerouteChange",
@@ -119,6 +123,9 @@ _SOURCES: dict[str, str] = {
     "CachedVersion": "._cache_manager",
     "CorruptFile": "._cache_manager",
     "PruneReport": "._cache_manager",
+    "DirectoryOptions": "._downloads",
+    "FileOptions": "._downloads",
+    "RangeOptions": "._downloads",
     "ProgressCallback": "._progress",
     "ProgressEvent": "._progress",
     "GobblerClient": ".client",

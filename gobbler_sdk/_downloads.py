@@ -48,7 +48,9 @@ class RangeOptions(TypedDict, total=False):
 
 
 class FileOptions(RangeOptions, total=False):
-    """Options of reads that place files on this machine (see :meth:`GobblerClient.fetch_file`).
+    """Options of reads that place files on this machine.
+
+    See :meth:`GobblerClient.fetch_file <gobbler_sdk.GobblerClient.fetch_file>`.
 
     Attributes:
         overwrite: Download again even when a verified copy is cached.
@@ -64,7 +66,9 @@ class FileOptions(RangeOptions, total=False):
 
 
 class DirectoryOptions(FileOptions, total=False):
-    """Options of directory reads (see :meth:`GobblerClient.fetch_directory`).
+    """Options of directory reads.
+
+    See :meth:`GobblerClient.fetch_directory <gobbler_sdk.GobblerClient.fetch_directory>`.
 
     Attributes:
         concurrency: Parallel downloads; the client's setting when ``None``.
@@ -98,7 +102,7 @@ class Downloads:
     # ------------------------------------------------------------------ one file
 
     def fetch_file(self, path: str, **options: Unpack[FileOptions]) -> Path:
-        """See :meth:`GobblerClient.fetch_file`."""
+        """See :meth:`GobblerClient.fetch_file <gobbler_sdk.GobblerClient.fetch_file>`."""
         checked_relative(path)
         force_remote = options.get("force_remote", False)
         try:
@@ -162,7 +166,7 @@ class Downloads:
         entry: ManifestEntry | None = None,
         **options: Unpack[RangeOptions],
     ) -> bytes:
-        """See :meth:`GobblerClient.read_range`."""
+        """See :meth:`GobblerClient.read_range <gobbler_sdk.GobblerClient.read_range>`."""
         if start < 0 or (end is not None and end < start):
             raise InvalidArgumentError(f"invalid byte range {start}..{end} (need 0 <= start <= end)")
         checked_relative(path)
@@ -188,7 +192,7 @@ class Downloads:
     # ------------------------------------------------------------------ a directory
 
     def fetch_directory(self, path: str, **options: Unpack[DirectoryOptions]) -> Path:
-        """See :meth:`GobblerClient.fetch_directory`.
+        """See :meth:`GobblerClient.fetch_directory <gobbler_sdk.GobblerClient.fetch_directory>`.
 
         The steps: find where the directory is read from (in place, when the transport has it here); list
         it once and check the listing; look up every selected file's manifest entry; have the transport

@@ -303,7 +303,7 @@ class GobblerClient:
             **options: ``force_remote`` (download even when the registry is mounted), ``overwrite``
                 (download again even when a verified copy is cached), ``verify`` (check a download's size
                 and MD5 against the manifest, and a cached copy's before reusing it), ``progress`` and
-                ``tqdm_class`` (see :class:`~gobbler_sdk._downloads.FileOptions`).
+                ``tqdm_class`` (see :class:`~gobbler_sdk.FileOptions`).
 
         Raises:
             NotFoundError: When the file does not exist.
@@ -358,7 +358,7 @@ class GobblerClient:
         Args:
             path: ``project/asset/version[/directory]``.
             **options: Those of :meth:`fetch_file`, and ``concurrency``, ``allow_patterns``,
-                ``ignore_patterns`` and ``local_dir`` (see :class:`~gobbler_sdk._downloads.DirectoryOptions`).
+                ``ignore_patterns`` and ``local_dir`` (see :class:`~gobbler_sdk.DirectoryOptions`).
                 With ``verify=False``, downloads are not MD5-hashed, cached copies (and copies already in
                 ``local_dir``) are reused without re-hashing, and copies from a mounted registry are
                 checked by size only; the manifests are still read, for links.
