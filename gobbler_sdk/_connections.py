@@ -56,12 +56,14 @@ class Connections:
     # ------------------------------------------------------------------ pickling
 
     def __getstate__(self) -> dict[str, Any]:
-        config = self.config
-        if isinstance(config.transport, RemoteTransport):
-            # A remote transport holds live connections; the receiving side builds its own.
-            config = ClientConfig(**{**config.__dict__, "transport": "remote"})
-        # What was discovered travels too, so the other side need not ask the service again.
-        return {"config": config, "staging": self._staging, "registry": self._registry, "info": self._info}
+        # What was discovered travels too, so the other side need not ask the service again. A transport
+        # handed in travels as it pickles (the shipped ones are built from a choice on each side).
+        return {
+            "config": self.config,
+            "staging": self._staging,
+            "registry": self._registry,
+            "info": self._info,
+        }
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__init__(state["config"])  # type: ignore[misc]
@@ -267,7 +269,8 @@ class Connections:
         with self._lock:
             remote, self._remote = self._remote, None
             http, self._http = self._http, None
-            if isinstance(self._transport, RemoteTransport) and isinstance(self.config.transport, str):
+            if isinstance(self.config.transport, str):
+                # Resolved again on the next read (the registry's path is remembered, so no request).
                 self._transport = None
         if remote is not None:
             remote.close()
