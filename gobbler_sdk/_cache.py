@@ -318,9 +318,10 @@ class Cache:
         root: Cache directory; created on first use.
     """
 
-    def __init__(self, root: str | os.PathLike[str]) -> None:
+    def __init__(self, root: str | os.PathLike[str], *, area: str = "REGISTRY") -> None:
         self.root = Path(root)
-        self._base = os.path.join(os.fspath(root), "REGISTRY")
+        self.area = area
+        self._base = os.path.join(os.fspath(root), area)
         self._lock = threading.Lock()
         # Registry-relative directory ("" for the base) -> descriptor, most recently used last.
         self._fds: OrderedDict[str, int] = OrderedDict()
@@ -330,10 +331,10 @@ class Cache:
 
     def __getstate__(self) -> dict[str, Any]:
         # Descriptors and locks belong to one process; a copy opens its own.
-        return {"root": self.root}
+        return {"root": self.root, "area": self.area}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(state["root"])  # type: ignore[misc]
+        self.__init__(state["root"], area=state.get("area", "REGISTRY"))  # type: ignore[misc]
 
     @property
     def registry_root(self) -> Path:
@@ -356,7 +357,7 @@ class Cache:
             raise ConfigurationError(f"cannot use {self.root} as the download cache: {exc}") from exc
         try:
             return open_directory_nofollow(
-                root_fd, ["REGISTRY"], create=True, what="REGISTRY", where=str(self.root)
+                root_fd, [self.area], create=True, what=self.area, where=str(self.root)
             )
         finally:
             os.close(root_fd)
@@ -444,6 +445,14 @@ class Cache:
             os.close(file_fd)
             return None
         return file_fd
+
+    def open_file_exists(self, path: str) -> bool:
+        """Whether ``path`` is cached as a regular file (reached without following symlinks)."""
+        fd = self.open_file(path)
+        if fd is None:
+            return False
+        os.close(fd)
+        return True
 
     def valid(self, path: str, entry: ManifestEntry | None) -> bool:
         """Whether ``path`` is cached as a regular file matching ``entry`` (size, then MD5)."""

@@ -50,6 +50,7 @@ class ClientConfig:
         offline: Serve reads from the cache only.
         limits: Deadlines and the size cap of answers.
         submit_timeout: Seconds a submission waits for its answer (``None``: forever).
+        revalidate_after: Seconds after which a cached version is confirmed with the service again.
     """
 
     url: str | None
@@ -64,6 +65,7 @@ class ClientConfig:
     offline: bool
     limits: ReadLimits
     submit_timeout: float | None
+    revalidate_after: float
 
     @classmethod
     def build(
@@ -81,6 +83,7 @@ class ClientConfig:
         min_read_rate: float,
         max_response_size: int,
         submit_timeout: float | None,
+        revalidate_after: float,
     ) -> ClientConfig:
         """Check the constructor's arguments and complete them from the environment.
 
@@ -115,6 +118,7 @@ class ClientConfig:
             offline=bool(offline) if offline is not None else environment.flag(environment.OFFLINE),
             limits=ReadLimits(timeout, min_read_rate=min_read_rate, max_response_size=max_response_size),
             submit_timeout=submit_timeout,
+            revalidate_after=revalidate_after,
         )
 
 

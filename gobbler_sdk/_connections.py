@@ -260,8 +260,17 @@ class Connections:
                     offline=offline,
                     limits=self.config.limits,
                     identify=self.service_info,
+                    origin=self.config.url,
+                    revalidate_after=self.config.revalidate_after,
                 )
             return self._remote
+
+    def forget_version(self, key: str) -> None:
+        """This client changed version ``key``: what the cache holds of it is confirmed before next use."""
+        with self._lock:
+            remote = self._remote
+        if remote is not None:
+            remote.forget(key)
 
     def close(self) -> None:
         """Close the HTTP connections and the cache's directory descriptors; they reopen when used again."""

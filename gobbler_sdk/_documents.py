@@ -69,7 +69,8 @@ class Documents:
         self._connections = connections
         # Versions known to be non-probational: their documents never change.
         self._settled: set[str] = set()
-        self._parsed: OrderedDict[str, Manifest] = OrderedDict()
+        # Version key -> the manifest's bytes and its parsed model, most recently used last.
+        self._parsed: OrderedDict[str, tuple[bytes, Manifest]] = OrderedDict()
         self._lock = threading.Lock()
 
     def reader(self, force_remote: bool) -> Transport:
@@ -243,23 +244,31 @@ class Documents:
     ) -> Manifest:
         """A version's parsed manifest (kept, for a settled version, and reused until ``overwrite``)."""
         key = "/".join(parts)
-        if not overwrite and key in self._settled:
-            with self._lock:
-                kept = self._parsed.get(key)
-                if kept is not None:
-                    self._parsed.move_to_end(key)
-                    return kept
         data = self.version_document(
             parts, "..manifest", force_remote, overwrite, learn=learn, received=received
         )
+        with self._lock:
+            kept = None if overwrite else self._parsed.get(key)
+            if kept is not None and kept[0] == data:
+                # The same bytes as last time (a cached copy, checked by the transport): the same model.
+                self._parsed.move_to_end(key)
+                return kept[1]
         manifest = self.parse(f"{key}/..manifest", force_remote, lambda: Manifest.from_json(data))
         if key in self._settled:
             with self._lock:
-                self._parsed[key] = manifest
+                self._parsed[key] = (data, manifest)
                 self._parsed.move_to_end(key)
                 while len(self._parsed) > _PARSED_MANIFESTS:
                     self._parsed.popitem(last=False)
         return manifest
+
+    def forget(self, key: str) -> None:
+        """Forget what is known of the versions at or below ``key`` (this client changed them)."""
+        below = key + "/"
+        with self._lock:
+            self._settled = {k for k in self._settled if k != key and not k.startswith(below)}
+            for known in [k for k in self._parsed if k == key or k.startswith(below)]:
+                del self._parsed[known]
 
     @property
     def parsed_manifests(self) -> int:

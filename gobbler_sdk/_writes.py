@@ -93,7 +93,14 @@ class Writes:
             wait=config.submit_timeout,
             max_response_size=config.limits.max_response_size,
         )
-        return submitter.submit(action, payload, context=context)
+        changed = _changed(action, payload)
+        try:
+            return submitter.submit(action, payload, context=context)
+        finally:
+            if changed is not None:
+                # Whatever the outcome, what this client knew of it may be stale now.
+                self._documents.forget(changed)
+                self._connections.forget_version(changed)
 
     def set_permissions(
         self,
@@ -228,3 +235,27 @@ class Writes:
         except OSError as exc:
             raise error_from_oserror(exc, f"clone {'/'.join(parts)} into {destination}") from exc
         return destination
+
+
+# Actions that change (or remove) the documents and files of what they name.
+_CHANGING = {
+    "upload",
+    "approve_probation",
+    "reject_probation",
+    "delete_version",
+    "delete_asset",
+    "delete_project",
+    "reindex_version",
+}
+
+
+def _changed(action: str, payload: dict[str, Any]) -> str | None:
+    """The ``project[/asset[/version]]`` whose cached knowledge an action makes stale, if any."""
+    if action not in _CHANGING or not isinstance(payload.get("project"), str):
+        return None
+    names = [payload["project"]]
+    for field in ("asset", "version"):
+        if not isinstance(payload.get(field), str):
+            break
+        names.append(payload[field])
+    return "/".join(names)

@@ -34,6 +34,7 @@ from .errors import InvalidRequestError, NotFoundError
 from .handles import Asset, Project, Version
 from .models import ManifestEntry, RerouteChange, ServiceInfo, Uploader
 from .transports import Transport
+from .transports.remote import DEFAULT_REVALIDATE_AFTER
 
 if sys.version_info >= (3, 11):
     from typing import Unpack
@@ -76,6 +77,11 @@ class GobblerClient:
             answer, which comes only once the action is done; ``None`` waits forever. Past it,
             :class:`~gobbler_sdk.errors.OutcomeUnknownError` says the request may have been applied; it
             is never resent. Default 6 hours.
+        revalidate_after: Seconds after which a cached version is confirmed with the service again before
+            it is served (one small request per version in use): its summary is compared with the cached
+            one, and a version deleted and uploaded again, or cached from another service, is dropped and
+            read again. Default 5 minutes; a version is also confirmed the first time a client uses it, and
+            at once after this client uploads, approves, rejects, removes or reindexes it.
 
     Raises:
         ConfigurationError: When an argument is unusable: a ``transport`` that is none of the choices, a
@@ -98,6 +104,7 @@ class GobblerClient:
         min_read_rate: float = DEFAULT_MIN_READ_RATE,
         max_response_size: int = DEFAULT_MAX_RESPONSE_SIZE,
         submit_timeout: float | None = DEFAULT_SUBMIT_TIMEOUT,
+        revalidate_after: float = DEFAULT_REVALIDATE_AFTER,
     ) -> None:
         config = ClientConfig.build(
             url=url,
@@ -112,6 +119,7 @@ class GobblerClient:
             min_read_rate=min_read_rate,
             max_response_size=max_response_size,
             submit_timeout=submit_timeout,
+            revalidate_after=revalidate_after,
         )
         self._assemble(Connections(config))
 

@@ -11,7 +11,10 @@ again unless a kept copy may be reused (the document store decides when, see :mo
 from __future__ import annotations
 
 import errno
+import json
 import logging
+import threading
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import BinaryIO
@@ -19,6 +22,7 @@ from typing import BinaryIO
 import httpx
 
 from .._cache import Cache
+from .._cache_manager import CacheManager
 from .._fetcher import Fetcher
 from .._limits import ReadLimits
 from .._log import logger
@@ -34,7 +38,31 @@ __all__ = ["RemoteTransport"]
 # The registry's own files in a version directory, in the order a cached listing gives them.
 _VERSION_DOCUMENTS = ("..manifest", "..summary", "..links")
 # The documents of a version that never change once it is settled.
-_REUSABLE = ("/..manifest", "/..summary")
+_REUSED_DOCUMENTS = ("..manifest", "..summary")
+_REUSABLE = tuple(f"/{name}" for name in _REUSED_DOCUMENTS)
+#: Seconds after which a client checks again that a cached version is still the service's (5 minutes: a
+#: long-running application notices a version deleted and uploaded again within minutes, for the price of
+#: one small request per version in use every 5 minutes).
+DEFAULT_REVALIDATE_AFTER = 300.0
+
+
+def _version_key(path: str) -> str | None:
+    """``project/asset/version`` of a path inside a version, or ``None`` (the journal, a listing above)."""
+    parts = path.split("/")
+    if len(parts) < 3 or any(part.startswith("..") for part in parts[:3]):
+        return None
+    return "/".join(parts[:3])
+
+
+def _identity(summary: bytes | None) -> tuple[str, str, str] | None:
+    """Who uploaded a version and when: what approval leaves alone and a new upload always changes."""
+    if summary is None:
+        return None
+    try:
+        parsed = Summary.model_validate_json(summary)
+    except ValueError:
+        return None
+    return (parsed.upload_user_id, parsed.upload_start.isoformat(), parsed.upload_finish.isoformat())
 
 
 def _is_internal(path: str) -> bool:
@@ -57,6 +85,16 @@ class RemoteTransport:
         identify: Called before a 404 or an odd answer is believed: raises
             :class:`~gobbler_sdk.errors.ConfigurationError` when the URL is not a Gobbler service at all
             (:meth:`GobblerClient.service_info <gobbler_sdk.GobblerClient.service_info>`, which asks once).
+        origin: The service's URL, recorded beside each cached version: entries cached from another
+            service are never served for this one. ``None`` records and checks nothing.
+        revalidate_after: Seconds after which a cached version is confirmed again (see below).
+
+    Before anything cached of a version is served online, the version is confirmed once per
+    ``revalidate_after`` seconds: its summary is asked of the service (one small request) and compared with
+    the cached one (uploader, upload start and finish) and the recorded origin. On a mismatch (the version
+    was deleted and uploaded again, or the entry came from another service) the version's cached documents
+    and files are dropped and read again, logged at INFO. Offline, or with the service unreachable, the
+    cached copy is served as it is.
     """
 
     kind = "remote"
@@ -71,10 +109,20 @@ class RemoteTransport:
         offline: bool = False,
         limits: ReadLimits | None = None,
         identify: Callable[[], object] | None = None,
+        origin: str | None = None,
+        revalidate_after: float = DEFAULT_REVALIDATE_AFTER,
     ) -> None:
         self.cache = cache
         self.offline = offline
+        self.origin = origin
+        # Which service each cached version came from, beside the mirrored registry (the cache manager
+        # counts what a version's directory holds): <cache>/ORIGINS/<project>/<asset>/<version>.
+        self._origins = Cache(cache.root, area="ORIGINS")
+        self.revalidate_after = revalidate_after
         self._settled: set[str] = set()
+        # Version key -> when this transport last confirmed its cached copy with the service (monotonic).
+        self._confirmed: dict[str, float] = {}
+        self._lock = threading.Lock()
         self.service = ServiceReader(
             http,
             cache,
@@ -102,6 +150,114 @@ class RemoteTransport:
         if self.offline:
             raise NotCachedError(f"{what}: not cached, and offline mode sends no request to the service")
 
+    # ------------------------------------------------------------------ is the cached copy current?
+
+    def forget(self, key: str) -> None:
+        """Confirm the versions at or below ``key`` again before their cached copies are next served.
+
+        Args:
+            key: ``project``, ``project/asset`` or ``project/asset/version`` that this client changed.
+        """
+        below = key + "/"
+        with self._lock:
+            for known in [k for k in self._confirmed if k == key or k.startswith(below)]:
+                del self._confirmed[known]
+            self._settled = {k for k in self._settled if k != key and not k.startswith(below)}
+
+    def _drop(self, key: str, why: str) -> None:
+        logger.info("%s: %s; its cached copy is dropped and read again", key, why)
+        with self._lock:
+            self._settled.discard(key)
+        CacheManager(self.cache).remove(key)
+
+    def _confirm(self, key: str | None) -> bool:
+        """Make sure what is cached of version ``key`` may be served (see the class's description).
+
+        Returns:
+            Whether anything cached of it still stands (``False`` once it was dropped).
+        """
+        if key is None:
+            return True
+        kept_documents = any(self.cache.open_file_exists(f"{key}/{name}") for name in _REUSED_DOCUMENTS)
+        recorded = self._origins.read_bytes(key)
+        if not kept_documents and recorded is None:
+            # Nothing cached says what the files are checked against: nothing to confirm.
+            return True
+        if self.offline:
+            if self.origin is not None and recorded is not None and recorded != self.origin.encode():
+                source = recorded.decode(errors="replace")
+                raise NotCachedError(f"{key} is cached from another service ({source}), not {self.origin}")
+            return True
+        with self._lock:
+            last = self._confirmed.get(key)
+        if last is not None and time.monotonic() - last < self.revalidate_after:
+            return True
+        try:
+            fresh = self.service.read(f"{key}/..summary")
+        except ServiceUnavailableError as exc:
+            logger.info("%s could not be re-checked (%s); its cached copy is served as it is", key, exc)
+            return True
+        return self._settle_summary(key, fresh, recorded)
+
+    def _settle_summary(self, key: str, fresh: bytes | None, recorded: bytes | None = None) -> bool:
+        """Compare a summary just read from the service with what is cached; keep it and its origin.
+
+        Returns:
+            Whether the cached copy stands (``False`` when it was dropped).
+        """
+        dropped = True
+        kept = self.cache.read_bytes(f"{key}/..summary")
+        if recorded is None:
+            recorded = self._origins.read_bytes(key)
+        origin = self.origin.encode() if self.origin is not None else None
+        if fresh is None:
+            if kept is not None:
+                self._drop(key, "the service no longer has it")
+        elif origin is not None and recorded is not None and recorded != origin:
+            self._drop(key, f"it was cached from another service ({recorded.decode(errors='replace')})")
+        elif kept is not None and _identity(kept) != _identity(fresh):
+            self._drop(key, "it was uploaded again since it was cached")
+        elif kept is None and recorded is None and self.cache.open_file_exists(f"{key}/..manifest"):
+            # Cached before versions were confirmed (or by another client): nothing says whose it is.
+            self._drop(key, "nothing records which upload it was cached from")
+        else:
+            dropped = False
+        if fresh is not None:
+            self.cache.write_bytes(f"{key}/..summary", fresh)
+            if origin is not None and recorded != origin:
+                self._origins.write_bytes(key, origin)
+        with self._lock:
+            self._confirmed[key] = time.monotonic()
+        return not dropped
+
+    def _learn_latest(self, path: str, data: bytes) -> None:
+        """``..latest`` only ever names a non-probational version, and approval is never undone."""
+        try:
+            name = json.loads(data)["version"]
+        except (ValueError, TypeError, KeyError):
+            return
+        if isinstance(name, str) and name and "/" not in name and not name.startswith(".."):
+            with self._lock:
+                self._settled.add(f"{path.rpartition('/')[0]}/{name}")
+
+    def _settle_manifest(self, key: str, fresh: bytes | None) -> None:
+        """Keep a manifest just read from the service; a different kept one means the version changed."""
+        kept = self.cache.read_bytes(f"{key}/..manifest")
+        recorded = self._origins.read_bytes(key)
+        origin = self.origin.encode() if self.origin is not None else None
+        if kept is not None and fresh != kept:
+            self._drop(key, "its manifest changed since it was cached")
+        elif origin is not None and recorded is not None and recorded != origin:
+            self._drop(key, f"it was cached from another service ({recorded.decode(errors='replace')})")
+        if fresh is None:
+            return
+        self.cache.write_bytes(f"{key}/..manifest", fresh)
+        if origin is not None and recorded != origin:
+            self._origins.write_bytes(key, origin)
+        with self._lock:
+            # The files are checked against this very manifest: the cached copy is current.
+            self._confirmed[key] = time.monotonic()
+
     # ------------------------------------------------------------------ what the cache says
 
     def _settled_in_cache(self, path: str) -> bool:
@@ -110,6 +266,7 @@ class RemoteTransport:
         if len(parts) < 3 or any(part.startswith("..") for part in parts[:3]):
             return False
         key = "/".join(parts[:3])
+        self._confirm(key)
         if key in self._settled:
             return True
         data = self.cache.read_bytes(key + "/..summary")
@@ -200,6 +357,9 @@ class RemoteTransport:
             NotCachedError: Offline, when no copy is kept.
         """
         checked_relative(path)
+        key = _version_key(path)
+        if self.offline:
+            self._confirm(key)
         if self.offline or (reuse and path.endswith(_REUSABLE) and self._settled_in_cache(path)):
             data = self.cache.read_bytes(path)
             if data is not None:
@@ -210,7 +370,14 @@ class RemoteTransport:
         if reuse and logger.isEnabledFor(logging.DEBUG):
             logger.debug("cache miss: %s", path)
         data = self.service.read(path)
-        if data is not None:
+        if key is None and data is not None and path.endswith("/..latest"):
+            self._learn_latest(path, data)
+        if key is not None and path == f"{key}/..summary":
+            # A summary just read confirms the cached version (or shows it was replaced).
+            self._settle_summary(key, data)
+        elif key is not None and path == f"{key}/..manifest":
+            self._settle_manifest(key, data)
+        elif data is not None:
             self.cache.write_bytes(path, data)
         return data
 
@@ -234,7 +401,11 @@ class RemoteTransport:
         """
         internal = _is_internal(path)
         again = overwrite or (internal and not self.offline)
-        if not again and self.cache.valid(path, entry if verify else None):
+        if (
+            not again
+            and self._confirm(_version_key(path))
+            and self.cache.valid(path, entry if verify else None)
+        ):
             if logger.isEnabledFor(logging.DEBUG):
                 logger.debug("cache hit: %s", path)
             return self.cache.local_path(path)
@@ -293,6 +464,9 @@ class RemoteTransport:
                     return False
             return self.cache.valid(path, entry if verify else None)
 
+        if not overwrite or self.offline:
+            for key in sorted({key for path, _ in files if (key := _version_key(path)) is not None}):
+                self._confirm(key)
         # Each group's bytes come from a verified cached member when there is one, else from one download.
         holders: list[str] = []
         downloads: list[tuple[str, ManifestEntry | None]] = []
@@ -358,6 +532,7 @@ class RemoteTransport:
         checked_relative(path)
         if self.offline:
             # Offline, a cached copy (verified when it was downloaded) is read instead.
+            self._confirm(_version_key(path))
             try:
                 return read_file_range(self.cache.path_for(path), start, end, md5=md5, nofollow=True)
             except (FileNotFoundError, NotADirectoryError, IsADirectoryError):

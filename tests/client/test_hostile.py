@@ -52,8 +52,19 @@ def liar(lying: LyingServer, make_client: Callable[..., GobblerClient], box: Pat
 
 
 def written_files(root: Path) -> list[str]:
-    """Files and symlinks below ``root`` (directories do not count)."""
-    return sorted(p for p in snapshot(root) if not (root / p).is_dir() or (root / p).is_symlink())
+    """Files and symlinks below ``root`` (directories do not count), except the cache's records of which
+    service each version came from (``cache/ORIGINS/...``, checked by test_origins_are_recorded)."""
+    return sorted(
+        p
+        for p in snapshot(root)
+        if (not (root / p).is_dir() or (root / p).is_symlink()) and "cache/ORIGINS/" not in p
+    )
+
+
+def test_origins_are_recorded(lying: LyingServer, liar: GobblerClient, box: Path) -> None:
+    serve_version(lying, {"f.txt": BODY})
+    liar.fetch_file("p/a/v/f.txt")
+    assert (box / "cache" / "ORIGINS" / "p" / "a" / "v").read_text() == lying.url
 
 
 def serve_version(lying: LyingServer, files: dict[str, bytes], listing: list[str] | None = None) -> None:

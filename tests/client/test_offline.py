@@ -85,9 +85,9 @@ def cached(service: GobblerService, make_client: Callable[..., GobblerClient]) -
 
 
 def test_offline_reads_come_from_the_cache_without_a_socket(
-    cached: Version, stopped: GobblerService, make_client: Callable[..., GobblerClient]
+    cached: Version, make_client: Callable[..., GobblerClient]
 ) -> None:
-    offline = make_client(stopped.url, offline=True)
+    offline = make_client(cached.client.url, offline=True)
     assert offline.offline is True
     version = offline.project(cached.project.name).asset("a").version("v1")
     with no_sockets():
@@ -103,9 +103,9 @@ def test_offline_reads_come_from_the_cache_without_a_socket(
 
 
 def test_offline_misses_are_typed_and_send_nothing(
-    cached: Version, stopped: GobblerService, make_client: Callable[..., GobblerClient], tmp_path: Path
+    cached: Version, make_client: Callable[..., GobblerClient], tmp_path: Path
 ) -> None:
-    offline = make_client(stopped.url, offline=True)
+    offline = make_client(cached.client.url, offline=True)
     project = offline.project(cached.project.name)
     with no_sockets():
         for read in (
@@ -128,12 +128,12 @@ def test_offline_misses_are_typed_and_send_nothing(
 
 
 def test_a_partly_cached_version_is_not_served_offline(
-    service: GobblerService, stopped: GobblerService, make_client: Callable[..., GobblerClient]
+    service: GobblerService, make_client: Callable[..., GobblerClient]
 ) -> None:
     name, _ = upload(service)
     online = make_client(service.url, transport="remote")
     online.project(name).asset("a").version("v1").fetch("f.txt")
-    offline = make_client(stopped.url, offline=True)
+    offline = make_client(service.url, offline=True)
     version = offline.project(name).asset("a").version("v1")
     with no_sockets():
         assert version.fetch("f.txt").read_text() == "file contents"
@@ -192,3 +192,15 @@ def test_unreachable_service_does_not_hide_what_the_cache_lacks(
             cut_off.project(name).asset("a").version("v1").fetch_directory()
     with pytest.raises(ServiceUnavailableError):
         cut_off.project(trial).asset("a").version("v1").summary()
+
+
+def test_offline_entries_of_another_service_are_not_served(
+    cached: Version, stopped: GobblerService, make_client: Callable[..., GobblerClient]
+) -> None:
+    # The same names under another service's URL are another registry's: never its cached bytes.
+    offline = make_client(stopped.url, offline=True)
+    version = offline.project(cached.project.name).asset("a").version("v1")
+    with no_sockets():
+        for read in (version.manifest, lambda: version.fetch("f.txt"), version.fetch_directory):
+            with pytest.raises(NotCachedError, match="cached from another service"):
+                read()

@@ -1,0 +1,122 @@
+"""A cache that knows what it holds: re-uploads, deletions and a second service never hand out old bytes."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from gobbler_sdk import GobblerClient, NotFoundError
+from gobbler_sdk.testing import GobblerService
+
+from ..conftest import GOBBLER_BINARY
+from .conftest import new_project
+from .support import make_tree, me, unique
+
+
+def upload(service: GobblerService, project: str, contents: str) -> None:
+    source = make_tree(service.staging / unique("src"), {"f.txt": contents, "sub/g.txt": contents * 2})
+    service.request("upload", {"source": source.name, "project": project, "asset": "a", "version": "v1"})
+
+
+def replace(service: GobblerService, project: str, contents: str) -> None:
+    """Delete v1 and upload it again with other bytes; a second passes so the upload time differs."""
+    service.request("delete_version", {"project": project, "asset": "a", "version": "v1"})
+    time.sleep(1.1)
+    upload(service, project, contents)
+
+
+def read_all(client: GobblerClient, project: str) -> tuple[str, str, str, str]:
+    version = client.project(project).asset("a").version("v1")
+    directory = version.fetch_directory()
+    return (
+        version.fetch("f.txt").read_text(),
+        (directory / "sub" / "g.txt").read_text(),
+        version.manifest()["f.txt"].md5sum,
+        version.read_bytes("f.txt").decode(),
+    )
+
+
+def expected(contents: str) -> tuple[str, str, str, str]:
+    return contents, contents * 2, hashlib.md5(contents.encode()).hexdigest(), contents
+
+
+def test_a_version_uploaded_again_is_read_again_by_a_new_client(
+    service: GobblerService, make_client: Callable[..., GobblerClient], caplog: pytest.LogCaptureFixture
+) -> None:
+    name = new_project(service)
+    upload(service, name, "old")
+    assert read_all(make_client(service.url, transport="remote"), name) == expected("old")
+    replace(service, name, "new")
+    with caplog.at_level(logging.INFO, logger="gobbler_sdk"):
+        assert read_all(make_client(service.url, transport="remote"), name) == expected("new")
+    assert any("uploaded again" in r.getMessage() or "changed" in r.getMessage() for r in caplog.records)
+    # The cache holds the new version only, and verifies.
+    assert make_client(service.url, transport="remote").cache.verify() == []
+
+
+def test_a_long_running_client_notices_after_the_revalidation_interval(
+    service: GobblerService, make_client: Callable[..., GobblerClient]
+) -> None:
+    name = new_project(service)
+    upload(service, name, "old")
+    client = make_client(service.url, transport="remote", revalidate_after=0.5)
+    assert read_all(client, name) == expected("old")
+    replace(service, name, "new")
+    time.sleep(0.6)
+    assert read_all(client, name) == expected("new")
+
+
+def test_this_clients_own_changes_are_seen_at_once(
+    service: GobblerService, make_client: Callable[..., GobblerClient], tmp_path: Path
+) -> None:
+    name = new_project(service)
+    client = make_client(service.url, transport="remote")
+    asset = client.project(name).asset("a")
+    asset.upload("v1", make_tree(tmp_path / "one", {"f.txt": "old", "sub/g.txt": "oldold"}))
+    assert read_all(client, name) == expected("old")
+    asset.version("v1").remove()
+    with pytest.raises(NotFoundError):
+        asset.version("v1").manifest()
+    time.sleep(1.1)
+    asset.upload("v1", make_tree(tmp_path / "two", {"f.txt": "new", "sub/g.txt": "newnew"}))
+    assert read_all(client, name) == expected("new")
+
+
+@pytest.fixture
+def second() -> Iterator[GobblerService]:
+    with GobblerService(admin=[me()], binary=GOBBLER_BINARY) as running:
+        yield running
+
+
+def test_two_services_with_the_same_names_never_share_an_entry(
+    service: GobblerService, second: GobblerService, make_client: Callable[..., GobblerClient]
+) -> None:
+    name = new_project(service)
+    second.request("create_project", {"project": name})
+    upload(service, name, "first")
+    upload(second, name, "second")
+    assert read_all(make_client(service.url, transport="remote"), name) == expected("first")
+    assert read_all(make_client(second.url, transport="remote"), name) == expected("second")
+    assert read_all(make_client(service.url, transport="remote"), name) == expected("first")
+
+
+def test_a_cache_without_origins_is_not_trusted(
+    service: GobblerService, make_client: Callable[..., GobblerClient], caplog: pytest.LogCaptureFixture
+) -> None:
+    name = new_project(service)
+    upload(service, name, "old")
+    client = make_client(service.url, transport="remote")
+    read_all(client, name)
+    # A cache filled by an older release: no record of its service, and (say) a stale file and summary.
+    cache = client.cache_dir
+    shutil.rmtree(cache / "ORIGINS")
+    (cache / "REGISTRY" / name / "a" / "v1" / "..summary").unlink()
+    with caplog.at_level(logging.INFO, logger="gobbler_sdk"):
+        assert read_all(make_client(service.url, transport="remote"), name) == expected("old")
+    assert any("nothing records" in r.getMessage() for r in caplog.records)
