@@ -64,9 +64,10 @@ def main() -> None:
             print(f"whole version cached at {copy}: {sorted(p.name for p in copy.iterdir())}")
 
             trial = asset.upload("v3-trial", data, probation=True)
-            print(f"uploaded {trial!r} on probation: {trial.on_probation}; latest still {asset.latest()!r}")
+            probational = trial.summary().on_probation
+            print(f"uploaded {trial!r} on probation: {probational}; latest still {asset.latest()!r}")
             trial.approve()
-            print(f"approved: on probation {trial.on_probation}")
+            print(f"approved: on probation {trial.summary().on_probation}")
             rejected = asset.upload("v4-trial", data, probation=True)
             rejected.reject()
             print(f"rejected {rejected!r}: exists {rejected.exists()}")
@@ -84,7 +85,7 @@ def main() -> None:
             v2.clone(clone_dir)
             (clone_dir / "NOTES.txt").write_text("only this file is new\n")
             v5 = asset.upload("v5", clone_dir)
-            new_bytes = v5.manifest().total_size
+            new_bytes = v5.manifest().stored_size
             print(f"cloned v2 into {v5!r}: {new_bytes} new bytes, the rest are links")
 
             # Large downloads show a progress bar (bytes, rate, time left) when stderr is a terminal.

@@ -49,7 +49,7 @@ if TYPE_CHECKING:
         UnsafePathError,
     )
     from .filesystem import GobblerFileSystem
-    from .handles import Asset, Project, Version, VersionPath
+    from .handles import Asset, Project, Version
     from .models import (
         LinkTarget,
         Manifest,
@@ -112,7 +112,6 @@ __all__ = [
     "UnsafePathError",
     "Uploader",
     "Version",
-    "VersionPath",
     "__version__",
 ]
 
@@ -154,7 +153,6 @@ _SOURCES: dict[str, str] = {
     "Asset": ".handles",
     "Project": ".handles",
     "Version": ".handles",
-    "VersionPath": ".handles",
     "LinkTarget": ".models",
     "Manifest": ".models",
     "ManifestEntry": ".models",

@@ -306,6 +306,26 @@ class Documents:
         self.mark_settled(f"{parts[0]}/{parts[1]}/{name}")
         return name
 
+    def resolved(self, path: str, force_remote: bool) -> str:
+        """``path`` with a ``..latest`` version resolved to the asset's latest version's name (read once).
+
+        Args:
+            path: ``project/asset/version[/...]``, where the version may be ``..latest``.
+            force_remote: Read ``..latest`` through the REST API even when the registry is mounted.
+
+        Raises:
+            NotFoundError: When the project or asset does not exist, or the asset has no latest version.
+        """
+        parts = path.split("/")
+        if len(parts) < 3 or parts[2] != "..latest":
+            return path
+        name = self.latest((parts[0], parts[1]), force_remote)
+        if name is None:
+            raise self.missing(tuple(parts[:2]), force_remote) or NotFoundError(
+                f"asset {parts[0]}/{parts[1]} has no latest version (nothing uploaded, or only probational)"
+            )
+        return "/".join([parts[0], parts[1], name, *parts[3:]])
+
     def entry_for(
         self,
         path: str,

@@ -103,8 +103,8 @@ class Downloads:
 
     def fetch_file(self, path: str, **options: Unpack[FileOptions]) -> Path:
         """See :meth:`GobblerClient.fetch_file <gobbler_sdk.GobblerClient.fetch_file>`."""
-        checked_relative(path)
         force_remote = options.get("force_remote", False)
+        path = self._documents.resolved(checked_relative(path), force_remote)
         try:
             return self._fetch_file(path, **options)
         except NotFoundError as exc:
@@ -149,7 +149,7 @@ class Downloads:
 
     def open(self, path: str, *, force_remote: bool = False) -> BinaryIO:
         """Open a registry file for binary reading, through the transport."""
-        checked_relative(path)
+        path = self._documents.resolved(checked_relative(path), force_remote)
         try:
             return self._documents.reader(force_remote).open(path)
         except NotFoundError as exc:
@@ -173,6 +173,7 @@ class Downloads:
         if end == start:
             return b""
         force_remote, verify = options.get("force_remote", False), options.get("verify", True)
+        path = self._documents.resolved(path, force_remote)
         piece = self._documents.reader(force_remote).read_range(path, start, end, md5=verify)
         data, total = piece.data, piece.total
         if entry is not None and total != entry.size:
@@ -198,8 +199,9 @@ class Downloads:
         it once and check the listing; look up every selected file's manifest entry; have the transport
         place the files (verified); copy them into ``local_dir`` when one is given.
         """
-        relative = checked_relative(path.strip("/"))
         force_remote = options.get("force_remote", False)
+        # Resolved once: a directory read never straddles a new upload.
+        relative = self._documents.resolved(checked_relative(path.strip("/")), force_remote)
         local_dir = options.get("local_dir")
         reader = self._documents.reader(force_remote)
         try:

@@ -163,6 +163,7 @@ class Writes:
         concurrency: int | None,
         progress: bool | ProgressCallback | None,
         follow_symlinks: bool,
+        check: bool = True,
     ) -> None:
         """Upload ``directory`` as version ``parts`` (see :meth:`Asset.upload <gobbler_sdk.Asset.upload>`)."""
         key = "/".join(parts)
@@ -171,6 +172,12 @@ class Writes:
         if not directory.is_dir():
             raise InvalidRequestError(f"cannot upload {directory}: not a directory")
         staging = self._connections.checked_staging()
+        if check and self._documents.exists(parts, False):
+            # Refused before a byte is copied into staging; the service's answer stays authoritative for a
+            # race with another upload of the same name.
+            raise InvalidRequestError(
+                f"cannot upload {key}: the version already exists (remove it first, or choose another name)"
+            )
         in_place = is_direct_child(directory, staging)
         what = f"upload {key}"
         payload: dict[str, Any] = {

@@ -246,13 +246,18 @@ class GobblerClient:
         """Every project of the registry, sorted by name."""
         return [self.project(name) for name in self._core.documents.subdirectories("", force_remote)]
 
-    def unpack_path(self, path: str) -> tuple[Version, str | None]:
+    def unpack_path(self, path: str, *, force_remote: bool = False) -> tuple[Version, str | None]:
         """Split ``project/asset/version[/file]`` into a version handle and the path inside it.
+
+        A version spelled ``..latest`` is resolved to the asset's latest version (one read).
 
         Raises:
             InvalidRequestError: When the path has fewer than three components.
+            NotFoundError: For ``..latest``, when the asset does not exist or has no latest version.
         """
         parts = checked_relative(path.strip("/")).split("/")
+        if len(parts) >= 3:
+            parts = self._core.documents.resolved("/".join(parts), force_remote).split("/")
         if len(parts) < 3:
             raise InvalidRequestError(
                 f"{path!r} does not name a version: expected project/asset/version[/path]"
@@ -312,6 +317,9 @@ class GobblerClient:
                 (download again even when a verified copy is cached), ``verify`` (check a download's size
                 and MD5 against the manifest, and a cached copy's before reusing it), ``progress`` and
                 ``tqdm_class`` (see :class:`~gobbler_sdk.FileOptions`).
+
+        A version spelled ``..latest`` (``project/asset/..latest/file``) means the asset's latest version,
+        here and in every read that takes a registry path.
 
         Raises:
             NotFoundError: When the file does not exist.

@@ -18,7 +18,7 @@ from ._names import client_name_problem
 from ._pathsafety import checked_relative
 from ._progress import ProgressCallback, TqdmClass, with_tqdm_class
 from ._writes import owner_list, uploader_list
-from .errors import InvalidArgumentError, InvalidNameError, NotFoundError, ServiceError
+from .errors import InvalidArgumentError, InvalidNameError, InvalidRequestError, NotFoundError, ServiceError
 from .models import Manifest, Permissions, Summary, Uploader
 
 if sys.version_info >= (3, 11):
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from ._downloads import DirectoryOptions, FileOptions
     from .client import GobblerClient
 
-__all__ = ["Asset", "Project", "Version", "VersionPath"]
+__all__ = ["Asset", "Project", "Version"]
 
 _H = TypeVar("_H", bound="_Handle")
 
@@ -368,7 +368,12 @@ class Asset(_Handle):
     def latest(self, *, force_remote: bool = False) -> Version | None:
         """The latest non-probational version, as recorded by the service, or ``None``."""
         name = self._core.documents.latest((self._parts[0], self._parts[1]), force_remote)
-        return None if name is None else self.version(name)
+        if name is None:
+            missing = self._core.documents.missing(self._parts, force_remote)
+            if missing is not None:
+                raise missing
+            return None
+        return self.version(name)
 
     def refresh_latest(self) -> Version | None:
         """Recompute the latest version (administrators only) and return it."""
@@ -431,6 +436,7 @@ class Asset(_Handle):
         progress: bool | ProgressCallback | None = None,
         tqdm_class: TqdmClass | None = None,
         follow_symlinks: bool = False,
+        check: bool = True,
     ) -> Version:
         """Upload ``directory`` as a new version of this asset.
 
@@ -456,6 +462,8 @@ class Asset(_Handle):
             follow_symlinks: Upload what the refused symlinks point to (a file's bytes, a directory's
                 contents) instead of refusing them. Only for copies: a directory already in staging is
                 submitted as it is.
+            check: Refuse a version that already exists before anything is copied (one listing);
+                ``False`` leaves it to the service, which answers HTTP 400 after the copy.
 
         Returns:
             The new version.
@@ -479,6 +487,7 @@ class Asset(_Handle):
             concurrency=concurrency,
             progress=with_tqdm_class(progress, tqdm_class),
             follow_symlinks=follow_symlinks,
+            check=check,
         )
         return target
 
@@ -488,28 +497,6 @@ class Asset(_Handle):
         if force:
             payload["force"] = True
         self._core.writes.submit("delete_asset", payload, f"remove asset {self.key}")
-
-
-class VersionPath(str):
-    """The version's ``project/asset/version`` string, which can also be called for its local directory.
-
-    ``version.path`` reads like the other handles' ``path``; ``version.path()`` returns the version's
-    directory: the registry's own when it is mounted, else a complete, verified cached copy.
-    """
-
-    _version: Version
-
-    def __new__(cls, version: Version) -> VersionPath:  # noqa: D102 - documented on the class
-        text = super().__new__(cls, version.key)
-        text._version = version
-        return text
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (VersionPath, (self._version,))
-
-    def __call__(self, **options: Unpack[DirectoryOptions]) -> Path:
-        """Local directory holding the version (see :meth:`Version.fetch_directory`)."""
-        return self._version.fetch_directory(**options)
 
 
 class Version(_Handle):
@@ -545,9 +532,9 @@ class Version(_Handle):
         return self._parts[2]
 
     @property
-    def path(self) -> VersionPath:
-        """``project/asset/version``; call it (``version.path()``) for the local directory."""
-        return VersionPath(self)
+    def path(self) -> str:
+        """``project/asset/version`` (a registry key; :meth:`fetch_directory` gives a local directory)."""
+        return self.key
 
     def _fields(self) -> dict[str, Any]:
         return {"project": self._parts[0], "asset": self._parts[1], "version": self.name}
@@ -605,11 +592,6 @@ class Version(_Handle):
         if name not in ("..summary", "..manifest"):
             raise InvalidArgumentError(f"name must be '..summary' or '..manifest', not {name!r}")
         return self._core.documents.version_document(self._parts, name, force_remote, overwrite)
-
-    @property
-    def on_probation(self) -> bool:
-        """Whether the version is probational (reads its summary)."""
-        return self.summary().on_probation
 
     def files(
         self,
@@ -710,12 +692,37 @@ class Version(_Handle):
         """
         return self._core.writes.clone(self._parts, Path(destination))
 
-    def approve(self, *, spoof: str | None = None) -> None:
-        """Approve this probational version (project owners and administrators)."""
+    def approve(self, *, spoof: str | None = None, check: bool = True) -> None:
+        """Approve this probational version (project owners and administrators).
+
+        Args:
+            spoof: Act on behalf of this user (needs the service's permission).
+            check: Refuse a version that is not on probation before anything is sent (one read of its
+                summary); ``False`` leaves it to the service, which answers HTTP 500.
+
+        Raises:
+            InvalidRequestError: When the version is not on probation (checked before anything is sent;
+                the service's answer stays authoritative for a race with another approval).
+            NotFoundError: When the version does not exist.
+        """
+        if check:
+            self._require_probation("approve")
         self._core.writes.submit("approve_probation", self._with_spoof(spoof), f"approve {self.key}")
 
-    def reject(self, *, force: bool = False, spoof: str | None = None) -> None:
-        """Reject (delete) this probational version (project owners and administrators)."""
+    def reject(self, *, force: bool = False, spoof: str | None = None, check: bool = True) -> None:
+        """Reject (delete) this probational version (project owners and administrators).
+
+        Args:
+            force: Delete it even when its manifest cannot be read to update the usage.
+            spoof: Act on behalf of this user (needs the service's permission).
+            check: As for :meth:`approve`.
+
+        Raises:
+            InvalidRequestError: When the version is not on probation (checked before anything is sent).
+            NotFoundError: When the version does not exist.
+        """
+        if check:
+            self._require_probation("reject")
         payload = self._with_spoof(spoof)
         if force:
             payload["force"] = True
@@ -739,6 +746,10 @@ class Version(_Handle):
             ServiceError: Describing the first discrepancy found.
         """
         self._core.writes.submit("validate_version", self._fields(), f"validate {self.key}")
+
+    def _require_probation(self, action: str) -> None:
+        if not self.summary(overwrite=True).on_probation:
+            raise InvalidRequestError(f"cannot {action} {self.key}: it is not on probation")
 
     def _with_spoof(self, spoof: str | None) -> dict[str, Any]:
         payload = self._fields()

@@ -247,7 +247,16 @@ class Manifest(RootModel[dict[str, _EntryData]]):
 
     @property
     def total_size(self) -> int:
-        """Bytes the version adds to its project's usage: the sizes of entries that are not links."""
+        """The size of the version: the bytes of all its files, links included (what a download holds)."""
+        return sum(data["size"] for data in self.root.values())
+
+    @property
+    def stored_size(self) -> int:
+        """The bytes the version stores itself (files that are not links).
+
+        What it adds to its project's usage: a version whose files were deduplicated against the previous
+        one may store 0 bytes.
+        """
         return sum(data["size"] for data in self.root.values() if "link" not in data)
 
     def files(self) -> list[str]:
@@ -271,12 +280,25 @@ class Manifest(RootModel[dict[str, _EntryData]]):
     def _repr_html_(self) -> str:
         """The first entries as a table, for notebooks."""
         rows = [
-            (path, data["size"], data["md5sum"] or "(empty directory)", _link_text(data))
+            (path, readable_size(data["size"]), data["md5sum"] or "(empty directory)", _link_text(data))
             for path, data in list(self.root.items())[:_HTML_ROWS]
         ]
         more = f", first {_HTML_ROWS} shown" if len(self.root) > _HTML_ROWS else ""
-        caption = f"Manifest: {len(self.root)} entries, {self.total_size} bytes{more}"
+        caption = (
+            f"Manifest: {len(self.root)} entries, {readable_size(self.total_size)}"
+            f" ({readable_size(self.stored_size)} stored){more}"
+        )
         return _html_table(caption, ("path", "size", "md5sum", "link"), rows)
+
+
+def readable_size(size: int) -> str:
+    """A byte count for people: ``512 B``, ``1.2 KiB``, ``16.0 MiB`` (powers of 1024)."""
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if value < 1024 or unit == "TiB":
+            return f"{size} B" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")
 
 
 def _link_text(data: _EntryData) -> str:

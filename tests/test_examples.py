@@ -33,12 +33,12 @@ def test_mirror_transport_example() -> None:
     assert "files: ['tables/counts.csv']" in out
     assert "counts: ['place,count', 'north,12']" in out
     assert "copied: ['counts.csv']" in out
-    assert "reads served by the mirror: 4" in out
+    assert "reads served by the mirror: 5" in out
 
 
 def test_quickstart_tour() -> None:
     out = run("quickstart.py")
-    assert "uploaded Version('demo/counts/v1'): 4 entries, 57 bytes" in out
+    assert "uploaded Version('demo/counts/v1'): 4 entries, 86 bytes" in out
     assert "unchanged files became links: ['README.txt', 'latest.csv']" in out
     assert "local read" in out and "'west,2'" in out
     assert "rejected Version('demo/counts/v4-trial'): exists False" in out

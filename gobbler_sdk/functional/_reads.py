@@ -89,7 +89,11 @@ def fetch_latest(project: str, asset: str, registry: str, url: str, force_remote
         force_remote: Read through the REST API even when the registry is mounted.
     """
     client = client_for(url=url, registry=registry, remote=force_remote)
-    latest = client.project(project).asset(asset).latest()
+    try:
+        latest = client.project(project).asset(asset).latest()
+    except NotFoundError:
+        # pygobbler answers None for a missing project or asset too.
+        return None
     return None if latest is None else latest.name
 
 

@@ -104,6 +104,7 @@ def upload_directory(
         ignore_dot=ignore_dot,
         spoof=spoof,
         concurrency=concurrent,
+        check=False,  # pygobbler leaves an existing version to the service (HTTP 400)
     )
 
 
@@ -235,7 +236,8 @@ def approve_probation(
         spoof: Act on behalf of this user (the service must allow the caller to).
     """
     handle = client_for(url=url, staging=staging).project(project).asset(asset).version(version)
-    handle.approve(spoof=spoof)
+    # pygobbler leaves every refusal to the service: the same errors, with its HTTP status.
+    handle.approve(spoof=spoof, check=False)
 
 
 def reject_probation(
@@ -259,7 +261,7 @@ def reject_probation(
         spoof: Act on behalf of this user (the service must allow the caller to).
     """
     handle = client_for(url=url, staging=staging).project(project).asset(asset).version(version)
-    handle.reject(force=force, spoof=spoof)
+    handle.reject(force=force, spoof=spoof, check=False)
 
 
 def set_permissions(

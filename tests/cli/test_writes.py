@@ -56,7 +56,7 @@ def test_a_project_from_creation_to_removal(
     uploaded = cli("--json", "upload", f"{name}/asset/v1", str(source), "--probation", transport=transport)
     version = api.project(name).asset("asset").version("v1")
     assert uploaded.json() == {"version": version.key, "probation": True, "files": 2, "size": 8}
-    assert version.on_probation and sorted(version.manifest()) == ["a.txt", "d/b.txt"]
+    assert version.summary().on_probation and sorted(version.manifest()) == ["a.txt", "d/b.txt"]
     assert cli("--json", "approve", version.key, transport=transport).json() == {
         "version": version.key,
         "approved": True,

@@ -134,7 +134,7 @@ def test_directories(reader: GobblerClient, v1: Version, tmp_path: Path) -> None
         == hashlib.md5(FILES["tables/x.csv"].encode()).hexdigest()
     )
     assert not (mine / "..manifest").exists()
-    assert v1.path() == whole
+    assert v1.fetch_directory() == whole
 
 
 def test_gobbler_urls(reader: GobblerClient, v1: Version) -> None:

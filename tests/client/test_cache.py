@@ -86,19 +86,19 @@ def test_internal_files_are_always_fetched_again(
 
 
 def test_directory_reuse_overwrite_and_repair(version: Version, proxy: LyingServer) -> None:
-    directory = version.path()
+    directory = version.fetch_directory()
     user_files = ("f.txt", "alias", "sub/g.txt")
     assert sum(downloads(proxy, version, p) for p in user_files) == 2  # alias shares f.txt's bytes
     assert (directory / "empty").is_dir()
 
     proxy.reset()
-    assert version.path() == directory
+    assert version.fetch_directory() == directory
     assert sum(downloads(proxy, version, p) for p in user_files) == 0
 
     (directory / "sub" / "g.txt").write_text("ruin")
     (directory / "alias").unlink()
     proxy.reset()
-    version.path()
+    version.fetch_directory()
     assert (directory / "sub" / "g.txt").read_text() == "more"
     assert (directory / "alias").read_text() == "file contents"
     assert downloads(proxy, version, "sub/g.txt") == 1
@@ -109,7 +109,7 @@ def test_directory_reuse_overwrite_and_repair(version: Version, proxy: LyingServ
     assert sum(downloads(proxy, version, p) for p in user_files) == 2
 
     proxy.reset()
-    assert version.path(overwrite=True) == directory
+    assert version.fetch_directory(overwrite=True) == directory
     assert sum(downloads(proxy, version, p) for p in user_files) == 2
 
 
@@ -193,14 +193,15 @@ def test_probational_documents_are_always_fetched(
     trial = remote.project(name).asset("a").version("p1")
     assert trial.summary().on_probation is True
     trial.manifest()  # not known to be settled: the summary is asked for again
-    assert trial.on_probation is True
+    assert trial.summary().on_probation is True
     assert proxy.count(f"/fetch/{trial.key}/..summary") == 3
     trial.approve()
     # Approval rewrote the summary; the client sees it at once, then reuses the settled version's documents
     # (approval never changes a manifest, so the one kept while it was probational still holds).
-    assert trial.on_probation is False
+    assert trial.summary().on_probation is False
     trial.manifest()
     trial.manifest()
     trial.summary()
-    assert proxy.count(f"/fetch/{trial.key}/..summary") == 4
+    # approve() read the summary once more, to refuse approving what is not on probation.
+    assert proxy.count(f"/fetch/{trial.key}/..summary") == 5
     assert proxy.count(f"/fetch/{trial.key}/..manifest") == 1

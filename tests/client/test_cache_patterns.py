@@ -94,7 +94,7 @@ def test_patterns_choose_what_is_downloaded(
     fetched = {p.split(version.key + "/", 1)[1] for p in proxy.paths("/fetch/")}
     assert {p for p in fetched if not p.startswith("..")} == {"tables/counts.csv"}
     # A link selected without its target gets the target's bytes under its own name only.
-    version.path(allow_patterns="alias")
+    version.fetch_directory(allow_patterns="alias")
     assert user_files(directory) == {"tables/counts.csv", "alias"}
     assert (directory / "alias").read_text() == TREE["tables/counts.csv"]
     assert version.fetch_directory(ignore_patterns="*") == directory

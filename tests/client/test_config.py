@@ -141,7 +141,7 @@ def test_a_transport_instance_can_be_passed(
     assert [p.name for p in client.projects()] == ["only-here"]
     version = client.project("only-here").asset("a").version("v1")
     assert version.fetch("file.txt") == mirror / "only-here" / "a" / "v1" / "file.txt"
-    assert version.path() == mirror / "only-here" / "a" / "v1"
+    assert version.fetch_directory() == mirror / "only-here" / "a" / "v1"
     assert client.fetch_directory("only-here/a") == mirror / "only-here" / "a"
     assert "only-here" not in [p.name for p in client.projects(force_remote=True)]
 

@@ -87,7 +87,8 @@ def test_a_gobbler_service_with_its_prefix_reads_fine(prefixed: GobblerService, 
     name = new_project(prefixed)
     with GobblerClient(prefixed.url, transport="remote", cache=tmp_path) as client:
         assert client.project(name).assets() == []
-        assert client.project(name).asset("a").latest() is None
+        with pytest.raises(NotFoundError, match="does not exist"):
+            client.project(name).asset("a").latest()
 
 
 # ---------------------------------------------------------------------- missing project, asset or version
@@ -113,7 +114,7 @@ MISSING_READS: dict[str, tuple[str, Callable[[Any], object]]] = {
     "asset.permissions": ("asset", lambda h: h.permissions()),
     "manifest": ("version", lambda h: h.manifest()),
     "summary": ("version", lambda h: h.summary()),
-    "on_probation": ("version", lambda h: h.on_probation),
+    "on_probation": ("version", lambda h: h.summary().on_probation),
     "files": ("version", lambda h: h.files()),
     "fetch": ("version", lambda h: h.fetch("x.txt")),
     "fetch_unverified": ("version", lambda h: h.fetch("x.txt", verify=False)),
@@ -161,9 +162,22 @@ def test_a_missing_level_is_reported_alike(
 
 
 @pytest.mark.parametrize("missing", LEVELS[:2])
-def test_latest_of_a_missing_asset_is_none(client: GobblerClient, existing: str, missing: str) -> None:
-    handle, _ = handle_with_missing(client, existing, "asset", missing)
-    assert handle.latest() is None
+def test_latest_of_a_missing_asset_is_not_found(client: GobblerClient, existing: str, missing: str) -> None:
+    # None would read as "exists, nothing approved yet"; a misspelt name is an error instead.
+    handle, message = handle_with_missing(client, existing, "asset", missing)
+    with pytest.raises(NotFoundError) as caught:
+        handle.latest()
+    assert message in str(caught.value)
+
+
+def test_latest_of_an_asset_without_one_is_none(client: GobblerClient, service: GobblerService) -> None:
+    name = new_project(service)
+    source = make_tree(service.staging / unique("src"), {"x": "x"})
+    service.request(
+        "upload",
+        {"source": source.name, "project": name, "asset": "a", "version": "p", "on_probation": True},
+    )
+    assert client.project(name).asset("a").latest() is None
 
 
 def test_permissions_of_an_asset_not_uploaded_yet_are_empty(client: GobblerClient, existing: str) -> None:

@@ -110,10 +110,24 @@ def test_service_errors(client: GobblerClient, service: GobblerService) -> None:
     name = new_project(service)
     source = make_tree(service.staging / unique("src"), {"x": "x"})
     service.request("upload", {"source": source.name, "project": name, "asset": "a", "version": "v"})
+    # A file changed behind the service's back: validation fails on the service's side (HTTP 500).
+    (service.registry / name / "a" / "v" / "x").write_text("y")
     with pytest.raises(ServiceError) as caught:
-        client.project(name).asset("a").version("v").approve()
+        client.project(name).asset("a").version("v").validate()
     assert caught.value.status == 500
-    assert "not on probation" in str(caught.value)
+    assert type(caught.value) is ServiceError
+
+
+def test_approving_a_settled_version_is_the_callers_mistake(
+    client: GobblerClient, service: GobblerService
+) -> None:
+    name = new_project(service)
+    source = make_tree(service.staging / unique("src"), {"x": "x"})
+    service.request("upload", {"source": source.name, "project": name, "asset": "a", "version": "v"})
+    for action in ("approve", "reject"):
+        with pytest.raises(InvalidRequestError, match="not on probation") as caught:
+            getattr(client.project(name).asset("a").version("v"), action)()
+        assert caught.value.status is None  # refused before anything was sent
 
 
 def test_stopped_service(

@@ -17,7 +17,6 @@ from gobbler_sdk import (
     ServiceUnavailableError,
     UnsafePathError,
     Version,
-    VersionPath,
 )
 from gobbler_sdk.testing import free_port
 
@@ -54,8 +53,7 @@ def test_repr_path_and_key(offline: GobblerClient) -> None:
         "Asset('proj/asset')",
         "Version('proj/asset/v 1')",
     ]
-    assert isinstance(version.path, VersionPath)
-    assert isinstance(version.path, str)
+    assert type(version.path) is str  # a key only: nothing to call, nothing read
     assert str(version.path) == version.key == "proj/asset/v 1"
     assert f"{version.path}/x" == "proj/asset/v 1/x"
     assert version.client is offline
@@ -152,7 +150,7 @@ def test_handles_can_be_built_directly(offline: GobblerClient) -> None:
     assert Version(asset, "v") == offline.project("p").asset("a").version("v")
 
 
-def test_version_path_is_callable_for_the_directory(offline: GobblerClient, tmp_path: Path) -> None:
+def test_the_local_directory_is_a_method_not_the_path(offline: GobblerClient, tmp_path: Path) -> None:
     version = offline.project("p").asset("a").version("v")
     with pytest.raises(ServiceUnavailableError):
-        version.path()
+        version.fetch_directory()

@@ -299,7 +299,9 @@ def test_errors_that_are_not_retried(
 
 
 def test_a_missing_internal_file_is_absent_not_an_error(lying: LyingServer, liar: GobblerClient) -> None:
-    lying.json("/list", ["p/"])  # the project exists (a missing one is a NotFoundError)
+    # The project and the asset exist (a missing one is a NotFoundError).
+    lying.json("/list", ["p/"])
+    lying.json("/list?path=p", ["a/"])
     assert liar.project("p").asset("a").latest() is None
     assert liar.project("p").asset("a").permissions().owners == ()
     assert lying.count("/fetch/p/a/..latest") == 1

@@ -203,6 +203,6 @@ def test_manifest_helpers_on_a_built_manifest() -> None:
     )
     assert manifest.files() == ["f", "l"]
     assert manifest.empty_directories() == ["d"]
-    assert manifest.total_size == 3
+    assert (manifest.total_size, manifest.stored_size) == (6, 3)
     assert manifest.linked() == {"l": LinkTarget(project="p", asset="a", version="v", path="f")}
     assert [path for path, _ in manifest.items()] == ["d", "f", "l"]

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from gobbler_sdk import Asset, GobblerClient, Manifest, Project, Version, VersionPath
+from gobbler_sdk import Asset, GobblerClient, Manifest, Project, Version
 from gobbler_sdk.testing import GobblerService
 
 from .conftest import new_project
@@ -63,10 +63,10 @@ def test_handles_and_models_round_trip(client: GobblerClient, uploaded: str) -> 
     assert (project2.key, asset2.key, version2.key) == (project.key, asset.key, version.key)
     # Pickled together, they share one client on the other side.
     assert project2.client is asset2.client is version2.client is not client
-    assert isinstance(path2, VersionPath) and path2 == version.key and path2._version == version2
+    assert path2 == version.key
     assert isinstance(manifest2, Manifest) and manifest2 == version.manifest()
     assert version2.manifest() == version.manifest()
-    assert path2() == version.path()
+    assert version2.fetch_directory() == version.fetch_directory()
 
 
 @pytest.mark.parametrize("method", ["spawn", "fork"])

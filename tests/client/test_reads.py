@@ -179,8 +179,10 @@ def test_listing_missing_things(project: Project) -> None:
 def test_latest(project: Project) -> None:
     assert project.asset("a").latest() == project.asset("a").version("v2")
     assert project.asset("b").latest() is None
-    assert project.asset("nope").latest() is None
-    assert project.client.project(unique("missing")).asset("a").latest() is None
+    with pytest.raises(NotFoundError, match=r"asset .* does not exist"):
+        project.asset("nope").latest()
+    with pytest.raises(NotFoundError, match=r"project .* does not exist"):
+        project.client.project(unique("missing")).asset("a").latest()
 
 
 def test_manifests(project: Project, data: Data) -> None:
@@ -192,14 +194,15 @@ def test_manifests(project: Project, data: Data) -> None:
     assert list(v2) == ["a.txt", "alias", "c.txt", "sub/b2.txt"]
     assert len(v2) == 4 and "c.txt" in v2 and "nope" not in v2
     assert v2["c.txt"].size == 3 and v2.get("nope") is None
-    assert v2.total_size == 3
+    assert v2.stored_size == 3
+    assert v2.total_size == sum(entry.size for entry in v2.values())
     assert v2.files() == ["a.txt", "alias", "c.txt", "sub/b2.txt"]
     assert sorted(v2.linked()) == ["a.txt", "alias", "sub/b2.txt"]
     assert v2["a.txt"].link is not None and v2["a.txt"].link.registry_path == f"{data.project}/a/v1/a.txt"
     v1 = project.asset("a").version("v1").manifest()
     assert v1.empty_directories() == ["empty", "sub/deeper/none"]
     assert v1["empty"].is_directory and not v1["a.txt"].is_directory
-    assert v1.total_size == 11
+    assert v1.total_size == v1.stored_size == 11
 
 
 def test_summaries(project: Project) -> None:
@@ -210,13 +213,13 @@ def test_summaries(project: Project) -> None:
     assert v1.upload_finish.tzinfo is not None
     v3 = project.asset("a").version("v3")
     assert v3.summary().on_probation is True
-    assert v3.on_probation is True
-    assert project.asset("a").version("v2").on_probation is False
+    assert not hasattr(v3, "on_probation")  # a property would send a request when merely looked at
+    assert project.asset("a").version("v2").summary().on_probation is False
 
 
 def test_missing_version_reads(project: Project) -> None:
     missing = project.asset("a").version("nope")
-    for read in (missing.manifest, missing.summary, lambda: missing.on_probation):
+    for read in (missing.manifest, missing.summary, lambda: missing.summary().on_probation):
         with pytest.raises(NotFoundError):
             read()
     with pytest.raises(NotFoundError):
@@ -231,8 +234,15 @@ def test_missing_version_reads(project: Project) -> None:
             project.asset("a").version("v1").fetch(directory)
     with pytest.raises(NotFoundError):
         project.client.fetch_directory(f"{project.name}/a/v1/a.txt")
-    with pytest.raises(NotFoundError):
-        project.client.fetch_directory(f"{project.name}/a/..latest")
+    # ..latest names the asset's latest version in every read (resolved once per call).
+    latest = project.asset("a").latest()
+    assert latest is not None
+    assert project.client.fetch_directory(f"{project.name}/a/..latest") == latest.fetch_directory()
+    assert project.client.fetch_file(f"{project.name}/a/..latest/c.txt") == latest.fetch("c.txt")
+    assert project.client.read_range(f"{project.name}/a/..latest/c.txt") == latest.read_bytes("c.txt")
+    assert project.client.unpack_path(f"{project.name}/a/..latest/c.txt") == (latest, "c.txt")
+    with pytest.raises(NotFoundError, match="has no latest version"):
+        project.client.fetch_file(f"{project.name}/b/..latest/x")
 
 
 def test_permissions(project: Project) -> None:
@@ -313,14 +323,14 @@ def test_odd_names(project: Project) -> None:
     assert version.fetch(ODD_FILE).read_text() == "odd"
     assert version.manifest()[ODD_FILE].size == 3
     assert version.summary().upload_user_id == me()
-    assert (version.path() / ODD_FILE).read_text() == "odd"
+    assert (version.fetch_directory() / ODD_FILE).read_text() == "odd"
 
 
 def test_version_directory(
     project: Project, client: GobblerClient, service: GobblerService, data: Data
 ) -> None:
     v2 = project.asset("a").version("v2")
-    directory = v2.path()
+    directory = v2.fetch_directory()
     assert v2.fetch_directory() == directory
     assert v2.download() == directory
     if client.transport.kind == "local":
@@ -346,7 +356,7 @@ def test_version_directory(
 
 
 def test_empty_directories_are_created(project: Project, client: GobblerClient) -> None:
-    directory = project.asset("a").version("v1").path()
+    directory = project.asset("a").version("v1").fetch_directory()
     assert (directory / "empty").is_dir()
     assert (directory / "sub" / "deeper" / "none").is_dir()
     assert not os.listdir(directory / "empty")
@@ -354,8 +364,8 @@ def test_empty_directories_are_created(project: Project, client: GobblerClient) 
 
 def test_version_path_force_remote(project: Project, client: GobblerClient, data: Data) -> None:
     v1 = project.asset("a").version("v1")
-    assert v1.path(force_remote=True) == client.cache_dir / "REGISTRY" / data.project / "a" / "v1"
-    assert (v1.path(force_remote=True) / "sub" / "b.txt").read_text() == "world!"
+    assert v1.fetch_directory(force_remote=True) == client.cache_dir / "REGISTRY" / data.project / "a" / "v1"
+    assert (v1.fetch_directory(force_remote=True) / "sub" / "b.txt").read_text() == "world!"
 
 
 def test_fetch_directory_of_a_sub_directory_and_an_asset(

@@ -26,7 +26,10 @@ def test_a_manifest_shows_its_count_and_size_not_its_contents() -> None:
 
 def test_manifest_html_is_a_small_escaped_table() -> None:
     page = big_manifest(30)._repr_html_()
-    assert page.startswith("<table><caption>Manifest: 31 entries, 300 bytes, first 20 shown</caption>")
+    assert page.startswith(
+        "<table><caption>Manifest: 31 entries, 300 B (300 B stored), first 20 shown</caption>"
+    )
+    assert "<td>dir/file-00019.txt</td><td>10 B</td>" in page
     assert page.count("<tr>") == 21
     small = big_manifest(0)._repr_html_()
     assert "<script>" not in small and "&lt;script&gt;alert(1)&lt;/script&gt;" in small

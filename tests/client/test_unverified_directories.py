@@ -96,5 +96,5 @@ def test_unverified_download_reuses_a_same_size_corrupt_cached_copy(
 
 
 def test_unverified_version_path_call(version: Version, proxy: LyingServer) -> None:
-    directory = version.path(verify=False)
+    directory = version.fetch_directory(verify=False)
     assert (directory / "sub" / "g.txt").read_text() == "more"

@@ -193,9 +193,12 @@ def test_upload_failures_leave_staging_clean(
     assert dangling.value.status is None
     assert not asset.version("v2").exists()
 
-    with pytest.raises(InvalidRequestError) as exists:
+    with pytest.raises(InvalidRequestError, match="already exists") as exists:
         asset.upload("v1", source(tmp_path, {"y": "y"}))
-    assert exists.value.status == 400 and "already exists" in (exists.value.reason or "")
+    assert exists.value.status is None  # refused before a byte was copied into staging
+    with pytest.raises(InvalidRequestError) as told:
+        asset.upload("v1", source(tmp_path, {"y": "y"}), check=False)
+    assert told.value.status == 400 and "already exists" in (told.value.reason or "")
 
     with pytest.raises(NotFoundError) as missing:
         client.project(unique("missing")).asset("a").upload("v1", source(tmp_path, {"y": "y"}))
@@ -284,7 +287,7 @@ def test_probational_and_spoofed_uploads(
     normal = asset.upload("v1", source(tmp_path, {"x": "1"}), spoof="alice")
     assert normal.summary().upload_user_id == "alice"
     probational = asset.upload("v2", source(tmp_path, {"x": "2"}), probation=True)
-    assert probational.on_probation is True
+    assert probational.summary().on_probation is True
     assert asset.latest() == normal
     with pytest.raises(PermissionDeniedError):
         asset.upload("v3", source(tmp_path, {"x": "3"}), spoof="mallory")
@@ -362,7 +365,7 @@ def test_fetch_directory_fetches_linked_bytes_once(
     assert {p for p, e in v2.manifest().items() if e.link is not None} == {"a.txt", "copy.txt", "alias"}
     proxy.reset()
 
-    directory = v2.path()
+    directory = v2.fetch_directory()
 
     fetched = proxy.paths("/fetch/")
     prefix = f"/fetch/{project.name}/a/v2/"
@@ -376,7 +379,7 @@ def test_fetch_directory_fetches_linked_bytes_once(
     assert (directory / "e" / "f").is_dir()
     # Everything is cached now: a second call downloads no file again.
     proxy.reset()
-    assert v2.path() == directory
+    assert v2.fetch_directory() == directory
     assert [p for p in proxy.paths("/fetch/") if not p.rsplit("/", 1)[1].startswith("..")] == []
 
 
@@ -473,11 +476,14 @@ def test_approve_and_reject(client: GobblerClient, service: GobblerService, tmp_
         v1.approve(spoof="bob")
     assert "probation" in (denied.value.reason or "")
     v1.approve(spoof="alice")
-    assert v1.on_probation is False
+    assert v1.summary().on_probation is False
     assert asset.latest() == v1
-    with pytest.raises(ServiceError) as again:
+    requests = request_files(service.staging)
+    with pytest.raises(InvalidRequestError, match="not on probation"):
         v1.approve()
-    assert again.value.status == 500 and "not on probation" in (again.value.reason or "")
+    with pytest.raises(InvalidRequestError, match="not on probation"):
+        v1.reject()
+    assert request_files(service.staging) == requests  # refused before a request file was written
 
     v2 = asset.upload("v2", source(tmp_path, {"x": "2"}), probation=True)
     with pytest.raises(PermissionDeniedError):
@@ -488,7 +494,7 @@ def test_approve_and_reject(client: GobblerClient, service: GobblerService, tmp_
     v3.reject(force=True)
     assert asset.versions() == [v1]
     with pytest.raises(ServiceError):
-        v1.reject()
+        v1.reject(check=False)  # left to the service, which refuses it too
     with pytest.raises(NotFoundError):
         asset.version("nope").approve()
     with pytest.raises(NotFoundError):

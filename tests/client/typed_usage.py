@@ -27,7 +27,6 @@ from gobbler_sdk import (
     Transport,
     Uploader,
     Version,
-    VersionPath,
 )
 
 
@@ -60,8 +59,8 @@ def exercise(client: GobblerClient, project_name: str, source: Path, clone_to: P
     entry: ManifestEntry = version.manifest()["file.txt"]
     link: LinkTarget | None = entry.link
     local: Path = version.fetch("file.txt")
-    directory: Path = version.path()
-    key: VersionPath = version.path
+    directory: Path = version.fetch_directory()
+    key: str = version.path
     text: str = key + "/file.txt"
     with version.open("file.txt") as handle:
         opened: BinaryIO = handle
