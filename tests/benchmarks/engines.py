@@ -60,7 +60,7 @@ class EngineQueries(Workload):
 
     def setup(self) -> None:
         """Write and upload the file, compute the answer, count each remote query's bytes once."""
-        rows = max(self.size // 18, ROW_GROUPS * 1024)
+        rows = max(self.size * 2 // 31, ROW_GROUPS * 1024)  # about 15.5 bytes a row, compressed
         group = -(-rows // ROW_GROUPS)
         rng = np.random.default_rng(29)
         table = pa.table(

@@ -72,17 +72,20 @@ def service() -> Iterator[GobblerService]:
         yield running
 
 
-@pytest.fixture(scope="session")
-def tables(service: GobblerService, tmp_path_factory: pytest.TempPathFactory) -> Tables:
+def upload_tables(
+    service: GobblerService, tmp_path_factory: pytest.TempPathFactory, project: str, asset: str = "tables"
+) -> Tables:
+    """Create ``project`` and upload ``v1`` and ``v2`` of ``asset`` (see the module's docstring)."""
     rng = np.random.default_rng(23)
-    data = Tables(unique("engines"))
+    data = Tables(project, asset)
     service.request("create_project", {"project": data.project})
     rows = ROW_GROUPS * ROWS_PER_GROUP
     data.grouped = pa.table(
         {"id": np.arange(rows), "value": rng.random(rows), "label": [f"r{i % 97}" for i in range(rows)]}
     )
     base = parquet_bytes(data.grouped, row_group_size=ROWS_PER_GROUP, compression="none")
-    with GobblerClient(service.url, transport="remote", cache=tmp_path_factory.mktemp("up-cache")) as client:
+    cache = tmp_path_factory.mktemp("up-cache")
+    with GobblerClient(service.url, transport="remote", cache=cache) as client:
         for version in ("v1", "v2"):
             table = _parts(version, np.random.default_rng(5))
             data.parts[version] = table
@@ -97,6 +100,11 @@ def tables(service: GobblerService, tmp_path_factory: pytest.TempPathFactory) ->
                 (source / relative).write_bytes(content)
             client.project(data.project).asset(data.asset).upload(version, source)
     return data
+
+
+@pytest.fixture(scope="session")
+def tables(service: GobblerService, tmp_path_factory: pytest.TempPathFactory) -> Tables:
+    return upload_tables(service, tmp_path_factory, unique("engines"))
 
 
 @pytest.fixture(params=["local", "remote"])

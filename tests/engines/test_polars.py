@@ -138,3 +138,14 @@ def test_bad_paths_are_refused_before_anything_is_read(client: GobblerClient, ta
         gpl.scan_parquet(tables.url("v1", "parts"), client=client)
     with pytest.raises(TypeError, match="glob"):
         gpl.scan_parquet(tables.url("v1", "parts/*.parquet"), client=client, glob=True)
+
+
+def test_a_deduplicated_link_reads_as_its_target(client: GobblerClient, tables: Tables) -> None:
+    # v2's grouped.parquet is the same as v1's, so the upload made it a link to v1's file.
+    version = client.project(tables.project).asset("tables").version("v2")
+    assert version.manifest()["grouped.parquet"].link is not None
+    frame = gpl.scan_parquet(tables.url("v2", "grouped.parquet"), client=client)
+    assert frame.select(pl.len(), pl.col("id").max()).collect().row(0) == (
+        ROW_GROUPS * ROWS_PER_GROUP,
+        ROW_GROUPS * ROWS_PER_GROUP - 1,
+    )
