@@ -27,6 +27,11 @@ JOIN = """
 """
 
 
+def read_bytes_of_this_process() -> int:
+    with open("/proc/self/io") as stats:
+        return next(int(line.split()[1]) for line in stats if line.startswith("rchar:"))
+
+
 def changed(tables: Tables) -> list[tuple[str, int, int]]:
     old, new = (tables.parts[v].to_pylist() for v in ("v1", "v2"))
     pairs = zip(old, new, strict=True)
@@ -66,9 +71,9 @@ def test_count_star_reads_only_the_footers(
         files = gdb.files(url, client=client)  # the manifest, read (and kept) first
         paths = files if how == "files" else [url]
         proxy.reset()
-        rows = con.execute("SELECT count(*) FROM read_parquet($paths)", {"paths": paths}).fetchone()
+        rows = con.execute("SELECT count(*) FROM read_parquet($paths)", {"paths": paths}).fetchall()
         transferred, requests = proxy.sent, list(proxy.requests)
-    assert rows == (ROW_GROUPS * ROWS_PER_GROUP,)
+    assert rows == [(ROW_GROUPS * ROWS_PER_GROUP,)]
     print(f"{transferred} of {len(content)} bytes in {len(requests)} requests; the footer is {footer}")
     assert requests and all(r == "/fetch/" + tables.path("v1", "grouped.parquet") for r in requests)
     # DuckDB reads a tail of the file for the footer (16 KiB here), not one row group's worth of pages.
@@ -92,10 +97,22 @@ def test_the_mounted_registry_is_read_without_http(
         assert con.sql(query).fetchall() == changed(tables)
         files = gdb.files(tables.url("v1", "grouped.parquet"), client=client)
         assert files == [str(client.local_path(tables.path("v1", "grouped.parquet")))]
-        assert con.execute("SELECT max(id) FROM read_parquet($f)", {"f": files}).fetchone() == (
-            ROW_GROUPS * ROWS_PER_GROUP - 1,
-        )
+        assert con.execute("SELECT max(id) FROM read_parquet($f)", {"f": files}).fetchall() == [
+            (ROW_GROUPS * ROWS_PER_GROUP - 1,)
+        ]
+        # COUNT(*) through the filesystem: preads of the registry file, its footer's worth.
+        url = tables.url("v1", "grouped.parquet")
+        con.sql(f"SELECT count(*) FROM '{tables.url('v2', 'counts.csv')}'").fetchall()  # warm up DuckDB
+        before = read_bytes_of_this_process()
+        assert con.sql(f"SELECT count(*) FROM '{url}'").fetchall() == [(ROW_GROUPS * ROWS_PER_GROUP,)]
+        transferred = read_bytes_of_this_process() - before
         assert proxy.requests == []
+    content = tables.files["v1"]["grouped.parquet"]
+    footer = pq.ParquetFile(io.BytesIO(content)).metadata.serialized_size + 8
+    group = pq.ParquetFile(io.BytesIO(content)).metadata.row_group(0).total_byte_size
+    print(f"mounted COUNT(*): {transferred} bytes read by this process; the footer is {footer}")
+    # DuckDB's tail reads (16 KiB each) and little else: far from a row group's pages.
+    assert footer <= transferred < 64 * 1024 < group / 5
 
 
 def test_extensions_are_never_downloaded(client: GobblerClient) -> None:
