@@ -47,6 +47,8 @@ class Sizes:
     fs_find_files: int = 20_000
     #: (h) bytes of the CSV read by pandas.
     fs_csv_bytes: int = 50 * MIB
+    #: (j) bytes of the Parquet file each engine queries.
+    engine_parquet_bytes: int = 50 * MIB
     #: (s) files of the versions the scale workloads run at, one level each (``--scale-sizes``).
     scale_files: tuple[int, ...] = (1000, 10_000, 100_000)
     #: (s) cheap operations repeat within a measurement until it covers about this many items.
@@ -116,6 +118,7 @@ QUICK = Sizes(
     fs_big_bytes=4 * MIB,
     fs_find_files=300,
     fs_csv_bytes=1 * MIB,
+    engine_parquet_bytes=2 * MIB,
     scale_files=(100, 400),
     scale_repeat_items=500,
     scale_memory_everywhere=False,
