@@ -11,6 +11,7 @@ import shutil
 from contextlib import ExitStack
 from typing import TYPE_CHECKING, Any
 
+from . import paths
 from .accounting import adjust_usage, read_latest, stored_version_usage, write_latest
 from .auth import is_owner, require_name
 from .documents import SUMMARY, Summary, finish_time, read_permissions, read_summary, write_summary
@@ -53,7 +54,8 @@ def approve_probation(service: Service, request: Request) -> dict[str, Any]:
         if latest is None:
             becomes_latest = True
         else:
-            current_dir = os.path.join(asset_dir, latest)
+            # Joined and cleaned like Go's filepath.Join: an empty name leaves no trailing slash.
+            current_dir = paths.join(asset_dir, latest)
             try:
                 current_summary = read_summary(current_dir)
             except RequestError as exc:
