@@ -7,7 +7,6 @@ not. :func:`reject_version` is shared with the maintenance purge, which rejects 
 from __future__ import annotations
 
 import os
-import shutil
 from contextlib import ExitStack
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +21,7 @@ from .journal import write_version_log
 from .locks import LockManager
 from .permissions import resolve_user
 from .request_files import Request
+from .trees import delete_tree
 
 if TYPE_CHECKING:
     from .service import Service
@@ -111,23 +111,9 @@ def reject_version(locks: LockManager, project_dir: str, version_dir: str, *, fo
     except RequestError as exc:
         if not force:
             raise exc.wrap(f"failed to compute usage for {go_quote(version_dir)}") from None
-    remove_tree(version_dir)
+    delete_tree(version_dir)
     if usage is not None:
         adjust_usage(locks, project_dir, -usage)
-
-
-def remove_tree(path: str) -> None:
-    """Delete a registry directory recursively, without following symlinks.
-
-    Raises:
-        RequestError: 500 when something cannot be removed.
-    """
-    try:
-        shutil.rmtree(path)
-    except FileNotFoundError:
-        pass
-    except OSError as exc:
-        raise RequestError(500, f"failed to delete {path!r}; {exc}") from exc
 
 
 def _enter_probational(

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
-import shutil
 import stat
 from contextlib import ExitStack
 from typing import TYPE_CHECKING, Any
@@ -28,6 +28,7 @@ from .linkresolve import VersionRef
 from .locks import LOCK_NEWDIR
 from .request_files import Request, user_name
 from .service import stat_exists
+from .trees import remove_tree
 from .walk import Mode, Walk, group_links, write_link_files
 
 if TYPE_CHECKING:
@@ -104,7 +105,8 @@ def upload(service: Service, request: Request) -> dict[str, Any]:
                 write_latest(asset_dir, version)
                 write_version_log(service.registry, "add-version", project, asset, version, True)
         except BaseException:
-            shutil.rmtree(version_dir, ignore_errors=True)
+            with contextlib.suppress(OSError):
+                remove_tree(version_dir)
             raise
     return {}
 
