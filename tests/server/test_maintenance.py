@@ -21,7 +21,7 @@ from gobbler_sdk._rfc3339 import parse_rfc3339
 from gobbler_sdk.server import EmbeddedServer, ServerConfig
 from gobbler_sdk.testing import GobblerService
 
-from .deep_trees import chain, remove
+from .deep_trees import chain, remove, scratch
 from .harness import Gobbler, me
 
 pytestmark = pytest.mark.embedded_only
@@ -46,11 +46,11 @@ class Running:
 
 @pytest.fixture
 def start_embedded(tmp_path: Path) -> Iterator[Callable[..., Running]]:
-    """Start in-process services (``probation_days`` configurable); stopped after the test."""
+    """Start in-process services (``probation_days``, optionally a ``root`` directory); stopped after."""
     started: list[Running] = []
 
-    def start(probation_days: int = 0) -> Running:
-        root = tmp_path / f"service{len(started)}"
+    def start(probation_days: int = 0, *, root: Path | None = None) -> Running:
+        root = root or tmp_path / f"service{len(started)}"
         staging, registry = root / "staging", root / "registry"
         staging.mkdir(parents=True)
         registry.mkdir()
@@ -154,7 +154,8 @@ def test_purges_remove_deep_trees_and_carry_on(
 ) -> None:
     # Issue 19: one old staging directory ~2,000 levels deep (beyond PATH_MAX) raised RecursionError in
     # the staging purge, which skipped the log and probation purges, every day again.
-    running = start_embedded(probation_days=0)
+    root = Path(scratch("gobbler-deep-purge-"))
+    running = start_embedded(probation_days=0, root=root / "service")
     gobbler = running.gobbler
     staging, logs = gobbler.staging, gobbler.path("..logs")
     outside = tmp_path / "outside"
@@ -178,8 +179,7 @@ def test_purges_remove_deep_trees_and_carry_on(
         assert gobbler.usage(project) == 0
         assert (outside / "keep.txt").read_text() == "keep me"
     finally:
-        remove(staging / "old-deep")
-        remove(gobbler.path(project, "a", "v1"))
+        remove(root)
 
 
 # ---------------------------------------------------------------------------------------------- logs
