@@ -6,12 +6,14 @@ Several action families change ``..usage`` and ``..latest``; this module is the 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from datetime import datetime
 
 from .documents import (
     LATEST,
     USAGE,
     Manifest,
+    PendingWrites,
     finish_time,
     read_json_file,
     read_manifest,
@@ -85,18 +87,32 @@ def read_usage(project_dir: str) -> int:
     return int((value or {}).get("total", 0))
 
 
-def adjust_usage(locks: LockManager, project_dir: str, delta: int) -> None:
+def adjust_usage(
+    locks: LockManager, project_dir: str, delta: int, *, along: Sequence[tuple[str, object]] = ()
+) -> None:
     """Add ``delta`` to ``<project_dir>/..usage`` under the project's usage lock.
 
+    Args:
+        locks: The service's lock manager.
+        project_dir: The project.
+        delta: Bytes to add (negative to subtract).
+        along: Further internal files ``(path, value)`` to write with the new usage, all or none
+            (:class:`~.documents.PendingWrites`): the usage first, then these in order.
+
     Raises:
-        RequestError: 500 when ``..usage`` cannot be read or written.
+        RequestError: 500 when ``..usage`` cannot be read, or any of the files written; nothing was
+            changed then.
     """
     with locks.hold(project_dir, exclusive=True, name=LOCK_USAGE):
         try:
             total = read_usage(project_dir) + delta
         except RequestError as exc:
             raise exc.wrap(f"failed to read existing usage for {go_quote(project_dir)}") from None
-        write_usage(project_dir, total)
+        with PendingWrites() as pending:
+            pending.add(os.path.join(project_dir, USAGE), {"total": total})
+            for path, value in along:
+                pending.add(path, value)
+            pending.commit()
 
 
 def write_usage(project_dir: str, total: int) -> None:

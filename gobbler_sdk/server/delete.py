@@ -16,9 +16,9 @@ from .documents import Summary, read_summary
 from .errors import RequestError
 from .gojson import Schema, Struct, go_struct_text
 from .journal import write_log, write_version_log
-from .probation import remove_tree
 from .request_files import Request
 from .service import stat_exists
+from .trees import delete_tree
 
 if TYPE_CHECKING:
     from .service import Service
@@ -54,7 +54,7 @@ def delete_project(service: Service, request: Request) -> dict[str, Any]:
         project_dir = service.path(project)
         if not stat_exists(project_dir, "project directory "):
             return {}
-        remove_tree(project_dir)
+        delete_tree(project_dir)
         write_log(service.registry, {"type": "delete-project", "project": project})
     return {}
 
@@ -81,7 +81,7 @@ def delete_asset(service: Service, request: Request) -> dict[str, Any]:
         except RequestError as exc:
             if not fields.get("force", False):
                 raise exc.wrap(f"failed to compute usage for {asset_dir}") from None
-        remove_tree(asset_dir)
+        delete_tree(asset_dir)
         if usage is not None:
             try:
                 adjust_usage(service.locks, project_dir, -usage)
@@ -123,7 +123,7 @@ def delete_version(service: Service, request: Request) -> dict[str, Any]:
             if not force:
                 raise exc.wrap(f"failed to read summary for {version_dir}") from None
 
-        remove_tree(version_dir)
+        delete_tree(version_dir)
         if usage is not None:
             adjust_usage(service.locks, project_dir, -usage)
         if summary is None or summary.get("on_probation") is True:

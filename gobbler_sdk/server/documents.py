@@ -8,6 +8,7 @@ caller treats an unreadable internal file as a server-side failure.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import stat
@@ -38,6 +39,7 @@ __all__ = [
     "Link",
     "Manifest",
     "ManifestEntry",
+    "PendingWrites",
     "Permissions",
     "Summary",
     "dump_link",
@@ -127,6 +129,95 @@ def write_json(path: str, value: Any) -> None:
         atomic_write_bytes(path, data)
     except OSError as exc:
         raise RequestError(500, _write_failure(path, exc)) from exc
+
+
+class PendingWrites:
+    """Internal files written in full under temporary names, then renamed into place together.
+
+    A full disk or a lack of inodes makes *writing* fail; renaming a file over another in the same
+    directory needs neither. So a change that spans several files (an upload's ``..usage``, ``..latest``
+    and journal entry) writes every file first, where a failure discards the others and leaves the
+    registry exactly as it was, and only then renames them in the order they were added. Use it as a
+    context manager: whatever was not committed is removed on exit.
+
+    This is deliberately stricter than the reference, which writes such files one after the other and
+    leaves the first ones changed when a later one fails.
+    """
+
+    def __init__(self) -> None:
+        self._staged: list[tuple[str, str, bytes | None]] = []
+
+    def add(self, path: str, value: Any) -> None:
+        """Write ``value`` as the future content of ``path`` (which is not touched yet).
+
+        Raises:
+            RequestError: 500 worded as :func:`write_json` would, when the temporary file cannot be
+                written (or ``path`` is a directory, which no rename can replace).
+        """
+        if _is_directory(path):
+            write_json(path, value)  # fails as the reference does, leaving its temporary file
+        previous = _current_bytes(path)
+        temporary = ""
+        try:
+            while True:
+                temporary = temp_name(os.path.dirname(path), ".temp", ".json")
+                try:
+                    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+                except FileExistsError:
+                    continue
+                break
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(dumps_pretty(value))
+                os.fchmod(handle.fileno(), 0o644)
+        except OSError as exc:
+            if temporary:
+                with contextlib.suppress(OSError):
+                    os.unlink(temporary)
+            raise RequestError(500, _write_failure(path, exc)) from exc
+        self._staged.append((temporary, path, previous))
+
+    def commit(self) -> None:
+        """Rename every written file into place, in order.
+
+        Raises:
+            RequestError: 500 when a rename fails; the files renamed before it get their previous
+                content back (as far as the filesystem allows) and the rest are discarded.
+        """
+        done: list[tuple[str, bytes | None]] = []
+        try:
+            while self._staged:
+                temporary, path, previous = self._staged[0]
+                os.replace(temporary, path)
+                self._staged.pop(0)
+                done.append((path, previous))
+        except OSError as exc:
+            for path, previous in reversed(done):
+                with contextlib.suppress(OSError):
+                    if previous is None:
+                        os.unlink(path)
+                    else:
+                        atomic_write_bytes(path, previous)
+            raise RequestError(500, _write_failure(self._staged[0][1], exc)) from exc
+
+    def __enter__(self) -> PendingWrites:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for temporary, _, _ in self._staged:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
+        self._staged.clear()
+
+
+def _current_bytes(path: str) -> bytes | None:
+    """The content of an internal file about to be replaced (``None`` when there is none), for undoing."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as handle:
+        # Internal files are small; the bound keeps a damaged one from being read whole.
+        return handle.read(1 << 20)
 
 
 def _write_failure(path: str, exc: OSError) -> str:

@@ -24,6 +24,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from .errors import RequestError
+from .goerrors import os_error_text
 
 __all__ = [
     "CHUNK",
@@ -518,7 +519,16 @@ def _copy_large(fd_in: int, fd_out: int, size: int) -> str:
 
 def _copy_verified(source: Source, fd_in: int, destination: str, md5sum: str, data: bytes | None) -> None:
     """Copy from the already hashed descriptor; a large copy is re-read and must hash the same."""
-    fd_out = os.open(destination, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+    try:
+        fd_out = os.open(destination, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+    except OSError as exc:
+        # The reference's words, e.g. when the registry has no inode left for the copy.
+        version_dir = destination.removesuffix("/" + source.rel)
+        raise RequestError(
+            500,
+            f'failed to copy file at "{source.rel}" to "{version_dir}"; failed to open output file at '
+            f"'{destination}'; {os_error_text('open', destination, exc)}",
+        ) from exc
     try:
         if data is not None:
             view = memoryview(data)

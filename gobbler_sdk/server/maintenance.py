@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
-import stat
+from collections.abc import Callable
 from contextlib import ExitStack
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
@@ -19,6 +18,7 @@ from .errors import RequestError
 from .journal import LOGS
 from .locks import LOCK_NEWDIR
 from .probation import reject_version
+from .trees import remove_tree
 
 if TYPE_CHECKING:
     from .service import Service
@@ -41,16 +41,27 @@ def run(service: Service, now: datetime | None = None) -> None:
     moment = now if now is not None else datetime.now(timezone.utc)
     if moment.tzinfo is None:
         moment = moment.astimezone()
-    purge_old_entries(service.config.staging, moment)
-    purge_old_entries(service.path(LOGS), moment)
+    purges: list[tuple[str, Callable[[], None]]] = [
+        ("staging", lambda: purge_old_entries(service.config.staging, moment)),
+        ("log", lambda: purge_old_entries(service.path(LOGS), moment)),
+    ]
     if service.config.probation_days >= 0:
-        purge_probation(service, moment)
+        purges.append(("probation", lambda: purge_probation(service, moment)))
+    for name, purge in purges:
+        # Each purge handles its own errors; this only keeps an unforeseen one in a purge from
+        # skipping the others, every day again.
+        try:
+            purge()
+        except Exception:
+            log.exception("the %s purge failed", name)
 
 
 def purge_old_entries(directory: str, now: datetime) -> None:
     """Remove every top-level entry of ``directory`` whose own ``lstat`` mtime is over 7 days before ``now``.
 
     Directories are judged by their own mtime, not their contents'; symlinks are removed, never followed.
+    A directory is removed at any depth (:func:`~gobbler_sdk.server.trees.remove_tree`), so one deep tree
+    in staging cannot stop the purge.
     """
     cutoff = now.timestamp() - MAX_AGE.total_seconds()
     try:
@@ -64,10 +75,7 @@ def purge_old_entries(directory: str, now: datetime) -> None:
             info = os.lstat(path)
             if info.st_mtime >= cutoff:
                 continue
-            if stat.S_ISDIR(info.st_mode):
-                shutil.rmtree(path)
-            else:
-                os.unlink(path)
+            remove_tree(path)
         except OSError as exc:
             log.error("failed to purge %r; %s", path, exc)
 

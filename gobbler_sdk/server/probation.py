@@ -7,10 +7,10 @@ not. :func:`reject_version` is shared with the maintenance purge, which rejects 
 from __future__ import annotations
 
 import os
-import shutil
 from contextlib import ExitStack
 from typing import TYPE_CHECKING, Any
 
+from . import paths
 from .accounting import adjust_usage, read_latest, stored_version_usage, write_latest
 from .auth import is_owner, require_name
 from .documents import SUMMARY, Summary, finish_time, read_permissions, read_summary, write_summary
@@ -21,6 +21,7 @@ from .journal import write_version_log
 from .locks import LockManager
 from .permissions import resolve_user
 from .request_files import Request
+from .trees import delete_tree
 
 if TYPE_CHECKING:
     from .service import Service
@@ -53,7 +54,8 @@ def approve_probation(service: Service, request: Request) -> dict[str, Any]:
         if latest is None:
             becomes_latest = True
         else:
-            current_dir = os.path.join(asset_dir, latest)
+            # Joined and cleaned like Go's filepath.Join: an empty name leaves no trailing slash.
+            current_dir = paths.join(asset_dir, latest)
             try:
                 current_summary = read_summary(current_dir)
             except RequestError as exc:
@@ -109,23 +111,9 @@ def reject_version(locks: LockManager, project_dir: str, version_dir: str, *, fo
     except RequestError as exc:
         if not force:
             raise exc.wrap(f"failed to compute usage for {go_quote(version_dir)}") from None
-    remove_tree(version_dir)
+    delete_tree(version_dir)
     if usage is not None:
         adjust_usage(locks, project_dir, -usage)
-
-
-def remove_tree(path: str) -> None:
-    """Delete a registry directory recursively, without following symlinks.
-
-    Raises:
-        RequestError: 500 when something cannot be removed.
-    """
-    try:
-        shutil.rmtree(path)
-    except FileNotFoundError:
-        pass
-    except OSError as exc:
-        raise RequestError(500, f"failed to delete {path!r}; {exc}") from exc
 
 
 def _enter_probational(

@@ -19,6 +19,7 @@ from .filedata import Identity, UnsafeEntry, file_kind, read_regular
 from .gojson import Schema, decode_request
 
 __all__ = [
+    "FUTURE_SKEW_SECONDS",
     "REPLAY_SECONDS",
     "ReplayTable",
     "Request",
@@ -29,6 +30,10 @@ __all__ = [
 REPLAY_SECONDS = 60.0
 REQUEST_PREFIX = "request-"
 _EXPIRY_NS = 60 * 1_000_000_000
+# How far ahead of the service's clock a request file may be dated (a file server's clock, say) before
+# it is refused: such a file would otherwise never expire (deliberately stricter than the reference).
+FUTURE_SKEW_SECONDS = 10
+_FUTURE_SKEW_NS = FUTURE_SKEW_SECONDS * 1_000_000_000
 
 
 class ReplayTable:
@@ -97,8 +102,13 @@ def check_request_file(config: ServerConfig, replay: ReplayTable, name: str) -> 
         raise RequestError(400, f"path is {file_kind(info.st_mode)}, not a regular file")
     if info.st_nlink != 1:
         raise RequestError(400, "path seems to have multiple hard links")
-    if time.time_ns() - info.st_mtime_ns >= _EXPIRY_NS:
+    age = time.time_ns() - info.st_mtime_ns
+    if age >= _EXPIRY_NS:
         raise RequestError(400, "request file is expired")
+    if -age > _FUTURE_SKEW_NS:
+        raise RequestError(
+            400, f"request file is dated more than {FUTURE_SKEW_SECONDS} seconds in the future"
+        )
     if not replay.claim(name):
         raise RequestError(400, "path is already being processed")
     return info

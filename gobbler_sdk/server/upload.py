@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
-import shutil
 import stat
 from contextlib import ExitStack
 from typing import TYPE_CHECKING, Any
 
 from .._rfc3339 import now_rfc3339
 from . import paths
-from .accounting import adjust_usage, version_usage, write_latest
+from .accounting import adjust_usage, version_usage
 from .auth import authorize_upload, require_name
 from .documents import (
+    LATEST,
     PERMISSIONS,
     Permissions,
     read_permissions,
@@ -23,11 +24,12 @@ from .documents import (
 from .errors import RequestError
 from .goerrors import go_quote, os_error_text
 from .gojson import Schema, Struct
-from .journal import write_version_log
+from .journal import new_log, version_entry
 from .linkresolve import VersionRef
 from .locks import LOCK_NEWDIR
 from .request_files import Request, user_name
 from .service import stat_exists
+from .trees import remove_tree
 from .walk import Mode, Walk, group_links, write_link_files
 
 if TYPE_CHECKING:
@@ -86,7 +88,10 @@ def upload(service: Service, request: Request) -> dict[str, Any]:
         try:
             os.mkdir(version_dir, 0o755)
         except OSError as exc:
-            raise RequestError(500, f"failed to create the version directory; {exc}") from exc
+            detail = os_error_text("mkdir", version_dir, exc)
+            raise RequestError(
+                500, f"failed to create a new version directory at {go_quote(version_dir)}; {detail}"
+            ) from exc
 
         probational = fields.get("on_probation", False) or not trusted
         try:
@@ -99,12 +104,19 @@ def upload(service: Service, request: Request) -> dict[str, Any]:
             if probational:
                 summary["on_probation"] = True
             write_summary(version_dir, summary)
-            adjust_usage(service.locks, project_dir, version_usage(manifest))
+            # The shared files change together or not at all (a deliberate improvement over the
+            # reference): a write that fails for want of space or inodes, even the journal entry's,
+            # leaves ..usage, ..latest and the journal as they were, and the version is removed.
+            along: list[tuple[str, object]] = []
             if not probational:
-                write_latest(asset_dir, version)
-                write_version_log(service.registry, "add-version", project, asset, version, True)
+                along.append((os.path.join(asset_dir, LATEST), {"version": version}))
+                along.append(
+                    new_log(service.registry, version_entry("add-version", project, asset, version, True))
+                )
+            adjust_usage(service.locks, project_dir, version_usage(manifest), along=along)
         except BaseException:
-            shutil.rmtree(version_dir, ignore_errors=True)
+            with contextlib.suppress(OSError):
+                remove_tree(version_dir)
             raise
     return {}
 
@@ -164,7 +176,10 @@ def _secure_asset(
     try:
         os.mkdir(asset_dir, 0o755)
     except OSError as exc:
-        raise RequestError(500, f"failed to create the asset directory; {exc}") from exc
+        detail = os_error_text("mkdir", asset_dir, exc)
+        raise RequestError(
+            500, f"failed to create a new asset directory inside {go_quote(asset_dir)}; {detail}"
+        ) from exc
     if global_write:
         write_permissions(asset_dir, {"owners": [user], "uploaders": None})
     service.hold(stack, asset_dir, "failed to lock asset directory", exclusive=True)

@@ -181,6 +181,14 @@ class Walk:
                     # A version "directory" that is a regular file holds nothing, as the reference finds;
                     # the action then fails on the version's own files.
                     continue
+                if self._mode is not Mode.TRANSFER:
+                    # The reference's first pass over a version looks for its ..links files, so a
+                    # directory it cannot open (one beyond the path length limit, say) fails there.
+                    raise RequestError(
+                        500,
+                        f"failed to parse existing linkfiles in {go_quote(self._root)}; failed to walk into "
+                        f"'{directory}'; {os_error_text('open', directory, exc)}",
+                    ) from exc
                 raise RequestError(500, f"failed to list a directory; {describe_os_error(exc)}") from exc
             try:
                 subdirs = self._list_directory(fd, rel_dir, directory)
@@ -216,7 +224,7 @@ class Walk:
                     self._candidates.append(rel)
                     subdirs.append((rel, path, Identity.of(entry.stat(follow_symlinks=False))))
                     if self._mode is Mode.TRANSFER:
-                        os.mkdir(os.path.join(self._dest, rel), 0o755)
+                        self._make_directory(rel, path)
                 elif entry.is_symlink():
                     self._symlinks.append((rel, path))
                 elif entry.is_file(follow_symlinks=False):
@@ -232,6 +240,19 @@ class Walk:
                     exc.filename = path
                 raise RequestError(500, f'failed to process "{rel}"; {describe_os_error(exc)}') from exc
         return subdirs
+
+    def _make_directory(self, rel: str, path: str) -> None:
+        """Create the version's copy of the source directory ``path``, worded like the reference on failure.
+
+        A tree deeper than the system's path length limit fails here (``file name too long``), as it
+        does in the reference, and the upload removes the partial version.
+        """
+        destination = os.path.join(self._dest, rel)
+        try:
+            os.mkdir(destination, 0o755)
+        except OSError as exc:
+            detail = os_error_text("mkdir", destination, exc)
+            raise RequestError(500, f"failed to create a directory at {go_quote(path)}; {detail}") from exc
 
     def _unsafe(self, exc: UnsafeEntry) -> RequestError:
         """The error for a user file that is special (400) or was swapped after the listing (500).

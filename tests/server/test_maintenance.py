@@ -21,6 +21,7 @@ from gobbler_sdk._rfc3339 import parse_rfc3339
 from gobbler_sdk.server import EmbeddedServer, ServerConfig
 from gobbler_sdk.testing import GobblerService
 
+from .deep_trees import chain, remove, scratch
 from .harness import Gobbler, me
 
 pytestmark = pytest.mark.embedded_only
@@ -45,11 +46,11 @@ class Running:
 
 @pytest.fixture
 def start_embedded(tmp_path: Path) -> Iterator[Callable[..., Running]]:
-    """Start in-process services (``probation_days`` configurable); stopped after the test."""
+    """Start in-process services (``probation_days``, optionally a ``root`` directory); stopped after."""
     started: list[Running] = []
 
-    def start(probation_days: int = 0) -> Running:
-        root = tmp_path / f"service{len(started)}"
+    def start(probation_days: int = 0, *, root: Path | None = None) -> Running:
+        root = root or tmp_path / f"service{len(started)}"
         staging, registry = root / "staging", root / "registry"
         staging.mkdir(parents=True)
         registry.mkdir()
@@ -146,6 +147,39 @@ def test_staging_purge_leaves_requests_working(start_embedded: Callable[..., Run
     assert os.listdir(running.gobbler.staging) == []
     project = running.gobbler.create_project()
     assert running.gobbler.path(project, "..permissions").exists()
+
+
+def test_purges_remove_deep_trees_and_carry_on(
+    start_embedded: Callable[..., Running], tmp_path: Path
+) -> None:
+    # Issue 19: one old staging directory ~2,000 levels deep (beyond PATH_MAX) raised RecursionError in
+    # the staging purge, which skipped the log and probation purges, every day again.
+    root = Path(scratch("gobbler-deep-purge-"))
+    running = start_embedded(probation_days=0, root=root / "service")
+    gobbler = running.gobbler
+    staging, logs = gobbler.staging, gobbler.path("..logs")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "keep.txt").write_text("keep me")
+    try:
+        project = gobbler.create_project()
+        gobbler.ok_upload(project, "a", "v1", {"f": "1"}, on_probation=True)
+        chain(gobbler.path(project, "a", "v1"), "extra", 2000, "dd")
+        chain(staging, "old-deep", 2000, "dd", link_to=outside)
+        (staging / "old-file").write_text("x")
+        (logs / "old-entry").write_text("{}")
+        for path in (staging / "old-deep", staging / "old-file", logs / "old-entry"):
+            age(path, 8 * DAY)
+
+        running.server.run_maintenance(datetime.now(timezone.utc) + timedelta(seconds=1))
+
+        assert not {"old-deep", "old-file"} & set(os.listdir(staging))
+        assert "old-entry" not in os.listdir(logs)
+        assert not gobbler.path(project, "a", "v1").exists()
+        assert gobbler.usage(project) == 0
+        assert (outside / "keep.txt").read_text() == "keep me"
+    finally:
+        remove(root)
 
 
 # ---------------------------------------------------------------------------------------------- logs

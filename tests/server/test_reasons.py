@@ -881,3 +881,20 @@ def test_a_directory_where_an_internal_file_is_written(
     pattern = re.escape(text).replace("TEMP", r"\.temp\d+\.json")
     assert reply.status == 500
     assert re.fullmatch(pattern, reply.reason), reply.reason
+
+
+@pytest.mark.parametrize("latest", ['{"version":""}', "{}", "null"])
+def test_approve_with_an_empty_latest_names_the_asset_directory(
+    gobbler: Gobbler, project: str, latest: str
+) -> None:
+    # An empty latest version names the asset directory itself, whose ..summary does not exist; the
+    # reference cleans the joined path, so the directory is quoted without a trailing slash.
+    gobbler.ok_upload(project, "b", "v1", {"g": "y"}, on_probation=True)
+    asset_dir = gobbler.path(project, "b")
+    (asset_dir / "..latest").write_text(latest)
+    reply = gobbler.request("approve_probation", {"project": project, "asset": "b", "version": "v1"})
+    assert (reply.status, reply.reason) == (
+        500,
+        f'failed to read the latest version summary for "{asset_dir}"; cannot read '
+        f"'{asset_dir}/..summary'; open {asset_dir}/..summary: no such file or directory",
+    )
