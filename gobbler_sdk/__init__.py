@@ -23,7 +23,9 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from ._cache_manager import CachedVersion, CacheManager, CacheReport, CorruptFile, PruneReport
     from ._progress import ProgressCallback, ProgressEvent
+    from .changes import ChangeEvent, ChangeFeed, IncompleteHistoryWarning
     from .client import GobblerClient
+    from .comparison import LinkChange, TableChange, UploadPlan, VerifyReport, VersionDiff
     from .errors import (
         ConfigurationError,
         GobblerError,
@@ -68,15 +70,19 @@ __all__ = [
     "CacheManager",
     "CacheReport",
     "CachedVersion",
+    "ChangeEvent",
+    "ChangeFeed",
     "ConfigurationError",
     "CorruptFile",
     "GobblerClient",
     "GobblerError",
     "GobblerFileSystem",
+    "IncompleteHistoryWarning",
     "IntegrityError",
     "InvalidArgumentError",
     "InvalidNameError",
     "InvalidRequestError",
+    "LinkChange",
     "LinkTarget",
     "LocalFileError",
     "LocalFileExistsError",
@@ -104,10 +110,14 @@ __all__ = [
     "ServiceInfo",
     "ServiceUnavailableError",
     "Summary",
+    "TableChange",
     "Transport",
     "UnsafePathError",
+    "UploadPlan",
     "Uploader",
+    "VerifyReport",
     "Version",
+    "VersionDiff",
     "VersionPath",
     "__version__",
 ]
@@ -122,6 +132,14 @@ _SOURCES: dict[str, str] = {
     "ProgressCallback": "._progress",
     "ProgressEvent": "._progress",
     "GobblerClient": ".client",
+    "ChangeEvent": ".changes",
+    "ChangeFeed": ".changes",
+    "IncompleteHistoryWarning": ".changes",
+    "LinkChange": ".comparison",
+    "TableChange": ".comparison",
+    "UploadPlan": ".comparison",
+    "VerifyReport": ".comparison",
+    "VersionDiff": ".comparison",
     "ConfigurationError": ".errors",
     "GobblerError": ".errors",
     "IntegrityError": ".errors",

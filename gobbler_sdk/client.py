@@ -19,7 +19,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
@@ -68,6 +68,11 @@ from .errors import (
 from .handles import Asset, Project, Version, _owner_list, _parsed, _uploader_list
 from .models import Manifest, ManifestEntry, Permissions, RerouteChange, ServiceInfo, Summary, Uploader
 from .transports import LocalTransport, RemoteTransport, Transport
+
+if TYPE_CHECKING:  # issue 21: the change feed's types, for GobblerClient.changes
+    from datetime import datetime
+
+    from .changes import ChangeFeed
 
 __all__ = ["GobblerClient"]
 
@@ -1223,3 +1228,14 @@ class GobblerClient:
         except OSError as exc:
             raise error_from_oserror(exc, f"clone {version.key} into {destination}") from exc
         return destination
+
+    # ------------------------------------------------ issue 21 (thin delegation to gobbler_sdk.changes)
+
+    def changes(self, since: datetime, *, force_remote: bool = False) -> ChangeFeed:
+        """The registry's journal of changes from ``since`` on, as typed events in time order.
+
+        See :func:`gobbler_sdk.changes.changes`.
+        """
+        from .changes import changes
+
+        return changes(self, since, force_remote=force_remote)

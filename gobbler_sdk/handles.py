@@ -32,6 +32,7 @@ from .models import Manifest, Permissions, Summary, Uploader
 
 if TYPE_CHECKING:
     from .client import GobblerClient
+    from .comparison import UploadPlan, VerifyReport, VersionDiff
 
 __all__ = ["Asset", "Project", "Version", "VersionPath"]
 
@@ -580,6 +581,32 @@ class Asset(_Handle):
             payload["force"] = True
         self._client._submit("delete_asset", payload, f"remove asset {self.key}")
 
+    # ------------------------------------------------ issue 21 (thin delegations to gobbler_sdk.comparison)
+
+    def plan_upload(
+        self,
+        version: str,
+        directory: str | os.PathLike[str],
+        *,
+        ignore_dot: bool = True,
+        follow_symlinks: bool = False,
+        force_remote: bool = False,
+    ) -> UploadPlan:
+        """What :meth:`upload` would store, link and skip, copying and submitting nothing.
+
+        See :func:`gobbler_sdk.comparison.plan_upload`.
+        """
+        from .comparison import plan_upload
+
+        return plan_upload(
+            self,
+            version,
+            directory,
+            ignore_dot=ignore_dot,
+            follow_symlinks=follow_symlinks,
+            force_remote=force_remote,
+        )
+
 
 class VersionPath(str):
     """The version's ``project/asset/version`` string, which can also be called for its local directory.
@@ -870,3 +897,34 @@ class Version(_Handle):
         if spoof is not None:
             payload["spoof"] = spoof
         return payload
+
+    # ------------------------------------------------ issue 21 (thin delegations to gobbler_sdk.comparison)
+
+    def diff(self, old: Version, *, tables: bool = False, force_remote: bool = False) -> VersionDiff:
+        """What changed from ``old`` to this version, from the two manifests (falsy when identical).
+
+        See :func:`gobbler_sdk.comparison.diff_versions`.
+        """
+        from .comparison import diff_versions
+
+        return diff_versions(self, old, tables=tables, force_remote=force_remote)
+
+    def verify(
+        self,
+        directory: str | os.PathLike[str],
+        *,
+        follow_symlinks: bool = False,
+        force_remote: bool = False,
+    ) -> VerifyReport:
+        """Compare a local copy of this version with its manifest: missing, extra and changed paths, ``ok``.
+
+        See :func:`gobbler_sdk.comparison.verify_directory`.
+        """
+        from .comparison import verify_directory
+
+        return verify_directory(
+            self.manifest(force_remote=force_remote),
+            directory,
+            version=self.key,
+            follow_symlinks=follow_symlinks,
+        )
