@@ -67,6 +67,17 @@ def _sorted(items: Iterable[str]) -> tuple[str, ...]:
     return tuple(sorted(items))
 
 
+def _plain(value: Any) -> Any:
+    """A result's field as JSON data: tuples become lists, mappings dicts, dataclasses their fields."""
+    if isinstance(value, tuple):
+        return [_plain(item) for item in value]
+    if isinstance(value, Mapping):
+        return {key: _plain(item) for key, item in value.items()}
+    if hasattr(value, "__dataclass_fields__"):
+        return {name: _plain(getattr(value, name)) for name in value.__dataclass_fields__}
+    return value
+
+
 # ---------------------------------------------------------------------------------------------- diff
 
 
@@ -117,16 +128,7 @@ class TableChange:
 
     def to_json(self) -> dict[str, Any]:
         """The change as plain JSON data."""
-        return {
-            "path": self.path,
-            "format": self.format,
-            "columns_added": list(self.columns_added),
-            "columns_removed": list(self.columns_removed),
-            "columns_retyped": [list(item) for item in self.columns_retyped],
-            "rows_old": self.rows_old,
-            "rows_new": self.rows_new,
-            "error": self.error,
-        }
+        return dict(_plain(self))
 
 
 @dataclass(frozen=True)
@@ -197,25 +199,8 @@ class VersionDiff:
         }
 
     def to_json(self) -> dict[str, Any]:
-        """The diff as plain JSON data (``identical`` is ``not diff``)."""
-        return {
-            "old": self.old,
-            "new": self.new,
-            "identical": not self,
-            "added": list(self.added),
-            "removed": list(self.removed),
-            "changed": list(self.changed),
-            "renamed": [list(pair) for pair in self.renamed],
-            "unchanged": len(self.unchanged),
-            "links_changed": [
-                {"path": change.path, "old": change.old, "new": change.new} for change in self.links_changed
-            ],
-            "directories_added": list(self.directories_added),
-            "directories_removed": list(self.directories_removed),
-            "bytes_added": self.bytes_added,
-            "bytes_removed": self.bytes_removed,
-            "tables": [table.to_json() for table in self.tables],
-        }
+        """The diff as plain JSON data (``identical`` is ``not diff``; ``unchanged`` is a count)."""
+        return {**_plain(self), "identical": not self, "unchanged": len(self.unchanged)}
 
 
 def _holder(key: str, path: str, data: Mapping[str, Any]) -> str:
@@ -464,16 +449,8 @@ class VerifyReport:
         return self.ok
 
     def to_json(self) -> dict[str, Any]:
-        """The report as plain JSON data."""
-        return {
-            "version": self.version,
-            "directory": self.directory,
-            "ok": self.ok,
-            "missing": list(self.missing),
-            "extra": list(self.extra),
-            "changed": list(self.changed),
-            "checked": self.checked,
-        }
+        """The report as plain JSON data (``ok`` included)."""
+        return {**_plain(self), "ok": self.ok}
 
 
 def _md5_of(path: str, follow: bool) -> tuple[int, str]:
@@ -617,19 +594,10 @@ class UploadPlan:
     sizes: Mapping[str, int] = field(default_factory=dict, repr=False)
 
     def to_json(self) -> dict[str, Any]:
-        """The plan as plain JSON data."""
-        return {
-            "version": self.version,
-            "directory": self.directory,
-            "latest": self.latest,
-            "transferred": list(self.transferred),
-            "linked": dict(self.linked),
-            "local_links": dict(self.local_links),
-            "skipped": list(self.skipped),
-            "empty_directories": list(self.empty_directories),
-            "stored_bytes": self.stored_bytes,
-            "linked_bytes": self.linked_bytes,
-        }
+        """The plan as plain JSON data (without the sizes)."""
+        document = _plain(self)
+        del document["sizes"]
+        return dict(document)
 
 
 def _dedup_index(latest: Version, manifest: Manifest) -> dict[tuple[int, str], str]:
