@@ -162,6 +162,9 @@ def _entries(client: GobblerClient, since: datetime, force_remote: bool) -> list
     except NotFoundError:
         # A registry whose service never started has no journal yet: nothing happened.
         return []
+    # The journal records whole seconds: an event of the second ``since`` falls in is included, or one
+    # written 0.7 s into that second (named after its start) would never be listed.
+    since = since.replace(microsecond=0)
     found: list[tuple[datetime, int, str]] = []
     # Names carry whole seconds; on a mounted registry the files' modification times order the events of
     # one second (a deletion right after an upload must come after it). Remotely, name order it is.
@@ -243,7 +246,8 @@ def changes(client: GobblerClient, since: datetime, *, force_remote: bool = Fals
 
     Args:
         client: The client to read the journal through.
-        since: Timezone-aware start time (inclusive).
+        since: Timezone-aware start time (inclusive, from the start of its second: the journal records
+            whole seconds).
         force_remote: Read through the REST API even when the registry is mounted.
 
     Raises:
