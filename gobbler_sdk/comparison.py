@@ -212,6 +212,37 @@ def _holder(key: str, path: str, data: Mapping[str, Any]) -> str:
     return f"{final['project']}/{final['asset']}/{final['version']}/{final['path']}"
 
 
+def _final(link: Mapping[str, Any]) -> Mapping[str, Any]:
+    ancestor: Mapping[str, Any] | None = link.get("ancestor")
+    return link if ancestor is None else ancestor
+
+
+def _same_holder(
+    link: Mapping[str, Any] | None,
+    old_link: Mapping[str, Any] | None,
+    path: str,
+    old_parts: tuple[str, ...],
+    new_parts: tuple[str, ...],
+) -> bool:
+    """Whether two entries' bytes live in the same registry file (:func:`_holder` without building paths).
+
+    The common case — a deduplicated file of the new version linking to the old version's own file —
+    is decided by comparing fields, which keeps a diff of 20,000 links cheap.
+    """
+    if link is None and old_link is None:
+        return True
+    if link is not None and old_link is not None:
+        a, b = _final(link), _final(old_link)
+        return bool(
+            a["path"] == b["path"]
+            and a["version"] == b["version"]
+            and a["asset"] == b["asset"]
+            and a["project"] == b["project"]
+        )
+    final, parts = (_final(link), old_parts) if link is not None else (_final(old_link or {}), new_parts)
+    return bool(final["path"] == path and (final["project"], final["asset"], final["version"]) == parts)
+
+
 def diff_manifests(new: Manifest, old: Manifest, *, new_key: str = "", old_key: str = "") -> VersionDiff:
     """Compare two manifests (see :class:`VersionDiff`); no file is read.
 
@@ -224,40 +255,55 @@ def diff_manifests(new: Manifest, old: Manifest, *, new_key: str = "", old_key: 
     # The raw validated dictionaries, not the entry models: a 20,000-entry diff stays a small fraction of
     # the time it takes to parse the two manifests.
     new_root, old_root = new.root, old.root
+    old_parts, new_parts = tuple(old_key.split("/")), tuple(new_key.split("/"))
+    old_project, old_asset, old_version = (*old_parts, "", "", "")[:3]
     added: list[str] = []
+    removed: list[str] = []
     changed: list[str] = []
     unchanged: list[str] = []
     links_changed: list[LinkChange] = []
     directories_added: list[str] = []
+    directories_removed: list[str] = []
     bytes_added = bytes_removed = 0
+    find = old_root.get
     for path, data in new_root.items():
-        before = old_root.get(path)
-        if data["md5sum"] == "":
-            if before is None or before["md5sum"] != "":
-                directories_added.append(path)
+        before = find(path)
+        if before is None:
+            (added if data["md5sum"] else directories_added).append(path)
             continue
-        if before is None or before["md5sum"] == "":
-            added.append(path)
-        elif before["size"] != data["size"] or before["md5sum"] != data["md5sum"]:
+        if data == before:
+            # The same entry (the same link, if any): unchanged, and its bytes are where they were.
+            if data["md5sum"]:
+                unchanged.append(path)
+            continue
+        md5, old_md5 = data["md5sum"], before["md5sum"]
+        if not md5 or not old_md5:
+            # An empty directory became a file or the reverse (both empty directories are equal above).
+            (added if md5 else directories_added).append(path)
+            (removed if old_md5 else directories_removed).append(path)
+        elif before["size"] != data["size"] or old_md5 != md5:
             changed.append(path)
             bytes_added += data["size"]
             bytes_removed += before["size"]
         else:
             unchanged.append(path)
-            if "link" in data or "link" in before:
-                was, now = _holder(old_key, path, before), _holder(new_key, path, data)
-                if was != now:
-                    links_changed.append(LinkChange(path, was, now))
-    removed: list[str] = []
-    directories_removed: list[str] = []
-    for path, data in old_root.items():
-        after = new_root.get(path)
-        if data["md5sum"] == "":
-            if after is None or after["md5sum"] != "":
-                directories_removed.append(path)
-        elif after is None or after["md5sum"] == "":
-            removed.append(path)
-
+            link = data.get("link")
+            if link is not None and "link" not in before:
+                # The usual case, inlined: a file deduplicated into a link to the old version's own file.
+                final = link.get("ancestor") or link
+                if (
+                    final["path"] == path
+                    and final["version"] == old_version
+                    and final["asset"] == old_asset
+                    and final["project"] == old_project
+                ):
+                    continue
+            if not _same_holder(data.get("link"), before.get("link"), path, old_parts, new_parts):
+                links_changed.append(
+                    LinkChange(path, _holder(old_key, path, before), _holder(new_key, path, data))
+                )
+    for path in old_root.keys() - new_root.keys():
+        (removed if old_root[path]["md5sum"] else directories_removed).append(path)
     renamed: list[tuple[str, str]] = []
     if added and removed:
         gone: dict[tuple[int, str], list[str]] = {}

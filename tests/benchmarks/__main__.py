@@ -22,6 +22,7 @@ from typing import Any
 from gobbler_sdk import __version__ as sdk_version
 
 from .base import Row, ServiceRow, Workload
+from .diffs import VersionDiffs
 from .fetches import BigFetch, TreeFetch
 from .floors import curl_version
 from .latency import parse_delay
@@ -40,7 +41,7 @@ try:
 except ImportError:  # pragma: no cover - the dev extra installs it
     pygobbler = None
 
-KEYS = ("a", "b", "c", "d", "e", "f", "g", "h", "i", "s")
+KEYS = ("a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "s")
 #: What a full run does unless ``--only`` says otherwise: the scale workloads (s) take long at full size.
 DEFAULT_KEYS = tuple(k for k in KEYS if k != "s")
 #: What ``--latency`` runs unless ``--only`` says otherwise: the reads a network delay slows down.
@@ -125,6 +126,7 @@ def build(workspace: Workspace, sizes: Sizes, selected: Sequence[str]) -> list[W
         "f": lambda: TypedManifest(workspace, sizes),
         "h": lambda: LatestOfMany(workspace, sizes),
         "i": lambda: FsspecReads(workspace, sizes),
+        "j": lambda: VersionDiffs(workspace, sizes),
         "s": lambda: Scale(workspace, sizes),
     }
     return [factories[key]() for key in KEYS if key in selected and key in factories]
