@@ -13,7 +13,7 @@ from gobbler_sdk import GobblerClient, LinkChange, Manifest, NotFoundError, Proj
 from gobbler_sdk.comparison import diff_manifests
 from gobbler_sdk.testing import GobblerService
 
-from ..client.support import Link, make_tree
+from ..client.support import Link, LyingServer, make_tree
 from .conftest import new_project
 
 OLD = {
@@ -233,3 +233,22 @@ def test_a_table_that_cannot_be_read_is_reported_not_raised(
 
     assert table.path == "x.parquet" and table.rows_old is None
     assert table.error == "ValueError: not a Parquet file (no PAR1 magic at its end)"
+
+
+def test_a_remote_diff_reads_the_two_manifests_and_no_file(
+    service: GobblerService, proxy: LyingServer, tmp_path: Path
+) -> None:
+    name = new_project(service)
+    with GobblerClient(service.url, cache=tmp_path / "setup") as setup:
+        upload(setup.project(name), "data", "v1", OLD, tmp_path)
+        upload(setup.project(name), "data", "v2", NEW, tmp_path)
+    with GobblerClient(proxy.url, transport="remote", cache=tmp_path / "cache") as client:
+        asset = client.project(name).asset("data")
+        proxy.reset()
+
+        assert asset.version("v2").diff(asset.version("v1")).changed == ("edit.txt",)
+
+    fetched = proxy.paths("/fetch/")
+    assert sorted(set(fetched)) == [
+        f"/fetch/{name}/data/{v}/{doc}" for v in ("v1", "v2") for doc in ("..manifest", "..summary")
+    ]
