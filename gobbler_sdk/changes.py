@@ -20,6 +20,7 @@ import json
 import time
 import warnings
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
@@ -46,6 +47,9 @@ __all__ = [
 JOURNAL = "..logs"
 #: How long the service keeps journal entries (it deletes older ones once a day).
 JOURNAL_RETENTION = timedelta(days=7)
+#: Journal files read at once over HTTP, and the threads reading them.
+_WINDOW = 64
+_READERS = 8
 #: The event types the service writes.
 EVENT_TYPES = ("add-version", "delete-version", "delete-asset", "delete-project", "reindex-version")
 
@@ -222,10 +226,7 @@ class ChangeFeed:
         return len(self._entries)
 
     def __iter__(self) -> Iterator[ChangeEvent]:
-        for moment, name in self._entries:
-            event = _read_event(self._client, moment, name, self._force_remote)
-            if event is not None:
-                yield event
+        return _read_events(self._client, self._entries, self._force_remote)
 
     def __repr__(self) -> str:
         state = "complete" if self.complete else "incomplete"
@@ -239,6 +240,27 @@ def _read_event(client: GobblerClient, moment: datetime, name: str, force_remote
         logger.info("journal entry %s was deleted before it could be read", name)
         return None
     return parse_event(name, moment, document)
+
+
+def _read_events(
+    client: GobblerClient, entries: list[tuple[datetime, str]], force_remote: bool
+) -> Iterator[ChangeEvent]:
+    """The events of ``entries``, in their order.
+
+    Over HTTP each entry is a request of its own, so a window of them is read at a time on a few threads
+    (a week of journal can be thousands of files); a mounted registry is read in order on this thread.
+    """
+    if force_remote or client.transport.kind != "local":
+        with ThreadPoolExecutor(max_workers=_READERS, thread_name_prefix="gobbler-journal") as pool:
+            for start in range(0, len(entries), _WINDOW):
+                window = entries[start : start + _WINDOW]
+                read = pool.map(lambda entry: _read_event(client, entry[0], entry[1], force_remote), window)
+                yield from (event for event in read if event is not None)
+        return
+    for moment, name in entries:
+        event = _read_event(client, moment, name, force_remote)
+        if event is not None:
+            yield event
 
 
 def changes(client: GobblerClient, since: datetime, *, force_remote: bool = False) -> ChangeFeed:
@@ -288,13 +310,9 @@ def follow_changes(
     given: set[str] = set()
     entries = feed._entries
     while True:
-        for moment, name in entries:
-            if name in given:
-                continue
-            given.add(name)
-            event = _read_event(client, moment, name, force_remote)
-            if event is not None:
-                yield event
+        fresh = [(moment, name) for moment, name in entries if name not in given]
+        given.update(name for _, name in fresh)
+        yield from _read_events(client, fresh, force_remote)
         if stop is not None and stop():
             return
         sleep(interval)

@@ -132,3 +132,21 @@ def test_follow_gives_new_events_once_each(
 
     assert seen == ["v1", "v2", "v3"]
     assert polls == [0.5, 0.5, 0.5]
+
+
+def test_a_long_remote_feed_is_read_in_windows_and_stays_in_order(
+    service: GobblerService, mounted: GobblerClient, remote: GobblerClient, tmp_path: Path
+) -> None:
+    since = started()
+    project = mounted.project(new_project(service))
+    version = project.asset("data").upload("v1", make_tree(tmp_path / "src", {"a.txt": "a\n"}))
+    for _ in range(70):  # more than one window of journal reads
+        version.reindex()
+
+    over_http = [event for event in remote.changes(since) if event.project == project.name]
+    on_disk = [event for event in mounted.changes(since) if event.project == project.name]
+
+    assert len(over_http) == 71
+    assert [(e.time, e.name) for e in over_http] == sorted((e.time, e.name) for e in over_http)
+    assert sorted(over_http, key=lambda e: e.name) == sorted(on_disk, key=lambda e: e.name)
+    assert [e.type for e in on_disk] == ["add-version"] + ["reindex-version"] * 70
