@@ -171,3 +171,21 @@ def test_plan_refuses_a_link_into_a_probational_version(
 
     with pytest.raises(InvalidRequestError, match="in a probational version"):
         project.asset("data").plan_upload("v1", source)
+
+
+def test_plan_with_followed_symlinks(client: GobblerClient, project: Project, tmp_path: Path) -> None:
+    outside = make_tree(tmp_path / "outside", {"far.txt": "far away\n", "dir/near.txt": "near\n"})
+    source = make_tree(
+        tmp_path / "src",
+        {"own.txt": "own\n", "far": Link(str(outside / "far.txt")), "linked-dir": Link(str(outside / "dir"))},
+    )
+    asset = project.asset("followed")
+    with pytest.raises(InvalidRequestError, match="follow_symlinks=True"):
+        asset.plan_upload("v1", source)
+
+    plan = asset.plan_upload("v1", source, follow_symlinks=True)
+
+    assert plan.transferred == ("far", "linked-dir/near.txt", "own.txt")
+    assert plan.stored_bytes == len("far away\n") + len("near\n") + len("own\n")
+    asset.upload("v1", source, follow_symlinks=True)
+    assert_plan_matches(plan, asset.version("v1").manifest(), plan.version)
