@@ -187,7 +187,7 @@ def _entries(client: GobblerClient, since: datetime, force_remote: bool) -> list
 def _written_ns(client: GobblerClient, name: str) -> int:
     try:
         local = client.local_path(f"{JOURNAL}/{name}")
-        return 0 if local is None else local.stat().st_mtime_ns
+        return 0 if local is None else local.lstat().st_mtime_ns
     except (OSError, NotFoundError):
         return 0
 

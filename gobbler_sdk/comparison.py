@@ -17,6 +17,7 @@ Every result is a frozen dataclass whose path lists are sorted tuples, with a ``
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import posixpath
@@ -30,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from ._log import logger
 from ._staging import check_tree
 from .errors import (
+    ConfigurationError,
     GobblerError,
     InvalidArgumentError,
     InvalidRequestError,
@@ -357,25 +359,19 @@ def diff_versions(
         NotFoundError: When either version does not exist.
         ConfigurationError: When ``tables`` is set and ``pyarrow`` is not installed.
     """
-    diff = diff_manifests(
-        new.manifest(force_remote=force_remote),
-        old.manifest(force_remote=force_remote),
-        new_key=new.key,
-        old_key=old.key,
-    )
+    new_manifest = new.manifest(force_remote=force_remote)
+    old_manifest = old.manifest(force_remote=force_remote)
+    diff = diff_manifests(new_manifest, old_manifest, new_key=new.key, old_key=old.key)
     if not tables:
         return diff
-    compared = tuple(
-        _table_change(new, old, path, suffix)
-        for path in diff.changed
-        for suffix in [_table_suffix(path)]
-        if suffix is not None
-    )
-    return VersionDiff(**{**_fields(diff), "tables": compared})
-
-
-def _fields(diff: VersionDiff) -> dict[str, Any]:
-    return {name: getattr(diff, name) for name in diff.__dataclass_fields__}
+    compared = []
+    for path in diff.changed:
+        suffix = _table_suffix(path)
+        if suffix is not None:
+            _require_pyarrow()
+            sizes = (new_manifest[path].size, old_manifest[path].size)
+            compared.append(_table_change(new, old, path, suffix, sizes))
+    return dataclasses.replace(diff, tables=tuple(compared))
 
 
 def _table_suffix(path: str) -> str | None:
@@ -383,24 +379,20 @@ def _table_suffix(path: str) -> str | None:
     return suffix if suffix in _TABLE_SUFFIXES else None
 
 
-def _pyarrow() -> Any:
+def _require_pyarrow() -> None:
     try:
-        import pyarrow  # type: ignore[import-untyped]
+        import pyarrow  # type: ignore[import-untyped]  # noqa: F401
     except ImportError:
-        from .errors import ConfigurationError
-
         raise ConfigurationError(
             "comparing tables needs pyarrow: pip install 'gobbler-sdk[pydata]'"
         ) from None
-    return pyarrow
 
 
-def _table_change(new: Version, old: Version, path: str, suffix: str) -> TableChange:
-    _pyarrow()
+def _table_change(new: Version, old: Version, path: str, suffix: str, sizes: tuple[int, int]) -> TableChange:
     kind = suffix.lstrip(".")
     try:
-        old_schema, old_rows = _table_facts(old, path, suffix)
-        new_schema, new_rows = _table_facts(new, path, suffix)
+        old_schema, old_rows = _table_facts(old, path, suffix, sizes[1])
+        new_schema, new_rows = _table_facts(new, path, suffix, sizes[0])
     except GobblerError:
         raise
     except Exception as exc:  # pyarrow raises many kinds for a malformed table; report, do not crash
@@ -422,10 +414,10 @@ def _table_change(new: Version, old: Version, path: str, suffix: str) -> TableCh
     )
 
 
-def _table_facts(version: Version, path: str, suffix: str) -> tuple[list[tuple[str, str]], int]:
+def _table_facts(version: Version, path: str, suffix: str, size: int) -> tuple[list[tuple[str, str]], int]:
     """The columns (name, Arrow type) and the number of rows of one table of a version."""
     if suffix == ".parquet":
-        return _parquet_facts(version, path)
+        return _parquet_facts(version, path, size)
     import pyarrow.csv as pacsv  # type: ignore[import-untyped]
 
     local = version.fetch(path)
@@ -438,12 +430,11 @@ def _table_facts(version: Version, path: str, suffix: str) -> tuple[list[tuple[s
     return [(column.name, str(column.type)) for column in schema], rows
 
 
-def _parquet_facts(version: Version, path: str) -> tuple[list[tuple[str, str]], int]:
+def _parquet_facts(version: Version, path: str, size: int) -> tuple[list[tuple[str, str]], int]:
     """A Parquet file's schema and rows from its footer alone, read by range (two small reads)."""
     import pyarrow as pa
     import pyarrow.parquet as pq  # type: ignore[import-untyped]
 
-    size = version.manifest()[path].size
     full = f"{version.key}/{path}"
     if size < 12:
         raise ValueError(f"{size} bytes is too small for a Parquet file")
@@ -691,6 +682,7 @@ def plan_upload(
 
     Raises:
         InvalidNameError: When ``version`` is invalid.
+        NotFoundError: When the project does not exist.
         InvalidRequestError: When the version already exists, the tree holds entries the service would
             refuse, or a registry link points at something the service cannot link to.
         LocalFileError: When the tree cannot be read.
@@ -699,6 +691,8 @@ def plan_upload(
     source = Path(directory)
     if not source.is_dir():
         raise InvalidRequestError(f"cannot upload {source}: not a directory")
+    if not asset.project.exists(force_remote=force_remote):
+        raise NotFoundError(f"project {asset.project.name} does not exist")
     if target.exists(force_remote=force_remote):
         raise InvalidRequestError(f"version {target.key} already exists")
     client = asset.client
@@ -711,7 +705,7 @@ def plan_upload(
         scan = check_tree(source, ignore_dot=ignore_dot, follow_symlinks=follow_symlinks, registry=registry)
     except OSError as exc:
         raise error_from_oserror(exc, f"{what}: cannot read {source}") from exc
-    latest = asset.latest(force_remote=force_remote) if asset.exists(force_remote=force_remote) else None
+    latest = asset.latest(force_remote=force_remote)
     index = _dedup_index(latest, latest.manifest(force_remote=force_remote)) if latest is not None else {}
 
     root = os.path.normpath(os.path.abspath(source))

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from gobbler_sdk import GobblerClient, InvalidRequestError, Manifest, Project, UploadPlan
+from gobbler_sdk import GobblerClient, InvalidRequestError, Manifest, NotFoundError, Project, UploadPlan
 
 from ..client.support import Link, make_tree
 
@@ -146,6 +146,8 @@ def test_plan_refuses_what_the_upload_would_refuse(
 
     with pytest.raises(InvalidRequestError, match=f"version {project.name}/refused/v1 already exists"):
         asset.plan_upload("v1", tmp_path / "v1")
+    with pytest.raises(NotFoundError, match="project no-such-project does not exist"):
+        client.project("no-such-project").asset("a").plan_upload("v1", tmp_path / "v1")
     dangling = make_tree(tmp_path / "dangling", {"x": Link("nowhere")})
     with pytest.raises(InvalidRequestError, match="a dangling symlink"):
         asset.plan_upload("v2", dangling)
