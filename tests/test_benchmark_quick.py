@@ -16,7 +16,22 @@ from pathlib import Path
 from tests.benchmarks.plots import scale_plots
 
 ROOT = Path(__file__).resolve().parent.parent
-TIME_ROWS = ["a", "b", "c", "d", "d-noverify", "e", "e2", "f", "h", "i-read", "i-range", "i-find", "i-csv", "j"]
+TIME_ROWS = [
+    "a",
+    "b",
+    "c",
+    "d",
+    "d-noverify",
+    "e",
+    "e2",
+    "f",
+    "h",
+    "i-read",
+    "i-range",
+    "i-find",
+    "i-csv",
+    "j",
+]
 MEMORY_ROWS = ["g-fetch", "g-upload"]
 SCALE_OPERATIONS = [
     "upload",
