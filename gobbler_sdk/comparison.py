@@ -457,7 +457,7 @@ def _parquet_facts(version: Version, path: str, size: int) -> tuple[list[tuple[s
 
 @dataclass(frozen=True)
 class VerifyReport:
-    """How a local directory compares with a version.
+    """How a local directory compares with a version (truthy when the copy is intact).
 
     Attributes:
         version: ``project/asset/version`` compared with.
@@ -616,6 +616,7 @@ class UploadPlan:
         empty_directories: Directories the manifest will record as empty (PROTOCOL.md 8.7).
         stored_bytes: Bytes the new version will store (and add to the project's usage).
         linked_bytes: Bytes of the linked files, which are not stored again.
+        sizes: Path → size of every transferred and linked file (for display; not in :meth:`to_json`).
     """
 
     version: str
@@ -670,7 +671,8 @@ def plan_upload(
 
     The directory is scanned and refused exactly as an upload refuses it, every file is hashed (to find
     those the service will deduplicate against the asset's latest version), and every symlink into the
-    registry is checked against its target's manifest, as the service checks it.
+    registry is checked against its target's manifest, as the service checks it. A directory already in
+    staging is checked the same way, although its upload is submitted as it is (the service judges it).
 
     Args:
         asset: The asset the version would be added to.
