@@ -13,6 +13,7 @@ import re
 import sys
 import time
 import warnings
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -24,7 +25,7 @@ from .app import Settings, command, settings_of, usage_error
 from .output import Output, human_size
 
 if TYPE_CHECKING:
-    from .. import GobblerClient, UploadPlan, Version, VersionDiff
+    from .. import ChangeEvent, GobblerClient, UploadPlan, Version, VersionDiff
 
 __all__ = ["DIFFERENT", "parse_since", "show_upload_plan"]
 
@@ -232,6 +233,12 @@ def changes(
     interval: Annotated[
         float, typer.Option("--interval", min=0.1, help="Seconds between polls with --follow.")
     ] = 5.0,
+    path: Annotated[
+        str | None,
+        typer.Option(
+            "--path", help="Only changes of this PROJECT or PROJECT/ASSET (and its deletion).", metavar="PATH"
+        ),
+    ] = None,
 ) -> None:
     """List the registry's changes (versions added, deleted, reindexed; assets and projects deleted).
 
@@ -244,6 +251,7 @@ def changes(
     settings = settings_of(ctx)
     client = settings.client()
     start = parse_since(since)
+    wanted = _event_filter(client, path)
     out = settings.output
     # Said once on standard error below instead of as a Python warning.
     warnings.simplefilter("ignore", IncompleteHistoryWarning)
@@ -254,9 +262,9 @@ def changes(
             f"{feed.kept_since.isoformat(timespec='seconds')} may be missing"
         )
     if follow:
-        _follow(out, follow_changes(client, start, interval=interval))
+        _follow(out, filter(wanted, follow_changes(client, start, interval=interval)))
         return
-    events = list(feed)
+    events = [event for event in feed if wanted(event)]
     if out.json_mode:
         out.document(
             {
@@ -270,6 +278,20 @@ def changes(
         out.table(["time", "type", "path", "latest"], [_event_row(event) for event in events])
     else:
         out.note(f"no changes since {start.isoformat(timespec='seconds')}")
+
+
+def _event_filter(client: GobblerClient, path: str | None) -> Callable[[ChangeEvent], bool]:
+    """The test of ``--path``: a project's events, or an asset's and its project's deletion."""
+    if path is None:
+        return lambda event: True
+    parts = path.strip("/").split("/")
+    if len(parts) == 1:
+        project = client.project(parts[0]).name  # the client's name checks
+        return lambda event: event.project == project
+    if len(parts) == 2:
+        asset = client.project(parts[0]).asset(parts[1])
+        return lambda event: event.project == parts[0] and event.asset in (asset.name, None)
+    raise InvalidRequestError(f"--path {path!r}: expected PROJECT or PROJECT/ASSET")
 
 
 def _follow(out: Output, stream: Any) -> None:

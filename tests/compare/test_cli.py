@@ -186,6 +186,13 @@ def test_changes_lists_events_since_a_date(cli: Runner, service: GobblerService,
     table = cli("changes", "--since", "1h").stdout.splitlines()
     assert [mine[0]["time"], "add-version", f"{project}/x/v1", "latest"] in [line.split() for line in table]
 
+    only = cli("changes", "--since", since.isoformat(), "--path", f"{project}/x", "--json").json()["events"]
+    assert only == mine
+    assert (
+        cli("changes", "--since", since.isoformat(), "--path", "elsewhere", "--json").json()["events"] == []
+    )
+    cli("changes", "--path", "a/b/c", expect=5)
+
     old = cli("changes", "--since", "2026-01-01", "--json")
     assert old.json()["complete"] is False
     assert "the journal keeps 7 days" in old.stderr
