@@ -24,7 +24,9 @@ if TYPE_CHECKING:
     from ._cache_manager import CachedVersion, CacheManager, CacheReport, CorruptFile, PruneReport
     from ._downloads import DirectoryOptions, FileOptions, RangeOptions
     from ._progress import ProgressCallback, ProgressEvent
+    from .changes import ChangeEvent, ChangeFeed, IncompleteHistoryWarning
     from .client import GobblerClient
+    from .comparison import LinkChange, TableChange, UploadPlan, VerifyReport, VersionDiff
     from .errors import (
         ConfigurationError,
         GobblerError,
@@ -69,6 +71,8 @@ __all__ = [
     "CacheManager",
     "CacheReport",
     "CachedVersion",
+    "ChangeEvent",
+    "ChangeFeed",
     "ConfigurationError",
     "CorruptFile",
     "DirectoryOptions",
@@ -76,10 +80,12 @@ __all__ = [
     "GobblerClient",
     "GobblerError",
     "GobblerFileSystem",
+    "IncompleteHistoryWarning",
     "IntegrityError",
     "InvalidArgumentError",
     "InvalidNameError",
     "InvalidRequestError",
+    "LinkChange",
     "LinkTarget",
     "LocalFileError",
     "LocalFileExistsError",
@@ -108,10 +114,14 @@ __all__ = [
     "ServiceInfo",
     "ServiceUnavailableError",
     "Summary",
+    "TableChange",
     "Transport",
     "UnsafePathError",
+    "UploadPlan",
     "Uploader",
+    "VerifyReport",
     "Version",
+    "VersionDiff",
     "__version__",
 ]
 
@@ -128,6 +138,14 @@ _SOURCES: dict[str, str] = {
     "ProgressCallback": "._progress",
     "ProgressEvent": "._progress",
     "GobblerClient": ".client",
+    "ChangeEvent": ".changes",
+    "ChangeFeed": ".changes",
+    "IncompleteHistoryWarning": ".changes",
+    "LinkChange": ".comparison",
+    "TableChange": ".comparison",
+    "UploadPlan": ".comparison",
+    "VerifyReport": ".comparison",
+    "VersionDiff": ".comparison",
     "ConfigurationError": ".errors",
     "GobblerError": ".errors",
     "IntegrityError": ".errors",

@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,7 @@ from ._downloads import DirectoryOptions, Downloads, FileOptions, RangeOptions
 from ._limits import DEFAULT_MAX_RESPONSE_SIZE, DEFAULT_MIN_READ_RATE, DEFAULT_SUBMIT_TIMEOUT
 from ._pathsafety import checked_relative
 from ._writes import Writes
+from .changes import ChangeFeed, changes
 from .errors import InvalidRequestError, NotFoundError
 from .handles import Asset, Project, Version
 from .models import ManifestEntry, RerouteChange, ServiceInfo, Uploader
@@ -40,6 +42,8 @@ if sys.version_info >= (3, 11):
     from typing import Unpack
 else:
     from typing_extensions import Unpack
+
+    from .changes import ChangeFeed
 
 __all__ = ["GobblerClient"]
 
@@ -434,6 +438,13 @@ class GobblerClient:
             payload["dry_run"] = True
         answer = self._core.writes.submit("reroute_links", payload, "reroute links")
         return [RerouteChange.model_validate(change) for change in answer.get("changes", [])]
+
+    def changes(self, since: datetime, *, force_remote: bool = False) -> ChangeFeed:
+        """The registry's journal of changes from ``since`` on, as typed events in time order.
+
+        See :func:`gobbler_sdk.changes.changes`.
+        """
+        return changes(self, since, force_remote=force_remote)
 
     def _reroute_target(self, item: Project | Asset | Version | Mapping[str, str]) -> dict[str, str]:
         # Mappings go through the handles too, so their names are checked before a request file exists.

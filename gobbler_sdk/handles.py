@@ -12,7 +12,7 @@ import re
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, BinaryIO, Literal, TypeVar, overload
 
 from ._names import client_name_problem
 from ._pathsafety import checked_relative
@@ -27,6 +27,7 @@ else:
     from typing_extensions import Unpack
 
 from ._core import Core
+from .comparison import UploadPlan, VerifyReport, VersionDiff, diff_versions, plan_upload, verify_directory
 
 if TYPE_CHECKING:
     from ._downloads import DirectoryOptions, FileOptions
@@ -423,6 +424,7 @@ class Asset(_Handle):
         """
         return self._core.writes.set_permissions(self._parts, owners, uploaders, None, append, dry_run, spoof)
 
+    @overload
     def upload(
         self,
         version: str,
@@ -430,14 +432,50 @@ class Asset(_Handle):
         *,
         probation: bool = False,
         consume: bool | None = None,
-        ignore_dot: bool = True,
+        ignore_dot: bool = False,
         spoof: str | None = None,
         concurrency: int | None = None,
         progress: bool | ProgressCallback | None = None,
         tqdm_class: TqdmClass | None = None,
         follow_symlinks: bool = False,
         check: bool = True,
-    ) -> Version:
+        dry_run: Literal[False] = False,
+    ) -> Version: ...
+
+    @overload
+    def upload(
+        self,
+        version: str,
+        directory: str | os.PathLike[str],
+        *,
+        probation: bool = False,
+        consume: bool | None = None,
+        ignore_dot: bool = False,
+        spoof: str | None = None,
+        concurrency: int | None = None,
+        progress: bool | ProgressCallback | None = None,
+        tqdm_class: TqdmClass | None = None,
+        follow_symlinks: bool = False,
+        check: bool = True,
+        dry_run: Literal[True],
+    ) -> UploadPlan: ...
+
+    def upload(
+        self,
+        version: str,
+        directory: str | os.PathLike[str],
+        *,
+        probation: bool = False,
+        consume: bool | None = None,
+        ignore_dot: bool = False,
+        spoof: str | None = None,
+        concurrency: int | None = None,
+        progress: bool | ProgressCallback | None = None,
+        tqdm_class: TqdmClass | None = None,
+        follow_symlinks: bool = False,
+        check: bool = True,
+        dry_run: bool = False,
+    ) -> Version | UploadPlan:
         """Upload ``directory`` as a new version of this asset.
 
         A directory directly inside the staging directory is submitted in place; any other is first copied
@@ -453,7 +491,8 @@ class Asset(_Handle):
             probation: Upload as a probational version.
             consume: Let the service move files out of the directory instead of copying; defaults to
                 ``True`` for the private copy and ``False`` for a directory already in staging.
-            ignore_dot: Skip dotfiles and dot-directories.
+            ignore_dot: Skip dotfiles and dot-directories (default: send them, as the service does; the
+                functional API keeps pygobbler's ``True``).
             spoof: Upload on behalf of this user (needs the service's permission).
             concurrency: Parallel file copies when staging; the client's setting when ``None``.
             progress: ``None`` for a bar when standard error is a terminal (or in Jupyter), ``False`` for
@@ -464,9 +503,11 @@ class Asset(_Handle):
                 submitted as it is.
             check: Refuse a version that already exists before anything is copied (one listing);
                 ``False`` leaves it to the service, which answers HTTP 400 after the copy.
+            dry_run: Copy and submit nothing; return the :class:`~gobbler_sdk.UploadPlan` (what would be
+                stored, linked to the latest version, kept as local links, and skipped).
 
         Returns:
-            The new version.
+            The new version (with ``dry_run``, the plan).
 
         Raises:
             InvalidNameError: When ``version`` is invalid (checked before anything is written).
@@ -476,6 +517,10 @@ class Asset(_Handle):
             OutcomeUnknownError: When no answer came within the client's ``submit_timeout``.
             GobblerError: The typed error for whatever the service refused.
         """
+        if dry_run:
+            return self.plan_upload(
+                version, directory, ignore_dot=ignore_dot, follow_symlinks=follow_symlinks
+            )
         target = self.version(version)
         self._core.writes.upload(
             target._parts,
@@ -497,6 +542,28 @@ class Asset(_Handle):
         if force:
             payload["force"] = True
         self._core.writes.submit("delete_asset", payload, f"remove asset {self.key}")
+
+    def plan_upload(
+        self,
+        version: str,
+        directory: str | os.PathLike[str],
+        *,
+        ignore_dot: bool = False,
+        follow_symlinks: bool = False,
+        force_remote: bool = False,
+    ) -> UploadPlan:
+        """What :meth:`upload` would store, link and skip, copying and submitting nothing.
+
+        The same as ``upload(..., dry_run=True)``; see :func:`gobbler_sdk.comparison.plan_upload`.
+        """
+        return plan_upload(
+            self,
+            version,
+            directory,
+            ignore_dot=ignore_dot,
+            follow_symlinks=follow_symlinks,
+            force_remote=force_remote,
+        )
 
 
 class Version(_Handle):
@@ -756,3 +823,28 @@ class Version(_Handle):
         if spoof is not None:
             payload["spoof"] = spoof
         return payload
+
+    def diff(self, old: Version, *, tables: bool = False, force_remote: bool = False) -> VersionDiff:
+        """What changed from ``old`` to this version, from the two manifests (falsy when identical).
+
+        See :func:`gobbler_sdk.comparison.diff_versions`.
+        """
+        return diff_versions(self, old, tables=tables, force_remote=force_remote)
+
+    def verify(
+        self,
+        directory: str | os.PathLike[str],
+        *,
+        follow_symlinks: bool = False,
+        force_remote: bool = False,
+    ) -> VerifyReport:
+        """Compare a local copy of this version with its manifest: missing, extra and changed paths, ``ok``.
+
+        See :func:`gobbler_sdk.comparison.verify_directory`.
+        """
+        return verify_directory(
+            self.manifest(force_remote=force_remote),
+            directory,
+            version=self.key,
+            follow_symlinks=follow_symlinks,
+        )

@@ -376,3 +376,4 @@ from . import transfer  # noqa: E402,F401  isort: skip
 from . import writes  # noqa: E402,F401  isort: skip
 from . import cache as _cache_commands  # noqa: E402,F401  isort: skip
 from . import serve  # noqa: E402,F401  isort: skip
+from . import compare  # noqa: E402,F401  isort: skip

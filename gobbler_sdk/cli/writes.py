@@ -210,14 +210,24 @@ def upload(
         int | None, typer.Option("--concurrency", min=1, help="Parallel file copies while staging.")
     ] = None,
     spoof: Spoof = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print what would be stored, linked, skipped; upload nothing.")
+    ] = False,
 ) -> None:
     """Upload a directory as a new version (a progress bar on a terminal).
 
-    JSON keys: version, probation, files, size.
+    JSON keys: version, probation, files, size (with --dry-run: the plan, see gobbler_sdk.UploadPlan).
     """
     settings = settings_of(ctx)
     version = version_only(settings.client(), path)
     existing_directory(directory)
+    if dry_run:
+        from .compare import show_upload_plan
+
+        show_upload_plan(
+            settings, version, directory, ignore_dot=not include_dot, follow_symlinks=follow_symlinks
+        )
+        return
     version.asset.upload(
         version.name,
         directory,

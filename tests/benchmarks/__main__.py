@@ -22,6 +22,7 @@ from typing import Any
 from gobbler_sdk import __version__ as sdk_version
 
 from .base import Row, ServiceRow, Workload
+from .diffs import VersionDiffs
 from .engines import EngineQueries
 from .fetches import BigFetch, TreeFetch
 from .floors import curl_version
@@ -41,7 +42,7 @@ try:
 except ImportError:  # pragma: no cover - the dev extra installs it
     pygobbler = None
 
-KEYS = ("a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "s")
+KEYS = ("a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "s")
 #: What a full run does unless ``--only`` says otherwise: the scale workloads (s) take long at full size.
 DEFAULT_KEYS = tuple(k for k in KEYS if k != "s")
 #: What ``--latency`` runs unless ``--only`` says otherwise: the reads a network delay slows down.
@@ -127,6 +128,7 @@ def build(workspace: Workspace, sizes: Sizes, selected: Sequence[str]) -> list[W
         "h": lambda: LatestOfMany(workspace, sizes),
         "i": lambda: FsspecReads(workspace, sizes),
         "j": lambda: EngineQueries(workspace, sizes),
+        "k": lambda: VersionDiffs(workspace, sizes),
         "s": lambda: Scale(workspace, sizes),
     }
     return [factories[key]() for key in KEYS if key in selected and key in factories]
