@@ -707,7 +707,11 @@ def plan_upload(
         scan = check_tree(source, ignore_dot=ignore_dot, follow_symlinks=follow_symlinks, registry=registry)
     except OSError as exc:
         raise error_from_oserror(exc, f"{what}: cannot read {source}") from exc
-    latest = asset.latest(force_remote=force_remote)
+    try:
+        latest = asset.latest(force_remote=force_remote)
+    except NotFoundError:
+        # A new asset: nothing to deduplicate against (a missing project is refused below, as uploads are).
+        latest = None
     index = _dedup_index(latest, latest.manifest(force_remote=force_remote)) if latest is not None else {}
 
     root = os.path.normpath(os.path.abspath(source))

@@ -108,7 +108,7 @@ def test_upload_from_outside_staging(
     before_source = snapshot(directory)
     before_staging = snapshot(service.staging)
 
-    v2 = asset.upload("v2", directory)
+    v2 = asset.upload("v2", directory, ignore_dot=True)
 
     assert v2 == asset.version("v2")
     assert v2.manifest().model_dump(mode="json") == {
@@ -163,7 +163,7 @@ def test_upload_sends_exactly_this_request(
     project = client.project(new_project(service))
     project.asset("a").upload("v1", source(tmp_path, {"x": "x"}))
     project.asset("a").upload(
-        "v2", source(tmp_path, {"y": "y"}), probation=True, consume=False, ignore_dot=False
+        "v2", source(tmp_path, {"y": "y"}), probation=True, consume=False, ignore_dot=True
     )
     (first_name, first), (second_name, second) = proxy.posted
     assert first_name.startswith("request-upload-") and second_name.startswith("request-upload-")
@@ -175,9 +175,9 @@ def test_upload_sends_exactly_this_request(
         "version": "v1",
         "on_probation": False,
         "consume": True,
-        "ignore_dot": True,
+        "ignore_dot": False,  # dotfiles are sent unless asked otherwise, as the service's own default
     }
-    assert second == {**first, "version": "v2", "on_probation": True, "consume": False, "ignore_dot": False}
+    assert second == {**first, "version": "v2", "on_probation": True, "consume": False, "ignore_dot": True}
 
 
 def test_upload_failures_leave_staging_clean(

@@ -51,7 +51,7 @@ def assert_plan_matches(plan: UploadPlan, manifest: Manifest, version_key: str) 
             assert entry.link.path == plan.local_links[path], path
         else:
             assert entry.is_directory, path
-    assert plan.stored_bytes == manifest.total_size
+    assert plan.stored_bytes == manifest.stored_size
 
 
 def test_plan_matches_the_upload_that_follows(
@@ -63,7 +63,7 @@ def test_plan_matches_the_upload_that_follows(
     asset.upload("v1", make_tree(tmp_path / "v1", BASE))
     source = make_tree(tmp_path / "v2", tree_v2(registry, project.name))
 
-    plan = asset.plan_upload("v2", source)
+    plan = asset.plan_upload("v2", source, ignore_dot=True)
 
     # Nothing was created or staged by the plan.
     assert not asset.version("v2").exists()
@@ -81,7 +81,7 @@ def test_plan_matches_the_upload_that_follows(
     assert plan.stored_bytes == len("brand new\n") + len("more new bytes\n")
     assert plan.linked_bytes == len("kept bytes\n") + len("also kept\n") + len("elsewhere\n")
 
-    asset.upload("v2", source)
+    asset.upload("v2", source, ignore_dot=True)
     assert_plan_matches(plan, asset.version("v2").manifest(), plan.version)
 
 
@@ -111,10 +111,10 @@ def test_plan_of_a_directory_already_in_staging(
     make_tree(staged, {"keep.txt": "kept bytes\n", "new.txt": "new\n", "l": Link("new.txt"), ".dot": "d"})
     before = sorted(os.listdir(client.staging))
 
-    plan = asset.plan_upload("v2", staged)
+    plan = asset.plan_upload("v2", staged, ignore_dot=True)
 
     assert sorted(os.listdir(client.staging)) == before
-    asset.upload("v2", staged)
+    asset.upload("v2", staged, ignore_dot=True)
     assert_plan_matches(plan, asset.version("v2").manifest(), plan.version)
 
 
@@ -125,8 +125,8 @@ def test_duplicates_in_the_latest_version_link_to_one_of_them(
     asset.upload("v1", make_tree(tmp_path / "v1", {"a.txt": "twin\n", "b.txt": "twin\n"}))
     source = make_tree(tmp_path / "v2", {"c.txt": "twin\n"})
 
-    plan = asset.plan_upload("v2", source)
-    asset.upload("v2", source)
+    plan = asset.plan_upload("v2", source, ignore_dot=True)
+    asset.upload("v2", source, ignore_dot=True)
 
     # The service may pick either twin; the plan names the first, and the bytes are the same either way.
     assert plan.linked == {"c.txt": f"{project.name}/twins/v1/a.txt"}
@@ -185,9 +185,9 @@ def test_plan_with_followed_symlinks(client: GobblerClient, project: Project, tm
     with pytest.raises(InvalidRequestError, match="follow_symlinks=True"):
         asset.plan_upload("v1", source)
 
-    plan = asset.plan_upload("v1", source, follow_symlinks=True)
+    plan = asset.plan_upload("v1", source, follow_symlinks=True, ignore_dot=True)
 
     assert plan.transferred == ("far", "linked-dir/near.txt", "own.txt")
     assert plan.stored_bytes == len("far away\n") + len("near\n") + len("own\n")
-    asset.upload("v1", source, follow_symlinks=True)
+    asset.upload("v1", source, follow_symlinks=True, ignore_dot=True)
     assert_plan_matches(plan, asset.version("v1").manifest(), plan.version)
