@@ -13,11 +13,10 @@ from typing import TYPE_CHECKING, Any
 from .accounting import adjust_usage, asset_usage, read_latest, recompute_latest, stored_version_usage
 from .auth import require_name
 from .documents import Summary, read_summary
-from .errors import RequestError
+from .errors import RequestError, stat_exists
 from .gojson import Schema, Struct, go_struct_text
 from .journal import write_log, write_version_log
 from .request_files import Request
-from .service import stat_exists
 from .trees import delete_tree
 
 if TYPE_CHECKING:

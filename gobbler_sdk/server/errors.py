@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
+
 from .goerrors import go_quote, os_error_text
 
-__all__ = ["RequestError", "go_quote", "os_error_text"]
+__all__ = ["RequestError", "go_quote", "os_error_text", "stat_exists"]
 
 
 class RequestError(Exception):
@@ -43,3 +45,20 @@ def not_found(reason: str) -> RequestError:
 def internal(reason: str) -> RequestError:
     """Build a 500 error."""
     return RequestError(500, reason)
+
+
+def stat_exists(path: str, label: str = "") -> bool:
+    """Whether ``path`` exists (following links), as the reference's ``os.Stat`` checks tell.
+
+    Only "no such file or directory" means missing; any other failure (a name too long, a NUL byte, a
+    non-directory on the way) is a 500 ``failed to stat <label>"<path>"; stat <path>: <text>``.
+    """
+    try:
+        os.stat(path)
+    except FileNotFoundError:
+        return False
+    except (OSError, ValueError) as exc:
+        raise RequestError(
+            500, f"failed to stat {label}{go_quote(path)}; {os_error_text('stat', path, exc)}"
+        ) from exc
+    return True

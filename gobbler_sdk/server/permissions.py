@@ -13,12 +13,11 @@ from typing import TYPE_CHECKING, Any
 
 from .auth import is_owner, require_name, sanitize_uploaders
 from .documents import PERMISSIONS, REQUEST_PERMISSIONS_SPEC, Permissions, read_permissions, write_permissions
-from .errors import RequestError
+from .errors import RequestError, stat_exists
 from .goerrors import go_quote, os_error_text
 from .gojson import Schema, Struct, go_struct_text
 from .locks import LOCK_NEWDIR
 from .request_files import Request
-from .service import stat_exists
 
 if TYPE_CHECKING:
     from .service import Service

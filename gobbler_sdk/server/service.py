@@ -14,33 +14,16 @@ from contextlib import ExitStack
 from typing import Any
 
 from .config import ServerConfig
-from .errors import RequestError
-from .goerrors import go_quote, os_error_text
+from .errors import RequestError, stat_exists
+from .goerrors import go_quote
 from .locks import LOCK_NEWDIR, LockManager
 from .request_files import ReplayTable, Request, check_request_file
 
-__all__ = ["Handler", "Service", "stat_exists"]
+__all__ = ["Handler", "Service"]
 
 log = logging.getLogger("gobbler_sdk.server")
 
 Handler = Callable[["Service", Request], dict[str, Any]]
-
-
-def stat_exists(path: str, label: str = "") -> bool:
-    """Whether ``path`` exists (following links), as the reference's ``os.Stat`` checks tell.
-
-    Only "no such file or directory" means missing; any other failure (a name too long, a NUL byte, a
-    non-directory on the way) is a 500 ``failed to stat <label>"<path>"; stat <path>: <text>``.
-    """
-    try:
-        os.stat(path)
-    except FileNotFoundError:
-        return False
-    except (OSError, ValueError) as exc:
-        raise RequestError(
-            500, f"failed to stat {label}{go_quote(path)}; {os_error_text('stat', path, exc)}"
-        ) from exc
-    return True
 
 
 def _health_check(service: Service, request: Request) -> dict[str, Any]:

@@ -21,14 +21,13 @@ from .documents import (
     write_permissions,
     write_summary,
 )
-from .errors import RequestError
+from .errors import RequestError, stat_exists
 from .goerrors import go_quote, os_error_text
 from .gojson import Schema, Struct
 from .journal import new_log, version_entry
 from .linkresolve import VersionRef
 from .locks import LOCK_NEWDIR
 from .request_files import Request, user_name
-from .service import stat_exists
 from .trees import remove_tree
 from .walk import Mode, Walk, group_links, write_link_files
 
