@@ -1,6 +1,6 @@
 """``serve``: a Gobbler service in the foreground (the embedded one unless told otherwise).
 
-This is :mod:`gobbler_sdk.testing`'s ``serve`` under the main command: temporary staging and registry
+This is :func:`gobbler_sdk.testing.serve_in_foreground` under the main command: temporary staging and registry
 unless given (removed on exit), the URL and directories printed, the service's log on standard error, a
 clean stop on Ctrl-C or SIGTERM. ``make serve`` runs it.
 """
@@ -39,19 +39,9 @@ def serve(
     ] = "embedded",
 ) -> None:
     """Run a Gobbler service in the foreground until Ctrl-C (prints its URL, staging and registry)."""
-    from ..testing import BACKENDS
-    from ..testing.__main__ import main as testing_main
+    from ..testing import BACKENDS, serve_in_foreground
 
     if backend not in BACKENDS:
         raise typer.BadParameter(f"must be one of {', '.join(BACKENDS)}", param_hint="--backend")
-    args = ["serve", "--backend", backend]
-    for flag, value in (
-        ("--staging", staging),
-        ("--registry", registry),
-        ("--port", port),
-        ("--admin", admin),
-        ("--prefix", prefix),
-    ):
-        if value is not None:
-            args += [flag, str(value)]
-    raise typer.Exit(testing_main(args))
+    status = serve_in_foreground(staging, registry, port=port, admin=admin, prefix=prefix, backend=backend)
+    raise typer.Exit(status)

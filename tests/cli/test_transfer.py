@@ -47,7 +47,8 @@ def test_download_a_directory_without_verifying(
     into = tmp_path / "unverified"
     done = cli("--json", "download", key, "--no-verify", "--to", str(into), transport=transport)
     assert done.code == 0
-    assert done.json() == {"source": key, "path": str(into), "kind": "directory"}
+    row = {"source": key, "path": str(into), "kind": "directory"}
+    assert done.json() == {**row, "downloads": [row]}
     assert snapshot(into) == {"a.txt", "empty", "sub", "sub/b.txt", "sub/deeper", "sub/deeper/c.csv"}
     for path, text in TREE.items():
         if text is not None:

@@ -53,9 +53,17 @@ def test_a_project_from_creation_to_removal(
     assert api.project(name).permissions().global_write is True
 
     source = make_tree(tmp_path / "src", {"a.txt": "one\n", "d/b.txt": "two\n", ".hidden": "h\n"})
-    uploaded = cli("--json", "upload", f"{name}/asset/v1", str(source), "--probation", transport=transport)
+    uploaded = cli(
+        "--json", "upload", f"{name}/asset/v1", str(source), "--probation", "--ignore-dot", transport=transport
+    )
     version = api.project(name).asset("asset").version("v1")
-    assert uploaded.json() == {"version": version.key, "probation": True, "files": 2, "size": 8}
+    assert uploaded.json() == {
+        "version": version.key,
+        "probation": True,
+        "files": 2,
+        "size": 8,
+        "stored_size": 8,
+    }
     assert version.on_probation and sorted(version.manifest()) == ["a.txt", "d/b.txt"]
     assert cli("--json", "approve", version.key, transport=transport).json() == {
         "version": version.key,
@@ -63,8 +71,9 @@ def test_a_project_from_creation_to_removal(
     }
     assert not version.summary(overwrite=True).on_probation
 
-    cli("-q", "upload", f"{name}/asset/v2", str(source), "--include-dot", "--probation", transport=transport)
-    assert ".hidden" in api.project(name).asset("asset").version("v2").manifest()
+    # Dotfiles are uploaded unless --ignore-dot, as the service itself does.
+    cli("-q", "upload", f"{name}/asset/v2", str(source), "--probation", transport=transport)
+    assert sorted(api.project(name).asset("asset").version("v2").manifest()) == [".hidden", "a.txt", "d/b.txt"]
     assert cli("--json", "reject", f"{name}/asset/v2", transport=transport).json()["rejected"] is True
     assert [v.name for v in api.project(name).asset("asset").versions()] == ["v1"]
 
@@ -87,6 +96,7 @@ def test_a_project_from_creation_to_removal(
     assert cli("--json", "rm", "--yes", f"{name}/asset", transport=transport).json() == {
         "removed": f"{name}/asset",
         "kind": "asset",
+        "existed": True,
     }
     assert not api.project(name).asset("asset").exists()
     cli("rm", "-y", name, transport=transport)

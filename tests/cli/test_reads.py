@@ -9,6 +9,12 @@ from gobbler_sdk import GobblerClient, Version
 from .conftest import TREE, Runner, World
 
 
+def sizes(version: Version) -> tuple[int, int]:
+    """A version's size (all its files, links included) and the bytes it stores itself (no links)."""
+    entries = list(version.manifest().values())
+    return sum(e.size for e in entries), sum(e.size for e in entries if e.link is None)
+
+
 def _summary(version: Version) -> dict[str, object]:
     summary = version.summary()
     dumped = summary.model_dump(mode="json")
@@ -47,9 +53,12 @@ def test_ls_at_every_level(cli: Runner, world: World, transport: str, api: Gobbl
             "upload_user_id": version.summary().upload_user_id,
             "upload_finish": _summary(version)["upload_finish"],
             "files": len(manifest.files()),
-            "size": manifest.total_size,
+            "size": sizes(version)[0],
+            "stored_size": sizes(version)[1],
         }
     assert [(v["latest"], v["probation"]) for v in versions] == [(True, False), (False, True)]
+    # v2 links the files it shares with v1: they count in its size, not in what it stores.
+    assert versions[1]["size"] == versions[0]["size"] + len("again ") > versions[1]["stored_size"]
 
     files = cli("--json", "ls", "-lr", f"{world.asset}/v1", transport=transport).json()["entries"]
     manifest = api.project(world.project).asset("data").version("v1").manifest()
@@ -69,9 +78,15 @@ def test_documents_as_json(cli: Runner, world: World, transport: str, api: Gobbl
     manifest = cli("--json", "manifest", version.key, transport=transport).json()
     assert manifest == {
         "version": version.key,
-        "total_size": version.manifest().total_size,
+        "size": sizes(version)[0],
+        "stored_size": sizes(version)[1],
+        "total_size": sizes(version)[1],
         "manifest": version.manifest().model_dump(mode="json"),
     }
+    v2 = api.project(world.project).asset("data").version("v2")
+    linked = cli("--json", "manifest", v2.key, transport=transport).json()
+    assert (linked["size"], linked["stored_size"]) == sizes(v2)
+    assert linked["size"] > linked["stored_size"] == len("hello again\n")
     probational = api.project(world.project).asset("data").version("v2")
     assert cli("summary", probational.key, "--json", transport=transport).json() == _summary(probational)
     assert cli("--json", "latest", world.asset, transport=transport).json() == {
