@@ -179,15 +179,17 @@ def _show_version(value: bool) -> None:
         raise typer.Exit()
 
 
+class _LogHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """The command line's handler of the SDK's log records (one per process, found again by its class)."""
+
+
 def _configure_logging(settings: Settings) -> None:
     # An application may install handlers; the library never does. Warnings of degraded modes (offline
     # fallbacks, skipped files) reach people unless --quiet; -v adds INFO records, -vv DEBUG.
     logger = logging.getLogger("gobbler_sdk")
-    if any(getattr(handler, "_gobbler_cli", False) for handler in logger.handlers):
-        handler = next(h for h in logger.handlers if getattr(h, "_gobbler_cli", False))
-    else:
-        handler = logging.StreamHandler(sys.stderr)
-        handler._gobbler_cli = True  # type: ignore[attr-defined]
+    handler = next((h for h in logger.handlers if isinstance(h, _LogHandler)), None)
+    if handler is None:
+        handler = _LogHandler(sys.stderr)
         handler.setFormatter(PrintableFormatter("gobbler-sdk: %(levelname)s: %(message)s"))
         logger.addHandler(handler)
     if settings.verbose >= 2:

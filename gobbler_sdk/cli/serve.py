@@ -27,7 +27,8 @@ def serve(
         Path | None, typer.Option("--registry", help="Registry directory (default: a temporary one).")
     ] = None,
     port: Annotated[
-        int | None, typer.Option("--port", min=1, max=65535, help="TCP port (default: a free one).")
+        int | None,
+        typer.Option("--port", min=1, max=65535, help="TCP port (default: a free one).", metavar="PORT"),
     ] = None,
     admin: Annotated[
         str | None,

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 
 from gobbler_sdk import GobblerClient, Version
+from gobbler_sdk.testing import GobblerService
+
+from ..client.support import make_tree
 
 from .conftest import TREE, Runner, World
 
@@ -138,3 +142,28 @@ def test_plain_output_for_people_and_pipes(cli: Runner, world: World) -> None:
     assert table[0].split() == ["name", "size", "md5sum", "link"]
     assert ["b.txt", "4", "B", md5] == table[1].split()
     assert table[2].split() == ["deeper/"]
+
+
+def test_latest_in_every_path(cli: Runner, world: World, service: GobblerService, tmp_path: Path) -> None:
+    # v1 is the latest (v2 is probational): "..latest" and a bare PROJECT/ASSET name it.
+    assert cli("--json", "manifest", world.asset).json()["version"] == world.v1.key
+    assert cli("--json", "manifest", f"{world.asset}/..latest").json()["version"] == world.v1.key
+    assert cli("cat", f"{world.asset}/..latest/a.txt").stdout == TREE["a.txt"]
+    assert cli("ls", f"{world.asset}/..latest/").stdout.splitlines() == ["a.txt", "empty/", "sub/"]
+    assert cli("--json", "summary", f"{world.asset}/..latest").json()["version"] == world.v1.key
+    whole = cli("--json", "download", world.asset, transport="remote").json()
+    assert Path(whole["path"]).name == "v1" and whole["source"] == world.asset
+    one = cli("--json", "download", f"{world.asset}/..latest/sub/b.txt", transport="remote").json()
+    assert Path(one["path"]).read_text() == TREE["sub/b.txt"]
+
+    # An asset with only a probational version has no latest; a misspelt one does not exist.
+    with GobblerClient(service.url) as client:
+        client.project(world.project).asset("trial").upload(
+            "v1", make_tree(tmp_path / "src", {"x": "x"}), probation=True
+        )
+    none = cli("download", f"{world.project}/trial", expect=3)
+    assert none.stderr == (
+        f"gobbler-sdk: error: asset {world.project}/trial has no latest version (nothing approved yet)\n"
+    )
+    typo = cli("--json", "manifest", f"{world.project}/dtaa", expect=3).json()["error"]
+    assert typo["message"] == f"asset {world.project}/dtaa does not exist"
