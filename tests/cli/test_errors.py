@@ -77,9 +77,9 @@ def test_rm_refuses_without_a_terminal_or_yes(
 
 
 COMMANDS = [
-    *("info ls cat manifest summary latest usage download create upload approve reject".split()),
-    *("reindex validate rm reroute clone serve".split()),
-    *("permissions show|permissions set|cache ls|cache verify|cache prune|cache rm".split("|")),
+    *["info", "ls", "cat", "manifest", "summary", "latest", "usage", "download", "create", "upload"],
+    *["approve", "reject", "reindex", "validate", "rm", "reroute", "clone", "serve"],
+    *["permissions show", "permissions set", "cache ls", "cache verify", "cache prune", "cache rm"],
 ]
 
 

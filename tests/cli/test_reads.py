@@ -9,7 +9,6 @@ from gobbler_sdk import GobblerClient, Version
 from gobbler_sdk.testing import GobblerService
 
 from ..client.support import make_tree
-
 from .conftest import TREE, Runner, World
 
 

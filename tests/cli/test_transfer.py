@@ -131,7 +131,8 @@ def test_download_several_paths(cli: Runner, world: World, tmp_path: Path) -> No
 
     # Two PATHs that would land on each other are refused before anything is written.
     clash = tmp_path / "clash"
-    same_name = cli("download", f"{world.v1.key}/a.txt", f"{world.v2.key}/a.txt", "--to", str(clash), expect=2)
+    twice = [f"{world.v1.key}/a.txt", f"{world.v2.key}/a.txt"]
+    same_name = cli("download", *twice, "--to", str(clash), expect=2)
     assert same_name.stderr == "gobbler-sdk: error: --to would write a.txt more than once\n"
     cli("download", world.v1.key, world.v2.key, "--to", str(clash), expect=2)
     assert not clash.exists()
