@@ -282,15 +282,17 @@ def root(
     _configure_logging(settings)
 
 
-def report_failure(error: BaseException, code: int, *, json_mode: bool, verbose: int = 0) -> None:
+def report_failure(
+    error: BaseException, code: int, *, json_mode: bool, verbose: int = 0, message: str | None = None
+) -> None:
     """Report ``error`` as one line on standard error (and the JSON error document with ``--json``).
 
     With ``verbose`` the traceback comes first. Every failure of the program goes through here, usage
-    errors found while parsing the command line included.
+    errors found while parsing the command line included. ``message`` replaces the error's own text.
     """
     if verbose:
         traceback.print_exception(type(error), error, error.__traceback__, file=sys.stderr)
-    message = str(error) or type(error).__name__
+    message = message or str(error) or type(error).__name__
     output = Output(json_mode=json_mode)
     if json_mode:
         document: dict[str, Any] = {"type": type(error).__name__, "message": message, "exit_code": code}
@@ -301,9 +303,9 @@ def report_failure(error: BaseException, code: int, *, json_mode: bool, verbose:
     output.error(message)
 
 
-def _fail(settings: Settings, error: BaseException, code: int) -> typer.Exit:
+def _fail(settings: Settings, error: BaseException, code: int, message: str | None = None) -> typer.Exit:
     """Report ``error`` for the invocation of ``settings`` and return the exit to raise."""
-    report_failure(error, code, json_mode=settings.json_mode, verbose=settings.verbose)
+    report_failure(error, code, json_mode=settings.json_mode, verbose=settings.verbose, message=message)
     return typer.Exit(code)
 
 
@@ -340,9 +342,8 @@ def _wrap(function: _F) -> Callable[..., Any]:
             raise _fail(settings, exc, exitcodes.code_for(exc)) from None
         except UsageError as exc:
             raise _fail(settings, exc, exitcodes.USAGE) from None
-        except KeyboardInterrupt:
-            settings.output.error("interrupted")
-            raise typer.Exit(exitcodes.INTERRUPTED) from None
+        except KeyboardInterrupt as exc:
+            raise _fail(settings, exc, exitcodes.INTERRUPTED, "interrupted") from None
         except OSError as exc:
             raise _fail(settings, exc, exitcodes.FAILURE) from None
         except (typer.Exit, typer.Abort, typer.TyperException):

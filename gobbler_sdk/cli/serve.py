@@ -12,7 +12,9 @@ from typing import Annotated
 
 import typer
 
+from . import exitcodes
 from .app import app
+from .output import Output
 
 __all__: list[str] = []
 
@@ -40,9 +42,16 @@ def serve(
     ] = "embedded",
 ) -> None:
     """Run a Gobbler service in the foreground until Ctrl-C (prints its URL, staging and registry)."""
-    from ..testing import BACKENDS, serve_in_foreground
+    from ..testing import BACKENDS, ServiceStartError, serve_in_foreground
 
     if backend not in BACKENDS:
         raise typer.BadParameter(f"must be one of {', '.join(BACKENDS)}", param_hint="--backend")
-    status = serve_in_foreground(staging, registry, port=port, admin=admin, prefix=prefix, backend=backend)
+    try:
+        status = serve_in_foreground(
+            staging, registry, port=port, admin=admin, prefix=prefix, backend=backend
+        )
+    except ServiceStartError as exc:
+        # Its message carries the service's log, which may span lines: one line here, as every failure.
+        Output().error(f"the service did not start: {exc}")
+        raise typer.Exit(exitcodes.FAILURE) from None
     raise typer.Exit(status)

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from .foreground import serve_in_foreground
-from .service import BACKENDS
+from .service import BACKENDS, ServiceStartError
 
 __all__ = ["main"]
 
@@ -33,14 +33,18 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python -m gobbler_sdk.testing``; return the exit status."""
     options = _parser().parse_args(argv)
-    return serve_in_foreground(
-        options.staging,
-        options.registry,
-        port=options.port,
-        admin=options.admin,
-        prefix=options.prefix,
-        backend=options.backend,
-    )
+    try:
+        return serve_in_foreground(
+            options.staging,
+            options.registry,
+            port=options.port,
+            admin=options.admin,
+            prefix=options.prefix,
+            backend=options.backend,
+        )
+    except ServiceStartError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ import threading
 import time
 from typing import NoReturn
 
-from .service import GobblerService, ServiceStartError
+from .service import GobblerService
 
 __all__ = ["serve_in_foreground"]
 
@@ -73,7 +73,10 @@ def serve_in_foreground(
         backend: ``"embedded"``, ``"binary"`` or ``"auto"`` (see :class:`GobblerService`).
 
     Returns:
-        0 after a clean stop, 1 when the service could not start, the service's status when it exited.
+        0 after a clean stop, the service's status (at least 1) when it exited by itself.
+
+    Raises:
+        ServiceStartError: When the service did not start (nothing is left running).
     """
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGINT, _interrupt)
@@ -87,11 +90,7 @@ def serve_in_foreground(
         backend=backend,
     )
     try:
-        try:
-            service.start()
-        except ServiceStartError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 1
+        service.start()
         assert service.process is not None
         print(f"Gobbler service running ({service.backend} backend, PID {service.process.pid})")
         print(f"  URL:      {service.url}")
