@@ -45,13 +45,28 @@ def _parameters(command: Any) -> Iterator[Any]:
         yield from _parameters(sub)
 
 
-def application() -> Any:
-    """The assembled command tree (a click command object), ready to run or to document."""
+def _groups(command: Any) -> Iterator[Any]:
+    if hasattr(command, "commands"):
+        yield command
+        for sub in command.commands.values():
+            yield from _groups(sub)
+
+
+def application(*, json_mode: bool = False) -> Any:
+    """The assembled command tree (a click command object), ready to run or to document.
+
+    Args:
+        json_mode: ``--json`` was asked for: a group given no command reports a usage error (as a JSON
+            document) instead of writing its help to standard output.
+    """
     command = typer.main.get_command(app)
     for param in _parameters(command):
         # A flag or a counter takes no value: help shows no "<bool>" or "<int>" after it.
         if getattr(param, "is_flag", False) or getattr(param, "count", False):
             param.metavar = ""
+    if json_mode:
+        for group in _groups(command):
+            group.no_args_is_help = False
     return command
 
 
@@ -75,7 +90,7 @@ def _usage_message(error: typer.TyperException) -> str:
 def run(args: Sequence[str] | None, *, prog_name: str) -> int:
     """Run the program like a console script and return its exit status."""
     words = list(sys.argv[1:] if args is None else args)
-    command = application()
+    command = application(json_mode=_json_requested(words))
     install_bash_completion()
     try:
         status = command.main(args=words, prog_name=prog_name, standalone_mode=False)

@@ -95,6 +95,7 @@ def test_usage_errors_are_one_line_and_a_json_document_with_json(cli: Runner) ->
         ["download", "--json"],  # a missing argument
         ["--json", "no-such-command"],
         ["--json", "download", "x/y/z", "--concurrency", "0"],  # a value out of range
+        ["--json", "cache"],  # a group without its command: no help on standard output
     ):
         result = cli(*args, expect=exitcodes.USAGE)
         error = result.json()["error"]
