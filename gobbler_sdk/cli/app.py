@@ -26,7 +26,7 @@ import typer
 from .. import __version__
 from ..errors import GobblerError
 from . import exitcodes
-from .output import Output, PrintableFormatter
+from .output import Output, PrintableFormatter, printable_lines
 
 if TYPE_CHECKING:
     from ..client import GobblerClient
@@ -291,7 +291,7 @@ def report_failure(
     errors found while parsing the command line included. ``message`` replaces the error's own text.
     """
     if verbose:
-        traceback.print_exception(type(error), error, error.__traceback__, file=sys.stderr)
+        sys.stderr.write(printable_lines("".join(traceback.format_exception(error))))
     message = message or str(error) or type(error).__name__
     output = Output(json_mode=json_mode)
     if json_mode:

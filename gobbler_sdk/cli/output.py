@@ -20,7 +20,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-__all__ = ["Output", "PrintableFormatter", "human_size", "printable", "timestamp"]
+__all__ = ["Output", "PrintableFormatter", "human_size", "printable", "printable_lines", "timestamp"]
 
 # Wide enough that tables piped into a file or another program are never truncated or wrapped.
 _PIPE_WIDTH = 400
@@ -50,12 +50,21 @@ def printable(text: str) -> str:
     return _UNPRINTABLE.sub(_escape, text)
 
 
+def printable_lines(text: str) -> str:
+    """Several lines (a traceback) made safe as :func:`printable` does, keeping their line breaks."""
+    return "\n".join(printable(line) for line in text.split("\n"))
+
+
 class PrintableFormatter(logging.Formatter):
-    """A log formatter whose messages pass through :func:`printable` (tracebacks are left as they are)."""
+    """A log formatter whose messages pass through :func:`printable` (tracebacks keep their lines)."""
 
     def formatMessage(self, record: logging.LogRecord) -> str:
         """The formatted message, made safe for a terminal."""
         return printable(super().formatMessage(record))
+
+    def formatException(self, ei: Any) -> str:
+        """The traceback of a record, made safe for a terminal line by line."""
+        return printable_lines(super().formatException(ei))
 
 
 def human_size(size: int | None) -> str:

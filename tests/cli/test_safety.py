@@ -71,6 +71,9 @@ def test_service_reasons_and_info_values_are_escaped(
     assert failed.stderr.count("\n") == 1 and not UNSAFE.search(failed.stderr)
     # Line breaks (U+2029 and NEL too) become spaces in the one line; other controls are escaped.
     assert "disk \\x1b[31mon fire\\x1b[0m fake: line end (HTTP 500)" in failed.stderr
+    # With -v the traceback comes first, as safe as the rest.
+    verbose = cli("-v", "ls", name, transport="remote", url=proxy.url, expect=8).stderr
+    assert "Traceback" in verbose and "\\x1b[31mon fire" in verbose and not UNSAFE.search(verbose)
     # --json keeps the service's reason exactly (JSON escapes it).
     document = cli("--json", "ls", name, transport="remote", url=proxy.url, expect=8).json()
     assert document["error"]["reason"] == reason
