@@ -222,24 +222,33 @@ _OUTPUT_OPTIONS: dict[str, tuple[Any, Any]] = {
 def root(
     ctx: typer.Context,
     url: Annotated[
-        str | None, typer.Option("--url", envvar="GOBBLER_URL", help="The service's REST API.")
+        str | None, typer.Option("--url", envvar="GOBBLER_URL", help="The service's REST API.", metavar="URL")
     ] = None,
     staging: Annotated[
         str | None,
         typer.Option(
-            "--staging", envvar="GOBBLER_STAGING", help="Staging directory (default: the service's)."
+            "--staging",
+            envvar="GOBBLER_STAGING",
+            help="Staging directory (default: the service's).",
+            metavar="DIR",
         ),
     ] = None,
     registry: Annotated[
         str | None,
         typer.Option(
-            "--registry", envvar="GOBBLER_REGISTRY", help="Registry directory (default: the service's)."
+            "--registry",
+            envvar="GOBBLER_REGISTRY",
+            help="Registry directory (default: the service's).",
+            metavar="DIR",
         ),
     ] = None,
     cache: Annotated[
         str | None,
         typer.Option(
-            "--cache", envvar="GOBBLER_CACHE", help="Download cache (default: the user cache directory)."
+            "--cache",
+            envvar="GOBBLER_CACHE",
+            help="Download cache (default: the user cache directory).",
+            metavar="DIR",
         ),
     ] = None,
     transport: Annotated[
