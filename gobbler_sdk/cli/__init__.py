@@ -20,6 +20,6 @@ def main(args: Sequence[str] | None = None, *, prog_name: str = "gobbler-sdk") -
         args: The arguments after the program name; ``sys.argv[1:]`` when ``None``.
         prog_name: The name shown in usage messages and used for shell completion.
     """
-    from .app import run
+    from .main import run
 
     return run(args, prog_name=prog_name)

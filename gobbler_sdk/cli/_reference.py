@@ -13,9 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import click
-import typer.main
 
-from .app import app
+from .main import application
 
 __all__ = ["command"]
 
@@ -87,4 +86,4 @@ def _mirror(source: Any, name: str) -> click.Command:
 
 
 #: The whole ``gobbler-sdk`` program, as sphinx-click expects it.
-command: click.Command = _mirror(typer.main.get_command(app), "gobbler-sdk")
+command: click.Command = _mirror(application(), "gobbler-sdk")

@@ -1,9 +1,11 @@
-"""The typer application: global options, the session each command works in, and error reporting.
+"""The shared machinery of the command line: the typer application, global options, errors.
 
-Commands are registered with :func:`command` (or :func:`group_command` for sub-command families) by the
-modules imported at the bottom of this file. Each command also accepts the output options ``--json``,
-``--quiet`` and ``--verbose`` after its name, and turns every :class:`~gobbler_sdk.GobblerError` into a
-one-line message and the exit status of its family (:mod:`gobbler_sdk.cli.exitcodes`).
+This module defines the application object and what every command uses: the :class:`Settings` of one
+invocation (with the client built from them), :func:`command` to register a command, and the reporting of
+failures as one line and an exit status (:mod:`gobbler_sdk.cli.exitcodes`). It imports no command module:
+the command modules import it and register themselves on :data:`app`, and :mod:`gobbler_sdk.cli.main`
+imports them all, so there is no import circle. Each command also accepts the output options ``--json``,
+``--quiet`` and ``--verbose`` after its name.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import inspect
 import logging
 import sys
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
@@ -24,19 +26,21 @@ import typer
 from .. import __version__
 from ..errors import GobblerError
 from . import exitcodes
-from .output import Output
+from .output import Output, PrintableFormatter, printable_lines
 
 if TYPE_CHECKING:
     from ..client import GobblerClient
 
 __all__ = [
+    "HELP_OPTIONS",
+    "InternalError",
     "Settings",
     "Transport",
     "UsageError",
     "app",
     "command",
     "existing_directory",
-    "run",
+    "report_failure",
     "settings_of",
     "usage_error",
 ]
@@ -57,6 +61,9 @@ _EPILOG = (
     "130 interrupted."
 )
 
+#: The options that show a command's help.
+HELP_OPTIONS = ["-h", "--help"]
+
 app = typer.Typer(
     name="gobbler-sdk",
     help=_HELP,
@@ -64,7 +71,7 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     rich_markup_mode="markdown",
-    context_settings={"help_option_names": ["-h", "--help"]},
+    context_settings={"help_option_names": HELP_OPTIONS},
 )
 
 
@@ -172,16 +179,18 @@ def _show_version(value: bool) -> None:
         raise typer.Exit()
 
 
+class _LogHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """The command line's handler of the SDK's log records (one per process, found again by its class)."""
+
+
 def _configure_logging(settings: Settings) -> None:
     # An application may install handlers; the library never does. Warnings of degraded modes (offline
     # fallbacks, skipped files) reach people unless --quiet; -v adds INFO records, -vv DEBUG.
     logger = logging.getLogger("gobbler_sdk")
-    if any(getattr(handler, "_gobbler_cli", False) for handler in logger.handlers):
-        handler = next(h for h in logger.handlers if getattr(h, "_gobbler_cli", False))
-    else:
-        handler = logging.StreamHandler(sys.stderr)
-        handler._gobbler_cli = True  # type: ignore[attr-defined]
-        handler.setFormatter(logging.Formatter("gobbler-sdk: %(levelname)s: %(message)s"))
+    handler = next((h for h in logger.handlers if isinstance(h, _LogHandler)), None)
+    if handler is None:
+        handler = _LogHandler(sys.stderr)
+        handler.setFormatter(PrintableFormatter("gobbler-sdk: %(levelname)s: %(message)s"))
         logger.addHandler(handler)
     if settings.verbose >= 2:
         level = logging.DEBUG
@@ -213,24 +222,33 @@ _OUTPUT_OPTIONS: dict[str, tuple[Any, Any]] = {
 def root(
     ctx: typer.Context,
     url: Annotated[
-        str | None, typer.Option("--url", envvar="GOBBLER_URL", help="The service's REST API.")
+        str | None, typer.Option("--url", envvar="GOBBLER_URL", help="The service's REST API.", metavar="URL")
     ] = None,
     staging: Annotated[
         str | None,
         typer.Option(
-            "--staging", envvar="GOBBLER_STAGING", help="Staging directory (default: the service's)."
+            "--staging",
+            envvar="GOBBLER_STAGING",
+            help="Staging directory (default: the service's).",
+            metavar="DIR",
         ),
     ] = None,
     registry: Annotated[
         str | None,
         typer.Option(
-            "--registry", envvar="GOBBLER_REGISTRY", help="Registry directory (default: the service's)."
+            "--registry",
+            envvar="GOBBLER_REGISTRY",
+            help="Registry directory (default: the service's).",
+            metavar="DIR",
         ),
     ] = None,
     cache: Annotated[
         str | None,
         typer.Option(
-            "--cache", envvar="GOBBLER_CACHE", help="Download cache (default: the user cache directory)."
+            "--cache",
+            envvar="GOBBLER_CACHE",
+            help="Download cache (default: the user cache directory).",
+            metavar="DIR",
         ),
     ] = None,
     transport: Annotated[
@@ -273,20 +291,35 @@ def root(
     _configure_logging(settings)
 
 
-def _fail(settings: Settings, error: BaseException, code: int) -> typer.Exit:
-    """Report ``error`` (one line; the traceback too with -v) and return the exit to raise."""
-    if settings.verbose:
-        traceback.print_exception(type(error), error, error.__traceback__, file=sys.stderr)
-    message = str(error) or type(error).__name__
-    output = settings.output
-    if output.json_mode:
+def report_failure(
+    error: BaseException, code: int, *, json_mode: bool, verbose: int = 0, message: str | None = None
+) -> None:
+    """Report ``error`` as one line on standard error (and the JSON error document with ``--json``).
+
+    With ``verbose`` the traceback comes first. Every failure of the program goes through here, usage
+    errors found while parsing the command line included. ``message`` replaces the error's own text.
+    """
+    if verbose:
+        sys.stderr.write(printable_lines("".join(traceback.format_exception(error))))
+    message = message or str(error) or type(error).__name__
+    output = Output(json_mode=json_mode)
+    if json_mode:
         document: dict[str, Any] = {"type": type(error).__name__, "message": message, "exit_code": code}
         if isinstance(error, GobblerError):
             document["status"] = error.status
             document["reason"] = error.reason
         output.document({"error": document})
     output.error(message)
+
+
+def _fail(settings: Settings, error: BaseException, code: int, message: str | None = None) -> typer.Exit:
+    """Report ``error`` for the invocation of ``settings`` and return the exit to raise."""
+    report_failure(error, code, json_mode=settings.json_mode, verbose=settings.verbose, message=message)
     return typer.Exit(code)
+
+
+class InternalError(Exception):
+    """An unexpected failure (a bug): reported in one line, with a hint to rerun with -v for the traceback."""
 
 
 def _wrap(function: _F) -> Callable[..., Any]:
@@ -318,11 +351,17 @@ def _wrap(function: _F) -> Callable[..., Any]:
             raise _fail(settings, exc, exitcodes.code_for(exc)) from None
         except UsageError as exc:
             raise _fail(settings, exc, exitcodes.USAGE) from None
-        except KeyboardInterrupt:
-            settings.output.error("interrupted")
-            raise typer.Exit(exitcodes.INTERRUPTED) from None
+        except KeyboardInterrupt as exc:
+            raise _fail(settings, exc, exitcodes.INTERRUPTED, "interrupted") from None
         except OSError as exc:
             raise _fail(settings, exc, exitcodes.FAILURE) from None
+        except (typer.Exit, typer.Abort, typer.TyperException):
+            raise  # typer's own signals and usage errors are reported by gobbler_sdk.cli.main
+        except Exception as exc:  # a bug: still one line (the traceback with -v), never a raw dump
+            if settings.verbose:
+                raise _fail(settings, exc, exitcodes.FAILURE) from None
+            error = InternalError(f"unexpected {type(exc).__name__}: {exc} (run with -v for the traceback)")
+            raise _fail(settings, error, exitcodes.FAILURE) from None
 
     callback.__signature__ = signature.replace(parameters=added)  # type: ignore[attr-defined]
     callback.__annotations__ = {p.name: p.annotation for p in added}
@@ -348,32 +387,8 @@ def usage_error(message: str) -> UsageError:
     return UsageError(message)
 
 
-def run(args: Sequence[str] | None, *, prog_name: str) -> int:
-    """Run the application like a console script and return the exit status."""
-    try:
-        app(args=list(args) if args is not None else None, prog_name=prog_name)
-    except SystemExit as exc:
-        code = exc.code
-        if code is None:
-            return exitcodes.OK
-        if isinstance(code, int):
-            return code
-        sys.stderr.write(f"{code}\n")
-        return exitcodes.FAILURE
-    return exitcodes.OK
-
-
 def existing_directory(path: Path) -> Path:
     """``path`` if it is a directory; otherwise a usage error (nothing is written before this check)."""
     if not path.is_dir():
         raise usage_error(f"{path} is not a directory")
     return path
-
-
-# The command families register themselves on ``app`` when imported, in the order help lists them.
-from . import browse  # noqa: E402,F401  isort: skip
-from . import transfer  # noqa: E402,F401  isort: skip
-from . import writes  # noqa: E402,F401  isort: skip
-from . import cache as _cache_commands  # noqa: E402,F401  isort: skip
-from . import serve  # noqa: E402,F401  isort: skip
-from . import compare  # noqa: E402,F401  isort: skip

@@ -9,7 +9,7 @@ import typer
 
 from .app import Settings, app, command, settings_of, usage_error
 from .output import human_size, timestamp
-from .targets import holder
+from .targets import holder, resolve_latest
 
 __all__ = ["cache_app", "parse_size"]
 
@@ -41,6 +41,7 @@ def _scope(settings: Settings, path: str | None) -> dict[str, str]:
     """The project/asset/version keywords of the cache API for ``path`` (names checked as everywhere)."""
     if not path:
         return {}
+    path = resolve_latest(settings.client(), path)
     holder(settings.client(), path)
     return dict(zip(("project", "asset", "version"), path.strip("/").split("/"), strict=False))
 
@@ -132,8 +133,8 @@ def cache_prune(
     """Remove old cached versions, or the least recently used ones until the cache fits a size.
 
     Temporary files left by killed downloads (older than a day) are always removed. With neither
-    --older-than nor --max-size nothing else is. JSON keys: removed (the versions removed, as
-    PROJECT/ASSET/VERSION), files, freed (bytes), temporary_files.
+    --older-than nor --max-size nothing else is, and a message says what to pass. JSON keys: removed (the
+    versions removed, as PROJECT/ASSET/VERSION), files, freed (bytes), temporary_files.
     """
     budget = parse_size(max_size) if max_size is not None else None
     settings = settings_of(ctx)
@@ -155,6 +156,12 @@ def cache_prune(
             f"removed {len(report.versions)} versions and {report.temporary_files} temporary files, "
             f"{human_size(report.freed)} freed"
         )
+    if older_than is None and max_size is None:
+        # Said even with --json (on standard error): a bare "cache prune" looks like it should free space.
+        out.note(
+            "cached versions are removed only with --older-than DAYS (unused for that long) or "
+            "--max-size SIZE (least recently used first, until the cache fits; e.g. 20GiB)"
+        )
 
 
 @command("rm", on=cache_app)
@@ -169,7 +176,7 @@ def cache_rm(
     JSON keys: path, freed (bytes).
     """
     settings = settings_of(ctx)
-    freed = settings.client().cache.remove(path.strip("/"))
+    freed = settings.client().cache.remove(resolve_latest(settings.client(), path).strip("/"))
     out = settings.output
     if out.json_mode:
         out.document({"path": path.strip("/"), "freed": freed})

@@ -1,6 +1,6 @@
 """``serve``: a Gobbler service in the foreground (the embedded one unless told otherwise).
 
-This is :mod:`gobbler_sdk.testing`'s ``serve`` under the main command: temporary staging and registry
+This is :func:`gobbler_sdk.testing.serve_in_foreground` under the main command: temporary staging and registry
 unless given (removed on exit), the URL and directories printed, the service's log on standard error, a
 clean stop on Ctrl-C or SIGTERM. ``make serve`` runs it.
 """
@@ -12,7 +12,9 @@ from typing import Annotated
 
 import typer
 
+from . import exitcodes
 from .app import app
+from .output import Output
 
 __all__: list[str] = []
 
@@ -27,7 +29,8 @@ def serve(
         Path | None, typer.Option("--registry", help="Registry directory (default: a temporary one).")
     ] = None,
     port: Annotated[
-        int | None, typer.Option("--port", min=1, max=65535, help="TCP port (default: a free one).")
+        int | None,
+        typer.Option("--port", min=1, max=65535, help="TCP port (default: a free one).", metavar="PORT"),
     ] = None,
     admin: Annotated[
         str | None,
@@ -39,19 +42,16 @@ def serve(
     ] = "embedded",
 ) -> None:
     """Run a Gobbler service in the foreground until Ctrl-C (prints its URL, staging and registry)."""
-    from ..testing import BACKENDS
-    from ..testing.__main__ import main as testing_main
+    from ..testing import BACKENDS, ServiceStartError, serve_in_foreground
 
     if backend not in BACKENDS:
         raise typer.BadParameter(f"must be one of {', '.join(BACKENDS)}", param_hint="--backend")
-    args = ["serve", "--backend", backend]
-    for flag, value in (
-        ("--staging", staging),
-        ("--registry", registry),
-        ("--port", port),
-        ("--admin", admin),
-        ("--prefix", prefix),
-    ):
-        if value is not None:
-            args += [flag, str(value)]
-    raise typer.Exit(testing_main(args))
+    try:
+        status = serve_in_foreground(
+            staging, registry, port=port, admin=admin, prefix=prefix, backend=backend
+        )
+    except ServiceStartError as exc:
+        # Its message carries the service's log, which may span lines: one line here, as every failure.
+        Output().error(f"the service did not start: {exc}")
+        raise typer.Exit(exitcodes.FAILURE) from None
+    raise typer.Exit(status)

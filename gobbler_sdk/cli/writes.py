@@ -14,10 +14,13 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from ..errors import NotFoundError
 from . import exitcodes
 from .app import command, existing_directory, settings_of, usage_error
-from .browse import VersionArg, permissions_app, permissions_document, show_permissions
+from .compare import show_upload_plan
 from .completion import registry_paths
+from .progress import bar_class
+from .reads import VersionArg, manifest_sizes, permissions_app, permissions_document, show_permissions
 from .targets import depth, holder, project_or_asset, version_only
 
 if TYPE_CHECKING:
@@ -197,8 +200,15 @@ def upload(
             show_default=False,
         ),
     ] = None,
+    ignore_dot: Annotated[
+        bool,
+        typer.Option(
+            "--ignore-dot",
+            help="Leave out dotfiles and dot-directories (by default they are uploaded, like every file).",
+        ),
+    ] = False,
     include_dot: Annotated[
-        bool, typer.Option("--include-dot", help="Upload dotfiles and dot-directories too.")
+        bool, typer.Option("--include-dot", hidden=True, help="The default; kept for older scripts.")
     ] = False,
     follow_symlinks: Annotated[
         bool,
@@ -216,38 +226,41 @@ def upload(
 ) -> None:
     """Upload a directory as a new version (a progress bar on a terminal).
 
-    JSON keys: version, probation, files, size (with --dry-run: the plan, see gobbler_sdk.UploadPlan).
+    Every file is uploaded, dotfiles included, unless --ignore-dot. JSON keys: version, probation, files,
+    size (bytes of all its files, links included), stored_size (bytes of the files that are not links);
+    with --dry-run, the plan (see gobbler_sdk.UploadPlan).
     """
     settings = settings_of(ctx)
+    if ignore_dot and include_dot:
+        raise usage_error("--ignore-dot and --include-dot contradict each other")
     version = version_only(settings.client(), path)
     existing_directory(directory)
     if dry_run:
-        from .compare import show_upload_plan
-
-        show_upload_plan(
-            settings, version, directory, ignore_dot=not include_dot, follow_symlinks=follow_symlinks
-        )
+        show_upload_plan(settings, version, directory, ignore_dot=ignore_dot, follow_symlinks=follow_symlinks)
         return
     version.asset.upload(
         version.name,
         directory,
         probation=probation,
         consume=consume,
-        ignore_dot=not include_dot,
+        ignore_dot=ignore_dot,
         spoof=spoof,
         concurrency=concurrency,
         progress=settings.progress,
+        tqdm_class=bar_class(settings),
         follow_symlinks=follow_symlinks,
     )
     out = settings.output
     if out.json_mode:
         manifest = version.manifest()
+        size, stored = manifest_sizes(manifest)
         out.document(
             {
                 "version": version.key,
                 "probation": probation or version.summary().on_probation,
                 "files": len(manifest.files()),
-                "size": manifest.total_size,
+                "size": size,
+                "stored_size": stored,
             }
         )
     else:
@@ -326,25 +339,39 @@ def rm(
         bool, typer.Option("--force", help="Delete an asset or version even if its files are broken.")
     ] = False,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    missing_ok: Annotated[
+        bool,
+        typer.Option("--missing-ok", help="Succeed when there is nothing to remove (exit status 0, not 3)."),
+    ] = False,
 ) -> None:
     """Delete a project, asset or version (administrators only).
 
     Asks for confirmation when standard input is a terminal, unless --yes; without a terminal, refuses to
-    run without --yes (exit status 2). JSON keys: removed, kind.
+    run without --yes (exit status 2). Something that does not exist is an error (exit status 3) unless
+    --missing-ok. JSON keys: removed, kind, existed.
     """
     settings = settings_of(ctx)
     handle = holder(settings.client(), path)
     kind = ("project", "asset", "version")[depth(path) - 1]
     if force and kind == "project":
         raise usage_error("--force applies to assets and versions, not projects")
+    out = settings.output
+    if not handle.exists():
+        if not missing_ok:
+            raise NotFoundError(f"{kind} {handle.key} does not exist")
+        if out.json_mode:
+            out.document({"removed": handle.key, "kind": kind, "existed": False})
+        else:
+            out.note(f"{kind} {handle.key} does not exist; nothing removed")
+        return
     if not yes:
         if not sys.stdin.isatty():
             raise usage_error(
                 f"refusing to remove {kind} {handle.key} without --yes (standard input is not a terminal)"
             )
         what = f"{kind} {handle.key}" + (" and everything in it" if kind != "version" else "")
-        if not typer.confirm(f"Remove {what}?", default=False, err=True):
-            settings.output.error("not removed")
+        if not out.confirm(f"Remove {what}?"):
+            out.error("not removed")
             raise typer.Exit(exitcodes.FAILURE)
     from .. import Project
 
@@ -352,9 +379,8 @@ def rm(
         handle.remove()
     else:
         handle.remove(force=force)
-    out = settings.output
     if out.json_mode:
-        out.document({"removed": handle.key, "kind": kind})
+        out.document({"removed": handle.key, "kind": kind, "existed": True})
     else:
         out.note(f"removed {kind} {handle.key}")
 

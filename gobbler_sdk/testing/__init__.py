@@ -4,7 +4,8 @@
 - :class:`GobblerService`: any number of independent services, each a context manager.
 - pytest fixtures ``gobbler_service`` and ``gobbler_project`` (:mod:`gobbler_sdk.testing.plugin`, loaded
   automatically through the ``pytest11`` entry point).
-- ``python -m gobbler_sdk.testing serve``: a service in the foreground for manual experiments.
+- :func:`serve_in_foreground`: a service in the foreground for manual experiments (what
+  ``python -m gobbler_sdk.testing serve`` and ``gobbler-sdk serve`` run).
 """
 
 from .download import (
@@ -17,6 +18,7 @@ from .download import (
     download_binary,
     release_url,
 )
+from .foreground import serve_in_foreground
 from .launcher import current_service, start_gobbler, stop_gobbler
 from .service import (
     BACKENDS,
@@ -43,6 +45,7 @@ __all__ = [
     "free_port",
     "release_url",
     "select_backend",
+    "serve_in_foreground",
     "start_gobbler",
     "stop_gobbler",
 ]

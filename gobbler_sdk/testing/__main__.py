@@ -8,18 +8,13 @@ Ctrl-C or SIGTERM.
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
-import threading
-import time
 from collections.abc import Sequence
-from typing import NoReturn
 
-from .service import BACKENDS, GobblerService, ServiceStartError
+from .foreground import serve_in_foreground
+from .service import BACKENDS, ServiceStartError
 
 __all__ = ["main"]
-
-_LOG_POLL = 0.2
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -35,80 +30,21 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _interrupt(signum: int, frame: object) -> NoReturn:
-    raise KeyboardInterrupt
-
-
-def _ignore_signals() -> None:
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-
-
-def _forward_log(service: GobblerService, offset: int) -> int:
-    """Copy what the service logged since ``offset`` to our stderr; return the new offset."""
-    path = service.stderr_path
-    if path is None:
-        return offset
-    try:
-        with open(path, "rb") as handle:
-            handle.seek(offset)
-            data = handle.read()
-    except OSError:
-        return offset
-    if data:
-        sys.stderr.write(data.decode("utf-8", errors="replace"))
-        sys.stderr.flush()
-    return offset + len(data)
-
-
-def serve(options: argparse.Namespace) -> int:
-    """Run the service until interrupted; return the exit status."""
-    service = GobblerService(
-        options.staging,
-        options.registry,
-        port=options.port,
-        admin=options.admin,
-        prefix=options.prefix,
-        backend=options.backend,
-    )
-    try:
-        try:
-            service.start()
-        except ServiceStartError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 1
-        assert service.process is not None
-        print(f"Gobbler service running ({service.backend} backend, PID {service.process.pid})")
-        print(f"  URL:      {service.url}")
-        print(f"  staging:  {service.staging}")
-        print(f"  registry: {service.registry}")
-        print("Press Ctrl-C to stop.", flush=True)
-        offset = 0
-        while True:
-            offset = _forward_log(service, offset)
-            status = service.process.poll()
-            if status is not None:
-                print(f"error: the service exited with status {status}", file=sys.stderr)
-                return status if status > 0 else 1
-            time.sleep(_LOG_POLL)
-    except KeyboardInterrupt:
-        print("Stopping the Gobbler service.", flush=True)
-        return 0
-    finally:
-        # A second Ctrl-C must not cut the shutdown short and leave the service running.
-        _ignore_signals()
-        service.stop()
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python -m gobbler_sdk.testing``; return the exit status."""
     options = _parser().parse_args(argv)
-    # SIGINT too: a process started in the background by a non-interactive shell inherits SIGINT
-    # ignored, and Python then leaves it ignored, so Ctrl-C (or a test's SIGINT) would do nothing.
-    signal.signal(signal.SIGINT, _interrupt)
-    signal.signal(signal.SIGTERM, _interrupt)
-    return serve(options)
+    try:
+        return serve_in_foreground(
+            options.staging,
+            options.registry,
+            port=options.port,
+            admin=options.admin,
+            prefix=options.prefix,
+            backend=options.backend,
+        )
+    except ServiceStartError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

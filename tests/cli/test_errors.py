@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from gobbler_sdk import GobblerClient
@@ -67,3 +74,58 @@ def test_rm_refuses_without_a_terminal_or_yes(
     assert "without --yes" in one_line(result.stderr)
     with GobblerClient(service.url, transport="local") as client:
         assert client.project(world.project).asset("data").exists()
+
+
+COMMANDS = [
+    *["info", "ls", "cat", "manifest", "summary", "latest", "usage", "download", "create", "upload"],
+    *["approve", "reject", "reindex", "validate", "rm", "reroute", "clone", "serve"],
+    *["permissions show", "permissions set", "cache ls", "cache verify", "cache prune", "cache rm"],
+]
+
+
+def test_usage_errors_are_one_line_and_a_json_document_with_json(cli: Runner) -> None:
+    plain = cli("ls", "--no-such-option", expect=exitcodes.USAGE)
+    assert plain.stdout == ""
+    assert one_line(plain.stderr) == (
+        "gobbler-sdk: error: No such option: --no-such-option (see 'gobbler-sdk ls --help')"
+    )
+    for args in (
+        ["--json", "ls", "--no-such-option"],
+        ["ls", "--no-such-option", "--json"],  # --json after the mistake: never parsed
+        ["download", "--json"],  # a missing argument
+        ["--json", "no-such-command"],
+        ["--json", "download", "x/y/z", "--concurrency", "0"],  # a value out of range
+        ["--json", "cache"],  # a group without its command: no help on standard output
+    ):
+        result = cli(*args, expect=exitcodes.USAGE)
+        error = result.json()["error"]
+        assert (error["type"], error["exit_code"]) == ("UsageError", 2), args
+        assert one_line(result.stderr) == f"gobbler-sdk: error: {error['message']}"
+
+
+def test_help_shows_no_type_after_flags(tmp_path: Path) -> None:
+    # One interpreter for every command's help: the program's own entry point, as the script calls it.
+    code = f"""
+import contextlib, io, json
+from gobbler_sdk.cli import main
+pages = {{}}
+for words in {[c.split() for c in COMMANDS]!r}:
+    with contextlib.redirect_stdout(io.StringIO()) as out:
+        main([*words, "--help"])
+    pages[" ".join(words)] = out.getvalue()
+with contextlib.redirect_stdout(io.StringIO()) as out:
+    main(["--help"])
+pages[""] = out.getvalue()
+print(json.dumps(pages))
+"""
+    env = {**os.environ, "COLUMNS": "200"}
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True, env=env
+    )
+    pages = json.loads(done.stdout)
+    assert set(pages) == {*COMMANDS, ""}
+    for name, page in pages.items():
+        assert "Usage: gobbler-sdk" in page, name
+        assert "<bool>" not in page and "<int>" not in page, (name, page)
+    assert re.search(r"--concurrency +N \[x>=1\] +Parallel downloads", pages["download"])
+    assert re.search(r"--overwrite +Download again", pages["download"])

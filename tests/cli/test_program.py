@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -76,3 +77,15 @@ def test_serve_runs_a_service_in_the_foreground_until_interrupted(tmp_path: Path
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+def test_serve_that_cannot_start_says_so_in_one_line(tmp_path: Path) -> None:
+    env = environment("http://127.0.0.1:9", tmp_path / "cache")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run_script(["serve", "--port", str(port)], env, expect=1)
+    assert result.stdout == ""
+    assert result.stderr.startswith("gobbler-sdk: error: the service did not start: ")
+    assert result.stderr.count("\n") == 1 and "Address already in use" in result.stderr

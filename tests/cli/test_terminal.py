@@ -7,23 +7,35 @@ import os
 import pty
 import re
 import select
+import signal
 import struct
 import subprocess
 import termios
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from gobbler_sdk import GobblerClient
 from gobbler_sdk.testing import GobblerService
 
-from ..client.support import make_tree, unique
+from ..client.conftest import new_project
+from ..client.support import Answer, LyingServer, make_tree, unique
 from .conftest import SCRIPT, environment
 
 _DEADLINE = 60.0
 
 
-def in_terminal(args: list[str], env: dict[str, str], *, answer: str | None = None) -> tuple[int, str]:
-    """Run the script with stdin, stdout and stderr on a pty; type ``answer`` at the first prompt."""
+def in_terminal(
+    args: list[str],
+    env: dict[str, str],
+    *,
+    answer: str | None = None,
+    interrupt_when: Callable[[str], bool] | None = None,
+) -> tuple[int, str]:
+    """Run the script with stdin, stdout and stderr on a pty; type ``answer`` at the first prompt.
+
+    With ``interrupt_when``, press Ctrl-C (SIGINT to the process) once what was shown satisfies it.
+    """
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 160, 0, 0))
     env = {**env, "TERM": "xterm-256color"}
@@ -48,6 +60,9 @@ def in_terminal(args: list[str], env: dict[str, str], *, answer: str | None = No
                 if answer is not None and b"[y/N]" in seen:
                     os.write(master, answer.encode())
                     answer = None
+                if interrupt_when is not None and interrupt_when(seen.decode("utf-8", errors="replace")):
+                    os.killpg(process.pid, signal.SIGINT)
+                    interrupt_when = None
             elif process.poll() is not None:
                 break
         code = process.wait(timeout=max(1.0, deadline - time.monotonic()))
@@ -84,3 +99,49 @@ def test_progress_bar_table_and_prompt(service: GobblerService, tmp_path: Path) 
         code, shown = in_terminal(["rm", f"{name}/a/v1"], env, answer="y\n")
         assert code == 0, shown
         assert not client.project(name).asset("a").version("v1").exists()
+
+
+_PERCENT = re.compile(r"(\d+)%\|")
+
+
+def test_no_bar_for_a_read_that_cannot_start(service: GobblerService, tmp_path: Path) -> None:
+    env = environment(service.url, tmp_path / "cache")
+    name = new_project(service)
+    source = make_tree(tmp_path / "src", {f"f{i}.bin": "x" * 1000 for i in range(3)})
+    with GobblerClient(service.url) as client:
+        key = client.project(name).asset("a").upload("v1", source).key
+    # The manifest is cached, the files are not: offline, the download cannot start.
+    code, shown = in_terminal(["--transport", "remote", "manifest", key], env)
+    assert code == 0, shown
+    code, shown = in_terminal(["--offline", "--transport", "remote", "download", key], env)
+    assert code == 3, shown
+    assert shown.startswith("gobbler-sdk: error: ") and shown.count("\n") == 1, shown
+    assert "%|" not in shown
+
+
+def test_the_bar_keeps_its_value_after_ctrl_c(
+    service: GobblerService, proxy: LyingServer, tmp_path: Path
+) -> None:
+    env = environment(proxy.url, tmp_path / "cache")
+    name = new_project(service)
+    data = os.urandom(8 << 20)
+    with GobblerClient(service.url) as client:
+        key = client.project(name).asset("a").upload("v1", make_tree(tmp_path / "src", {"big.bin": data})).key
+    # 512 KiB every 0.15 s (the SDK counts 1 MiB pieces): about 2.5 s, long enough to stop half-way.
+    proxy.answer(
+        f"/fetch/{key}/big.bin",
+        Answer(body=data, content_type="application/octet-stream", drip=0.15, drip_size=512 << 10),
+    )
+
+    def shown_percents(text: str) -> list[int]:
+        return [int(p) for p in _PERCENT.findall(text)]
+
+    def partway(text: str) -> bool:
+        return any(25 <= p < 90 for p in shown_percents(text))
+
+    code, shown = in_terminal(["--transport", "remote", "download", key], env, interrupt_when=partway)
+    assert code == 130, shown
+    assert shown.rstrip().endswith("gobbler-sdk: error: interrupted"), shown
+    before = next(p for p in shown_percents(shown) if 25 <= p < 90)
+    # The bar as it was left on the screen: never back below what it had reached.
+    assert shown_percents(shown)[-1] >= before, shown

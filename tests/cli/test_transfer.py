@@ -47,7 +47,8 @@ def test_download_a_directory_without_verifying(
     into = tmp_path / "unverified"
     done = cli("--json", "download", key, "--no-verify", "--to", str(into), transport=transport)
     assert done.code == 0
-    assert done.json() == {"source": key, "path": str(into), "kind": "directory"}
+    row = {"source": key, "path": str(into), "kind": "directory"}
+    assert done.json() == {**row, "downloads": [row]}
     assert snapshot(into) == {"a.txt", "empty", "sub", "sub/b.txt", "sub/deeper", "sub/deeper/c.csv"}
     for path, text in TREE.items():
         if text is not None:
@@ -109,3 +110,39 @@ def test_cache_verify_finds_and_deletes_corrupt_files(cli: Runner, world: World,
     cli("cache", "verify", world.project, "--delete")
     assert not cached_file.exists()
     assert cli("--json", "cache", "verify").json() == {"corrupt": [], "deleted": False}
+
+
+def test_download_several_paths(cli: Runner, world: World, tmp_path: Path) -> None:
+    into = tmp_path / "into"
+    files = [f"{world.v1.key}/a.txt", f"{world.v2.key}/sub/b.txt", f"{world.asset}/..latest/sub/deeper/c.csv"]
+    done = cli("--json", "download", *files, "--to", str(into)).json()
+    assert done["downloads"] == [
+        {"source": source, "path": str(into / Path(source).name), "kind": "file"} for source in files
+    ]
+    assert {k: done[k] for k in ("source", "path", "kind")} == done["downloads"][0]
+    assert (into / "a.txt").read_text() == TREE["a.txt"]
+    assert (into / "c.csv").read_text() == TREE["sub/deeper/c.csv"]
+
+    # Without --to, one line per PATH: a directory and a file, each where it is.
+    plain = cli("download", f"{world.v1.key}/sub", f"{world.v2.key}/a.txt", transport="remote").stdout
+    directory, file = plain.splitlines()
+    assert (Path(directory) / "b.txt").read_text() == TREE["sub/b.txt"]
+    assert Path(file).read_text() == "hello again\n"
+
+    # Two PATHs that would land on each other are refused before anything is written.
+    clash = tmp_path / "clash"
+    twice = [f"{world.v1.key}/a.txt", f"{world.v2.key}/a.txt"]
+    same_name = cli("download", *twice, "--to", str(clash), expect=2)
+    assert same_name.stderr == "gobbler-sdk: error: --to would write a.txt more than once\n"
+    cli("download", world.v1.key, world.v2.key, "--to", str(clash), expect=2)
+    assert not clash.exists()
+
+
+def test_cache_prune_says_what_to_pass(cli: Runner) -> None:
+    result = cli("cache", "prune")
+    assert result.stderr.splitlines() == [
+        "removed 0 versions and 0 temporary files, 0 B freed",
+        "cached versions are removed only with --older-than DAYS (unused for that long) or --max-size SIZE "
+        "(least recently used first, until the cache fits; e.g. 20GiB)",
+    ]
+    assert "--older-than DAYS" not in cli("cache", "prune", "--older-than", "30").stderr

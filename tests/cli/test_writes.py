@@ -53,9 +53,23 @@ def test_a_project_from_creation_to_removal(
     assert api.project(name).permissions().global_write is True
 
     source = make_tree(tmp_path / "src", {"a.txt": "one\n", "d/b.txt": "two\n", ".hidden": "h\n"})
-    uploaded = cli("--json", "upload", f"{name}/asset/v1", str(source), "--probation", transport=transport)
+    uploaded = cli(
+        "--json",
+        "upload",
+        f"{name}/asset/v1",
+        str(source),
+        "--probation",
+        "--ignore-dot",
+        transport=transport,
+    )
     version = api.project(name).asset("asset").version("v1")
-    assert uploaded.json() == {"version": version.key, "probation": True, "files": 2, "size": 8}
+    assert uploaded.json() == {
+        "version": version.key,
+        "probation": True,
+        "files": 2,
+        "size": 8,
+        "stored_size": 8,
+    }
     assert version.summary().on_probation and sorted(version.manifest()) == ["a.txt", "d/b.txt"]
     assert cli("--json", "approve", version.key, transport=transport).json() == {
         "version": version.key,
@@ -63,8 +77,13 @@ def test_a_project_from_creation_to_removal(
     }
     assert not version.summary(overwrite=True).on_probation
 
-    cli("-q", "upload", f"{name}/asset/v2", str(source), "--include-dot", "--probation", transport=transport)
-    assert ".hidden" in api.project(name).asset("asset").version("v2").manifest()
+    # Dotfiles are uploaded unless --ignore-dot, as the service itself does.
+    cli("-q", "upload", f"{name}/asset/v2", str(source), "--probation", transport=transport)
+    assert sorted(api.project(name).asset("asset").version("v2").manifest()) == [
+        ".hidden",
+        "a.txt",
+        "d/b.txt",
+    ]
     assert cli("--json", "reject", f"{name}/asset/v2", transport=transport).json()["rejected"] is True
     assert [v.name for v in api.project(name).asset("asset").versions()] == ["v1"]
 
@@ -87,6 +106,7 @@ def test_a_project_from_creation_to_removal(
     assert cli("--json", "rm", "--yes", f"{name}/asset", transport=transport).json() == {
         "removed": f"{name}/asset",
         "kind": "asset",
+        "existed": True,
     }
     assert not api.project(name).asset("asset").exists()
     cli("rm", "-y", name, transport=transport)
@@ -142,3 +162,46 @@ def test_upload_refuses_a_symlinked_directory_unless_told_to_follow(
         manifest = client.project(name).asset("asset").version("v1").manifest()
         assert sorted(manifest) == ["a.txt", "linked/x.txt"]
         assert manifest["linked/x.txt"].size == 2
+
+
+def test_rm_of_what_does_not_exist_is_not_found_unless_missing_ok(
+    cli: Runner, service: GobblerService, tmp_path: Path
+) -> None:
+    name = new_project(service)
+    typo = f"{name}/nonexistent-asset"
+    missing = cli("rm", typo, "--yes", expect=exitcodes.NOT_FOUND)
+    assert missing.stderr == f"gobbler-sdk: error: asset {typo} does not exist\n"
+    assert cli("--json", "rm", typo, "--yes", "--missing-ok").json() == {
+        "removed": typo,
+        "kind": "asset",
+        "existed": False,
+    }
+    ghost = unique("ghost")
+    assert cli("--json", "rm", "-y", ghost, expect=3).json()["error"]["message"] == (
+        f"project {ghost} does not exist"
+    )
+
+    # A version removed twice: the second time there is nothing to remove.
+    source = make_tree(tmp_path / "src", {"a.txt": "a"})
+    cli("-q", "upload", f"{name}/asset/v1", str(source))
+    assert cli("rm", "-y", f"{name}/asset/v1").stderr == f"removed version {name}/asset/v1\n"
+    again = cli("rm", "-y", f"{name}/asset/v1", expect=exitcodes.NOT_FOUND)
+    assert again.stderr == f"gobbler-sdk: error: version {name}/asset/v1 does not exist\n"
+    assert cli("rm", "-y", f"{name}/asset/v1", "--missing-ok").stderr == (
+        f"version {name}/asset/v1 does not exist; nothing removed\n"
+    )
+
+
+def test_upload_sends_dotfiles_unless_told_to_ignore_them(
+    cli: Runner, service: GobblerService, tmp_path: Path
+) -> None:
+    name = new_project(service)
+    source = make_tree(tmp_path / "zarr", {".zgroup": "{}", "0/.zarray": "{}", "0/0.0": "chunk"})
+    cli("-q", "upload", f"{name}/store/v1", str(source))
+    cli("-q", "upload", f"{name}/store/v2", str(source), "--ignore-dot")
+    with GobblerClient(service.url) as client:
+        asset = client.project(name).asset("store")
+        assert sorted(asset.version("v1").manifest()) == [".zgroup", "0/.zarray", "0/0.0"]
+        assert sorted(asset.version("v2").manifest()) == ["0/0.0"]
+    contradiction = cli("upload", f"{name}/store/v3", str(source), "--ignore-dot", "--include-dot", expect=2)
+    assert "contradict" in contradiction.stderr

@@ -19,12 +19,13 @@ from .output import human_size, timestamp
 from .targets import asset_only, depth, project_or_asset, version_only, version_path
 
 if TYPE_CHECKING:
-    from .. import Asset, GobblerClient, Permissions, Project, Summary, Version
+    from .. import Asset, GobblerClient, Manifest, Permissions, Project, Summary, Version
     from .output import Output
 
 __all__ = [
     "DefaultShowGroup",
     "VersionArg",
+    "manifest_sizes",
     "permissions_app",
     "permissions_document",
     "show_permissions",
@@ -37,6 +38,15 @@ VersionArg = Annotated[
 ]
 
 
+def manifest_sizes(manifest: Manifest) -> tuple[int, int]:
+    """A version's ``(size, stored_size)``: the bytes of all its files, and of those it stores itself.
+
+    A version's files include links to identical files of other versions (deduplicated uploads): they count
+    in its size, not in the bytes it stores (which are what its project's usage adds up).
+    """
+    return manifest.total_size, manifest.stored_size
+
+
 # -------------------------------------------------------------------------------------------- info
 
 
@@ -47,7 +57,7 @@ def info(ctx: typer.Context) -> None:
     JSON keys: url, staging, registry, transport ("local" or "remote"), cache, offline, sdk_version.
     Offline, what only the service could tell is null.
     """
-    from .. import GobblerError, LocalTransport, __version__
+    from .. import GobblerError, __version__
 
     settings = settings_of(ctx)
     client = settings.client()
@@ -65,7 +75,7 @@ def info(ctx: typer.Context) -> None:
         "url": known(lambda: client.url),
         "staging": known(lambda: client.staging),
         "registry": known(lambda: client.registry),
-        "transport": known(lambda: "local" if isinstance(client.transport, LocalTransport) else "remote"),
+        "transport": known(lambda: client.transport.kind),
         "cache": str(client.cache_dir),
         "offline": client.offline,
         "sdk_version": __version__,
@@ -91,11 +101,13 @@ def _version_row(version: Version, latest: str | None, long: bool) -> dict[str, 
     }
     if long:
         manifest = version.manifest()
+        size, stored = manifest_sizes(manifest)
         row.update(
             upload_user_id=summary.upload_user_id,
             upload_finish=timestamp(summary.upload_finish),
             files=len(manifest.files()),
-            size=manifest.total_size,
+            size=size,
+            stored_size=stored,
         )
     return row
 
@@ -196,7 +208,7 @@ def _show_rows(out: Output, rows: list[dict[str, Any]], long: bool, recursive: b
         out.table(["asset", "latest"], [(label(r), r["latest"]) for r in rows])
     else:
         out.table(
-            ["name", "uploaded by", "uploaded", "files", "size"],
+            ["name", "uploaded by", "uploaded", "files", "size", "stored"],
             [
                 (
                     label(r),
@@ -204,10 +216,11 @@ def _show_rows(out: Output, rows: list[dict[str, Any]], long: bool, recursive: b
                     r.get("upload_finish"),
                     r.get("files"),
                     human_size(r.get("size")),
+                    human_size(r.get("stored_size")),
                 )
                 for r in rows
             ],
-            right=["files", "size"],
+            right=["files", "size", "stored"],
         )
 
 
@@ -235,9 +248,11 @@ def ls(
 ) -> None:
     """List projects, assets, versions (latest and probational ones marked) or the files of a version.
 
-    JSON keys: path, entries (a list of objects with kind "project", "asset", "version", "directory" or
-    "file", name, path; versions add latest and probation; with --long projects add usage, assets latest,
-    versions upload_user_id, upload_finish, files, size, and files size, md5sum, link).
+    A version's size counts all its files, links to identical files of other versions included; stored
+    is what it holds itself (what its project's usage adds up). JSON keys: path, entries (a list of
+    objects with kind "project", "asset", "version", "directory" or "file", name, path; versions add
+    latest and probation; with --long projects add usage, assets latest, versions upload_user_id,
+    upload_finish, files, size, stored_size, and files size, md5sum, link).
     """
     settings = settings_of(ctx)
     client = settings.client()
@@ -297,21 +312,36 @@ def cat(
 
 
 @command("manifest")
-def manifest(ctx: typer.Context, path: VersionArg) -> None:
+def manifest(
+    ctx: typer.Context,
+    path: Annotated[
+        str,
+        typer.Argument(
+            help="PROJECT/ASSET/VERSION, or PROJECT/ASSET for its latest version.",
+            autocompletion=registry_paths(3),
+            metavar="VERSION",
+        ),
+    ],
+) -> None:
     """Every file of a version with its size, MD5 and link target.
 
-    JSON keys: version, total_size, manifest (the registry's ``..manifest`` document: path → size, md5sum,
-    and link with project, asset, version, path and perhaps ancestor).
+    JSON keys: version, size (bytes of all its files, links included), stored_size (bytes of the files
+    that are not links), total_size (the same as stored_size, kept for older scripts), manifest (the
+    registry's ``..manifest`` document: path → size, md5sum, and link with project, asset, version, path
+    and perhaps ancestor).
     """
     settings = settings_of(ctx)
-    version = version_only(settings.client(), path)
+    version = version_only(settings.client(), path, bare_asset=True)
     document = version.manifest()
+    size, stored = manifest_sizes(document)
     out = settings.output
     if out.json_mode:
         out.document(
             {
                 "version": version.key,
-                "total_size": document.total_size,
+                "size": size,
+                "stored_size": stored,
+                "total_size": stored,
                 "manifest": document.model_dump(mode="json"),
             }
         )
@@ -327,7 +357,7 @@ def manifest(ctx: typer.Context, path: VersionArg) -> None:
             )
             for p, e in document.items()
         ],
-        title=f"{version.key}: {len(document)} entries, {human_size(document.total_size)}",
+        title=f"{version.key}: {len(document)} entries, {human_size(size)} ({human_size(stored)} stored)",
         right=["size"],
     )
 

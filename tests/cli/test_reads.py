@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 
 from gobbler_sdk import GobblerClient, Version
+from gobbler_sdk.testing import GobblerService
 
+from ..client.support import make_tree
 from .conftest import TREE, Runner, World
+
+
+def sizes(version: Version) -> tuple[int, int]:
+    """A version's size (all its files, links included) and the bytes it stores itself (no links)."""
+    entries = list(version.manifest().values())
+    return sum(e.size for e in entries), sum(e.size for e in entries if e.link is None)
 
 
 def _summary(version: Version) -> dict[str, object]:
@@ -47,9 +56,12 @@ def test_ls_at_every_level(cli: Runner, world: World, transport: str, api: Gobbl
             "upload_user_id": version.summary().upload_user_id,
             "upload_finish": _summary(version)["upload_finish"],
             "files": len(manifest.files()),
-            "size": manifest.total_size,
+            "size": sizes(version)[0],
+            "stored_size": sizes(version)[1],
         }
     assert [(v["latest"], v["probation"]) for v in versions] == [(True, False), (False, True)]
+    # v2 links the files it shares with v1: they count in its size, not in what it stores.
+    assert versions[1]["size"] == versions[0]["size"] + len("again ") > versions[1]["stored_size"]
 
     files = cli("--json", "ls", "-lr", f"{world.asset}/v1", transport=transport).json()["entries"]
     manifest = api.project(world.project).asset("data").version("v1").manifest()
@@ -69,9 +81,15 @@ def test_documents_as_json(cli: Runner, world: World, transport: str, api: Gobbl
     manifest = cli("--json", "manifest", version.key, transport=transport).json()
     assert manifest == {
         "version": version.key,
-        "total_size": version.manifest().total_size,
+        "size": sizes(version)[0],
+        "stored_size": sizes(version)[1],
+        "total_size": sizes(version)[1],
         "manifest": version.manifest().model_dump(mode="json"),
     }
+    v2 = api.project(world.project).asset("data").version("v2")
+    linked = cli("--json", "manifest", v2.key, transport=transport).json()
+    assert (linked["size"], linked["stored_size"]) == sizes(v2)
+    assert linked["size"] > linked["stored_size"] == len("hello again\n")
     probational = api.project(world.project).asset("data").version("v2")
     assert cli("summary", probational.key, "--json", transport=transport).json() == _summary(probational)
     assert cli("--json", "latest", world.asset, transport=transport).json() == {
@@ -123,3 +141,28 @@ def test_plain_output_for_people_and_pipes(cli: Runner, world: World) -> None:
     assert table[0].split() == ["name", "size", "md5sum", "link"]
     assert ["b.txt", "4", "B", md5] == table[1].split()
     assert table[2].split() == ["deeper/"]
+
+
+def test_latest_in_every_path(cli: Runner, world: World, service: GobblerService, tmp_path: Path) -> None:
+    # v1 is the latest (v2 is probational): "..latest" and a bare PROJECT/ASSET name it.
+    assert cli("--json", "manifest", world.asset).json()["version"] == world.v1.key
+    assert cli("--json", "manifest", f"{world.asset}/..latest").json()["version"] == world.v1.key
+    assert cli("cat", f"{world.asset}/..latest/a.txt").stdout == TREE["a.txt"]
+    assert cli("ls", f"{world.asset}/..latest/").stdout.splitlines() == ["a.txt", "empty/", "sub/"]
+    assert cli("--json", "summary", f"{world.asset}/..latest").json()["version"] == world.v1.key
+    whole = cli("--json", "download", world.asset, transport="remote").json()
+    assert Path(whole["path"]).name == "v1" and whole["source"] == world.asset
+    one = cli("--json", "download", f"{world.asset}/..latest/sub/b.txt", transport="remote").json()
+    assert Path(one["path"]).read_text() == TREE["sub/b.txt"]
+
+    # An asset with only a probational version has no latest; a misspelt one does not exist.
+    with GobblerClient(service.url) as client:
+        client.project(world.project).asset("trial").upload(
+            "v1", make_tree(tmp_path / "src", {"x": "x"}), probation=True
+        )
+    none = cli("download", f"{world.project}/trial", expect=3)
+    assert none.stderr == (
+        f"gobbler-sdk: error: asset {world.project}/trial has no latest version (nothing approved yet)\n"
+    )
+    typo = cli("--json", "manifest", f"{world.project}/dtaa", expect=3).json()["error"]
+    assert typo["message"] == f"asset {world.project}/dtaa does not exist"
