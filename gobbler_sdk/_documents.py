@@ -322,7 +322,7 @@ class Documents:
         name = self.latest((parts[0], parts[1]), force_remote)
         if name is None:
             raise self.missing(tuple(parts[:2]), force_remote) or NotFoundError(
-                f"asset {parts[0]}/{parts[1]} has no latest version (nothing uploaded, or only probational)"
+                f"asset {parts[0]}/{parts[1]} has no latest version (nothing approved yet)"
             )
         return "/".join([parts[0], parts[1], name, *parts[3:]])
 

@@ -144,7 +144,7 @@ def test_upload_dry_run_prints_the_plan_and_uploads_nothing(
         {"a.txt": "alpha\n", "fresh.txt": "fresh\n", "l": Link("fresh.txt"), ".git/config": "x", "e": None},
     )
 
-    result = cli("upload", f"{pair.asset}/v3", str(source), "--dry-run", expect=0)
+    result = cli("upload", f"{pair.asset}/v3", str(source), "--dry-run", "--ignore-dot", expect=0)
 
     lines = result.stdout.splitlines()
     assert lines[0] == (
@@ -159,7 +159,7 @@ def test_upload_dry_run_prints_the_plan_and_uploads_nothing(
         ["skip", ".git"],
     ]
     assert "nothing was copied or submitted" in result.stderr
-    plan = cli("upload", f"{pair.asset}/v3", str(source), "--dry-run", "--include-dot", "--json").json()
+    plan = cli("upload", f"{pair.asset}/v3", str(source), "--dry-run", "--json").json()  # dotfiles are sent
     assert plan["transferred"] == [".git/config", "fresh.txt"] and plan["skipped"] == []
     assert [v["name"] for v in cli("ls", pair.asset, "--json").json()["entries"]] == ["v1", "v2"]
 
