@@ -28,11 +28,12 @@ from __future__ import annotations
 import enum
 import fcntl
 import json
+import math
 import os
 import secrets
 import time
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -69,8 +70,6 @@ __all__ = [
 SETTLE_WINDOW = 60.0
 #: Pause between two checks at first; it doubles up to a second.
 _FIRST_PAUSE = 0.05
-#: Tolerance between this machine's clock and the service's (its ``upload_start`` has whole seconds).
-_CLOCK_SKEW = timedelta(seconds=2)
 
 
 class Outcome(enum.Enum):
@@ -98,7 +97,11 @@ def is_already_processing(error: GobblerError) -> bool:
 
 
 def upload_outcome(read_summary: Callable[[], bytes | None], uploader: str) -> OutcomeCheck:
-    """A check for an upload: is the version there now, uploaded by ``uploader`` after the request?
+    """A check for an upload: is the version there now, uploaded by ``uploader`` since the request?
+
+    Its ``..summary`` must name ``uploader`` and an ``upload_start`` no earlier than the second the
+    request file was written; a summary that names someone else, or an earlier start, means the version
+    already existed and this request was refused.
 
     Args:
         read_summary: Returns the version's ``..summary`` document, or ``None`` while it does not exist
@@ -121,7 +124,10 @@ def upload_outcome(read_summary: Callable[[], bytes | None], uploader: str) -> O
             return Outcome.PENDING, "the version's ..summary is not a JSON object"
         who = summary.get("upload_user_id")
         started = parse_rfc3339(str(summary.get("upload_start", "")))
-        since = datetime.fromtimestamp(written).astimezone() - _CLOCK_SKEW
+        # upload_start is the service's clock cut to whole seconds, so an upload run for this request
+        # starts no earlier than the second in which the file was written (clocks agreeing to the second:
+        # one machine, or synchronised ones).
+        since = datetime.fromtimestamp(math.floor(written)).astimezone()
         if who == uploader and started is not None and started >= since:
             return Outcome.APPLIED, f"the version exists, uploaded by {who} at {summary.get('upload_start')}"
         return (
