@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from gobbler_sdk import GobblerClient, InvalidRequestError, LocalFileError
+from gobbler_sdk import Asset, GobblerClient, InvalidRequestError, LocalFileError
 from gobbler_sdk._staging import COPY_MARKER, WRITING_PREFIX, StagingCopy, sweep_abandoned
 from gobbler_sdk.testing import GobblerService
 
@@ -79,6 +79,15 @@ def short_tmp() -> Iterator[Path]:
     remove_all(made)
 
 
+@pytest.fixture
+def asset(deep_service: GobblerService, make_client: Callable[..., GobblerClient]) -> Asset:
+    """Asset ``a`` of a fresh project on the module's service."""
+    client = make_client(deep_service.url)
+    project = unique("deep")
+    client.create_project(project)
+    return client.project(project).asset("a")
+
+
 def leftovers(staging: Path) -> list[str]:
     return sorted(
         name for name in os.listdir(staging) if name.startswith(("upload-", "request-", WRITING_PREFIX))
@@ -86,14 +95,11 @@ def leftovers(staging: Path) -> list[str]:
 
 
 def test_a_deep_tree_uploads_and_its_staging_copy_is_removed(
-    deep_service: GobblerService, make_client: Callable[..., GobblerClient], short_tmp: Path
+    deep_service: GobblerService, asset: Asset, short_tmp: Path
 ) -> None:
-    client = make_client(deep_service.url)
-    project = unique("deep")
-    client.create_project(project)
     leaf = deep_chain(short_tmp / "src", "d")
 
-    version = client.project(project).asset("a").upload("v1", short_tmp / "src")
+    version = asset.upload("v1", short_tmp / "src")
 
     entry = version.manifest()[leaf]
     assert (entry.size, entry.md5sum) == (4, hashlib.md5(b"leaf").hexdigest())
@@ -101,12 +107,8 @@ def test_a_deep_tree_uploads_and_its_staging_copy_is_removed(
 
 
 def test_a_failed_deep_upload_is_reported_typed_and_cleaned_up(
-    deep_service: GobblerService, make_client: Callable[..., GobblerClient], short_tmp: Path
+    deep_service: GobblerService, asset: Asset, short_tmp: Path
 ) -> None:
-    client = make_client(deep_service.url)
-    project = unique("deep")
-    client.create_project(project)
-    asset = client.project(project).asset("a")
     asset.upload("v1", make_tree(short_tmp / "small", {"x.txt": "x"}))
     deep_chain(short_tmp / "src", "d")
 
@@ -117,15 +119,12 @@ def test_a_failed_deep_upload_is_reported_typed_and_cleaned_up(
 
 
 def test_a_source_beyond_path_max_is_refused_typed(
-    deep_service: GobblerService, make_client: Callable[..., GobblerClient], short_tmp: Path
+    deep_service: GobblerService, asset: Asset, short_tmp: Path
 ) -> None:
-    client = make_client(deep_service.url)
-    project = unique("deep")
-    client.create_project(project)
     leaf = deep_chain(short_tmp / "src", "dd")
     assert len(leaf) > PATH_MAX
     with pytest.raises(LocalFileError, match="File name too long"):
-        client.project(project).asset("a").upload("v1", short_tmp / "src")
+        asset.upload("v1", short_tmp / "src")
     assert leftovers(deep_service.staging) == []
 
 
