@@ -350,7 +350,14 @@ class CacheManager:
                 os.close(child)
 
     def _describe(
-        self, project: str, asset: str, version: str, fd: int, skipped: list[SkippedEntry]
+        self,
+        project: str,
+        asset: str,
+        version: str,
+        fd: int,
+        skipped: list[SkippedEntry],
+        *,
+        readable: bool = True,
     ) -> CachedVersion:
         key = f"{project}/{asset}/{version}"
         # Only files' times count: listing a directory (as this scan does) updates its own access time.
@@ -359,7 +366,7 @@ class CacheManager:
         for relative, entry, dirfd in _version_files(fd, key, skipped):
             name = os.path.basename(relative)
             if stat.S_ISREG(entry.st_mode) and not is_temporary(name):
-                if not _readable(name, dirfd):
+                if readable and not _readable(name, dirfd):
                     skipped.append(SkippedEntry(f"{key}/{relative}", "Permission denied"))
                     continue
                 sizes[relative] = entry.st_size
@@ -451,7 +458,7 @@ class CacheManager:
                 if (
                     stat.S_ISDIR(info.st_mode)
                     or is_temporary(name)
-                    or relative.split("/")[0].startswith("..")
+                    or any(part.startswith("..") for part in relative.split("/"))
                 ):
                     continue
                 try:
@@ -519,9 +526,12 @@ class CacheManager:
         tally.files, tally.size = temporary
         removed: list[CachedVersion] = []
         if older_than is not None or max_size is not None:
+            # Sizing only: every file takes space, readable or not; what cannot be removed is reported
+            # by the removal below.
+            sizing: list[SkippedEntry] = []
             report = [
-                self._describe(p, a, v, fd, tally.skipped)
-                for p, a, v, fd in self._versions(project, asset, version, tally.skipped)
+                self._describe(p, a, v, fd, sizing, readable=False)
+                for p, a, v, fd in self._versions(project, asset, version, sizing)
             ]
             victims: list[CachedVersion] = []
             if older_than is not None:
@@ -539,8 +549,9 @@ class CacheManager:
                 if self._remove_parts([each.project, each.asset, each.version], tally):
                     removed.append(each)
         swept = 0 if self._staging is None else sweep_abandoned(self._staging, older_than=ABANDONED_AFTER)
-        _log_skipped("prune", tally.skipped)
-        return PruneReport(removed, tally.files, tally.size, temporary[0], swept, tally.skipped)
+        skipped = list({entry.path: entry for entry in reversed(tally.skipped)}.values())[::-1]
+        _log_skipped("prune", skipped)
+        return PruneReport(removed, tally.files, tally.size, temporary[0], swept, skipped)
 
     def remove(self, path: str) -> int:
         """Remove a project, asset, version or file from the cache.
