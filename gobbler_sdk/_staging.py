@@ -121,6 +121,9 @@ _READ_CHUNK = 1 << 20
 _SHOWN_PROBLEMS = 20
 #: Directories entered through followed symlinks at most (a bound on trees that loop back on themselves).
 _MAX_FOLLOWED_DIRECTORIES = 10_000
+#: Longest path the system calls take (Linux's PATH_MAX, the terminating NUL included). The scan reads
+#: paths whole, and neither service can store a tree whose paths do not fit either.
+_PATH_MAX = 4096
 
 _NOFOLLOW = os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
 
@@ -412,6 +415,12 @@ def _shown(path: str) -> str:
     return os.fsencode(path).decode("utf-8", "backslashreplace")
 
 
+def _abbreviated(path: str) -> str:
+    """A long path cut in its middle, so that an error message stays readable."""
+    shown = _shown(path)
+    return shown if len(shown) <= 160 else f"{shown[:100]}...{shown[-50:]}"
+
+
 def _is_utf8(name: str) -> bool:
     # Names come from the file system with undecodable bytes as lone surrogates, which UTF-8 refuses.
     try:
@@ -460,6 +469,14 @@ class _Scanner:
                     continue
                 if not _is_utf8(entry.name):
                     self.plan.bad_names.append(_shown(entry.path))
+                    continue
+                length = len(os.fsencode(entry.path))
+                if length >= _PATH_MAX:
+                    # Only the first such entry of a branch is named: nothing below it is scanned.
+                    self.plan.problems.append(
+                        f"{_abbreviated(entry.path)}: a path of {length:,} bytes, longer than the system "
+                        f"allows ({_PATH_MAX:,} bytes with its end)"
+                    )
                     continue
                 self._entry(entry, path, ancestors, pending)
         return self.plan
