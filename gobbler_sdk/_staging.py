@@ -597,12 +597,26 @@ def _entries(count: int) -> str:
 
 
 def check_tree(
-    source: Path, *, ignore_dot: bool, follow_symlinks: bool = False, registry: str | None = None
+    source: Path,
+    *,
+    ignore_dot: bool,
+    follow_symlinks: bool = False,
+    registry: str | None = None,
+    names_only: bool = False,
 ) -> _Plan:
     """Scan ``source`` and refuse it when it holds anything the service would refuse or mangle.
 
     Nothing is written. The plan lists, in ``left_out``, every path the upload will leave out (for
     :func:`warn_left_out`).
+
+    Args:
+        source: The tree to upload.
+        ignore_dot: Leave out dotfiles and dot-directories.
+        follow_symlinks: Plan to copy what refused symlinks point to instead of refusing them.
+        registry: The registry's path, whose links are kept as links.
+        names_only: Refuse only names that are not UTF-8, and leave every other judgement (in ``problems``)
+            to the service: for a tree uploaded in place, which the service walks itself (its link
+            whitelist included).
 
     Raises:
         InvalidNameError: When names are not valid UTF-8, listing them (and any other offending path).
@@ -616,7 +630,7 @@ def check_tree(
             "it with its bytes replaced by U+FFFD, so different names could become one and the version "
             "would never validate or download; rename them):" + _listing(plan.bad_names)
         )
-    if plan.problems:
+    if plan.problems and not names_only:
         hint = "" if follow_symlinks else "; follow_symlinks=True uploads the targets of symlinks instead"
         parts.append(
             f"the service would refuse {_entries(len(plan.problems))}{hint}:" + _listing(plan.problems)

@@ -30,6 +30,7 @@ import fcntl
 import json
 import math
 import os
+import pwd
 import secrets
 import time
 from collections.abc import Callable
@@ -59,6 +60,7 @@ __all__ = [
     "Outcome",
     "OutcomeCheck",
     "Submitter",
+    "expected_uploader",
     "is_already_processing",
     "removal_outcome",
     "upload_outcome",
@@ -96,7 +98,21 @@ def is_already_processing(error: GobblerError) -> bool:
     return error.status == 400 and "already being processed" in (error.reason or "")
 
 
-def upload_outcome(read_summary: Callable[[], bytes | None], uploader: str) -> OutcomeCheck:
+def expected_uploader(spoof: str | None) -> str | None:
+    """The user an upload by this process is recorded for: ``spoof`` when given, else this account's name.
+
+    Returns:
+        The name, or ``None`` when this account has no name (no passwd entry).
+    """
+    if spoof is not None:
+        return spoof
+    try:
+        return pwd.getpwuid(os.geteuid()).pw_name
+    except KeyError:
+        return None
+
+
+def upload_outcome(read_summary: Callable[[], bytes | None], uploader: str | None) -> OutcomeCheck:
     """A check for an upload: is the version there now, uploaded by ``uploader`` since the request?
 
     Its ``..summary`` must name ``uploader`` and an ``upload_start`` no earlier than the second the
@@ -106,7 +122,8 @@ def upload_outcome(read_summary: Callable[[], bytes | None], uploader: str) -> O
     Args:
         read_summary: Returns the version's ``..summary`` document, or ``None`` while it does not exist
             (the service writes it once, at the end of the transfer).
-        uploader: The user the upload is recorded for: the spoofed user when spoofing, else the caller.
+        uploader: The user the upload is recorded for (:func:`expected_uploader`); ``None`` when unknown,
+            and then only the time is compared.
 
     Returns:
         The check, for :meth:`Submitter.submit`.
@@ -128,7 +145,7 @@ def upload_outcome(read_summary: Callable[[], bytes | None], uploader: str) -> O
         # starts no earlier than the second in which the file was written (clocks agreeing to the second:
         # one machine, or synchronised ones).
         since = datetime.fromtimestamp(math.floor(written)).astimezone()
-        if who == uploader and started is not None and started >= since:
+        if uploader in (None, who) and started is not None and started >= since:
             return Outcome.APPLIED, f"the version exists, uploaded by {who} at {summary.get('upload_start')}"
         return (
             Outcome.NOT_APPLIED,

@@ -32,7 +32,13 @@ import pytest
 from gobbler_sdk import GobblerClient, InvalidRequestError, NotFoundError, OutcomeUnknownError
 from gobbler_sdk._fetcher import Answer
 from gobbler_sdk._staging import WRITING_PREFIX
-from gobbler_sdk._submit import Submitter, is_already_processing, removal_outcome, upload_outcome
+from gobbler_sdk._submit import (
+    Submitter,
+    expected_uploader,
+    is_already_processing,
+    removal_outcome,
+    upload_outcome,
+)
 from gobbler_sdk.testing import GobblerService
 
 from .conftest import new_project
@@ -160,7 +166,8 @@ def test_an_upload_posted_first_is_confirmed_by_the_registry(
     client = make_client(service.url)
     project, version = new_project(service), unique("v")
     submitter = PostedFirst(service, http)
-    check = upload_outcome(summary_reader(client, f"{project}/a/{version}"), me())
+    assert expected_uploader(None) == me() and expected_uploader("someone") == "someone"
+    check = upload_outcome(summary_reader(client, f"{project}/a/{version}"), expected_uploader(None))
 
     answer = submitter.submit(
         "upload", upload_payload(service, project, version), context="upload", check=check

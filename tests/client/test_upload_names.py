@@ -18,7 +18,7 @@ from gobbler_sdk import InvalidNameError, InvalidRequestError, Project
 from gobbler_sdk._staging import check_tree, warn_left_out
 from gobbler_sdk.testing import GobblerService
 
-from .support import make_tree, snapshot, unique
+from .support import Link, make_tree, snapshot, unique
 
 
 def test_file_names_that_are_not_utf8_are_refused_before_copying(
@@ -44,6 +44,18 @@ def test_file_names_that_are_not_utf8_are_refused_before_copying(
     assert isinstance(caught.value, InvalidRequestError)
     assert snapshot(service.staging) == before
     assert not project.asset("a").version("v1").exists()
+
+
+def test_an_in_place_tree_is_checked_for_names_only(tmp_path: Path) -> None:
+    source = make_tree(tmp_path / "in-place", {"ok.txt": "ok", "dangling": Link("missing")})
+    assert check_tree(source, ignore_dot=False, names_only=True).problems  # left to the service's walk
+    with open(os.fsencode(source) + b"/caf\xe9", "wb") as out:
+        out.write(b"x")
+    with pytest.raises(InvalidNameError, match="1 entry with a name that is not valid UTF-8") as caught:
+        check_tree(source, ignore_dot=False, names_only=True)
+    assert "dangling" not in str(caught.value)
+    with pytest.raises(InvalidNameError, match="dangling"):
+        check_tree(source, ignore_dot=False)
 
 
 ZARR = {
