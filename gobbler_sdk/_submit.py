@@ -11,8 +11,10 @@ while the request is pending, so a sweep of abandoned files (:func:`gobbler_sdk.
 never takes it.
 
 **A neighbour's POST first.** The service then performs the request (it is this client's, with this
-client's identity) and answers this client's own POST with 400 ``path is already being processed``. That
-answer does not say whether the action was applied, so it is reported as
+client's identity) and answers this client's own POST with 400 ``path is already being processed``. The
+run the neighbour started may not have read the file yet, so it is deleted only once the service would
+refuse it anyway (a minute after it was written), from a daemon thread. The answer does not say whether
+the action was applied, so it is reported as
 :class:`~gobbler_sdk.errors.OutcomeUnknownError` — unless the caller gave a check that can read the answer
 off the registry (:func:`upload_outcome`, :func:`removal_outcome`): it is then polled until it can tell,
 for at most :data:`SETTLE_WINDOW` seconds.
@@ -32,6 +34,7 @@ import math
 import os
 import pwd
 import secrets
+import threading
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -72,6 +75,29 @@ __all__ = [
 SETTLE_WINDOW = 60.0
 #: Pause between two checks at first; it doubles up to a second.
 _FIRST_PAUSE = 0.05
+#: How long the service accepts a request file (seconds since its modification) and remembers a posted
+#: name: after that, a leftover request file is inert.
+_REQUEST_LIFETIME = 60.0
+
+
+def _discard(path: Path, fd: int) -> None:
+    """Delete a request file and release it (the protocol's last step)."""
+    try:
+        path.unlink(missing_ok=True)
+    finally:
+        os.close(fd)
+
+
+def _discard_later(path: Path, fd: int, delay: float) -> None:
+    """Delete a request file after ``delay`` seconds, from a daemon thread.
+
+    If the process ends first, the file stays for :func:`gobbler_sdk._staging.sweep_abandoned`; by then the
+    service refuses it as expired, so nobody can replay it.
+    """
+    timer = threading.Timer(max(0.0, delay), _discard, args=(path, fd))
+    timer.daemon = True
+    timer.name = "gobbler-request-cleanup"
+    timer.start()
 
 
 class Outcome(enum.Enum):
@@ -271,6 +297,7 @@ class Submitter:
         while True:
             written = time.time()
             path, fd = self._write(action, body)
+            answer: Answer | None = None
             try:
                 answer = self._post(path.name)
             except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
@@ -291,8 +318,12 @@ class Submitter:
                     f"HAVE BEEN APPLIED; it was not resent. Check the registry before trying again ({exc})"
                 ) from exc
             finally:
-                path.unlink(missing_ok=True)
-                os.close(fd)
+                if answer is not None and answer.status == 400 and b"already being processed" in answer.body:
+                    # The run another process started may not have read the file yet: it stays (locked,
+                    # so no sweep takes it) for as long as the service would accept it.
+                    _discard_later(path, fd, written + _REQUEST_LIFETIME - time.time())
+                else:
+                    _discard(path, fd)
             if answer.status >= 300:
                 error = error_from_answer(answer.status, answer.content_type, answer.body, context)
                 if is_already_processing(error):
