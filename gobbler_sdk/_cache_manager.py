@@ -42,7 +42,7 @@ from ._pathsafety import checked_relative
 from ._staging import ABANDONED_AFTER, sweep_abandoned
 from ._treewalk import StepKind, TreeChangedError, remove_tree, walk
 from ._units import parse_size
-from .errors import GobblerError, InvalidRequestError, error_from_oserror
+from .errors import ConfigurationError, GobblerError, InvalidRequestError, error_from_oserror
 from .models import Manifest
 
 __all__ = [
@@ -593,8 +593,14 @@ class CacheManager:
                 parent = open_directory_nofollow(
                     base, parts[:-1], create=False, what="/".join(parts), where=str(self.root)
                 )
-            except (OSError, GobblerError):
+            except FileNotFoundError:
                 return False
+            except ConfigurationError as exc:
+                # A directory on the way this user may not search (another user's, in a shared cache).
+                tally.skipped.append(SkippedEntry("/".join(parts), str(exc).rpartition(": ")[2]))
+                return False
+            except (OSError, GobblerError):
+                return False  # a symlink or a file in the way: nothing of the cache is there
             try:
                 if not _remove_below(parent, parts[-1], "/".join(parts), tally):
                     return False

@@ -348,8 +348,9 @@ class Submitter:
         )
         unknown = (
             f"{context}: another process posted this client's request file ({name}) before this client "
-            "did, so the service answered only 'already being processed': the request MAY HAVE BEEN "
-            "APPLIED; it was not resent. Check the registry before trying again"
+            "did (or the service restarted while it waited), so the service answered only 'already being "
+            "processed': the request MAY HAVE BEEN APPLIED; it was not resent. Check the registry before "
+            "trying again"
         )
         if check is None:
             raise OutcomeUnknownError(unknown, status=400, reason="path is already being processed")

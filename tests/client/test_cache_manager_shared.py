@@ -135,3 +135,13 @@ def test_every_cache_command_skips_and_reports_what_this_user_cannot_use(
     assert all(entry in failure["message"] for entry in [unlistable, *stuck])
     assert f"{len(stuck) + 1} entries could not be removed" in failure["message"]
     assert sorted(os.listdir(root / "REGISTRY" / two)) == ["private", "sub"]
+
+    # An asset directory nobody may even search: reported by the scan, and by a removal below it.
+    asset = root / "REGISTRY" / two.rsplit("/", 1)[0]
+    os.chown(asset, 0, 0)
+    os.chmod(asset, 0o700)
+    versions, skipped = as_nobody(scan)["value"]
+    assert (versions, skipped) == ([], [f"{two.rsplit('/', 1)[0]}: {denied}"])
+    failure = as_nobody(lambda: manager.remove(two))
+    assert failure["error"] == LocalPermissionError.__name__
+    assert f"{two}: {denied}" in failure["message"]
