@@ -116,7 +116,8 @@ class SkippedEntry:
     reason: str
 
     def __str__(self) -> str:
-        return f"{self.path}: {self.reason}"
+        # Quoted: a name with a newline or an escape sequence cannot forge a line of a report.
+        return f"{self.path!r}: {self.reason}"
 
 
 def _skipped(path: str, exc: OSError) -> SkippedEntry:

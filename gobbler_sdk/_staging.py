@@ -642,7 +642,7 @@ def check_tree(
 
 
 def warn_left_out(source: Path, left_out: Sequence[str], *, what: str) -> None:
-    """Log at WARNING every path an upload leaves out, naming them (the first twenty).
+    """Log at WARNING, on one line, the paths an upload leaves out (the first twenty, quoted).
 
     Args:
         source: The uploaded directory.
@@ -656,13 +656,17 @@ def warn_left_out(source: Path, left_out: Sequence[str], *, what: str) -> None:
         reasons.append("names starting with '..' are never stored by the service")
     if any(not os.path.basename(path).startswith("..") for path in left_out):
         reasons.append("dotfiles are skipped with ignore_dot=True")
+    shown = sorted(left_out)[:_SHOWN_PROBLEMS]
+    more = f" and {len(left_out) - len(shown)} more" if len(left_out) > len(shown) else ""
+    # One line, each path quoted by repr: a name with a newline or an escape sequence cannot forge lines.
     logger.warning(
-        "%s: %s of %s not uploaded (%s):%s",
+        "%s: %s of %s not uploaded (%s): %s%s",
         what,
         _entries(len(left_out)),
-        _shown(str(source)),
+        repr(_shown(str(source))),
         "; ".join(reasons),
-        _listing([_shown(path) for path in left_out]),
+        ", ".join(repr(_shown(path)) for path in shown),
+        more,
     )
 
 

@@ -112,8 +112,10 @@ def test_every_cache_command_skips_and_reports_what_this_user_cannot_use(
     def remove() -> Any:
         return manager.remove(two.split("/")[0])
 
-    denied = "Permission denied"
-    unreadable, unlistable = f"{one}/f.txt: {denied}", f"{two}/private: {denied}"
+    def denied(path: str) -> str:
+        return f"{path!r}: Permission denied"
+
+    unreadable, unlistable = denied(f"{one}/f.txt"), denied(f"{two}/private")
 
     versions, skipped = as_nobody(scan)["value"]
     assert sorted(skipped) == [unreadable, unlistable]
@@ -124,7 +126,7 @@ def test_every_cache_command_skips_and_reports_what_this_user_cannot_use(
     assert (corrupt, sorted(skipped)) == ([], [unreadable, unlistable])
 
     # Version one is nobody's but for an unreadable file in nobody's directory, which nobody may remove.
-    stuck = sorted(f"{two}/sub/{name}: {denied}" for name in os.listdir(root / "REGISTRY" / two / "sub"))
+    stuck = sorted(denied(f"{two}/sub/{name}") for name in os.listdir(root / "REGISTRY" / two / "sub"))
     removed, skipped = as_nobody(prune)["value"]
     assert removed == [one]
     assert sorted(skipped) == sorted([unlistable, *stuck])
@@ -141,7 +143,7 @@ def test_every_cache_command_skips_and_reports_what_this_user_cannot_use(
     os.chown(asset, 0, 0)
     os.chmod(asset, 0o700)
     versions, skipped = as_nobody(scan)["value"]
-    assert (versions, skipped) == ([], [f"{two.rsplit('/', 1)[0]}: {denied}"])
+    assert (versions, skipped) == ([], [denied(two.rsplit("/", 1)[0])])
     failure = as_nobody(lambda: manager.remove(two))
     assert failure["error"] == LocalPermissionError.__name__
-    assert f"{two}: {denied}" in failure["message"]
+    assert denied(two) in failure["message"]
