@@ -251,7 +251,14 @@ def _version_files(
     try:
         for step in walk(fd, errors=errors):
             if step.kind is StepKind.ENTRY:
-                yield step.path, step.info, step.dir_fd
+                try:
+                    info = step.info
+                except FileNotFoundError:
+                    continue  # removed since the listing
+                except OSError as exc:
+                    skipped.append(_skipped(f"{key}/{step.path}", exc))
+                    continue
+                yield step.path, info, step.dir_fd
     except TreeChangedError as exc:
         skipped.append(_skipped(f"{key}/{exc.filename}", exc))
     skipped.extend(_skipped(f"{key}/{path}", exc) for path, exc in errors)

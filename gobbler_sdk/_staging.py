@@ -259,7 +259,7 @@ def _remove_own(path: Path, fd: int) -> None:
         if not same:
             logger.warning("not removing %s: it is no longer this upload's copy", path)
             return
-        removal = remove_tree(parent, path.name)
+        removal = remove_tree(parent, path.name, sizes=False)
     finally:
         os.close(parent)
     if removal.failures:
@@ -369,7 +369,7 @@ def _sweep_copy(staging_fd: int, name: str, info: os.stat_result, cutoff: float)
         with _unlocked(COPY_MARKER, dir_fd=fd) as marker:
             if marker is None or max(info.st_mtime, marker.st_mtime) > cutoff:
                 return 0
-            removal = remove_tree(staging_fd, name)
+            removal = remove_tree(staging_fd, name, sizes=False)
             if removal.failures:
                 where, exc = removal.failures[0]
                 logger.debug("sweeping %s left %d entries (%s: %s)", name, len(removal.failures), where, exc)

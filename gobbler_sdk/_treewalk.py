@@ -45,7 +45,6 @@ class StepKind(Enum):
     LEAVE = "leave"
 
 
-@dataclass(frozen=True)
 class Step:
     """One step of :func:`walk`.
 
@@ -53,15 +52,38 @@ class Step:
         kind: What happened.
         path: The entry's path relative to the top, ``/``-separated (``""`` for the top itself).
         name: Its last component (``""`` for the top).
-        info: Its ``lstat``.
+        is_dir: Whether it is a directory (not a symlink to one), as the listing said.
         dir_fd: See :class:`StepKind`; valid only until the walk takes its next step.
     """
 
-    kind: StepKind
-    path: str
-    name: str
-    info: os.stat_result
-    dir_fd: int
+    __slots__ = ("_info", "dir_fd", "is_dir", "kind", "name", "path")
+
+    def __init__(
+        self,
+        kind: StepKind,
+        path: str,
+        name: str,
+        is_dir: bool,
+        dir_fd: int,
+        info: os.stat_result | None = None,
+    ) -> None:
+        self.kind = kind
+        self.path = path
+        self.name = name
+        self.is_dir = is_dir
+        self.dir_fd = dir_fd
+        self._info = info
+
+    @property
+    def info(self) -> os.stat_result:
+        """The entry's ``lstat``, asked of the system only when wanted (during this step).
+
+        Raises:
+            OSError: When it cannot be had (the entry is gone, say).
+        """
+        if self._info is None:
+            self._info = os.stat(self.name, dir_fd=self.dir_fd, follow_symlinks=False)
+        return self._info
 
 
 @dataclass
@@ -69,16 +91,20 @@ class _Frame:
     path: str
     name: str
     info: os.stat_result
-    #: Names still to visit, in reverse order (the next one is last).
-    names: list[str] = field(default_factory=list)
+    #: ``(name, is a directory)`` still to visit, in reverse order (the next one is last).
+    names: list[tuple[str, bool]] = field(default_factory=list)
 
 
 def _identity(info: os.stat_result) -> tuple[int, int]:
     return info.st_dev, info.st_ino
 
 
-def _names(fd: int) -> list[str]:
-    return sorted(os.listdir(fd), reverse=True)
+def _names(fd: int) -> list[tuple[str, bool]]:
+    # The listing's own file types (d_type) spare a stat per entry; where the file system gives none,
+    # DirEntry asks for it while the descriptor is still the directory's.
+    with os.scandir(fd) as entries:
+        found = [(entry.name, entry.is_dir(follow_symlinks=False)) for entry in entries]
+    return sorted(found, reverse=True)
 
 
 def walk(top_fd: int, *, errors: list[tuple[str, OSError]] | None = None) -> Iterator[Step]:
@@ -89,22 +115,22 @@ def walk(top_fd: int, *, errors: list[tuple[str, OSError]] | None = None) -> Ite
 
     Args:
         top_fd: Descriptor of the top directory (left open).
-        errors: Where to note ``(path, error)`` for entries that cannot be examined or directories that
-            cannot be entered or listed (the walk goes on without them); without it, such errors are raised.
+        errors: Where to note ``(path, error)`` for directories that cannot be entered or listed (the walk
+            goes on without them); without it, such errors are raised.
 
     Yields:
         The steps.
 
     Raises:
         TreeChangedError: When a directory was moved while the walk was inside it.
-        OSError: When something cannot be examined and ``errors`` is ``None``.
+        OSError: When a directory cannot be entered or listed and ``errors`` is ``None``.
     """
     fd = os.dup(top_fd)
     try:
         top = _Frame("", "", os.fstat(fd))
         top.names = _names(fd)
         frames = [top]
-        yield Step(StepKind.ENTER, "", "", top.info, fd)
+        yield Step(StepKind.ENTER, "", "", True, fd, top.info)
         while frames:
             frame = frames[-1]
             if not frame.names:
@@ -117,23 +143,15 @@ def walk(top_fd: int, *, errors: list[tuple[str, OSError]] | None = None) -> Ite
                     raise TreeChangedError(frame.path)
                 os.close(fd)
                 fd = up
-                yield Step(StepKind.LEAVE, frame.path, frame.name, frame.info, fd)
+                yield Step(StepKind.LEAVE, frame.path, frame.name, True, fd, frame.info)
                 continue
-            name = frame.names.pop()
+            name, is_dir = frame.names.pop()
             path = f"{frame.path}/{name}" if frame.path else name
-            try:
-                info = os.stat(name, dir_fd=fd, follow_symlinks=False)
-            except FileNotFoundError:
-                continue  # removed since the listing
-            except OSError as exc:
-                if errors is None:
-                    raise
-                errors.append((path, exc))
-                continue
-            yield Step(StepKind.ENTRY, path, name, info, fd)
-            if not stat.S_ISDIR(info.st_mode):
+            yield Step(StepKind.ENTRY, path, name, is_dir, fd)
+            if not is_dir:
                 continue
             try:
+                # O_NOFOLLOW | O_DIRECTORY: what is entered is a real directory at that name, now.
                 child = os.open(name, _DIRECTORY, dir_fd=fd)
             except FileNotFoundError:
                 continue  # removed by the consumer of the step, or by someone else
@@ -143,19 +161,18 @@ def walk(top_fd: int, *, errors: list[tuple[str, OSError]] | None = None) -> Ite
                 errors.append((path, exc))
                 continue
             try:
-                if _identity(os.fstat(child)) != _identity(info):
-                    raise TreeChangedError(path)
+                info = os.fstat(child)
                 names = _names(child)
             except OSError as exc:
                 os.close(child)
-                if errors is None or isinstance(exc, TreeChangedError):
+                if errors is None:
                     raise
                 errors.append((path, exc))
                 continue
             os.close(fd)
             fd = child
             frames.append(_Frame(path, name, info, names))
-            yield Step(StepKind.ENTER, path, name, info, fd)
+            yield Step(StepKind.ENTER, path, name, True, fd, info)
     finally:
         os.close(fd)
 
@@ -175,7 +192,7 @@ class Removal:
     failures: list[tuple[str, OSError]] = field(default_factory=list)
 
 
-def remove_tree(parent_fd: int, name: str) -> Removal:
+def remove_tree(parent_fd: int, name: str, *, sizes: bool = True) -> Removal:
     """Remove ``name`` from the directory open as ``parent_fd`` — a file, a symlink or a whole tree.
 
     Never follows a symlink, never recurses, and goes on past what cannot be removed, noting it.
@@ -183,6 +200,7 @@ def remove_tree(parent_fd: int, name: str) -> Removal:
     Args:
         parent_fd: Descriptor of the directory holding ``name`` (left open).
         name: The entry to remove.
+        sizes: Add up the bytes of the files removed (one ``lstat`` each; without it ``size`` stays 0).
 
     Returns:
         What was removed and what was not. A missing ``name`` removes nothing and fails nothing.
@@ -196,7 +214,7 @@ def remove_tree(parent_fd: int, name: str) -> Removal:
         done.failures.append((name, exc))
         return done
     if not stat.S_ISDIR(info.st_mode):
-        _unlink(parent_fd, name, name, info, done)
+        _unlink(Step(StepKind.ENTRY, name, name, False, parent_fd, info), name, done, sizes=sizes)
         return done
     try:
         top = os.open(name, _DIRECTORY, dir_fd=parent_fd)
@@ -207,8 +225,8 @@ def remove_tree(parent_fd: int, name: str) -> Removal:
     try:
         for step in walk(top, errors=errors):
             where = f"{name}/{step.path}"
-            if step.kind is StepKind.ENTRY and not stat.S_ISDIR(step.info.st_mode):
-                _unlink(step.dir_fd, step.name, where, step.info, done)
+            if step.kind is StepKind.ENTRY and not step.is_dir:
+                _unlink(step, where, done, sizes=sizes)
             elif step.kind is StepKind.LEAVE:
                 _rmdir(step.dir_fd, step.name, where, done)
     except TreeChangedError as exc:
@@ -220,16 +238,17 @@ def remove_tree(parent_fd: int, name: str) -> Removal:
     return done
 
 
-def _unlink(fd: int, name: str, where: str, info: os.stat_result, done: Removal) -> None:
+def _unlink(step: Step, where: str, done: Removal, *, sizes: bool) -> None:
     try:
-        os.unlink(name, dir_fd=fd)
+        size = step.info.st_size if sizes and stat.S_ISREG(step.info.st_mode) else 0
+        os.unlink(step.name, dir_fd=step.dir_fd)
     except FileNotFoundError:
         return
     except OSError as exc:
         done.failures.append((where, exc))
         return
     done.files += 1
-    done.size += info.st_size if stat.S_ISREG(info.st_mode) else 0
+    done.size += size
 
 
 def _rmdir(fd: int, name: str, where: str, done: Removal) -> None:
