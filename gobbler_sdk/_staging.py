@@ -254,6 +254,8 @@ def _remove_own(path: Path, fd: int) -> None:
     try:
         try:
             same = os.path.samestat(os.stat(path.name, dir_fd=parent, follow_symlinks=False), os.fstat(fd))
+        except FileNotFoundError:
+            return  # already gone
         except OSError:
             same = False
         if not same:
