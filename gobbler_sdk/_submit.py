@@ -19,6 +19,9 @@ the action was applied, so it is reported as
 off the registry (:func:`upload_outcome`, :func:`removal_outcome`): it is then polled until it can tell,
 for at most :data:`SETTLE_WINDOW` seconds.
 
+**An answer that does not come.** The same check, when given, also reads the outcome of a request whose
+connection broke after sending, or whose answer did not come within ``wait`` seconds.
+
 If the connection is refused before anything was sent, the request is retried under a fresh name. Any
 other failure after sending is reported, never retried, because the service may already have acted on it:
 that includes a wait for the answer longer than ``wait`` seconds (the service answers only once the action
@@ -307,16 +310,18 @@ class Submitter:
                     continue
                 raise ServiceUnavailableError(f"{context}: cannot reach the Gobbler service ({exc})") from exc
             except httpx.TimeoutException as exc:
-                raise OutcomeUnknownError(
+                unknown = OutcomeUnknownError(
                     f"{context}: no answer within submit_timeout={self.wait} s, so the request "
                     f"({path.name}) MAY HAVE BEEN APPLIED; it was not resent. Check the registry before "
                     f"trying again ({exc})"
-                ) from exc
+                )
+                return self._settle(unknown, exc, written, context, check, "no answer came")
             except httpx.TransportError as exc:
-                raise OutcomeUnknownError(
+                unknown = OutcomeUnknownError(
                     f"{context}: the connection broke after the request ({path.name}) was sent, so it MAY "
                     f"HAVE BEEN APPLIED; it was not resent. Check the registry before trying again ({exc})"
-                ) from exc
+                )
+                return self._settle(unknown, exc, written, context, check, "the connection broke")
             finally:
                 if answer is not None and answer.status == 400 and b"already being processed" in answer.body:
                     # The run another process started may not have read the file yet: it stays (locked,
@@ -327,7 +332,21 @@ class Submitter:
             if answer.status >= 300:
                 error = error_from_answer(answer.status, answer.content_type, answer.body, context)
                 if is_already_processing(error):
-                    return self._settle(path.name, written, context, check)
+                    logger.warning(
+                        "%s: another process posted this client's request file %s first; the service "
+                        "performed it for them and answers this client only 'already being processed'",
+                        context,
+                        path.name,
+                    )
+                    unknown = OutcomeUnknownError(
+                        f"{context}: another process posted this client's request file ({path.name}) before "
+                        "this client did (or the service restarted while it waited), so the service "
+                        "answered only 'already being processed': the request MAY HAVE BEEN APPLIED; it "
+                        "was not resent. Check the registry before trying again",
+                        status=400,
+                        reason=error.reason,
+                    )
+                    return self._settle(unknown, None, written, context, check, "another process posted it")
                 raise error
             try:
                 parsed = json.loads(answer.body)
@@ -338,22 +357,31 @@ class Submitter:
                 ) from None
             return parsed if isinstance(parsed, dict) else {}
 
-    def _settle(self, name: str, written: float, context: str, check: OutcomeCheck | None) -> dict[str, Any]:
-        """Say what became of a request another process posted first (see the module's docstring)."""
-        logger.warning(
-            "%s: another process posted this client's request file %s first; the service performed it "
-            "for them and answers this client only 'already being processed'",
-            context,
-            name,
-        )
-        unknown = (
-            f"{context}: another process posted this client's request file ({name}) before this client "
-            "did (or the service restarted while it waited), so the service answered only 'already being "
-            "processed': the request MAY HAVE BEEN APPLIED; it was not resent. Check the registry before "
-            "trying again"
-        )
+    def _settle(
+        self,
+        unknown: OutcomeUnknownError,
+        cause: BaseException | None,
+        written: float,
+        context: str,
+        check: OutcomeCheck | None,
+        what: str,
+    ) -> dict[str, Any]:
+        """Read the outcome of a request whose answer did not come off the registry, or raise ``unknown``.
+
+        Args:
+            unknown: The error saying the outcome is unknown (what is seen is added to it).
+            cause: What made the answer unusable, chained to the error raised.
+            written: When the request file was written (``time.time()``).
+            context: What was being done, for messages.
+            check: How to read the outcome, if the registry can tell.
+            what: Why the answer is missing, for messages.
+
+        Raises:
+            OutcomeUnknownError: Without a check, or when the check cannot tell within the window.
+            InvalidRequestError: When the registry shows the request was not applied.
+        """
         if check is None:
-            raise OutcomeUnknownError(unknown, status=400, reason="path is already being processed")
+            raise unknown from cause
         window = SETTLE_WINDOW if self.wait is None else min(self.wait, SETTLE_WINDOW)
         limit = time.monotonic() + window
         pause = _FIRST_PAUSE
@@ -363,21 +391,20 @@ class Submitter:
             except GobblerError as exc:
                 outcome, seen = Outcome.PENDING, f"the registry could not be read ({exc})"
             if outcome is Outcome.APPLIED:
-                logger.warning("%s: the registry shows the request applied: %s", context, seen)
+                logger.warning("%s: %s, but the registry shows the request applied: %s", context, what, seen)
                 return {"status": "SUCCESS"}
             if outcome is Outcome.NOT_APPLIED:
                 raise InvalidRequestError(
-                    f"{context}: another process posted this client's request file ({name}) first, and "
-                    f"the registry shows it was not applied: {seen}",
-                    status=400,
-                    reason="path is already being processed",
-                )
+                    f"{context}: {what}, and the registry shows the request was not applied: {seen}",
+                    status=unknown.status,
+                    reason=unknown.reason,
+                ) from cause
             if time.monotonic() + pause > limit:
                 raise OutcomeUnknownError(
                     f"{unknown} (after {window:.0f} s of checking: {seen})",
-                    status=400,
-                    reason="path is already being processed",
-                )
+                    status=unknown.status,
+                    reason=unknown.reason,
+                ) from cause
             time.sleep(pause)
             pause = min(pause * 2, 1.0)
 

@@ -16,6 +16,7 @@ import ctypes
 import ctypes.util
 import json
 import os
+import socket
 import struct
 import subprocess
 import sys
@@ -236,6 +237,74 @@ def test_a_check_that_cannot_tell_ends_as_an_unknown_outcome(
             context="remove",
             check=removal_outcome(lambda: True),
         )
+
+
+# ---------------------------------------------------------------------- an answer that never comes
+
+
+class Swallower:
+    """A proxy that forwards each request to the service, waits for its answer, and hangs up instead of it."""
+
+    def __init__(self, upstream: str) -> None:
+        self.upstream = upstream
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        self.forwarded: list[int] = []
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                connection, _ = self.listener.accept()
+            except OSError:
+                return  # closed
+            with connection:
+                head = b""
+                while b"\r\n\r\n" not in head:
+                    chunk = connection.recv(65536)
+                    if not chunk:
+                        break
+                    head += chunk
+                method, target, _ = head.split(b"\r\n", 1)[0].decode().split(" ", 2)
+                self.forwarded.append(httpx.request(method, self.upstream + target, timeout=60).status_code)
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+@pytest.fixture
+def swallower(service: GobblerService) -> Iterator[Swallower]:
+    made = Swallower(service.url)
+    yield made
+    made.close()
+
+
+def test_a_broken_connection_is_resolved_by_the_registry(
+    service: GobblerService, swallower: Swallower, make_client: Any
+) -> None:
+    client = make_client(service.url)
+    project = new_project(service)
+    with httpx.Client(base_url=swallower.url) as http:
+        submitter = Submitter(http, service.staging, connect_retries=0)
+        applied, refused, unknown = unique("v"), unique("v"), unique("v")
+        service.request("upload", upload_payload(service, project, refused))
+        time.sleep(1.1)  # that upload_start (whole seconds) is then before the request files below
+
+        def check(version: str) -> Any:
+            return upload_outcome(summary_reader(client, f"{project}/a/{version}"), me())
+
+        payload = upload_payload(service, project, applied)
+        assert submitter.submit("upload", payload, context="upload", check=check(applied)) == {
+            "status": "SUCCESS"
+        }
+        with pytest.raises(InvalidRequestError, match="the connection broke, and the registry shows"):
+            submitter.submit(
+                "upload", upload_payload(service, project, refused), context="upload", check=check(refused)
+            )
+        with pytest.raises(OutcomeUnknownError, match="the connection broke after the request"):
+            submitter.submit("upload", upload_payload(service, project, unknown), context="upload")
+    assert swallower.forwarded == [200, 400, 200]
+    assert client.project(project).asset("a").version(applied).manifest()["a.txt"].size == 5
 
 
 # ---------------------------------------------------------------------- a live neighbour races every request
