@@ -8,11 +8,20 @@ ones beyond a size budget, and the temporary files that killed downloads left be
 project, asset, version or file away.
 
 Everything is reached through directory descriptors without following symlinks, so a symlink planted in
-a shared cache never leads a scan, a verification or a removal outside it.
+a shared cache never leads a scan, a verification or a removal outside it. Walks and removals neither
+recurse nor build long paths (:mod:`gobbler_sdk._treewalk`), so a cached tree thousands of levels deep is
+handled like any other.
+
+**Shared caches.** Entries this user cannot read, list or remove — another user's ``0600`` file in a
+shared cache, say — are skipped, logged at WARNING and reported (``skipped`` of :class:`CacheReport`,
+:class:`VerifyReport` and :class:`PruneReport`); :meth:`CacheManager.remove` removes what it can and then
+raises :class:`~gobbler_sdk.errors.LocalPermissionError` naming what stayed. No operation lets a raw
+:class:`PermissionError` out.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from collections.abc import Iterator
@@ -28,12 +37,23 @@ from ._cache import (
     open_directory_nofollow,
     sweep_stale_temporary,
 )
+from ._log import logger
 from ._pathsafety import checked_relative
 from ._staging import ABANDONED_AFTER, sweep_abandoned
-from .errors import GobblerError, InvalidRequestError
+from ._treewalk import StepKind, TreeChangedError, remove_tree, walk
+from ._units import parse_size
+from .errors import ConfigurationError, GobblerError, InvalidRequestError, error_from_oserror
 from .models import Manifest
 
-__all__ = ["CacheManager", "CacheReport", "CachedVersion", "CorruptFile", "PruneReport"]
+__all__ = [
+    "CacheManager",
+    "CacheReport",
+    "CachedVersion",
+    "CorruptFile",
+    "PruneReport",
+    "SkippedEntry",
+    "VerifyReport",
+]
 
 _DIRECTORY = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
@@ -84,16 +104,48 @@ class CachedVersion:
 
 
 @dataclass(frozen=True)
+class SkippedEntry:
+    """Something in the cache this user could not read, list or remove, and that was therefore skipped.
+
+    Attributes:
+        path: Cache path (``project/asset/version/file``, or shorter).
+        reason: Why, as the operating system said it.
+    """
+
+    path: str
+    reason: str
+
+    def __str__(self) -> str:
+        # Quoted: a name with a newline or an escape sequence cannot forge a line of a report.
+        return f"{self.path!r}: {self.reason}"
+
+
+def _skipped(path: str, exc: OSError) -> SkippedEntry:
+    return SkippedEntry(path, exc.strerror or str(exc))
+
+
+def _log_skipped(what: str, skipped: list[SkippedEntry]) -> None:
+    if skipped:
+        shown = ", ".join(str(entry) for entry in skipped[:10])
+        more = f" and {len(skipped) - 10} more" if len(skipped) > 10 else ""
+        logger.warning(
+            "cache %s skipped %d entries this user cannot use: %s%s", what, len(skipped), shown, more
+        )
+
+
+@dataclass(frozen=True)
 class CacheReport:
     """What :meth:`CacheManager.scan` found.
 
     Attributes:
         root: The cache directory.
         versions: Every cached version, sorted by key.
+        skipped: What this user could not read or list (its versions are described without it).
     """
 
     root: Path
     versions: list[CachedVersion] = field(default_factory=list)
+    skipped: list[SkippedEntry] = field(default_factory=list)
 
     @property
     def total_size(self) -> int:
@@ -139,6 +191,18 @@ class CorruptFile:
         return f"CorruptFile({self.path!r}: {self.reason})"
 
 
+class VerifyReport(list[CorruptFile]):
+    """What :meth:`CacheManager.verify` found: the corrupt files (it is their list), and what it skipped.
+
+    Attributes:
+        skipped: Files and directories this user could not read, so not verified.
+    """
+
+    def __init__(self, corrupt: list[CorruptFile], skipped: list[SkippedEntry]) -> None:
+        super().__init__(corrupt)
+        self.skipped = skipped
+
+
 @dataclass(frozen=True)
 class PruneReport:
     """What :meth:`CacheManager.prune` removed.
@@ -150,6 +214,8 @@ class PruneReport:
         temporary_files: Stale temporary files removed (left by killed downloads).
         staging_entries: Abandoned upload copies and request files of this user removed from the
             client's staging directory (left by killed uploads; 0 when the client knows no staging).
+        skipped: What this user could not read, list or remove (a version with such entries is not
+            counted as removed).
     """
 
     versions: list[CachedVersion]
@@ -157,6 +223,7 @@ class PruneReport:
     freed: int
     temporary_files: int
     staging_entries: int = 0
+    skipped: list[SkippedEntry] = field(default_factory=list)
 
     def __repr__(self) -> str:
         return (
@@ -169,42 +236,42 @@ class PruneReport:
 class _Tally:
     files: int = 0
     size: int = 0
+    skipped: list[SkippedEntry] = field(default_factory=list)
 
 
-def _version_files(fd: int) -> Iterator[tuple[str, os.stat_result, int]]:
-    """``(relative path, lstat, directory fd)`` below a version directory, no symlink followed."""
-    for dirpath, dirnames, filenames, dirfd in os.fwalk(".", dir_fd=fd):
-        prefix = "" if dirpath == "." else dirpath[2:] + "/"
-        for name in filenames + dirnames:
-            try:
-                info = os.stat(name, dir_fd=dirfd, follow_symlinks=False)
-            except OSError:
-                continue
-            yield prefix + name, info, dirfd
+def _version_files(
+    fd: int, key: str, skipped: list[SkippedEntry]
+) -> Iterator[tuple[str, os.stat_result, int]]:
+    """``(relative path, lstat, directory fd)`` below a version directory, no symlink followed.
 
-
-def _remove_below(parent: int, name: str, tally: _Tally) -> None:
-    """Remove ``name`` (a file, symlink or whole directory) from ``parent`` without following symlinks."""
-    info = os.stat(name, dir_fd=parent, follow_symlinks=False)
-    if not stat.S_ISDIR(info.st_mode):
-        os.unlink(name, dir_fd=parent)
-        tally.files += 1
-        tally.size += info.st_size if stat.S_ISREG(info.st_mode) else 0
-        return
-    fd = os.open(name, _DIRECTORY, dir_fd=parent)
+    Directories that cannot be listed are noted in ``skipped``; the directory descriptor is valid until the
+    next item is asked for.
+    """
+    errors: list[tuple[str, OSError]] = []
     try:
-        for _, dirnames, filenames, dirfd in os.fwalk(".", dir_fd=fd, topdown=False):
-            for entry in filenames + dirnames:
-                entry_info = os.stat(entry, dir_fd=dirfd, follow_symlinks=False)
-                if stat.S_ISDIR(entry_info.st_mode):
-                    os.rmdir(entry, dir_fd=dirfd)
-                else:
-                    os.unlink(entry, dir_fd=dirfd)
-                    tally.files += 1
-                    tally.size += entry_info.st_size if stat.S_ISREG(entry_info.st_mode) else 0
-    finally:
-        os.close(fd)
-    os.rmdir(name, dir_fd=parent)
+        for step in walk(fd, errors=errors):
+            if step.kind is StepKind.ENTRY:
+                try:
+                    info = step.info
+                except FileNotFoundError:
+                    continue  # removed since the listing
+                except OSError as exc:
+                    skipped.append(_skipped(f"{key}/{step.path}", exc))
+                    continue
+                yield step.path, info, step.dir_fd
+    except TreeChangedError as exc:
+        skipped.append(_skipped(f"{key}/{exc.filename}", exc))
+    skipped.extend(_skipped(f"{key}/{path}", exc) for path, exc in errors)
+
+
+def _remove_below(parent: int, name: str, where: str, tally: _Tally) -> bool:
+    """Remove ``name`` (a file, symlink or whole tree) from ``parent``; note what stays; whether all went."""
+    removal = remove_tree(parent, name)
+    tally.files += removal.files
+    tally.size += removal.size
+    base = where.rpartition("/")[0]
+    tally.skipped.extend(_skipped(f"{base}/{path}" if base else path, exc) for path, exc in removal.failures)
+    return not removal.failures
 
 
 def _subdirectories(fd: int) -> list[str]:
@@ -212,6 +279,10 @@ def _subdirectories(fd: int) -> list[str]:
         return sorted(
             e.name for e in entries if e.is_dir(follow_symlinks=False) and not e.name.startswith("..")
         )
+
+
+def _readable(name: str, dir_fd: int) -> bool:
+    return os.access(name, os.R_OK, dir_fd=dir_fd, effective_ids=os.access in os.supports_effective_ids)
 
 
 class CacheManager:
@@ -244,47 +315,75 @@ class CacheManager:
             return None
 
     def _versions(
-        self, project: str | None, asset: str | None, version: str | None
+        self, project: str | None, asset: str | None, version: str | None, skipped: list[SkippedEntry]
     ) -> Iterator[tuple[str, str, str, int]]:
-        """``(project, asset, version, version fd)`` in scope; each fd is closed as the iteration moves on."""
+        """``(project, asset, version, version fd)`` in scope; each fd is closed as the iteration moves on.
+
+        Directories this user cannot open or list are noted in ``skipped``.
+        """
         base = self._base()
         if base is None:
             return
         try:
-            for p in _subdirectories(base):
-                if project is not None and p != project:
-                    continue
-                pfd = os.open(p, _DIRECTORY, dir_fd=base)
-                try:
-                    for a in _subdirectories(pfd):
-                        if asset is not None and a != asset:
-                            continue
-                        afd = os.open(a, _DIRECTORY, dir_fd=pfd)
-                        try:
-                            for v in _subdirectories(afd):
-                                if version is not None and v != version:
-                                    continue
-                                vfd = os.open(v, _DIRECTORY, dir_fd=afd)
-                                try:
-                                    yield p, a, v, vfd
-                                finally:
-                                    os.close(vfd)
-                        finally:
-                            os.close(afd)
-                finally:
-                    os.close(pfd)
+            yield from self._below(base, [], (project, asset, version), skipped)
         finally:
             os.close(base)
 
-    def _describe(self, project: str, asset: str, version: str, fd: int) -> CachedVersion:
+    def _below(
+        self, fd: int, parts: list[str], scope: tuple[str | None, ...], skipped: list[SkippedEntry]
+    ) -> Iterator[tuple[str, str, str, int]]:
+        # Three levels (project, asset, version): a fixed depth, whatever is stored below.
+        try:
+            names = _subdirectories(fd)
+        except OSError as exc:
+            skipped.append(_skipped("/".join(parts) or ".", exc))
+            return
+        wanted = scope[len(parts)]
+        for name in names:
+            if wanted is not None and name != wanted:
+                continue
+            try:
+                child = os.open(name, _DIRECTORY, dir_fd=fd)
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                skipped.append(_skipped("/".join([*parts, name]), exc))
+                continue
+            try:
+                if len(parts) == 2:
+                    yield parts[0], parts[1], name, child
+                else:
+                    yield from self._below(child, [*parts, name], scope, skipped)
+            finally:
+                os.close(child)
+
+    def _describe(
+        self,
+        project: str,
+        asset: str,
+        version: str,
+        fd: int,
+        skipped: list[SkippedEntry],
+        *,
+        readable: bool = True,
+    ) -> CachedVersion:
+        key = f"{project}/{asset}/{version}"
         # Only files' times count: listing a directory (as this scan does) updates its own access time.
         latest = os.fstat(fd).st_mtime
         sizes: dict[str, int] = {}
-        for relative, entry, _ in _version_files(fd):
-            if stat.S_ISREG(entry.st_mode) and not is_temporary(os.path.basename(relative)):
+        for relative, entry, dirfd in _version_files(fd, key, skipped):
+            name = os.path.basename(relative)
+            if stat.S_ISREG(entry.st_mode) and not is_temporary(name):
+                if readable and not _readable(name, dirfd):
+                    skipped.append(SkippedEntry(f"{key}/{relative}", "Permission denied"))
+                    continue
                 sizes[relative] = entry.st_size
                 latest = max(latest if len(sizes) > 1 else 0.0, entry.st_atime, entry.st_mtime)
-        manifest = _cached_manifest(fd)
+        try:
+            manifest = _cached_manifest(fd)
+        except OSError as exc:
+            skipped.append(_skipped(f"{key}/..manifest", exc))
+            manifest = None
         complete = manifest is not None and all(
             sizes.get(path) == entry.size for path, entry in manifest.items() if not entry.is_directory
         )
@@ -307,8 +406,12 @@ class CacheManager:
         Returns:
             The report, versions sorted by ``project/asset/version``.
         """
-        found = [self._describe(p, a, v, fd) for p, a, v, fd in self._versions(None, None, None)]
-        return CacheReport(self.root, sorted(found, key=lambda v: v.key))
+        skipped: list[SkippedEntry] = []
+        found = [
+            self._describe(p, a, v, fd, skipped) for p, a, v, fd in self._versions(None, None, None, skipped)
+        ]
+        _log_skipped("scan", skipped)
+        return CacheReport(self.root, sorted(found, key=lambda v: v.key), skipped)
 
     def verify(
         self,
@@ -317,10 +420,11 @@ class CacheManager:
         project: str | None = None,
         asset: str | None = None,
         version: str | None = None,
-    ) -> list[CorruptFile]:
+    ) -> VerifyReport:
         """Hash every cached file against its version's cached manifest.
 
-        Versions whose manifest is not cached have nothing to be checked against and are skipped.
+        Versions whose manifest is not cached have nothing to be checked against and are skipped, and so
+        are files this user cannot read (listed in the report's ``skipped``).
 
         Args:
             delete: Remove the corrupt files (a later read downloads them again).
@@ -329,42 +433,61 @@ class CacheManager:
             version: Only this version.
 
         Returns:
-            The corrupt files (an unparsable cached manifest counts as one), sorted by path.
+            The corrupt files (an unparsable cached manifest counts as one), sorted by path; its
+            ``skipped`` lists what could not be read (or, with ``delete``, removed).
         """
         corrupt: list[CorruptFile] = []
-        for p, a, v, fd in self._versions(project, asset, version):
+        skipped: list[SkippedEntry] = []
+
+        def remove(name: str, dir_fd: int, path: str) -> None:
+            try:
+                os.unlink(name, dir_fd=dir_fd)
+            except FileNotFoundError:
+                pass
+            except OSError as exc:
+                skipped.append(_skipped(path, exc))
+
+        for p, a, v, fd in self._versions(project, asset, version, skipped):
             key = f"{p}/{a}/{v}"
             try:
                 manifest = _cached_manifest(fd, strict=True)
             except ValueError:
                 corrupt.append(CorruptFile(f"{key}/..manifest", "the cached manifest cannot be parsed"))
                 if delete:
-                    os.unlink("..manifest", dir_fd=fd)
+                    remove("..manifest", fd, f"{key}/..manifest")
+                continue
+            except OSError as exc:
+                skipped.append(_skipped(f"{key}/..manifest", exc))
                 continue
             if manifest is None:
                 continue
-            for relative, info, dirfd in _version_files(fd):
+            for relative, info, dirfd in _version_files(fd, key, skipped):
                 name = os.path.basename(relative)
                 if (
                     stat.S_ISDIR(info.st_mode)
                     or is_temporary(name)
-                    or relative.split("/")[0].startswith("..")
+                    or any(part.startswith("..") for part in relative.split("/"))
                 ):
                     continue
-                reason = _problem(manifest, relative, info, name, dirfd)
+                try:
+                    reason = _problem(manifest, relative, info, name, dirfd)
+                except OSError as exc:
+                    skipped.append(_skipped(f"{key}/{relative}", exc))
+                    continue
                 if reason is not None:
                     corrupt.append(CorruptFile(f"{key}/{relative}", reason))
                     if delete:
-                        os.unlink(name, dir_fd=dirfd)
+                        remove(name, dirfd, f"{key}/{relative}")
         if delete and corrupt:
             self._cache.forget()
-        return sorted(corrupt, key=lambda c: c.path)
+        _log_skipped("verify", skipped)
+        return VerifyReport(sorted(corrupt, key=lambda c: c.path), skipped)
 
     def prune(
         self,
         *,
         older_than: float | timedelta | None = None,
-        max_size: int | None = None,
+        max_size: int | str | None = None,
         project: str | None = None,
         asset: str | None = None,
         version: str | None = None,
@@ -377,7 +500,7 @@ class CacheManager:
         Args:
             older_than: Remove versions whose last access is older than this (a number means days).
             max_size: Then remove the least recently used versions until the rest hold at most this many
-                bytes.
+                bytes: a number, or a size with the command line's units (``"500M"``, ``"20GiB"``).
             project: Only versions of this project (and the budget counts only these).
             asset: Only versions of this asset.
             version: Only versions of this name.
@@ -385,7 +508,11 @@ class CacheManager:
         Returns:
             What was removed. Temporary files of this user older than a day (left by killed downloads) are
             always removed, from the whole cache, and so are this user's upload copies and request files
-            abandoned in staging by killed uploads (older than a day, locked by no process).
+            abandoned in staging by killed uploads (older than a day, locked by no process). Entries this
+            user cannot read, list or remove are skipped and listed in its ``skipped``.
+
+        Raises:
+            InvalidRequestError: For an ``older_than`` or ``max_size`` that is not one.
         """
         if isinstance(older_than, (int, float)) and not isinstance(older_than, bool):
             older_than = timedelta(days=older_than)
@@ -393,15 +520,27 @@ class CacheManager:
             raise InvalidRequestError(
                 f"older_than must be a number of days or a timedelta, not {older_than!r}"
             )
+        if isinstance(max_size, str):
+            try:
+                max_size = parse_size(max_size)
+            except ValueError as exc:
+                raise InvalidRequestError(f"max_size: {exc}") from None
         if max_size is not None and (
             isinstance(max_size, bool) or not isinstance(max_size, int) or max_size < 0
         ):
             raise InvalidRequestError(f"max_size must be a number of bytes >= 0, not {max_size!r}")
-        temporary = self._sweep()
-        tally = _Tally(temporary[0], temporary[1])
+        tally = _Tally()
+        temporary = self._sweep(tally.skipped)
+        tally.files, tally.size = temporary
         removed: list[CachedVersion] = []
         if older_than is not None or max_size is not None:
-            report = [self._describe(p, a, v, fd) for p, a, v, fd in self._versions(project, asset, version)]
+            # Sizing only: every file takes space, readable or not; what cannot be removed is reported
+            # by the removal below.
+            sizing: list[SkippedEntry] = []
+            report = [
+                self._describe(p, a, v, fd, sizing, readable=False)
+                for p, a, v, fd in self._versions(project, asset, version, sizing)
+            ]
             victims: list[CachedVersion] = []
             if older_than is not None:
                 limit = datetime.now(timezone.utc) - older_than
@@ -418,7 +557,9 @@ class CacheManager:
                 if self._remove_parts([each.project, each.asset, each.version], tally):
                     removed.append(each)
         swept = 0 if self._staging is None else sweep_abandoned(self._staging, older_than=ABANDONED_AFTER)
-        return PruneReport(removed, tally.files, tally.size, temporary[0], swept)
+        skipped = list({entry.path: entry for entry in reversed(tally.skipped)}.values())[::-1]
+        _log_skipped("prune", skipped)
+        return PruneReport(removed, tally.files, tally.size, temporary[0], swept, skipped)
 
     def remove(self, path: str) -> int:
         """Remove a project, asset, version or file from the cache.
@@ -431,9 +572,22 @@ class CacheManager:
 
         Raises:
             UnsafePathError: When ``path`` is absolute or climbs.
+            LocalPermissionError: When entries this user may not remove (another user's, in a shared
+                cache) stayed; everything else was removed. The message names them.
         """
         tally = _Tally()
         self._remove_parts(checked_relative(path.strip("/")).split("/"), tally)
+        if tally.skipped:
+            _log_skipped("remove", tally.skipped)
+            shown = "; ".join(str(entry) for entry in tally.skipped[:10])
+            more = f" and {len(tally.skipped) - 10} more" if len(tally.skipped) > 10 else ""
+            failure = PermissionError(errno.EACCES, os.strerror(errno.EACCES))
+            error = error_from_oserror(
+                failure,
+                f"cache remove {path}: {len(tally.skipped)} entries could not be removed and stay in the "
+                f"cache ({shown}{more}); {tally.size} bytes were freed",
+            )
+            raise error
         return tally.size
 
     # ------------------------------------------------------------------ helpers
@@ -447,12 +601,17 @@ class CacheManager:
                 parent = open_directory_nofollow(
                     base, parts[:-1], create=False, what="/".join(parts), where=str(self.root)
                 )
-            except (OSError, GobblerError):
-                return False
-            try:
-                _remove_below(parent, parts[-1], tally)
             except FileNotFoundError:
                 return False
+            except ConfigurationError as exc:
+                # A directory on the way this user may not search (another user's, in a shared cache).
+                tally.skipped.append(SkippedEntry("/".join(parts), str(exc).rpartition(": ")[2]))
+                return False
+            except (OSError, GobblerError):
+                return False  # a symlink or a file in the way: nothing of the cache is there
+            try:
+                if not _remove_below(parent, parts[-1], "/".join(parts), tally):
+                    return False
             finally:
                 os.close(parent)
             # Projects and assets left empty go too, so a scan shows nothing for them.
@@ -474,17 +633,26 @@ class CacheManager:
             os.close(base)
             self._cache.forget()
 
-    def _sweep(self) -> tuple[int, int]:
+    def _sweep(self, skipped: list[SkippedEntry]) -> tuple[int, int]:
         base = self._base()
         if base is None:
             return 0, 0
         count = freed = 0
+        errors: list[tuple[str, OSError]] = []
         try:
-            for _, _, _, dirfd in os.fwalk(".", dir_fd=base):
-                removed, size = sweep_stale_temporary(dirfd, STALE_AFTER)
-                count, freed = count + removed, freed + size
+            for step in walk(base, errors=errors):
+                if step.kind is StepKind.ENTER:
+                    try:
+                        removed, size = sweep_stale_temporary(step.dir_fd, STALE_AFTER)
+                    except OSError as exc:
+                        errors.append((step.path or ".", exc))
+                        continue
+                    count, freed = count + removed, freed + size
+        except TreeChangedError as exc:
+            errors.append((str(exc.filename), exc))
         finally:
             os.close(base)
+        skipped.extend(_skipped(path, exc) for path, exc in errors)
         return count, freed
 
 
@@ -502,10 +670,19 @@ def _open_quietly(name: str, dir_fd: int) -> int:
 
 
 def _cached_manifest(fd: int, *, strict: bool = False) -> Manifest | None:
+    """The version's cached manifest, ``None`` when there is none (or, unless strict, it is unparsable).
+
+    Raises:
+        OSError: When it is there but cannot be read (another user's, say).
+    """
     try:
         manifest_fd = _open_quietly("..manifest", fd)
-    except OSError:
+    except (FileNotFoundError, NotADirectoryError):
         return None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:  # a symlink, which the cache never makes
+            return None
+        raise
     try:
         if not stat.S_ISREG(os.fstat(manifest_fd).st_mode):
             return None

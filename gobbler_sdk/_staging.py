@@ -30,8 +30,19 @@ component it has just created.
 **Abandoned copies are swept.** Each private copy holds an ``flock`` on a marker file inside it
 (``..gobbler-sdk-copy.lock``; the service never uploads ``..`` files) for as long as it exists. A client
 killed mid-upload leaves its copy behind, unlocked; :func:`sweep_abandoned` removes such copies (and
-unlocked request files) of this user once they are old enough. Directories made by
-:func:`allocate_directory` for in-place uploads carry no marker and are never swept.
+unlocked request files, finished or still being written) of this user once they are old enough.
+Directories made by :func:`allocate_directory` for in-place uploads carry no marker and are never swept.
+
+**Depth does not matter.** Copies are removed, and abandoned ones swept, by
+:func:`gobbler_sdk._treewalk.remove_tree`, which neither recurses nor builds long paths, so a tree
+thousands of levels deep is removed like any other (``shutil.rmtree`` raises :class:`RecursionError`,
+which no ``except OSError`` catches).
+
+**Nothing is left out silently, and no name is mangled.** :func:`check_tree` returns, with the plan, every
+path the upload leaves out (``..`` names, which the service never stores, and dotfiles under
+``ignore_dot``) — :func:`warn_left_out` logs them at WARNING — and refuses file names that are not valid
+UTF-8: the service would write them to the manifest with their bytes replaced by U+FFFD, so two such names
+could become one manifest key, and no such version would ever validate or download.
 
 Large files are copied on up to ``concurrency`` threads, since the kernel copies them without holding the
 interpreter lock. Small files are copied on the calling thread while each takes a few microseconds, where
@@ -48,25 +59,26 @@ import math
 import os
 import posixpath
 import secrets
-import shutil
 import stat
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ._log import logger
 from ._progress import ProgressCallback, Tracker
-from .errors import ConfigurationError, IntegrityError, InvalidRequestError
+from ._treewalk import remove_tree
+from .errors import ConfigurationError, IntegrityError, InvalidNameError, InvalidRequestError
 
 __all__ = [
     "ABANDONED_AFTER",
     "COPY_MARKER",
     "DIRECTORY_MODE",
     "FILE_MODE",
+    "WRITING_PREFIX",
     "StagingCopy",
     "allocate_directory",
     "check_tree",
@@ -75,6 +87,7 @@ __all__ = [
     "is_direct_child",
     "stage_copy",
     "sweep_abandoned",
+    "warn_left_out",
 ]
 
 #: Modes of everything the client creates in staging, set explicitly (the service account must read it,
@@ -85,6 +98,10 @@ FILE_MODE = 0o644
 ABANDONED_AFTER = 24 * 60 * 60.0
 #: Marker file inside each private copy, locked by the uploading process for the copy's lifetime.
 COPY_MARKER = "..gobbler-sdk-copy.lock"
+#: Start of a request file's name while it is being written (it is renamed to ``request-...`` once
+#: complete). The service acts only on names starting with ``request-``, so it never reads a half-written
+#: request, even when someone else posts the name.
+WRITING_PREFIX = "writing-request-"
 
 #: Files from this size on are copied each on a thread of its own; smaller ones are copied in runs.
 _LARGE_FILE = 1 << 20
@@ -100,10 +117,13 @@ _SLOW_PROBES = 3
 _KERNEL_CHUNK = 64 << 20
 #: Buffer of the plain read/write copy.
 _READ_CHUNK = 1 << 20
-#: Offending entries named in the error message at most.
+#: Offending entries named in the error message (and left-out paths in the warning) at most.
 _SHOWN_PROBLEMS = 20
 #: Directories entered through followed symlinks at most (a bound on trees that loop back on themselves).
 _MAX_FOLLOWED_DIRECTORIES = 10_000
+#: Longest path the system calls take (Linux's PATH_MAX, the terminating NUL included). The scan reads
+#: paths whole, and neither service can store a tree whose paths do not fit either.
+_PATH_MAX = 4096
 
 _NOFOLLOW = os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
 
@@ -208,17 +228,52 @@ class StagingCopy:
             self._lock = create_exclusive(COPY_MARKER, dir_fd=fd)
             fcntl.flock(self._lock, fcntl.LOCK_EX)
         except BaseException:
+            _remove_own(path, fd)
             os.close(fd)
-            shutil.rmtree(path, ignore_errors=True)
             raise
 
     def remove(self) -> None:
-        """Delete the copy (the lock is held until it is gone, so no sweep races the removal)."""
+        """Delete the copy (the lock is held until it is gone, so no sweep races the removal).
+
+        Failures are logged, never raised: whatever stays is swept once abandoned.
+        """
         try:
-            shutil.rmtree(self.path, ignore_errors=True)
+            _remove_own(self.path, self.fd)
         finally:
             os.close(self.fd)
             os.close(self._lock)
+
+
+def _remove_own(path: Path, fd: int) -> None:
+    """Remove the directory ``path`` of staging, if it still is the one open as ``fd``; log what stays."""
+    try:
+        parent = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY | _NOFOLLOW)
+    except OSError as exc:
+        logger.warning("cannot remove the staging copy %s: %s", path, exc)
+        return
+    try:
+        try:
+            same = os.path.samestat(os.stat(path.name, dir_fd=parent, follow_symlinks=False), os.fstat(fd))
+        except FileNotFoundError:
+            return  # already gone
+        except OSError:
+            same = False
+        if not same:
+            logger.warning("not removing %s: it is no longer this upload's copy", path)
+            return
+        removal = remove_tree(parent, path.name, sizes=False)
+    finally:
+        os.close(parent)
+    if removal.failures:
+        where, failure = removal.failures[0]
+        logger.warning(
+            "%d entries of the staging copy %s could not be removed (first: %s: %s); they will be swept "
+            "once abandoned",
+            len(removal.failures),
+            path,
+            where,
+            failure.strerror or failure,
+        )
 
 
 def is_direct_child(directory: Path, staging: Path) -> bool:
@@ -239,7 +294,8 @@ def sweep_abandoned(staging: Path, *, older_than: float) -> int:
     uploading process holds an ``flock`` on it until the copy is removed, and the kernel releases it when
     that process dies, even by ``kill -9`` — and neither it nor its marker changed for ``older_than``
     seconds. A request file (``request-*``) is abandoned when it is a regular file owned by this user, not
-    locked (the submitting process locks it until it has the answer) and older than ``older_than``.
+    locked (the submitting process locks it until it has the answer) and older than ``older_than``; so is
+    one a killed process left half-written (``writing-request-*``).
     Anything else — other users' entries, in-place upload directories without the marker, anything on a
     file system where the lock cannot be taken — is left alone. Failures are logged, never raised.
 
@@ -253,23 +309,31 @@ def sweep_abandoned(staging: Path, *, older_than: float) -> int:
     """
     removed = 0
     try:
-        entries = list(os.scandir(staging))
+        staging_fd = os.open(staging, os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_CLOEXEC", 0))
     except OSError as exc:
-        logger.debug("cannot list staging %s to sweep it: %s", staging, exc)
+        logger.debug("cannot open staging %s to sweep it: %s", staging, exc)
         return 0
-    cutoff = time.time() - older_than
-    me = os.geteuid()
-    for entry in entries:
+    try:
         try:
-            info = entry.stat(follow_symlinks=False)
-            if info.st_uid != me:
-                continue
-            if entry.name.startswith("upload-") and stat.S_ISDIR(info.st_mode):
-                removed += _sweep_copy(Path(entry.path), info, cutoff)
-            elif entry.name.startswith("request-") and stat.S_ISREG(info.st_mode):
-                removed += _sweep_request(entry.path, cutoff)
+            names = os.listdir(staging_fd)
         except OSError as exc:
-            logger.debug("not sweeping %s: %s", entry.path, exc)
+            logger.debug("cannot list staging %s to sweep it: %s", staging, exc)
+            return 0
+        cutoff = time.time() - older_than
+        me = os.geteuid()
+        for name in names:
+            try:
+                info = os.stat(name, dir_fd=staging_fd, follow_symlinks=False)
+                if info.st_uid != me:
+                    continue
+                if name.startswith("upload-") and stat.S_ISDIR(info.st_mode):
+                    removed += _sweep_copy(staging_fd, name, info, cutoff)
+                elif name.startswith(("request-", WRITING_PREFIX)) and stat.S_ISREG(info.st_mode):
+                    removed += _sweep_request(staging_fd, name, cutoff)
+            except OSError as exc:
+                logger.debug("not sweeping %s: %s", staging / name, exc)
+    finally:
+        os.close(staging_fd)
     if removed:
         logger.info("removed %d abandoned upload copies and request files from %s", removed, staging)
     return removed
@@ -299,25 +363,29 @@ def _unlocked(path: str | os.PathLike[str], *, dir_fd: int | None = None) -> Ite
         os.close(fd)
 
 
-def _sweep_copy(path: Path, info: os.stat_result, cutoff: float) -> int:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | _NOFOLLOW)
+def _sweep_copy(staging_fd: int, name: str, info: os.stat_result, cutoff: float) -> int:
+    fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | _NOFOLLOW, dir_fd=staging_fd)
     try:
         if not os.path.samestat(info, os.fstat(fd)):
             return 0
         with _unlocked(COPY_MARKER, dir_fd=fd) as marker:
             if marker is None or max(info.st_mtime, marker.st_mtime) > cutoff:
                 return 0
-            shutil.rmtree(path)
+            removal = remove_tree(staging_fd, name, sizes=False)
+            if removal.failures:
+                where, exc = removal.failures[0]
+                logger.debug("sweeping %s left %d entries (%s: %s)", name, len(removal.failures), where, exc)
+                return 0
             return 1
     finally:
         os.close(fd)
 
 
-def _sweep_request(path: str, cutoff: float) -> int:
-    with _unlocked(path) as request:
+def _sweep_request(staging_fd: int, name: str, cutoff: float) -> int:
+    with _unlocked(name, dir_fd=staging_fd) as request:
         if request is None or request.st_mtime > cutoff:
             return 0
-        os.unlink(path)
+        os.unlink(name, dir_fd=staging_fd)
         return 1
 
 
@@ -332,11 +400,36 @@ class _Plan:
     #: Files reached through a symlink that is followed (opened without ``O_NOFOLLOW``).
     followed: set[str] = field(default_factory=set)
     problems: list[str] = field(default_factory=list)
+    #: Entries whose names are not valid UTF-8 (shown with backslash escapes); nothing below them is scanned.
+    bad_names: list[str] = field(default_factory=list)
+    #: Paths (relative to the source) the upload leaves out: ``..`` names, and dotfiles under
+    #: ``ignore_dot`` (a directory stands for everything in it).
+    left_out: list[str] = field(default_factory=list)
 
 
 def _skip(name: str, ignore_dot: bool) -> bool:
     # ".." names are never uploaded by the service, and dotfiles are not when ignore_dot is set.
     return name.startswith("..") or (ignore_dot and name.startswith("."))
+
+
+def _shown(path: str) -> str:
+    """``path`` printable: bytes that are not UTF-8 (surrogate escapes in ``str``) as backslash escapes."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+def _abbreviated(path: str) -> str:
+    """A long path cut in its middle, so that an error message stays readable."""
+    shown = _shown(path)
+    return shown if len(shown) <= 160 else f"{shown[:100]}...{shown[-50:]}"
+
+
+def _is_utf8(name: str) -> bool:
+    # Names come from the file system with undecodable bytes as lone surrogates, which UTF-8 refuses.
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _inside(path: str, root: str) -> bool:
@@ -372,9 +465,21 @@ class _Scanner:
                 self.plan.problems.append(f"{directory}: cannot be listed ({exc.strerror or exc})")
                 continue
             for entry in entries:
-                if _skip(entry.name, self.ignore_dot):
-                    continue
                 path = f"{relative}/{entry.name}" if relative else entry.name
+                if _skip(entry.name, self.ignore_dot):
+                    self.plan.left_out.append(path)
+                    continue
+                if not _is_utf8(entry.name):
+                    self.plan.bad_names.append(_shown(entry.path))
+                    continue
+                length = len(os.fsencode(entry.path))
+                if length >= _PATH_MAX:
+                    # Only the first such entry of a branch is named: nothing below it is scanned.
+                    self.plan.problems.append(
+                        f"{_abbreviated(entry.path)}: a path of {length:,} bytes, longer than the system "
+                        f"allows ({_PATH_MAX:,} bytes with its end)"
+                    )
+                    continue
                 self._entry(entry, path, ancestors, pending)
         return self.plan
 
@@ -483,26 +588,88 @@ def _link_text(root: str, path: str, text: str) -> str:
     return text
 
 
+def _listing(items: list[str]) -> str:
+    shown = sorted(items)[:_SHOWN_PROBLEMS]
+    more = len(items) - len(shown)
+    return "\n  " + "\n  ".join(shown) + (f"\n  ... and {more} more" if more else "")
+
+
+def _entries(count: int) -> str:
+    return f"{count} entr{'y' if count == 1 else 'ies'}"
+
+
 def check_tree(
-    source: Path, *, ignore_dot: bool, follow_symlinks: bool = False, registry: str | None = None
+    source: Path,
+    *,
+    ignore_dot: bool,
+    follow_symlinks: bool = False,
+    registry: str | None = None,
+    names_only: bool = False,
 ) -> _Plan:
-    """Scan ``source`` and refuse it when it holds anything the service would refuse.
+    """Scan ``source`` and refuse it when it holds anything the service would refuse or mangle.
+
+    Nothing is written. The plan lists, in ``left_out``, every path the upload will leave out (for
+    :func:`warn_left_out`).
+
+    Args:
+        source: The tree to upload.
+        ignore_dot: Leave out dotfiles and dot-directories.
+        follow_symlinks: Plan to copy what refused symlinks point to instead of refusing them.
+        registry: The registry's path, whose links are kept as links.
+        names_only: Refuse only names that are not UTF-8, and leave every other judgement (in ``problems``)
+            to the service: for a tree uploaded in place, which the service walks itself (its link
+            whitelist included).
 
     Raises:
+        InvalidNameError: When names are not valid UTF-8, listing them (and any other offending path).
         InvalidRequestError: Listing every offending path.
     """
     plan = _Scanner(source, ignore_dot=ignore_dot, follow_symlinks=follow_symlinks, registry=registry).scan()
-    if plan.problems:
-        shown = sorted(plan.problems)[:_SHOWN_PROBLEMS]
-        more = len(plan.problems) - len(shown)
-        hint = "" if follow_symlinks else "; follow_symlinks=True uploads the targets of symlinks instead"
-        raise InvalidRequestError(
-            f"cannot upload {source}: the service would refuse {len(plan.problems)} entr"
-            f"{'y' if len(plan.problems) == 1 else 'ies'}{hint}:\n  "
-            + "\n  ".join(shown)
-            + (f"\n  ... and {more} more" if more else "")
+    parts: list[str] = []
+    if plan.bad_names:
+        parts.append(
+            f"{_entries(len(plan.bad_names))} with a name that is not valid UTF-8 (the service would record "
+            "it with its bytes replaced by U+FFFD, so different names could become one and the version "
+            "would never validate or download; rename them):" + _listing(plan.bad_names)
         )
+    if plan.problems and not names_only:
+        hint = "" if follow_symlinks else "; follow_symlinks=True uploads the targets of symlinks instead"
+        parts.append(
+            f"the service would refuse {_entries(len(plan.problems))}{hint}:" + _listing(plan.problems)
+        )
+    if parts:
+        kind = InvalidNameError if plan.bad_names else InvalidRequestError
+        raise kind(f"cannot upload {_shown(str(source))}: " + "\n".join(parts))
     return plan
+
+
+def warn_left_out(source: Path, left_out: Sequence[str], *, what: str) -> None:
+    """Log at WARNING, on one line, the paths an upload leaves out (the first twenty, quoted).
+
+    Args:
+        source: The uploaded directory.
+        left_out: Paths relative to it (:func:`check_tree`'s ``plan.left_out``).
+        what: The upload, e.g. ``"upload p/a/v1"``.
+    """
+    if not left_out:
+        return
+    reasons = []
+    if any(os.path.basename(path).startswith("..") for path in left_out):
+        reasons.append("names starting with '..' are never stored by the service")
+    if any(not os.path.basename(path).startswith("..") for path in left_out):
+        reasons.append("dotfiles are skipped with ignore_dot=True")
+    shown = sorted(left_out)[:_SHOWN_PROBLEMS]
+    more = f" and {len(left_out) - len(shown)} more" if len(left_out) > len(shown) else ""
+    # One line, each path quoted by repr: a name with a newline or an escape sequence cannot forge lines.
+    logger.warning(
+        "%s: %s of %s not uploaded (%s): %s%s",
+        what,
+        _entries(len(left_out)),
+        repr(_shown(str(source))),
+        "; ".join(reasons),
+        ", ".join(repr(_shown(path)) for path in shown),
+        more,
+    )
 
 
 def stage_copy(

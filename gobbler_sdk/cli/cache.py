@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import re
 from typing import Annotated
 
 import typer
 
+from .. import _units
 from .app import Settings, app, command, settings_of, usage_error
 from .output import human_size, timestamp
 from .targets import holder, resolve_latest
@@ -16,25 +16,19 @@ __all__ = ["cache_app", "parse_size"]
 cache_app = typer.Typer(help="Inspect, verify and prune the download cache.", no_args_is_help=True)
 app.add_typer(cache_app, name="cache")
 
-_UNITS = {"": 1, "b": 1, "k": 1000, "m": 1000**2, "g": 1000**3, "t": 1000**4}
-_SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?)b?\s*", re.IGNORECASE)
-
 
 def parse_size(text: str) -> int:
     """``"500M"`` → 500,000,000; ``"1.5GiB"`` → 1,610,612,736; ``"42"`` → 42 bytes.
 
+    The parser of ``CacheManager.prune(max_size=...)`` too, so both take the same sizes.
+
     Raises:
         UsageError: For anything else.
     """
-    match = _SIZE.fullmatch(text)
-    if match is None:
-        raise usage_error(f"{text!r} is not a size (examples: 42, 500M, 1.5GiB)")
-    number, unit, binary = match.groups()
-    unit = unit.lower()
-    if binary and not unit:
-        raise usage_error(f"{text!r} is not a size (examples: 42, 500M, 1.5GiB)")
-    factor = 1024 ** "kmgt".index(unit) * 1024 if binary else _UNITS[unit]
-    return int(float(number) * factor)
+    try:
+        return _units.parse_size(text)
+    except ValueError as exc:
+        raise usage_error(str(exc)) from None
 
 
 def _scope(settings: Settings, path: str | None) -> dict[str, str]:
