@@ -28,8 +28,9 @@ from ._staging import (
     copy_plan,
     is_direct_child,
     sweep_abandoned,
+    warn_left_out,
 )
-from ._submit import Submitter
+from ._submit import OutcomeCheck, Submitter, expected_uploader, removal_outcome, upload_outcome
 from .errors import ConfigurationError, InvalidRequestError, error_from_oserror
 from .models import Uploader
 
@@ -75,8 +76,13 @@ class Writes:
         self._connections = connections
         self._documents = documents
 
-    def submit(self, action: str, payload: dict[str, Any], context: str) -> dict[str, Any]:
+    def submit(
+        self, action: str, payload: dict[str, Any], context: str, *, check: OutcomeCheck | None = None
+    ) -> dict[str, Any]:
         """Write a request file and submit it; the service's answer (see :class:`Submitter`).
+
+        ``check`` tells from the registry whether the action was applied, when the answer cannot (another
+        process posted the request first, or the connection broke after it was sent).
 
         Raises:
             ConfigurationError: Offline, or when staging is unusable.
@@ -95,7 +101,7 @@ class Writes:
         )
         changed = _changed(action, payload)
         try:
-            return submitter.submit(action, payload, context=context)
+            return submitter.submit(action, payload, context=context, check=check)
         finally:
             if changed is not None:
                 # Whatever the outcome, what this client knew of it may be stale now.
@@ -147,6 +153,13 @@ class Writes:
         self.submit("set_permissions", payload, f"set permissions of {'/'.join(parts)}")
         return permissions
 
+    def remove(self, parts: tuple[str, ...], payload: dict[str, Any]) -> None:
+        """Delete a project, asset or version; the registry tells whether it happened if the answer cannot."""
+        action = ("delete_project", "delete_asset", "delete_version")[len(parts) - 1]
+        kind = ("project", "asset", "version")[len(parts) - 1]
+        removed = removal_outcome(lambda: self._documents.exists(parts, True))
+        self.submit(action, payload, f"remove {kind} {'/'.join(parts)}", check=removed)
+
     def allocate_upload_directory(self, *, create: bool) -> Path:
         """A fresh directory directly inside staging."""
         return allocate_directory(self._connections.checked_staging(), create=create)
@@ -190,8 +203,19 @@ class Writes:
         }
         if spoof is not None:
             payload["spoof"] = spoof
+        # If the answer cannot tell (another process posted our request first, or the connection broke),
+        # the version's summary says whether this upload was applied.
+        summary = f"{key}/..summary"
+        outcome = upload_outcome(lambda: self._documents.raw(summary, True), expected_uploader(spoof))
         if in_place:
-            self.submit("upload", {"source": directory.name, **payload}, what)
+            plan = check_tree(
+                directory,
+                ignore_dot=ignore_dot,
+                registry=self._connections.registry_if_known(),
+                names_only=True,
+            )
+            warn_left_out(directory, plan.left_out, what=what)
+            self.submit("upload", {"source": directory.name, **payload}, what, check=outcome)
             return
         sweep_abandoned(staging, older_than=ABANDONED_AFTER)
         try:
@@ -205,6 +229,8 @@ class Writes:
             copy = StagingCopy(staging)
         except OSError as exc:
             raise error_from_oserror(exc, f"{what}: cannot read {directory}") from exc
+        # Nothing the caller gave is dropped without saying so.
+        warn_left_out(directory, plan.left_out, what=what)
         try:
             try:
                 copy_plan(
@@ -216,7 +242,7 @@ class Writes:
                 )
             except OSError as exc:
                 raise error_from_oserror(exc, f"{what}: cannot copy {directory} into staging") from exc
-            self.submit("upload", {"source": copy.path.name, **payload}, what)
+            self.submit("upload", {"source": copy.path.name, **payload}, what, check=outcome)
         finally:
             copy.remove()
 

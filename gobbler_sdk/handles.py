@@ -285,7 +285,7 @@ class Project(_Handle):
 
     def remove(self) -> None:
         """Delete the project and everything in it (administrators only); a missing project is fine."""
-        self._core.writes.submit("delete_project", {"project": self.name}, f"remove project {self.name}")
+        self._core.writes.remove(self._parts, {"project": self.name})
 
 
 class Asset(_Handle):
@@ -541,7 +541,7 @@ class Asset(_Handle):
         payload: dict[str, Any] = {"project": self._parts[0], "asset": self.name}
         if force:
             payload["force"] = True
-        self._core.writes.submit("delete_asset", payload, f"remove asset {self.key}")
+        self._core.writes.remove(self._parts, payload)
 
     def plan_upload(
         self,
@@ -800,7 +800,7 @@ class Version(_Handle):
         payload = self._fields()
         if force:
             payload["force"] = True
-        self._core.writes.submit("delete_version", payload, f"remove version {self.key}")
+        self._core.writes.remove(self._parts, payload)
 
     def reindex(self) -> None:
         """Regenerate the version's manifest and link files from its contents (administrators only)."""
