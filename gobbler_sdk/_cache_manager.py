@@ -298,6 +298,18 @@ class CacheManager:
         self._cache = cache
         self._staging = staging
 
+    @staticmethod
+    def parse_size(text: str) -> int:
+        """A size as :meth:`prune` takes it: ``"42"`` bytes, ``"500M"`` (powers of 1000), ``"1.5GiB"``.
+
+        Raises:
+            InvalidRequestError: For anything else (it is also a ``ValueError``).
+        """
+        try:
+            return parse_size(text)
+        except ValueError as exc:
+            raise InvalidRequestError(f"max_size: {exc}") from None
+
     @property
     def root(self) -> Path:
         """The cache directory."""
@@ -521,10 +533,7 @@ class CacheManager:
                 f"older_than must be a number of days or a timedelta, not {older_than!r}"
             )
         if isinstance(max_size, str):
-            try:
-                max_size = parse_size(max_size)
-            except ValueError as exc:
-                raise InvalidRequestError(f"max_size: {exc}") from None
+            max_size = self.parse_size(max_size)
         if max_size is not None and (
             isinstance(max_size, bool) or not isinstance(max_size, int) or max_size < 0
         ):

@@ -6,7 +6,6 @@ from typing import Annotated
 
 import typer
 
-from .. import _units
 from .app import Settings, app, command, settings_of, usage_error
 from .output import human_size, timestamp
 from .targets import holder, resolve_latest
@@ -25,10 +24,13 @@ def parse_size(text: str) -> int:
     Raises:
         UsageError: For anything else.
     """
+    # Imported here: the CLI's start-up (help, completion) loads none of the client's dependencies.
+    from .. import CacheManager, GobblerError
+
     try:
-        return _units.parse_size(text)
-    except ValueError as exc:
-        raise usage_error(str(exc)) from None
+        return CacheManager.parse_size(text)
+    except GobblerError as exc:
+        raise usage_error(str(exc).removeprefix("max_size: ")) from None
 
 
 def _scope(settings: Settings, path: str | None) -> dict[str, str]:

@@ -64,7 +64,7 @@ def test_refused_entries_are_listed_before_anything_is_copied(
     before = snapshot(service.staging)
 
     with pytest.raises(InvalidRequestError) as caught:
-        project.asset("a").upload("v1", directory)
+        project.asset("a").upload("v1", directory, ignore_dot=True)
 
     message = str(caught.value)
     for offending in ("to-dir", "dangling", "abs-outside", "dir-outside", "to-dotfile", "sub/pipe", "sock"):
