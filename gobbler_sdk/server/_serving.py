@@ -1,0 +1,599 @@
+"""Connections of the embedded service: one event-loop thread and a fixed number of worker threads.
+
+Why not a thread per connection (the standard library's ``ThreadingHTTPServer``, used before): any local
+user could open a thousand idle connections, exhaust the process's file descriptors and leave ``accept``
+failing in a busy loop while ``/info`` went unanswered (issue 19). Here:
+
+- **The loop thread** owns the listening socket and every connection between requests. It reads without
+  blocking until a request's header block is complete and only then hands the connection to a worker, so
+  an idle connection, or one sending its request a byte at a time, costs a descriptor and a buffer, never a
+  thread. Idle connections are closed after :data:`IDLE_TIMEOUT`, unfinished headers after
+  :data:`HEADER_TIMEOUT`.
+- **Workers** run the HTTP handler on one complete request at a time and write the answer without
+  blocking. Whatever the socket does not take at once (a large file to a slow reader) is finished by the
+  loop when the socket becomes writable, so a slow reader holds no worker either. ``POST`` requests (actions
+  that may wait a minute for a lock) have workers of their own, so reads never queue behind them.
+- **Descriptors**: the soft open-file limit is raised to the hard limit at start-up; connections are
+  capped below it, the longest-idle one making room for a new one at the cap; when ``accept`` fails for want
+  of descriptors anyway, the loop closes an idle connection or pauses accepting for a moment instead of
+  retrying at once.
+
+Each connection belongs to one thread at a time: with epoll a connection is watched with
+``EPOLLONESHOT``, so after one event it stays silent until its owner arms it again (a worker arms it
+directly, epoll being safe across threads). Elsewhere the same is done with :mod:`selectors`, workers
+passing connections back to the loop through a queue.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import errno
+import logging
+import os
+import queue
+import resource
+import select
+import selectors
+import socket
+import threading
+import time
+from collections.abc import Callable
+
+__all__ = ["HEADER_TIMEOUT", "IDLE_TIMEOUT", "MAX_HEADER_BYTES", "Connection", "EventLoopServer"]
+
+log = logging.getLogger("gobbler_sdk.server.http")
+
+#: Seconds a kept-alive connection may wait for its next request (the reference never closes one).
+IDLE_TIMEOUT = 120.0
+#: Seconds from the first byte of a request to the end of its header block.
+HEADER_TIMEOUT = 30.0
+#: Seconds a worker waits for more of a request body, and the loop for a reader to take more of an answer.
+IO_TIMEOUT = 30.0
+#: Header bytes buffered before a request is judged too large (Go's ``DefaultMaxHeaderBytes``, 1 MiB).
+MAX_HEADER_BYTES = 1 << 20
+#: Descriptors kept free of connections for the registry's files, locks and the action workers.
+RESERVED_DESCRIPTORS = 256
+#: Seconds accepting pauses when descriptors run out and no idle connection can be closed to free one.
+ACCEPT_BACKOFF = 0.1
+#: Workers for reads (GET, HEAD, OPTIONS...): enough to overlap disk waits, few enough to share one GIL.
+READ_WORKERS = 16
+#: Workers for POST (actions): each may hold a lock or wait up to a minute for one.
+ACTION_WORKERS = 64
+
+_RECV_SIZE = 1 << 16
+_ENDS_OF_HEADERS = (b"\n\r\n", b"\n\n")
+_OUT_OF_DESCRIPTORS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
+# Connection states: who owns it and what it waits for.
+_READING, _WORKING, _WRITING = "reading", "working", "writing"
+
+
+def raise_open_file_limit() -> int:
+    """Raise the soft limit on open files as far as the hard limit allows; return the soft limit now."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or hard > soft:
+        # An infinite hard limit cannot be the soft one on Linux (above fs.nr_open); a large value can.
+        target = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
+        for wanted in (target, 1 << 20, 65536):
+            if wanted <= soft:
+                break
+            try:
+                resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+                soft = wanted
+                break
+            except (ValueError, OSError):
+                continue
+    return soft if soft != resource.RLIM_INFINITY else 1 << 20
+
+
+class _Closed(Exception):
+    """The peer went away, or did not send or read in time: drop the connection."""
+
+
+class HeaderTooLarge(Exception):
+    """The header block did not end within :data:`MAX_HEADER_BYTES`."""
+
+
+class Connection:
+    """One client connection: its socket, the bytes received but not yet parsed, and pending output.
+
+    A worker reads the request with :meth:`readline` and :meth:`read` (the header block is already
+    buffered; a body may need waiting for) and answers with :meth:`write` and :meth:`send_file`, which never
+    block: what the socket does not take is queued for the loop.
+    """
+
+    __slots__ = (
+        "_buffer",
+        "_output",
+        "_position",
+        "close_after",
+        "deadline",
+        "fd",
+        "idle_since",
+        "sock",
+        "state",
+    )
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.fd = sock.fileno()
+        self._buffer = bytearray()
+        self._position = 0
+        # Pending output: bytes, or (file descriptor, offset, count) regions sent with sendfile.
+        self._output: collections.deque[bytes | memoryview | list[int]] = collections.deque()
+        self.state = _READING
+        self.deadline = time.monotonic() + IDLE_TIMEOUT
+        self.idle_since = time.monotonic()
+        #: Set by the handler: close once the answer is out instead of waiting for another request.
+        self.close_after = False
+
+    # ------------------------------------------------------------------ input
+
+    @property
+    def buffered(self) -> bool:
+        """Whether bytes of a request not yet handled are buffered."""
+        return self._position < len(self._buffer)
+
+    def receive(self) -> None:
+        """Append what the socket has to the buffer, without waiting (the loop calls it when readable).
+
+        Raises:
+            _Closed: When the peer has closed the connection or it failed.
+        """
+        self._receive(wait=False)
+
+    def _receive(self, wait: bool) -> bool:
+        """Append what the socket has to the buffer; ``False`` when nothing came and ``wait`` is false."""
+        while True:
+            try:
+                data = self.sock.recv(_RECV_SIZE)
+            except BlockingIOError:
+                if not wait:
+                    return False
+                if not _wait_for(self.fd, select.POLLIN, IO_TIMEOUT):
+                    raise _Closed from None
+                continue
+            except OSError as exc:
+                raise _Closed from exc
+            if not data:
+                raise _Closed
+            if self._position:
+                del self._buffer[: self._position]
+                self._position = 0
+            self._buffer += data
+            return True
+
+    def has_request(self) -> bool:
+        """Whether the buffer holds a complete header block (or an empty first line, or too much)."""
+        buffer, start = self._buffer, self._position
+        if len(buffer) - start >= MAX_HEADER_BYTES or buffer[start : start + 1] in (
+            bytearray(b"\n"),
+            bytearray(b"\r"),
+        ):
+            return True
+        return any(buffer.find(end, start) >= 0 for end in _ENDS_OF_HEADERS)
+
+    def is_post(self) -> bool:
+        """Whether the buffered request is a POST (actions run on workers of their own)."""
+        return self._buffer[self._position : self._position + 5] == b"POST "
+
+    def readline(self, limit: int, *, header: bool = True) -> bytes:
+        """One line of at most ``limit`` bytes (longer lines are cut, as ``readline(limit)`` does).
+
+        Raises:
+            HeaderTooLarge: When a header line is not all buffered (the loop buffered the maximum).
+            _Closed: When the peer closes or stops sending while a body line is awaited.
+        """
+        while True:
+            buffer, start = self._buffer, self._position
+            end = buffer.find(b"\n", start, start + limit)
+            if end >= 0 or len(buffer) - start >= limit:
+                stop = end + 1 if end >= 0 else start + limit
+                self._position = stop
+                return bytes(buffer[start:stop])
+            if header:
+                if len(buffer) - start == 0:
+                    return b""
+                raise HeaderTooLarge
+            self._receive(wait=True)
+
+    def read(self, count: int) -> bytes:
+        """Up to ``count`` bytes of a body, waiting for them (``b""`` when the peer closes).
+
+        Raises:
+            _Closed: When the peer stops sending for :data:`IO_TIMEOUT`.
+        """
+        if self._position == len(self._buffer):
+            try:
+                self._receive(wait=True)
+            except _Closed:
+                return b""
+        start = self._position
+        stop = min(len(self._buffer), start + count)
+        self._position = stop
+        return bytes(self._buffer[start:stop])
+
+    # ------------------------------------------------------------------ output
+
+    def write(self, data: bytes | memoryview) -> None:
+        """Send ``data`` now as far as the socket takes it; queue the rest."""
+        if not self._output:
+            try:
+                sent = self.sock.send(data)
+            except BlockingIOError:
+                sent = 0
+            except OSError as exc:
+                raise _Closed from exc
+            if sent == len(data):
+                return
+            data = memoryview(data)[sent:]
+        self._output.append(data)
+
+    def send_file(self, fd: int, offset: int, count: int) -> None:
+        """Send ``count`` bytes of the open file ``fd`` from ``offset``; queue a duplicate for the rest."""
+        if not self._output:
+            while count > 0:
+                try:
+                    sent = os.sendfile(self.fd, fd, offset, count)
+                except BlockingIOError:
+                    break
+                except OSError as exc:
+                    raise _Closed from exc
+                if sent == 0:
+                    return  # the file shrank: the client will see a short body, as from Go
+                offset += sent
+                count -= sent
+            if count <= 0:
+                return
+        # The caller closes its descriptor when the handler returns; the loop needs one of its own.
+        self._output.append([os.dup(fd), offset, count])
+
+    @property
+    def pending(self) -> bool:
+        """Whether some output still waits for the socket."""
+        return bool(self._output)
+
+    def flush(self) -> bool:
+        """Send queued output without blocking; ``True`` once all of it is gone.
+
+        Raises:
+            _Closed: When the socket fails.
+        """
+        output = self._output
+        while output:
+            item = output[0]
+            try:
+                if isinstance(item, list):
+                    fd, offset, count = item
+                    sent = os.sendfile(self.fd, fd, offset, count)
+                    if sent == 0 or sent == count:
+                        os.close(fd)
+                        output.popleft()
+                    else:
+                        item[1], item[2] = offset + sent, count - sent
+                    continue
+                sent = self.sock.send(item)
+            except BlockingIOError:
+                return False
+            except OSError as exc:
+                raise _Closed from exc
+            if sent == len(item):
+                output.popleft()
+            else:
+                output[0] = memoryview(item)[sent:]
+        return True
+
+    def close(self) -> None:
+        """Close the socket and any file still queued for sending."""
+        for item in self._output:
+            if isinstance(item, list):
+                os.close(item[0])
+        self._output.clear()
+        self.sock.close()
+
+
+def _wait_for(fd: int, events: int, timeout: float) -> bool:
+    poller = select.poll()
+    poller.register(fd, events)
+    return bool(poller.poll(timeout * 1000))
+
+
+class _Poller:
+    """Watch descriptors once each: after one event a descriptor stays silent until armed again.
+
+    ``arm`` may be called from any thread. With epoll it goes straight to the kernel (``EPOLLONESHOT``);
+    with another selector it is queued for the loop thread, which is woken to apply it.
+    """
+
+    def __init__(self) -> None:
+        self._epoll = select.epoll() if hasattr(select, "epoll") else None
+        self._registered: set[int] = set()
+        self._selector = selectors.DefaultSelector() if self._epoll is None else None
+        self._pending: collections.deque[tuple[int, bool]] = collections.deque()
+        self._wake_reader, self._wake_writer = socket.socketpair()
+        self._wake_reader.setblocking(False)
+        self._wake_writer.setblocking(False)
+        self._watch(self._wake_reader.fileno(), False, once=False)
+
+    def _watch(self, fd: int, writable: bool, *, once: bool = True) -> None:
+        if self._epoll is not None:
+            mask = (select.EPOLLOUT if writable else select.EPOLLIN) | (select.EPOLLONESHOT if once else 0)
+            if fd in self._registered:
+                self._epoll.modify(fd, mask)
+            else:
+                self._registered.add(fd)
+                self._epoll.register(fd, mask)
+            return
+        assert self._selector is not None
+        events = selectors.EVENT_WRITE if writable else selectors.EVENT_READ
+        try:
+            self._selector.modify(fd, events)
+        except KeyError:
+            self._selector.register(fd, events)
+
+    def arm(self, fd: int, *, writable: bool = False, from_loop: bool = True) -> None:
+        """Report the next event of ``fd`` (readable, or writable) once."""
+        if self._epoll is not None or from_loop:
+            self._watch(fd, writable)
+            return
+        self._pending.append((fd, writable))
+        self.wake()
+
+    def forget(self, fd: int) -> None:
+        """Stop watching ``fd`` (before it is closed)."""
+        if self._epoll is not None:
+            if fd in self._registered:
+                self._registered.discard(fd)
+                with contextlib.suppress(OSError):
+                    self._epoll.unregister(fd)
+            return
+        assert self._selector is not None
+        with contextlib.suppress(KeyError, ValueError):
+            self._selector.unregister(fd)
+
+    def wake(self) -> None:
+        """Interrupt a :meth:`wait` in progress."""
+        with contextlib.suppress(BlockingIOError):  # a wake-up is already pending
+            self._wake_writer.send(b"x")
+
+    def wait(self, timeout: float) -> list[int]:
+        """Descriptors with an event, waiting at most ``timeout`` seconds."""
+        if self._epoll is not None:
+            ready = [fd for fd, _ in self._epoll.poll(timeout)]
+        else:
+            assert self._selector is not None
+            ready = [int(key.fd) for key, _ in self._selector.select(timeout)]
+            for fd in ready:
+                if fd != self._wake_reader.fileno():
+                    self._selector.unregister(fd)  # one event each, as with EPOLLONESHOT
+        wake = self._wake_reader.fileno()
+        if wake in ready:
+            ready.remove(wake)
+            try:
+                while self._wake_reader.recv(4096):
+                    pass
+            except BlockingIOError:
+                pass
+            while self._pending:
+                self._watch(*self._pending.popleft())
+        return ready
+
+    def close(self) -> None:
+        """Release the poller and its wake-up sockets."""
+        if self._epoll is not None:
+            self._epoll.close()
+        if self._selector is not None:
+            self._selector.close()
+        self._wake_reader.close()
+        self._wake_writer.close()
+
+
+Handler = Callable[[Connection], None]
+
+
+class EventLoopServer:
+    """A TCP server running ``handler`` on each complete request (module documentation).
+
+    Args:
+        address: ``(host, port)`` to bind; port 0 picks a free port.
+        handler: Called in a worker thread with a connection holding one complete header block; it reads
+            the request, writes the answer and sets ``close_after`` when the connection must end.
+        backlog: Length of the listening socket's queue.
+
+    Raises:
+        OSError: When the address cannot be bound.
+        OverflowError: When the port is outside 0-65535.
+    """
+
+    def __init__(self, address: tuple[str, int], handler: Handler, *, backlog: int = 1024) -> None:
+        self._handler = handler
+        limit = raise_open_file_limit()
+        #: Connections kept open at most; at the cap the longest-idle one makes room for a new one.
+        self.max_connections = max(16, limit - RESERVED_DESCRIPTORS)
+        self.socket = socket.create_server(address, backlog=backlog)
+        self.socket.setblocking(False)
+        self.server_address: tuple[str, int] = self.socket.getsockname()[:2]
+        self._connections: dict[int, Connection] = {}
+        self._poller = _Poller()
+        self._queues = {
+            False: queue.SimpleQueue[Connection | None](),
+            True: queue.SimpleQueue[Connection | None](),
+        }
+        self._workers: list[threading.Thread] = []
+        self._stop = threading.Event()
+        self._stopped = threading.Event()
+        self._stopped.set()
+        self._accept_paused_until = 0.0
+
+    # ------------------------------------------------------------------ lifetime
+
+    def serve_forever(self, poll_interval: float = 0.5) -> None:
+        """Run the loop in the calling thread until :meth:`shutdown`."""
+        self._stop.clear()
+        self._stopped.clear()
+        try:
+            for posts, count in ((False, READ_WORKERS), (True, ACTION_WORKERS)):
+                for number in range(count):
+                    kind = "action" if posts else "read"
+                    worker = threading.Thread(
+                        target=self._work,
+                        args=(self._queues[posts],),
+                        name=f"gobbler-{kind}-{number}",
+                        daemon=True,
+                    )
+                    worker.start()
+                    self._workers.append(worker)
+            self._poller.arm(self.socket.fileno())
+            next_sweep = time.monotonic() + 1.0
+            while not self._stop.is_set():
+                for fd in self._poller.wait(min(poll_interval, 1.0)):
+                    if fd == self.socket.fileno():
+                        self._accept()
+                        continue
+                    connection = self._connections.get(fd)
+                    if connection is not None:
+                        self._on_event(connection)
+                now = time.monotonic()
+                if self._accept_paused_until and now >= self._accept_paused_until:
+                    self._accept_paused_until = 0.0
+                    self._poller.arm(self.socket.fileno())
+                if now >= next_sweep:
+                    self._sweep(now)
+                    next_sweep = now + 1.0
+        finally:
+            for posts, count in ((False, READ_WORKERS), (True, ACTION_WORKERS)):
+                for _ in range(count):
+                    self._queues[posts].put(None)
+            self._workers.clear()
+            self._stopped.set()
+
+    def shutdown(self) -> None:
+        """Stop :meth:`serve_forever` and wait until it has returned."""
+        self._stop.set()
+        self._poller.wake()
+        self._stopped.wait()
+
+    def server_close(self) -> None:
+        """Close the listening socket and every connection."""
+        for connection in list(self._connections.values()):
+            self._drop(connection)
+        self._poller.close()
+        self.socket.close()
+
+    # ------------------------------------------------------------------ loop thread
+
+    def _accept(self) -> None:
+        for _ in range(64):  # then let the connections already open have their turn
+            try:
+                sock, _ = self.socket.accept()
+            except BlockingIOError:
+                break
+            except OSError as exc:
+                if exc.errno in _OUT_OF_DESCRIPTORS:
+                    if self._evict_idle():
+                        continue
+                    # Nothing to close: retrying at once would spin; wait for descriptors to free up.
+                    log.warning("out of file descriptors; pausing new connections for %g s", ACCEPT_BACKOFF)
+                    self._accept_paused_until = time.monotonic() + ACCEPT_BACKOFF
+                    return
+                if exc.errno in (errno.ECONNABORTED, errno.EPROTO, errno.EPERM, errno.EINTR):
+                    continue
+                raise
+            if len(self._connections) >= self.max_connections and not self._evict_idle():
+                sock.close()
+                continue
+            sock.setblocking(False)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            connection = Connection(sock)
+            self._connections[connection.fd] = connection
+            self._poller.arm(connection.fd)
+        self._poller.arm(self.socket.fileno())
+
+    def _evict_idle(self) -> bool:
+        """Close the connection that has waited longest for a request; ``False`` when none waits."""
+        idle = [c for c in list(self._connections.values()) if c.state == _READING]
+        if not idle:
+            return False
+        self._drop(min(idle, key=lambda c: c.idle_since))
+        return True
+
+    def _on_event(self, connection: Connection) -> None:
+        try:
+            if connection.state == _WRITING:
+                if connection.flush():
+                    self._next_request(connection, from_loop=True)
+                else:
+                    connection.deadline = time.monotonic() + IO_TIMEOUT
+                    self._poller.arm(connection.fd, writable=True)
+                return
+            starting = not connection.buffered
+            connection.receive()
+            if starting:
+                connection.deadline = time.monotonic() + HEADER_TIMEOUT  # first bytes of a request
+            if connection.has_request():
+                self._hand_over(connection)
+            else:
+                self._poller.arm(connection.fd)
+        except _Closed:
+            self._drop(connection)
+
+    def _hand_over(self, connection: Connection) -> None:
+        connection.state = _WORKING
+        self._queues[connection.is_post()].put(connection)
+
+    def _sweep(self, now: float) -> None:
+        """Close connections that have waited too long for a request or for their reader."""
+        for connection in list(self._connections.values()):
+            if connection.state != _WORKING and connection.deadline <= now:
+                self._drop(connection)
+
+    def _drop(self, connection: Connection) -> None:
+        if self._connections.get(connection.fd) is connection:
+            del self._connections[connection.fd]
+        self._poller.forget(connection.fd)
+        connection.close()
+
+    # ------------------------------------------------------------------ any thread
+
+    def _next_request(self, connection: Connection, *, from_loop: bool) -> None:
+        """After an answer has gone out: close, serve a request already received, or wait for one."""
+        if connection.close_after:
+            self._drop(connection)
+            return
+        if connection.has_request():
+            self._hand_over(connection)
+            return
+        # Deadline before state: the loop's sweep must never see this connection idle with an old deadline.
+        connection.idle_since = now = time.monotonic()
+        connection.deadline = now + (HEADER_TIMEOUT if connection.buffered else IDLE_TIMEOUT)
+        connection.state = _READING
+        # OSError: evicted by the loop between the two lines above (it needed a descriptor), so closed.
+        with contextlib.suppress(OSError):
+            self._poller.arm(connection.fd, from_loop=from_loop)
+
+    # ------------------------------------------------------------------ worker threads
+
+    def _work(self, jobs: queue.SimpleQueue[Connection | None]) -> None:
+        while (connection := jobs.get()) is not None:
+            self._serve(connection)
+
+    def _serve(self, connection: Connection) -> None:
+        while True:
+            try:
+                self._handler(connection)
+            except _Closed:
+                self._drop(connection)
+                return
+            except Exception:
+                log.exception("request handler failed")
+                self._drop(connection)
+                return
+            if connection.pending:
+                connection.deadline = time.monotonic() + IO_TIMEOUT
+                connection.state = _WRITING
+                self._poller.arm(connection.fd, writable=True, from_loop=False)
+                return
+            if connection.close_after or not connection.has_request():
+                self._next_request(connection, from_loop=False)
+                return
+            # Another request is already buffered (pipelining): serve it in this worker.
