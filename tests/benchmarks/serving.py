@@ -137,13 +137,16 @@ def main(argv: list[str] | None = None) -> int:
         if options.before:
             services["before"] = GobblerService(staging, registry)
         for name, service in services.items():
+            here = os.getcwd()
             if name == "before":
-                # The child imports gobbler_sdk from DIR first.
+                # ``python -m`` looks in the working directory first, then in PYTHONPATH: DIR for both.
                 os.environ["PYTHONPATH"] = os.path.abspath(options.before)
+                os.chdir(options.before)
             try:
                 service.start()
             finally:
                 os.environ.pop("PYTHONPATH", None)
+                os.chdir(here)
         work = root / "work"
         work.mkdir()
         workloads: dict[str, tuple[Callable[[str], None], int]] = {
