@@ -16,9 +16,12 @@ sets it) the same soak runs against the embedded service too, and the latencies 
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import os
 import random
+import subprocess
+import sys
 import threading
 import time
 import traceback
@@ -44,6 +47,7 @@ BACKENDS = (
     else ["binary" if GOBBLER_BINARY else "embedded"]
 )
 SHARED_ASSETS = 4
+REPOSITORY = Path(__file__).resolve().parent.parent
 # Contents every trusted upload draws from, so that later versions deduplicate into links.
 COMMON = [f"common content {k}\n".encode() * (k + 1) for k in range(6)]
 
@@ -262,6 +266,20 @@ def test_soak(soak_service: GobblerService, tmp_path: Path) -> None:
     for n, client in enumerate(clients):
         (tmp_path / f"sources-{n}").mkdir()
         workers.append(Worker(n, client, project.name, ledger, tmp_path / f"sources-{n}"))
+    # Reads timed by a process of their own (tests/benchmarks/probe.py): the service's latency alone.
+    probe = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tests.benchmarks.probe",
+            soak_service.url,
+            f"{project.name}/..permissions",
+            f"{project.name}/",
+            str(SECONDS),
+        ],
+        cwd=REPOSITORY,
+        stdout=subprocess.PIPE,
+    )
     deadline = time.monotonic() + SECONDS
     threads = [threading.Thread(target=w.run, args=(deadline,), name=f"soak-{w.number}") for w in workers]
     for thread in threads:
@@ -269,6 +287,10 @@ def test_soak(soak_service: GobblerService, tmp_path: Path) -> None:
     for thread in threads:
         thread.join(SECONDS + 300)
     assert not any(thread.is_alive() for thread in threads), "a client is stuck"
+    probed, _ = probe.communicate(timeout=300)
+    assert probe.returncode == 0
+    for operation, times in json.loads(probed).items():
+        ledger.latencies[f"probe: {operation} (separate process)"] = times
     assert ledger.errors == [], "\n".join(ledger.errors[:5])
 
     # The audit: exactly the expected versions exist, each validates, every MD5 matches.

@@ -64,6 +64,13 @@ ACTION_WORKERS = 64
 _RECV_SIZE = 1 << 16
 _ENDS_OF_HEADERS = (b"\n\r\n", b"\n\n")
 _OUT_OF_DESCRIPTORS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
+# Passing connections between processes: at most this many unparsed bytes go with a socket.
+_FORWARD_LIMIT = 1 << 17
+_READY = b"ready"
+_TOO_LARGE = (
+    b"HTTP/1.1 431 Request Header Fields Too Large\r\nContent-Type: text/plain; charset=utf-8\r\n"
+    b"Connection: close\r\n\r\n431 Request Header Fields Too Large"
+)
 # Connection states: who owns it and what it waits for.
 _READING, _WORKING, _WRITING = "reading", "working", "writing"
 
@@ -114,10 +121,10 @@ class Connection:
         "state",
     )
 
-    def __init__(self, sock: socket.socket) -> None:
+    def __init__(self, sock: socket.socket, received: bytes = b"") -> None:
         self.sock = sock
         self.fd = sock.fileno()
-        self._buffer = bytearray()
+        self._buffer = bytearray(received)
         self._position = 0
         # Pending output: bytes, or (file descriptor, offset, count) regions sent with sendfile.
         self._output: collections.deque[bytes | memoryview | list[int]] = collections.deque()
@@ -172,6 +179,13 @@ class Connection:
         ):
             return True
         return any(buffer.find(end, start) >= 0 for end in _ENDS_OF_HEADERS)
+
+    def take_buffered(self) -> bytes:
+        """Remove and return the bytes received but not yet parsed (to pass them on with the socket)."""
+        data = bytes(self._buffer[self._position :])
+        self._buffer.clear()
+        self._position = 0
+        return data
 
     def is_post(self) -> bool:
         """Whether the buffered request is a POST (actions run on workers of their own)."""
@@ -391,6 +405,17 @@ class _Poller:
 Handler = Callable[[Connection], None]
 
 
+class _Peer:
+    """Another process of the same service, reached over a Unix socket (:meth:`EventLoopServer.add_peer`)."""
+
+    __slots__ = ("ready", "sock", "takes_posts")
+
+    def __init__(self, sock: socket.socket, takes_posts: bool, ready: bool) -> None:
+        self.sock = sock
+        self.takes_posts = takes_posts
+        self.ready = ready
+
+
 class EventLoopServer:
     """A TCP server running ``handler`` on each complete request (module documentation).
 
@@ -399,22 +424,35 @@ class EventLoopServer:
         handler: Called in a worker thread with a connection holding one complete header block; it reads
             the request, writes the answer and sets ``close_after`` when the connection must end.
         backlog: Length of the listening socket's queue.
+        listening: An already listening socket to serve instead of binding ``address``.
+        action_workers: Threads for POST requests (0 where POSTs always go to a peer process).
 
     Raises:
         OSError: When the address cannot be bound.
         OverflowError: When the port is outside 0-65535.
     """
 
-    def __init__(self, address: tuple[str, int], handler: Handler, *, backlog: int = 1024) -> None:
+    def __init__(
+        self,
+        address: tuple[str, int],
+        handler: Handler,
+        *,
+        backlog: int = 1024,
+        listening: socket.socket | None = None,
+        action_workers: int = ACTION_WORKERS,
+    ) -> None:
         self._handler = handler
         limit = raise_open_file_limit()
         #: Connections kept open at most; at the cap the longest-idle one makes room for a new one.
         self.max_connections = max(16, limit - RESERVED_DESCRIPTORS)
-        self.socket = socket.create_server(address, backlog=backlog)
+        self.socket = listening if listening is not None else socket.create_server(address, backlog=backlog)
         self.socket.setblocking(False)
+        self._peers: dict[int, _Peer] = {}
+        self._next_peer = 0
         self.server_address: tuple[str, int] = self.socket.getsockname()[:2]
         self._connections: dict[int, Connection] = {}
         self._poller = _Poller()
+        self._worker_counts = {False: READ_WORKERS, True: action_workers}
         self._queues = {
             False: queue.SimpleQueue[Connection | None](),
             True: queue.SimpleQueue[Connection | None](),
@@ -432,7 +470,7 @@ class EventLoopServer:
         self._stop.clear()
         self._stopped.clear()
         try:
-            for posts, count in ((False, READ_WORKERS), (True, ACTION_WORKERS)):
+            for posts, count in self._worker_counts.items():
                 for number in range(count):
                     kind = "action" if posts else "read"
                     worker = threading.Thread(
@@ -443,12 +481,18 @@ class EventLoopServer:
                     )
                     worker.start()
                     self._workers.append(worker)
-            self._poller.arm(self.socket.fileno())
+            self._arm_listening()
+            for peer in self._peers.values():
+                self._poller.arm(peer.sock.fileno())
             next_sweep = time.monotonic() + 1.0
             while not self._stop.is_set():
                 for fd in self._poller.wait(min(poll_interval, 1.0)):
                     if fd == self.socket.fileno():
                         self._accept()
+                        continue
+                    source = self._peers.get(fd)
+                    if source is not None:
+                        self._on_peer(source)
                         continue
                     connection = self._connections.get(fd)
                     if connection is not None:
@@ -456,12 +500,12 @@ class EventLoopServer:
                 now = time.monotonic()
                 if self._accept_paused_until and now >= self._accept_paused_until:
                     self._accept_paused_until = 0.0
-                    self._poller.arm(self.socket.fileno())
+                    self._arm_listening()
                 if now >= next_sweep:
                     self._sweep(now)
                     next_sweep = now + 1.0
         finally:
-            for posts, count in ((False, READ_WORKERS), (True, ACTION_WORKERS)):
+            for posts, count in self._worker_counts.items():
                 for _ in range(count):
                     self._queues[posts].put(None)
             self._workers.clear()
@@ -474,9 +518,12 @@ class EventLoopServer:
         self._stopped.wait()
 
     def server_close(self) -> None:
-        """Close the listening socket and every connection."""
+        """Close the listening socket, every connection and the sockets to peer processes."""
         for connection in list(self._connections.values()):
             self._drop(connection)
+        for peer in list(self._peers.values()):
+            peer.sock.close()
+        self._peers.clear()
         self._poller.close()
         self.socket.close()
 
@@ -507,7 +554,7 @@ class EventLoopServer:
             connection = Connection(sock)
             self._connections[connection.fd] = connection
             self._poller.arm(connection.fd)
-        self._poller.arm(self.socket.fileno())
+        self._arm_listening()
 
     def _evict_idle(self) -> bool:
         """Close the connection that has waited longest for a request; ``False`` when none waits."""
@@ -539,7 +586,92 @@ class EventLoopServer:
 
     def _hand_over(self, connection: Connection) -> None:
         connection.state = _WORKING
+        post = connection.is_post()
+        peer = self._peer_for(post)
+        if peer is not None:
+            self._forward(connection, peer)
+        else:
+            self._queues[post].put(connection)
+
+    # ------------------------------------------------------------------ peer processes
+
+    def add_peer(self, sock: socket.socket, *, takes_posts: bool, ready: bool) -> None:
+        """Share the work with another process over ``sock`` (an ``AF_UNIX``, ``SOCK_SEQPACKET`` socket).
+
+        A connection whose next request is of the peer's kind (a POST when ``takes_posts``, else any other
+        method) is passed to it, socket and unparsed bytes together, and never comes back; connections the
+        peer passes arrive the same way. While a peer that takes reads is ready, this process stops
+        accepting connections: the peers accept them. Call before :meth:`serve_forever`.
+        """
+        sock.settimeout(IO_TIMEOUT)  # a send only waits while the peer's queue is full
+        self._peers[sock.fileno()] = _Peer(sock, takes_posts, ready)
+
+    def announce_ready(self) -> None:
+        """Tell every peer that this process serves now."""
+        for peer in self._peers.values():
+            peer.sock.send(_READY)
+
+    def _peer_for(self, post: bool) -> _Peer | None:
+        candidates = [p for p in self._peers.values() if p.ready and p.takes_posts == post]
+        if not candidates:
+            return None
+        self._next_peer += 1
+        return candidates[self._next_peer % len(candidates)]
+
+    def _arm_listening(self) -> None:
+        if not any(p.ready and not p.takes_posts for p in self._peers.values()):
+            self._poller.arm(self.socket.fileno())
+
+    def _forward(self, connection: Connection, peer: _Peer) -> None:
+        """Pass a connection to ``peer`` and forget it here (any thread)."""
+        data = connection.take_buffered()
+        if len(data) > _FORWARD_LIMIT:
+            # Too large for one message, and only a request with an absurd header block gets here.
+            connection.close_after = True
+            with contextlib.suppress(_Closed):
+                connection.write(_TOO_LARGE)
+            self._drop(connection)
+            return
+        try:
+            socket.send_fds(peer.sock, [data], [connection.fd])
+        except OSError:
+            log.warning("a peer process does not take connections any more")
+        self._drop(connection)
+
+    def _on_peer(self, peer: _Peer) -> None:
+        """A connection passed by ``peer``, a readiness notice, or the peer's end."""
+        try:
+            data, fds, _, _ = socket.recv_fds(peer.sock, _FORWARD_LIMIT, 1, socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            self._poller.arm(peer.sock.fileno())
+            return
+        except OSError:
+            data, fds = b"", []
+        if not fds:
+            if data == _READY:
+                peer.ready = True
+                self._poller.arm(peer.sock.fileno())
+                return
+            self._peer_gone(peer)
+            return
+        sock = socket.socket(fileno=fds[0])
+        sock.setblocking(False)
+        connection = Connection(sock, data)
+        self._connections[connection.fd] = connection
+        self._poller.arm(peer.sock.fileno())
+        connection.state = _WORKING
         self._queues[connection.is_post()].put(connection)
+
+    def _peer_gone(self, peer: _Peer) -> None:
+        del self._peers[peer.sock.fileno()]
+        self._poller.forget(peer.sock.fileno())
+        peer.sock.close()
+        if peer.takes_posts:
+            # The process that runs actions has gone: so has the service.
+            self._stop.set()
+            return
+        log.warning("a process serving reads has exited")
+        self._arm_listening()
 
     def _sweep(self, now: float) -> None:
         """Close connections that have waited too long for a request or for their reader."""
@@ -579,6 +711,10 @@ class EventLoopServer:
 
     def _serve(self, connection: Connection) -> None:
         while True:
+            peer = self._peer_for(connection.is_post())
+            if peer is not None:
+                self._forward(connection, peer)  # a pipelined request for the other kind of process
+                return
             try:
                 self._handler(connection)
             except _Closed:

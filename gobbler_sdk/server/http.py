@@ -21,6 +21,9 @@ import http.client
 import logging
 import os
 import re
+import socket
+import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -28,7 +31,7 @@ from typing import Any
 from urllib.parse import unquote_to_bytes
 
 from . import paths, static
-from ._serving import Connection, EventLoopServer, HeaderTooLarge
+from ._serving import ACTION_WORKERS, Connection, EventLoopServer, HeaderTooLarge
 from .errors import RequestError
 from .gojson import dumps_compact
 from .listing import list_registry
@@ -569,16 +572,29 @@ class _Exchange:
 class GobblerHTTPServer(EventLoopServer):
     """The HTTP service of one :class:`Service` on an event loop with worker threads (:mod:`._serving`).
 
+    With :meth:`start_readers`, processes of their own serve every request but ``POST`` (the actions,
+    which need this process's locks and replay table): reads then never wait for this process's
+    interpreter lock while uploads are processed.
+
     Args:
         address: ``(host, port)`` to bind; port 0 picks a free port.
         service: The service answering requests.
+        listening: An already listening socket to serve instead of binding ``address`` (a reader process).
+        action_workers: Threads running actions (``POST``); a reader process, which passes them on, has none.
 
     Raises:
         OSError: When the address cannot be bound.
         OverflowError: When the port is outside 0-65535.
     """
 
-    def __init__(self, address: tuple[str, int], service: Service) -> None:
+    def __init__(
+        self,
+        address: tuple[str, int],
+        service: Service,
+        *,
+        listening: socket.socket | None = None,
+        action_workers: int = ACTION_WORKERS,
+    ) -> None:
         self.service = service
         self.routes = _routes(service.config.prefix)
         self.longest_literal = max(len(route.literal) for route in self.routes)
@@ -588,7 +604,47 @@ class GobblerHTTPServer(EventLoopServer):
         self.info_body = dumps_compact(
             {"registry": service.config.registry, "staging": service.config.staging}
         )
-        super().__init__(address, self._handle)
+        self._readers: list[subprocess.Popen[bytes]] = []
+        super().__init__(address, self._handle, listening=listening, action_workers=action_workers)
 
     def _handle(self, connection: Connection) -> None:
         _Exchange(self, connection).handle()
+
+    def start_readers(self, count: int) -> None:
+        """Start ``count`` processes that accept connections and serve everything but ``POST``.
+
+        Each gets the listening socket and one end of a Unix socket pair; connections cross the pair, in
+        either direction, when a request is for the other kind of process. Until a reader announces itself
+        this process serves everything, so the service answers from the start.
+        """
+        config = self.service.config
+        for _ in range(count):
+            mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+            command = [
+                sys.executable,
+                "-m",
+                "gobbler_sdk.server._reader",
+                str(self.socket.fileno()),
+                str(theirs.fileno()),
+                config.registry,
+                config.staging,
+                config.prefix,
+            ]
+            with theirs:
+                self._readers.append(
+                    subprocess.Popen(
+                        command, pass_fds=(self.socket.fileno(), theirs.fileno()), stdin=subprocess.DEVNULL
+                    )
+                )
+            self.add_peer(mine, takes_posts=False, ready=False)
+
+    def server_close(self) -> None:
+        """Close every socket; the reader processes see their end of the pair close and exit."""
+        super().server_close()
+        for reader in self._readers:
+            try:
+                reader.wait(5)
+            except subprocess.TimeoutExpired:
+                reader.kill()
+                reader.wait()
+        self._readers.clear()

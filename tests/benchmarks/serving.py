@@ -36,10 +36,16 @@ _TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def process_cpu(pid: int) -> float:
-    """User + system CPU seconds of a process so far (``/proc/<pid>/stat`` fields 14 and 15)."""
+    """User + system CPU seconds of a process and its live children so far (``/proc``, fields 14 and 15).
+
+    The embedded service's reader processes are its children.
+    """
     with open(f"/proc/{pid}/stat", "rb") as handle:
         fields = handle.read().rsplit(b")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / _TICKS
+    total = (int(fields[11]) + int(fields[12])) / _TICKS
+    with open(f"/proc/{pid}/task/{pid}/children") as handle:
+        children = [int(child) for child in handle.read().split()]
+    return total + sum(process_cpu(child) for child in children)
 
 
 def _populate(registry: Path, files: int, big_mib: int) -> list[str]:

@@ -180,6 +180,13 @@ def in_process(tmp_path: Path) -> Iterator[EmbeddedServer]:
             resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 
 
+def _wait_until_accepted(server: EmbeddedServer, count: int) -> None:
+    deadline = time.monotonic() + 10
+    while len(server.httpd._connections) < count:
+        assert time.monotonic() < deadline, "the service did not accept the connections"
+        time.sleep(0.01)
+
+
 def _open_descriptors() -> int:
     return len(os.listdir("/proc/self/fd"))
 
@@ -188,7 +195,7 @@ def _open_descriptors() -> int:
 def test_accept_out_of_descriptors_closes_an_idle_connection(in_process: EmbeddedServer) -> None:
     idle = [socket.create_connection(("127.0.0.1", in_process.port), timeout=5) for _ in range(50)]
     try:
-        time.sleep(0.3)  # accepted: each holds a descriptor here on both ends
+        _wait_until_accepted(in_process, len(idle))  # each holds a descriptor here on both ends
         _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
         resource.setrlimit(resource.RLIMIT_NOFILE, (_open_descriptors() + 12, hard))
         newcomers = [socket.create_connection(("127.0.0.1", in_process.port), timeout=5) for _ in range(8)]
@@ -259,3 +266,69 @@ def test_slow_readers_of_large_files_hold_no_worker(tmp_path: Path) -> None:
         finally:
             for sock in readers:
                 sock.close()
+
+
+# ------------------------------------------------------------------------------ reader processes
+
+
+def _children(pid: int) -> list[int]:
+    with open(f"/proc/{pid}/task/{pid}/children") as handle:
+        return [int(child) for child in handle.read().split()]
+
+
+def _gone(pid: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as handle:
+                if handle.read().rsplit(b")", 1)[1].split()[0] == b"Z":
+                    return True  # exited, waiting for its parent to reap it
+        except FileNotFoundError:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+@pytest.mark.embedded_only
+def test_reads_and_actions_are_served_by_different_processes() -> None:
+    with GobblerService() as service:
+        assert service.process is not None
+        readers = _children(service.process.pid)
+        assert len(readers) == min(os.cpu_count() or 1, 4)
+        # Pipelined on one connection: the action goes to the main process, the read after it to a reader.
+        name = f"request-health_check-{os.getpid()}-{time.monotonic_ns()}"
+        (Path(service.staging) / name).write_text("")
+        with socket.create_connection(("127.0.0.1", service.port), timeout=10) as sock:
+            sock.sendall(
+                f"GET /info HTTP/1.1\r\nHost: x\r\n\r\nPOST /new/{name} HTTP/1.1\r\nHost: x\r\n\r\n"
+                "GET /info HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode()
+            )
+            received = b""
+            while chunk := sock.recv(65536):
+                received += chunk
+        assert received.count(b"HTTP/1.1 200 OK\r\n") == 3
+        assert received.count(b'{"status":"SUCCESS"}') == 1
+        assert received.count(b'"registry":') == 2
+
+
+@pytest.mark.embedded_only
+def test_the_main_process_serves_again_when_its_readers_are_gone() -> None:
+    with GobblerService() as service:
+        assert service.process is not None
+        for reader in _children(service.process.pid):
+            os.kill(reader, 9)
+            assert _gone(reader, 5)
+        time.sleep(0.2)
+        status, seconds = _info(service.port)
+        assert (status, seconds < 1.0) == (200, True)
+
+
+@pytest.mark.embedded_only
+def test_readers_exit_with_the_main_process() -> None:
+    with GobblerService() as service:
+        assert service.process is not None
+        readers = _children(service.process.pid)
+        assert readers
+        service.process.kill()  # the main process alone, without a chance to clean up
+        service.process.wait()
+        assert all(_gone(reader, 5) for reader in readers)
