@@ -254,7 +254,9 @@ class Connection:
                 except OSError as exc:
                     raise _Closed from exc
                 if sent == 0:
-                    return  # the file shrank: the client will see a short body, as from Go
+                    # The file shrank after its length was announced: end the connection, as Go does,
+                    # rather than let the next answer pass for the rest of this body.
+                    raise _Closed
                 offset += sent
                 count -= sent
             if count <= 0:
@@ -280,7 +282,9 @@ class Connection:
                 if isinstance(item, list):
                     fd, offset, count = item
                     sent = os.sendfile(self.fd, fd, offset, count)
-                    if sent == 0 or sent == count:
+                    if sent == 0:
+                        raise _Closed  # the file shrank (see send_file)
+                    if sent == count:
                         os.close(fd)
                         output.popleft()
                     else:
