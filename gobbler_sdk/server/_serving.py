@@ -9,10 +9,13 @@ failing in a busy loop while ``/info`` went unanswered (issue 19). Here:
   an idle connection, or one sending its request a byte at a time, costs a descriptor and a buffer, never a
   thread. Idle connections are closed after :data:`IDLE_TIMEOUT`, unfinished headers after
   :data:`HEADER_TIMEOUT`.
-- **Workers** run the HTTP handler on one complete request at a time and write the answer without
-  blocking. Whatever the socket does not take at once (a large file to a slow reader) is finished by the
-  loop when the socket becomes writable, so a slow reader holds no worker either. ``POST`` requests (actions
-  that may wait a minute for a lock) have workers of their own, so reads never queue behind them.
+- **The loop answers a read without a body itself** (the common GET): nothing in it can wait on the
+  client, and a hand-off to another thread doubled the CPU time of a small file. Requests that may wait
+  for a body go to **workers**, and ``POST`` requests (actions, which may wait a minute for a lock) to
+  workers of their own, so reads never queue behind them. Answers are written without blocking: whatever
+  the socket does not take at once (a large file to a slow reader) is finished by the loop when the
+  socket becomes writable, so a slow reader holds no thread either. Reads wait on no other process:
+  files are opened non-blocking and FIFOs refused.
 - **Descriptors**: the soft open-file limit is raised to the hard limit at start-up; connections are
   capped below it, the longest-idle one making room for a new one at the cap; when ``accept`` fails for want
   of descriptors anyway, the loop closes an idle connection or pauses accepting for a moment instead of
@@ -32,6 +35,7 @@ import errno
 import logging
 import os
 import queue
+import re
 import resource
 import select
 import selectors
@@ -56,13 +60,14 @@ MAX_HEADER_BYTES = 1 << 20
 RESERVED_DESCRIPTORS = 256
 #: Seconds accepting pauses when descriptors run out and no idle connection can be closed to free one.
 ACCEPT_BACKOFF = 0.1
-#: Workers for reads (GET, HEAD, OPTIONS...): enough to overlap disk waits, few enough to share one GIL.
+#: Workers for reads that may wait on a request body (the loop answers the others itself).
 READ_WORKERS = 16
 #: Workers for POST (actions): each may hold a lock or wait up to a minute for one.
 ACTION_WORKERS = 64
 
 _RECV_SIZE = 1 << 16
 _ENDS_OF_HEADERS = (b"\n\r\n", b"\n\n")
+_CONTENT_LENGTH = re.compile(rb"\ncontent-length:[ \t]*(\d{1,10})[ \t]*\r?\n")
 _OUT_OF_DESCRIPTORS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
 # Passing connections between processes: at most this many unparsed bytes go with a socket.
 _FORWARD_LIMIT = 1 << 17
@@ -170,15 +175,38 @@ class Connection:
             self._buffer += data
             return True
 
-    def has_request(self) -> bool:
-        """Whether the buffer holds a complete header block (or an empty first line, or too much)."""
+    def _head(self) -> bytes | None:
+        """The buffered header block in lower case with its blank line, ``None`` while incomplete."""
         buffer, start = self._buffer, self._position
-        if len(buffer) - start >= MAX_HEADER_BYTES or buffer[start : start + 1] in (
-            bytearray(b"\n"),
-            bytearray(b"\r"),
-        ):
+        ends = [found + len(end) for end in _ENDS_OF_HEADERS if (found := buffer.find(end, start)) >= 0]
+        return bytes(buffer[start : min(ends)]).lower() if ends else None
+
+    def has_request(self) -> bool:
+        """Whether a request can be handled without waiting for the client.
+
+        That is a complete header block and, when it announces a body of at most :data:`MAX_HEADER_BYTES`
+        by ``Content-Length`` (and does not expect a ``100 Continue`` first), the whole body: a worker then
+        never waits on a client that stops sending. Also true for an empty first line or too much header.
+        """
+        buffer, start = self._buffer, self._position
+        if len(buffer) - start >= MAX_HEADER_BYTES:
             return True
-        return any(buffer.find(end, start) >= 0 for end in _ENDS_OF_HEADERS)
+        if len(buffer) > start and buffer[start] in b"\r\n":
+            return True  # an empty request line, which ends the connection
+        head = self._head()
+        if head is None:
+            return False
+        declared = _CONTENT_LENGTH.search(head)
+        if declared is None or b"\nexpect:" in head or int(declared[1]) > MAX_HEADER_BYTES:
+            return True
+        return len(buffer) - start - len(head) >= int(declared[1])
+
+    def has_no_body(self) -> bool:
+        """Whether the buffered request's headers announce no body (so answering it never waits for one)."""
+        head = self._head()
+        return head is not None and not any(
+            name in head for name in (b"\ncontent-length:", b"\ntransfer-encoding:", b"\nexpect:")
+        )
 
     def take_buffered(self) -> bytes:
         """Remove and return the bytes received but not yet parsed (to pass them on with the socket)."""
@@ -590,12 +618,7 @@ class EventLoopServer:
 
     def _hand_over(self, connection: Connection) -> None:
         connection.state = _WORKING
-        post = connection.is_post()
-        peer = self._peer_for(post)
-        if peer is not None:
-            self._forward(connection, peer)
-        else:
-            self._queues[post].put(connection)
+        self._serve(connection, in_loop=True)
 
     # ------------------------------------------------------------------ peer processes
 
@@ -664,7 +687,7 @@ class EventLoopServer:
         self._connections[connection.fd] = connection
         self._poller.arm(peer.sock.fileno())
         connection.state = _WORKING
-        self._queues[connection.is_post()].put(connection)
+        self._serve(connection, in_loop=True)
 
     def _peer_gone(self, peer: _Peer) -> None:
         del self._peers[peer.sock.fileno()]
@@ -711,13 +734,23 @@ class EventLoopServer:
 
     def _work(self, jobs: queue.SimpleQueue[Connection | None]) -> None:
         while (connection := jobs.get()) is not None:
-            self._serve(connection)
+            self._serve(connection, in_loop=False)
 
-    def _serve(self, connection: Connection) -> None:
+    def _serve(self, connection: Connection, *, in_loop: bool) -> None:
+        """Answer the buffered requests of a connection, or pass them to where they belong.
+
+        The loop thread answers a read without a body itself: it cannot wait on the client, and handing it
+        to a worker (two thread wake-ups and an interpreter lock hand-off) doubled the CPU time of a
+        small file. Anything else goes to a worker, and a request for the other kind of process to it.
+        """
         while True:
-            peer = self._peer_for(connection.is_post())
+            post = connection.is_post()
+            peer = self._peer_for(post)
             if peer is not None:
-                self._forward(connection, peer)  # a pipelined request for the other kind of process
+                self._forward(connection, peer)
+                return
+            if in_loop and (post or not connection.has_no_body()):
+                self._queues[post].put(connection)
                 return
             try:
                 self._handler(connection)
@@ -731,9 +764,9 @@ class EventLoopServer:
             if connection.pending:
                 connection.deadline = time.monotonic() + IO_TIMEOUT
                 connection.state = _WRITING
-                self._poller.arm(connection.fd, writable=True, from_loop=False)
+                self._poller.arm(connection.fd, writable=True, from_loop=in_loop)
                 return
             if connection.close_after or not connection.has_request():
-                self._next_request(connection, from_loop=False)
+                self._next_request(connection, from_loop=in_loop)
                 return
-            # Another request is already buffered (pipelining): serve it in this worker.
+            # Another request is already buffered (pipelining): go on with it.

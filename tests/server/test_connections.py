@@ -332,3 +332,58 @@ def test_readers_exit_with_the_main_process() -> None:
         service.process.kill()  # the main process alone, without a chance to clean up
         service.process.wait()
         assert all(_gone(reader, 5) for reader in readers)
+
+
+@pytest.mark.embedded_only
+def test_a_fifo_in_the_registry_is_refused_without_blocking() -> None:
+    # The reference blocks in open() until a writer appears; the embedded service must not stall a
+    # thread (the one serving reads) on it.
+    with GobblerService() as service:
+        os.mkfifo(Path(service.registry) / "pipe")
+        started = time.monotonic()
+        with socket.create_connection(("127.0.0.1", service.port), timeout=5) as sock:
+            sock.sendall(b"GET /fetch/pipe HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            received = b""
+            while chunk := sock.recv(65536):
+                received += chunk
+        assert received.startswith(b"HTTP/1.1 403 Forbidden\r\n")
+        assert received.endswith(b"\r\n\r\n403 Forbidden\n")
+        assert time.monotonic() - started < 2
+        assert _info(service.port)[0] == 200
+
+
+def test_requests_waiting_for_their_bodies_hold_up_no_one() -> None:
+    with GobblerService(binary=GOBBLER_BINARY) as service:
+        waiting = [socket.create_connection(("127.0.0.1", service.port), timeout=5) for _ in range(40)]
+        try:
+            for sock in waiting:
+                sock.sendall(b"GET /info HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n")  # no body
+            time.sleep(0.3)
+            status, seconds = _info(service.port)
+            assert (status, seconds < 1.0) == (200, True), f"/info took {seconds:.2f} s"
+            waiting[0].sendall(b"0123456789")  # the body at last: the request is answered
+            assert waiting[0].recv(64).startswith(b"HTTP/1.1 200 OK\r\n")
+        finally:
+            for sock in waiting:
+                sock.close()
+
+
+def test_actions_waiting_for_their_bodies_hold_up_no_action(tmp_path: Path) -> None:
+    with GobblerService(binary=GOBBLER_BINARY) as service:
+        waiting = [socket.create_connection(("127.0.0.1", service.port), timeout=5) for _ in range(80)]
+        try:
+            for sock in waiting:
+                sock.sendall(b"POST /new/request-x HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n")
+            time.sleep(0.3)
+            name = f"request-health_check-{os.getpid()}-{time.monotonic_ns()}"
+            (Path(service.staging) / name).write_text("")
+            started = time.monotonic()
+            connection = http.client.HTTPConnection("127.0.0.1", service.port, timeout=5)
+            connection.request("POST", f"/new/{name}")
+            response = connection.getresponse()
+            assert (response.status, response.read()) == (200, b'{"status":"SUCCESS"}')
+            connection.close()
+            assert time.monotonic() - started < 1.0
+        finally:
+            for sock in waiting:
+                sock.close()
