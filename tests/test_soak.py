@@ -8,7 +8,8 @@ surviving version is validated by the service and every file's MD5 is recomputed
 and against what was uploaded; staging must be empty and no cache may hold a temp file.
 
 ``GOBBLER_SOAK_SECONDS`` (default 10) and ``GOBBLER_SOAK_CLIENTS`` (default 6) size the run; ``make soak``
-runs the long form (30 s, 32 clients). The figures are printed (``-s`` shows them): the operations done and
+runs the long form (30 s, 32 clients); ``GOBBLER_SOAK_RATE`` paces each client to that many operations a
+second (``SOAK_RATE`` in make). The figures are printed (``-s`` shows them): the operations done and
 each operation's latency (p50 and p99). With ``GOBBLER_BINARY`` and ``GOBBLER_SOAK_BOTH=1`` (as ``make soak``
 sets it) the same soak runs against the embedded service too, and the latencies are printed side by side.
 """
@@ -40,6 +41,9 @@ from .server.harness import me
 
 SECONDS = float(os.environ.get("GOBBLER_SOAK_SECONDS", "10"))
 CLIENTS = int(os.environ.get("GOBBLER_SOAK_CLIENTS", "6"))
+# Operations each client starts per second (0: one after the other). A fixed rate offers two services the
+# same load, where back-to-back operations give the faster one more work and its reads more company.
+RATE = float(os.environ.get("GOBBLER_SOAK_RATE", "0"))
 # The binary alone by default when GOBBLER_BINARY is set; both, one after the other, when asked.
 BACKENDS = (
     ["embedded", "binary"]
@@ -238,7 +242,11 @@ class Worker:
         return "listing (remote)" if remote else "listing (local)"
 
     def run(self, deadline: float) -> None:
+        due = time.monotonic() + self.random.random() / RATE if RATE else 0.0
         while time.monotonic() < deadline:
+            if RATE:
+                time.sleep(max(0.0, due - time.monotonic()))
+                due += 1 / RATE
             try:
                 self.step()
             except Exception:
