@@ -387,3 +387,31 @@ def test_actions_waiting_for_their_bodies_hold_up_no_action(tmp_path: Path) -> N
         finally:
             for sock in waiting:
                 sock.close()
+
+
+@pytest.mark.embedded_only
+def test_idle_connections_and_unfinished_headers_time_out(
+    in_process: EmbeddedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gobbler_sdk.server import _serving
+
+    # 120 s and 30 s in service; shortened here (read when each connection's deadline is set).
+    monkeypatch.setattr(_serving, "IDLE_TIMEOUT", 0.5)
+    monkeypatch.setattr(_serving, "HEADER_TIMEOUT", 0.5)
+    idle = socket.create_connection(("127.0.0.1", in_process.port), timeout=5)
+    partial = socket.create_connection(("127.0.0.1", in_process.port), timeout=5)
+    served = socket.create_connection(("127.0.0.1", in_process.port), timeout=5)
+    try:
+        partial.sendall(b"GET /info HTTP/1.1\r\nHost: x\r\n")
+        served.sendall(b"GET /info HTTP/1.1\r\nHost: x\r\n\r\n")
+        answer = b""
+        while not answer.endswith(b'"}'):
+            answer += served.recv(65536)
+        assert answer.startswith(b"HTTP/1.1 200 OK\r\n")  # and now idle on a kept-alive connection
+        started = time.monotonic()
+        for sock in (idle, partial, served):
+            assert sock.recv(65536) == b""  # closed by the service
+        assert time.monotonic() - started < 4
+    finally:
+        for sock in (idle, partial, served):
+            sock.close()
