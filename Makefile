@@ -42,11 +42,14 @@ bench: venv
 	$(BIN)/python -m tests.benchmarks $(ARGS)
 
 # Long soak (issue 8): 32 clients for 30 s against one service, then a full audit; prints the figures.
-# Against a real binary: GOBBLER_BINARY=/path/to/gobbler make soak.
+# Against a real binary: GOBBLER_BINARY=/path/to/gobbler make soak (then against the embedded one too, p50/p99
+# side by side). The load of issue 24: make soak SOAK_CLIENTS=64 SOAK_SECONDS=60; SOAK_RATE=0.8 paces each
+# client to 0.8 operations a second, the same load for both services (0: back to back).
 SOAK_SECONDS ?= 30
 SOAK_CLIENTS ?= 32
+SOAK_RATE ?= 0
 soak: venv
-	GOBBLER_SOAK_SECONDS=$(SOAK_SECONDS) GOBBLER_SOAK_CLIENTS=$(SOAK_CLIENTS) $(BIN)/pytest -s tests/test_soak.py
+	GOBBLER_SOAK_BOTH=1 GOBBLER_SOAK_SECONDS=$(SOAK_SECONDS) GOBBLER_SOAK_CLIENTS=$(SOAK_CLIENTS) GOBBLER_SOAK_RATE=$(SOAK_RATE) $(BIN)/pytest -s tests/test_soak.py
 
 # Long differential run (issue 13) of the embedded service against GOBBLER_BINARY (required).
 FUZZ_EXAMPLES ?= 200

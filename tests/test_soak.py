@@ -8,14 +8,21 @@ surviving version is validated by the service and every file's MD5 is recomputed
 and against what was uploaded; staging must be empty and no cache may hold a temp file.
 
 ``GOBBLER_SOAK_SECONDS`` (default 10) and ``GOBBLER_SOAK_CLIENTS`` (default 6) size the run; ``make soak``
-runs the long form (30 s, 32 clients). The figures are printed (``-s`` shows them).
+runs the long form (30 s, 32 clients); ``GOBBLER_SOAK_RATE`` paces each client to that many operations a
+second (``SOAK_RATE`` in make). The figures are printed (``-s`` shows them): the operations done and
+each operation's latency (p50 and p99). With ``GOBBLER_BINARY`` and ``GOBBLER_SOAK_BOTH=1`` (as ``make soak``
+sets it) the same soak runs against the embedded service too, and the latencies are printed side by side.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
+import math
 import os
 import random
+import subprocess
+import sys
 import threading
 import time
 import traceback
@@ -34,7 +41,17 @@ from .server.harness import me
 
 SECONDS = float(os.environ.get("GOBBLER_SOAK_SECONDS", "10"))
 CLIENTS = int(os.environ.get("GOBBLER_SOAK_CLIENTS", "6"))
+# Operations each client starts per second (0: one after the other). A fixed rate offers two services the
+# same load, where back-to-back operations give the faster one more work and its reads more company.
+RATE = float(os.environ.get("GOBBLER_SOAK_RATE", "0"))
+# The binary alone by default when GOBBLER_BINARY is set; both, one after the other, when asked.
+BACKENDS = (
+    ["embedded", "binary"]
+    if GOBBLER_BINARY and os.environ.get("GOBBLER_SOAK_BOTH") == "1"
+    else ["binary" if GOBBLER_BINARY else "embedded"]
+)
 SHARED_ASSETS = 4
+REPOSITORY = Path(__file__).resolve().parent.parent
 # Contents every trusted upload draws from, so that later versions deduplicate into links.
 COMMON = [f"common content {k}\n".encode() * (k + 1) for k in range(6)]
 
@@ -49,6 +66,7 @@ class Ledger:
     stable: list[tuple[str, str, Tree]] = field(default_factory=list)  # (asset, version, files)
     expected: dict[tuple[str, str], Tree] = field(default_factory=dict)
     operations: Counter[str] = field(default_factory=Counter)
+    latencies: dict[str, list[float]] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
 
     def record(self, asset: str, version: str, tree: Tree, *, stable: bool) -> None:
@@ -61,14 +79,61 @@ class Ledger:
         with self.lock:
             del self.expected[(asset, version)]
 
-    def count(self, operation: str) -> None:
+    def count(self, operation: str, seconds: float) -> None:
         with self.lock:
             self.operations[operation] += 1
+            self.latencies.setdefault(operation, []).append(seconds)
 
 
-@pytest.fixture
-def soak_service() -> Iterator[GobblerService]:
-    with GobblerService(admin=[me()], binary=GOBBLER_BINARY) as running:
+# backend -> operation -> (p50, p99, count), for the side-by-side table.
+_SUMMARIES: dict[str, dict[str, tuple[float, float, int]]] = {}
+
+
+def _percentile(ordered: list[float], fraction: float) -> float:
+    """Nearest-rank percentile of a sorted list."""
+    return ordered[max(0, math.ceil(fraction * len(ordered)) - 1)]
+
+
+def _summary(latencies: dict[str, list[float]]) -> dict[str, tuple[float, float, int]]:
+    out = {}
+    for operation, times in sorted(latencies.items()):
+        ordered = sorted(times)
+        out[operation] = (_percentile(ordered, 0.5), _percentile(ordered, 0.99), len(ordered))
+    return out
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _side_by_side() -> Iterator[None]:
+    """After every backend has run, print their latencies next to each other."""
+    yield
+    if len(_SUMMARIES) < 2:
+        return
+    names = list(_SUMMARIES)
+    print("\nsoak latency (ms), p50 / p99:")
+    print(
+        "| operation | "
+        + " | ".join(names)
+        + " | "
+        + " | ".join(f"{n} / {names[-1]}" for n in names[:-1])
+        + " |"
+    )
+    print("|---" * (2 * len(names)) + "|")
+    for operation in sorted({op for summary in _SUMMARIES.values() for op in summary}):
+        cells, ratios = [], []
+        last = _SUMMARIES[names[-1]].get(operation)
+        for name in names:
+            found = _SUMMARIES[name].get(operation)
+            cells.append(f"{found[0] * 1000:.1f} / {found[1] * 1000:.1f}" if found else "-")
+            if name != names[-1]:
+                ratio = f"{found[0] / last[0]:.1f}x / {found[1] / last[1]:.1f}x" if found and last else "-"
+                ratios.append(ratio)
+        print(f"| {operation} | " + " | ".join(cells) + " | " + " | ".join(ratios) + " |")
+
+
+@pytest.fixture(params=BACKENDS)
+def soak_service(request: pytest.FixtureRequest) -> Iterator[GobblerService]:
+    binary = GOBBLER_BINARY if request.param == "binary" else None
+    with GobblerService(admin=[me()], binary=binary) as running:
         yield running
 
 
@@ -107,63 +172,81 @@ class Worker:
         return version
 
     def step(self) -> None:
+        started = time.perf_counter()
+        operation = self._operation()
+        if operation:
+            self.ledger.count(operation, time.perf_counter() - started)
+
+    def _operation(self) -> str | None:
+        """Do one random operation; return its name (``None`` when there was nothing to do)."""
         choice = self.random.random()
         if choice < 0.25:
             tree = self._tree(shared=True)
             asset = f"shared{self.random.randrange(SHARED_ASSETS)}"
             version = self._upload(asset, tree, probation=False)
             self.ledger.record(asset, version, tree, stable=True)
-            self.ledger.count("upload")
-        elif choice < 0.35:
+            return "upload"
+        if choice < 0.35:
             tree = self._tree(shared=True)
             asset = f"shared{self.random.randrange(SHARED_ASSETS)}"
             version = self._upload(asset, tree, probation=True)
             self.ledger.record(asset, version, tree, stable=False)
             self.probational.append((asset, version, tree))
-            self.ledger.count("upload (probation)")
-        elif choice < 0.45:
+            return "upload (probation)"
+        if choice < 0.45:
             tree = self._tree(shared=False)
             asset = f"own{self.number}"
             version = self._upload(asset, tree, probation=False)
             self.ledger.record(asset, version, tree, stable=False)
             self.temporary.append((asset, version))
-            self.ledger.count("upload (to delete)")
-        elif choice < 0.5 and self.probational:
+            return "upload (to delete)"
+        if choice < 0.5 and self.probational:
             asset, version, tree = self.probational.pop(0)
             handle = self.project.asset(asset).version(version)
             if self.random.random() < 0.5:
                 handle.approve()
                 self.ledger.record(asset, version, tree, stable=True)
-                self.ledger.count("approve")
-            else:
-                self.ledger.forget(asset, version)
-                handle.reject()
-                self.ledger.count("reject")
-        elif choice < 0.55 and self.temporary:
+                return "approve"
+            self.ledger.forget(asset, version)
+            handle.reject()
+            return "reject"
+        if choice < 0.55 and self.temporary:
             asset, version = self.temporary.pop(0)
             self.ledger.forget(asset, version)
             self.project.asset(asset).version(version).remove()
-            self.ledger.count("delete")
-        elif choice < 0.85:
+            return "delete"
+        if choice < 0.85:
             with self.ledger.lock:
                 picked = self.random.choice(self.ledger.stable) if self.ledger.stable else None
             if picked is None:
-                return
+                return None
             asset, version, tree = picked
+            handle = self.project.asset(asset).version(version)
+            if choice >= 0.78:
+                # Every file again over HTTP: what the service's reads cost under load.
+                directory = handle.fetch_directory(force_remote=True, overwrite=True)
+                for rel, data in tree.items():
+                    if (directory / rel).read_bytes() != data:
+                        raise AssertionError(f"{asset}/{version}/{rel} fetched wrong content")
+                return "fetch_directory (remote)"
             rel = self.random.choice(sorted(tree))
             remote = self.random.random() < 0.5
-            path = self.project.asset(asset).version(version).fetch(rel, force_remote=remote)
+            path = handle.fetch(rel, force_remote=remote)
             if path.read_bytes() != tree[rel]:
                 raise AssertionError(f"{asset}/{version}/{rel} fetched wrong content")
-            self.ledger.count("fetch (remote)" if remote else "fetch (local)")
-        else:
-            assets = self.project.assets(force_remote=self.random.random() < 0.5)
-            if assets:
-                self.random.choice(assets).versions()
-            self.ledger.count("listing")
+            return "fetch (remote)" if remote else "fetch (local)"
+        remote = self.random.random() < 0.5
+        assets = self.project.assets(force_remote=remote)
+        if assets:
+            self.random.choice(assets).versions()
+        return "listing (remote)" if remote else "listing (local)"
 
     def run(self, deadline: float) -> None:
+        due = time.monotonic() + self.random.random() / RATE if RATE else 0.0
         while time.monotonic() < deadline:
+            if RATE:
+                time.sleep(max(0.0, due - time.monotonic()))
+                due += 1 / RATE
             try:
                 self.step()
             except Exception:
@@ -191,6 +274,20 @@ def test_soak(soak_service: GobblerService, tmp_path: Path) -> None:
     for n, client in enumerate(clients):
         (tmp_path / f"sources-{n}").mkdir()
         workers.append(Worker(n, client, project.name, ledger, tmp_path / f"sources-{n}"))
+    # Reads timed by a process of their own (tests/benchmarks/probe.py): the service's latency alone.
+    probe = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tests.benchmarks.probe",
+            soak_service.url,
+            f"{project.name}/..permissions",
+            f"{project.name}/",
+            str(SECONDS),
+        ],
+        cwd=REPOSITORY,
+        stdout=subprocess.PIPE,
+    )
     deadline = time.monotonic() + SECONDS
     threads = [threading.Thread(target=w.run, args=(deadline,), name=f"soak-{w.number}") for w in workers]
     for thread in threads:
@@ -198,6 +295,10 @@ def test_soak(soak_service: GobblerService, tmp_path: Path) -> None:
     for thread in threads:
         thread.join(SECONDS + 300)
     assert not any(thread.is_alive() for thread in threads), "a client is stuck"
+    probed, _ = probe.communicate(timeout=300)
+    assert probe.returncode == 0
+    for operation, times in json.loads(probed).items():
+        ledger.latencies[f"probe: {operation} (separate process)"] = times
     assert ledger.errors == [], "\n".join(ledger.errors[:5])
 
     # The audit: exactly the expected versions exist, each validates, every MD5 matches.
@@ -233,6 +334,14 @@ def test_soak(soak_service: GobblerService, tmp_path: Path) -> None:
         client.close()
 
     operations = sum(ledger.operations.values())
+    summary = _summary(ledger.latencies)
+    _SUMMARIES[soak_service.backend] = summary
+    print(
+        f"\nsoak latency against the {soak_service.backend} service (ms), p50 / p99: "
+        + "; ".join(
+            f"{op} {p50 * 1000:.1f} / {p99 * 1000:.1f} (n={n})" for op, (p50, p99, n) in summary.items()
+        )
+    )
     print(
         f"\nsoak: {CLIENTS} clients, {SECONDS:g} s, {operations} operations "
         f"({', '.join(f'{k}: {v}' for k, v in sorted(ledger.operations.items()))}); "

@@ -203,7 +203,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(str(exc), file=sys.stderr)
         return 1
     try:
-        server = EmbeddedServer(config)
+        # Reads are served by processes of their own (one per CPU, at most 4) beside the one running actions.
+        server = EmbeddedServer(config, read_processes=min(os.cpu_count() or 1, 4))
     except (OSError, OverflowError) as exc:
         # OverflowError: a port outside 0-65535, which Go reports as a failure to listen.
         print(f"failed to start the service; {exc}", file=sys.stderr)

@@ -44,6 +44,9 @@ class EmbeddedServer:
 
     Args:
         config: Service configuration; ``port=0`` picks a free port.
+        read_processes: Extra processes serving every request but ``POST``, so that reads do not wait for
+            the interpreter lock of the process running the actions (``python -m gobbler_sdk.server`` starts
+            one per CPU, at most 4; in-process use starts none by default).
 
     Raises:
         OSError: When the registry's ``..logs`` cannot be created, staging cannot be listed, or the
@@ -51,7 +54,7 @@ class EmbeddedServer:
         OverflowError: When the port is outside 0-65535.
     """
 
-    def __init__(self, config: ServerConfig) -> None:
+    def __init__(self, config: ServerConfig, *, read_processes: int = 0) -> None:
         logs = os.path.join(config.registry, LOGS)
         try:
             os.stat(logs)
@@ -64,6 +67,7 @@ class EmbeddedServer:
         try:
             self.service.replay.prefill(existing)
             self.httpd = GobblerHTTPServer((config.host, config.port), self.service)
+            self.httpd.start_readers(read_processes)
         except BaseException:
             self.service.close()
             raise

@@ -26,6 +26,7 @@ from .content_types import SNIFF_LENGTH, sniff, type_by_extension
 __all__ = ["Reply", "go_escape_path", "html_escape", "serve"]
 
 INDEX_PAGE = "/index.html"
+_OPEN_FLAGS = os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK
 
 # Files up to this size are read whole and sent with their headers in one write: for a small file the
 # dup + sendfile route cost more system calls (each one a release and re-acquisition of the GIL) than
@@ -260,12 +261,16 @@ def serve(
     name = paths.clean(url_path)
     full = registry + name if name != "/" else registry
     try:
-        fd = os.open(full, os.O_RDONLY | os.O_CLOEXEC)
+        # Non-blocking: opening a FIFO (say, a whitelisted link's target swapped for one) must not stall
+        # the thread serving reads; regular files and directories ignore the flag.
+        fd = os.open(full, _OPEN_FLAGS)
     except (OSError, ValueError) as exc:
         return _open_error(full, exc, cors)
     keep_open = False
     try:
         info = os.fstat(fd)
+        if stat.S_ISFIFO(info.st_mode) or stat.S_ISSOCK(info.st_mode):
+            return _error(403, "403 Forbidden", cors)
         is_dir = stat.S_ISDIR(info.st_mode)
         if is_dir and not url_path.endswith("/"):
             return _local_redirect(_go_base(url_path) + "/", raw_query, cors)
@@ -276,12 +281,14 @@ def serve(
         if is_dir:
             index = full.rstrip("/") + INDEX_PAGE
             try:
-                index_fd = os.open(index, os.O_RDONLY | os.O_CLOEXEC)
+                index_fd = os.open(index, _OPEN_FLAGS)
             except (OSError, ValueError):
                 return _directory(full, info, method, request_headers, cors)
             os.close(fd)
             fd = index_fd
             info = os.fstat(fd)
+            if stat.S_ISFIFO(info.st_mode) or stat.S_ISSOCK(info.st_mode):
+                return _error(403, "403 Forbidden", cors)
             served_name = "index.html"
             if stat.S_ISDIR(info.st_mode):
                 # Go lists whatever it opened last, here a directory called index.html.
