@@ -399,7 +399,7 @@ class Scale(Workload):
             )
         if name == "scan":
             if floor:
-                return lambda: range(walk_lstat(level.cache)), every_file
+                return lambda: range(walk_lstat(level.cache / "REGISTRY")), every_file
             scanner = client(primary, level.cache)
             return lambda: range(scanner.cache.scan().total_files), every_file
         if name == "manifest":

@@ -160,7 +160,7 @@ def test_a_flood_beyond_the_file_limit_closes_the_longest_idle(many_descriptors:
         assert service.process is not None
         time.sleep(0.5)
         _assert_answers_and_idles(service.process.pid, service.port)
-        sockets[0].settimeout(5)
+        sockets[0].settimeout(20)  # generous: a loaded machine (CI beside other jobs) is slow to get there
         assert sockets[0].recv(1) == b""  # the first one was closed to make room
         assert _threads(service.process.pid) < 100
 
