@@ -376,3 +376,6 @@ from . import transfer  # noqa: E402,F401  isort: skip
 from . import writes  # noqa: E402,F401  isort: skip
 from . import cache as _cache_commands  # noqa: E402,F401  isort: skip
 from . import serve  # noqa: E402,F401  isort: skip
+from .web import browse as _web_browse  # noqa: E402  isort: skip
+
+command("browse")(_web_browse)
