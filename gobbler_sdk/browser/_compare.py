@@ -28,6 +28,7 @@ class Change:
         new_path: The path in the second version (``None`` when removed).
         old_size: Its size in the first version.
         new_size: Its size in the second version.
+        directory: Whether the path is an empty directory (in the version that has it).
     """
 
     kind: Literal["added", "removed", "changed", "renamed"]
@@ -35,6 +36,7 @@ class Change:
     new_path: str | None
     old_size: int | None = None
     new_size: int | None = None
+    directory: bool = False
 
 
 @dataclass
@@ -72,8 +74,10 @@ def compare_manifests(old: Manifest, new: Manifest) -> Comparison:
     for path in before:
         if path in after:
             if _content(before[path]) != _content(after[path]):
+                # A file that became an empty directory (or back) is a change too; it links to neither.
+                directory = before[path]["md5sum"] == "" or after[path]["md5sum"] == ""
                 result.changes.append(
-                    Change("changed", path, path, before[path]["size"], after[path]["size"])
+                    Change("changed", path, path, before[path]["size"], after[path]["size"], directory)
                 )
             else:
                 result.unchanged += 1
@@ -92,10 +96,14 @@ def compare_manifests(old: Manifest, new: Manifest) -> Comparison:
             result.changes.append(Change("renamed", source, target, size, size))
             renamed.update((source, target))
     result.changes += [
-        Change("removed", path, None, before[path]["size"], None) for path in removed if path not in renamed
+        Change("removed", path, None, before[path]["size"], None, before[path]["md5sum"] == "")
+        for path in removed
+        if path not in renamed
     ]
     result.changes += [
-        Change("added", None, path, None, after[path]["size"]) for path in added if path not in renamed
+        Change("added", None, path, None, after[path]["size"], after[path]["md5sum"] == "")
+        for path in added
+        if path not in renamed
     ]
     result.changes.sort(key=lambda change: change.new_path or change.old_path or "")
     return result
