@@ -37,7 +37,7 @@ from ..client.conftest import new_project, service
 from ..client.support import Link, make_tree, me, unique
 from ..conftest import GOBBLER_BINARY
 
-__all__ = ["BIG_FILES", "CHROMIUM", "HOSTILE", "Big", "Tab", "World", "service"]
+__all__ = ["BIG_FILES", "CHROMIUM", "HOSTILE", "LONG", "Big", "Tab", "World", "service"]
 
 CHROMIUM = os.environ.get("GOBBLER_CHROMIUM", "/usr/bin/chromium")
 _ARGS = [
@@ -62,6 +62,7 @@ HOSTILE = {
 
 COUNTS = "gene,count,note\n" + "".join(f"G{i:03},{i * 7},row {i}\n" for i in range(1, 81))
 BIG_FILES = 20_000
+LONG = b"".join(b"line %07d of a long text file\n" % i for i in range(90_000))  # 2.7 MB
 
 
 def png(width: int, height: int) -> bytes:
@@ -125,6 +126,11 @@ def _v1_tree() -> dict[str, Any]:
         "page.html": "<html><body><script>window.__pwned = 1</script>page</body></html>\n",
         "figure.svg": '<svg xmlns="http://www.w3.org/2000/svg" onload="window.__pwned=1"></svg>\n',
         "alias.csv": Link("counts.csv"),
+        "long.txt": LONG,
+        "long.txt.gz": gzip.compress(LONG, compresslevel=1),
+        "big.parquet": parquet_bytes(200_000),
+        "broken.parquet": b"PAR1" + b"\x00 not parquet at all " * 10 + b"PAR1",
+        "blob.bin": b"\x00\x01\x02" + bytes(range(256)) * 64,
         "empty": None,
     }
 
