@@ -252,7 +252,8 @@ def _parquet(reader: RangeReader) -> Preview:
     except ImportError:
         return Preview("none", "Parquet previews need pyarrow (pip install pyarrow)")
     try:
-        parquet = pq.ParquetFile(_RangedFile(reader))
+        # No pre-buffering: it would coalesce the column chunks of every row group into one large read.
+        parquet = pq.ParquetFile(_RangedFile(reader), pre_buffer=False)
     except PreviewLimitError:
         raise  # reported by preview() like every bound
     except Exception as exc:  # pyarrow raises its own error types for files that are not Parquet
@@ -262,7 +263,13 @@ def _parquet(reader: RangeReader) -> Preview:
     whole = f"{metadata.num_rows} rows, {metadata.num_row_groups} row group(s), {_size(reader.size)}"
     names = [name for name, _ in schema[: LIMITS.table_columns]]
     try:
-        batch = next(parquet.iter_batches(batch_size=LIMITS.table_rows, columns=names), None)
+        # The first row group only: its column chunks are all the first rows need.
+        batches = (
+            parquet.iter_batches(batch_size=LIMITS.table_rows, row_groups=[0], columns=names)
+            if metadata.num_row_groups
+            else iter(())
+        )
+        batch = next(batches, None)
     except PreviewLimitError as exc:
         return Preview(
             "parquet", f"schema only ({exc}); {whole}", schema=schema, read_bytes=reader.read_bytes
