@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import signal
 import socket
+import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -49,7 +51,7 @@ def serve(
     announce: Callable[[str], None] | None = None,
     log_level: str = "warning",
 ) -> None:
-    """Serve the browser over ``client``'s registry until interrupted (Ctrl-C or SIGTERM).
+    """Serve the browser over ``client``'s registry until interrupted (Ctrl-C or SIGTERM), then return.
 
     Args:
         client: The client whose registry is shown.
@@ -73,7 +75,23 @@ def serve(
     server = uvicorn.Server(config)
     if announce is not None:
         announce(url_of(sock))
+    # uvicorn shuts down gracefully on SIGINT or SIGTERM and then raises the signal again; both are the
+    # normal way to stop a server, so they end this function instead of the process.
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _stopped) if main else None
     try:
         server.run(sockets=[sock])
+    except (KeyboardInterrupt, _Stopped):
+        pass
     finally:
+        if main:
+            signal.signal(signal.SIGTERM, previous)
         sock.close()
+
+
+class _Stopped(Exception):
+    """SIGTERM arrived."""
+
+
+def _stopped(signum: int, frame: object) -> None:
+    raise _Stopped
