@@ -245,6 +245,7 @@ class _Pages:
             stored_size=manifest.total_size,
             rows=shown,
             matched=len(paths),
+            entries=len(manifest),
             query=query,
             sort=sort,
             descending=descending,

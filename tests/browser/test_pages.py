@@ -210,7 +210,7 @@ def test_version_of_20000_files(tab: Tab, big: Big) -> None:
     # Typing in the filter submits it after a pause; the server filters all 20,000 paths.
     tab.open(path, base=big.url)
     page.get_by_label("Filter file paths").press_sequentially("part0199", delay=20)
-    expect(page.locator("#matched")).to_have_text(f"100 of {BIG_FILES} files match")
+    expect(page.locator("#matched")).to_have_text(f"100 of {BIG_FILES} paths match")
     expect(page.locator("#files tbody tr")).to_have_count(100)
     expect(page.locator("#files tbody tr").first.locator("td").first).to_have_text("batch000/part0199.txt")
     tab.shoot("filter")
