@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
-    from .. import Manifest
+    from .. import ManifestEntry
 
 __all__ = ["Change", "Comparison", "compare_manifests"]
 
@@ -56,18 +56,18 @@ class Comparison:
         return sum(1 for change in self.changes if change.kind == kind)
 
 
-def _content(data: Mapping[str, object]) -> tuple[object, object]:
-    return data["md5sum"], data["size"]
+def _content(entry: ManifestEntry) -> tuple[str, int]:
+    return entry.md5sum, entry.size
 
 
-def compare_manifests(old: Manifest, new: Manifest) -> Comparison:
-    """Compare the manifests of two versions.
+def compare_manifests(old: Mapping[str, ManifestEntry], new: Mapping[str, ManifestEntry]) -> Comparison:
+    """Compare the manifests of two versions (path → entry, as ``dict(manifest.items())`` gives).
 
     A path in both with another MD5 or size is changed. A removed path and an added path with the same
     content are a rename when that content identifies exactly one removed and one added path (so a file
     copied twice is reported as added, not guessed at). Empty-directory entries take part like files.
     """
-    before, after = old.root, new.root
+    before, after = old, new
     result = Comparison()
     removed = [path for path in before if path not in after]
     added = [path for path in after if path not in before]
@@ -75,14 +75,14 @@ def compare_manifests(old: Manifest, new: Manifest) -> Comparison:
         if path in after:
             if _content(before[path]) != _content(after[path]):
                 # A file that became an empty directory (or back) is a change too; it links to neither.
-                directory = before[path]["md5sum"] == "" or after[path]["md5sum"] == ""
+                directory = before[path].is_directory or after[path].is_directory
                 result.changes.append(
-                    Change("changed", path, path, before[path]["size"], after[path]["size"], directory)
+                    Change("changed", path, path, before[path].size, after[path].size, directory)
                 )
             else:
                 result.unchanged += 1
-    gone: defaultdict[tuple[object, object], list[str]] = defaultdict(list)
-    came: defaultdict[tuple[object, object], list[str]] = defaultdict(list)
+    gone: defaultdict[tuple[str, int], list[str]] = defaultdict(list)
+    came: defaultdict[tuple[str, int], list[str]] = defaultdict(list)
     for path in removed:
         gone[_content(before[path])].append(path)
     for path in added:
@@ -92,16 +92,16 @@ def compare_manifests(old: Manifest, new: Manifest) -> Comparison:
         targets = came.get(content, [])
         if len(paths) == 1 and len(targets) == 1 and content[0] != "":
             source, target = paths[0], targets[0]
-            size = before[source]["size"]
+            size = before[source].size
             result.changes.append(Change("renamed", source, target, size, size))
             renamed.update((source, target))
     result.changes += [
-        Change("removed", path, None, before[path]["size"], None, before[path]["md5sum"] == "")
+        Change("removed", path, None, before[path].size, None, before[path].is_directory)
         for path in removed
         if path not in renamed
     ]
     result.changes += [
-        Change("added", None, path, None, after[path]["size"], after[path]["md5sum"] == "")
+        Change("added", None, path, None, after[path].size, after[path].is_directory)
         for path in added
         if path not in renamed
     ]

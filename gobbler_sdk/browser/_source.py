@@ -20,14 +20,15 @@ from typing import TYPE_CHECKING, TypeVar
 from ..errors import NotFoundError, ServiceError
 
 if TYPE_CHECKING:
-    from .. import GobblerClient, Manifest, ManifestEntry, Permissions, Summary, Version
+    from .. import GobblerClient, ManifestEntry, Permissions, Summary, Version
 
 __all__ = ["AssetVersion", "ProjectFacts", "RangeReader", "RegistrySource"]
 
 _T = TypeVar("_T")
 
 # Manifests of versions never change once written (a version is only ever approved or removed), so the
-# few most recently viewed stay parsed for a while: paging through a 20,000-file table re-reads none.
+# entries of the few most recently viewed stay in memory for a while: paging through a 20,000-file table
+# re-reads nothing. (A version removed and uploaded again under the same name shows within a minute.)
 _MANIFESTS_KEPT = 6
 _MANIFEST_SECONDS = 60.0
 
@@ -126,7 +127,7 @@ class RegistrySource:
     def __init__(self, client: GobblerClient, *, workers: int = 8) -> None:
         self._client = client
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="gobbler-browse")
-        self._manifests: OrderedDict[str, tuple[float, Manifest]] = OrderedDict()
+        self._manifests: OrderedDict[str, tuple[float, dict[str, ManifestEntry]]] = OrderedDict()
         self._lock = threading.Lock()
 
     @property
@@ -200,10 +201,10 @@ class RegistrySource:
     async def _row(self, project: str, asset: str, name: str, latest: str | None) -> AssetVersion:
         try:
             summary = await self.summary(project, asset, name)
-            manifest = await self.manifest(project, asset, name)
+            entries = await self.entries(project, asset, name)
         except (NotFoundError, ServiceError) as exc:
             return AssetVersion(name, name == latest, None, None, None, None, None, problem=str(exc))
-        files = [data for data in manifest.root.values() if data["md5sum"] != ""]
+        files = [entry for entry in entries.values() if not entry.is_directory]
         return AssetVersion(
             name=name,
             latest=name == latest,
@@ -211,15 +212,15 @@ class RegistrySource:
             uploader=summary.upload_user_id,
             finished=summary.upload_finish,
             files=len(files),
-            size=sum(data["size"] for data in files),
+            size=sum(entry.size for entry in files),
         )
 
     async def summary(self, project: str, asset: str, version: str) -> Summary:
         """The version's summary."""
         return await self.run(lambda: self._version(project, asset, version).summary())
 
-    async def manifest(self, project: str, asset: str, version: str) -> Manifest:
-        """The version's manifest (kept parsed for a minute)."""
+    async def entries(self, project: str, asset: str, version: str) -> dict[str, ManifestEntry]:
+        """The version's manifest as path → entry, in the manifest's order (kept for a minute)."""
         key = f"{project}/{asset}/{version}"
         now = time.monotonic()
         with self._lock:
@@ -227,12 +228,12 @@ class RegistrySource:
             if kept is not None and now - kept[0] < _MANIFEST_SECONDS:
                 self._manifests.move_to_end(key)
                 return kept[1]
-        manifest = await self.run(lambda: self._version(project, asset, version).manifest())
+        entries = await self.run(lambda: dict(self._version(project, asset, version).manifest().items()))
         with self._lock:
-            self._manifests[key] = (now, manifest)
+            self._manifests[key] = (now, entries)
             while len(self._manifests) > _MANIFESTS_KEPT:
                 self._manifests.popitem(last=False)
-        return manifest
+        return entries
 
     # -------------------------------------------------------------------------------- bytes
 

@@ -42,7 +42,7 @@ from ._preview import LIMITS, image_type, preview
 from ._source import RegistrySource
 
 if TYPE_CHECKING:
-    from .. import GobblerClient, Manifest, ManifestEntry
+    from .. import GobblerClient, ManifestEntry
 
 __all__ = ["PAGE_SIZE", "create_app"]
 
@@ -203,24 +203,23 @@ class _Pages:
     async def version(self, request: Request) -> Response:
         project, asset, version = _names(request, "project", "asset", "version")
         started = time.perf_counter()
-        summary, manifest, names = await asyncio.gather(
+        summary, entries, names, latest = await asyncio.gather(
             self.source.summary(project, asset, version),
-            self.source.manifest(project, asset, version),
+            self.source.entries(project, asset, version),
             self.source.version_names(project, asset),
+            self.source.latest(project, asset),
         )
-        latest = await self.source.latest(project, asset)
         query = request.query_params.get("q", "")
         sort = request.query_params.get("sort", "path")
         if sort not in _SORTS:
             raise HTTPException(400, f"sort must be one of {', '.join(_SORTS)}")
         descending = request.query_params.get("desc", "") == "1"
         page = _page_number(request)
-        paths = _matching(manifest, query)
-        paths = _sorted(manifest, paths, sort, descending)
+        paths = _sorted(entries, _matching(entries, query), sort, descending)
         pages = max(1, -(-len(paths) // PAGE_SIZE))
         page = min(page, pages)
-        shown = [_row(manifest, path) for path in paths[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]]
-        files = [data for data in manifest.root.values() if data["md5sum"] != ""]
+        shown = [_row(path, entries[path]) for path in paths[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]]
+        files = [entry for entry in entries.values() if not entry.is_directory]
         base = _link("/p/", project, asset, version)
 
         def page_url(**changes: Any) -> str:
@@ -240,12 +239,12 @@ class _Pages:
             latest=latest == version,
             others=[name for name in names if name != version],
             file_count=len(files),
-            link_count=sum(1 for data in files if "link" in data),
-            total_size=sum(data["size"] for data in files),
-            stored_size=manifest.total_size,
+            link_count=sum(1 for entry in files if entry.link is not None),
+            total_size=sum(entry.size for entry in files),
+            stored_size=sum(entry.size for entry in files if entry.link is None),
             rows=shown,
             matched=len(paths),
-            entries=len(manifest),
+            entries=len(entries),
             query=query,
             sort=sort,
             descending=descending,
@@ -263,8 +262,8 @@ class _Pages:
     async def file(self, request: Request) -> Response:
         project, asset, version = _names(request, "project", "asset", "version")
         path = _checked_path(request.path_params["path"])
-        manifest = await self.source.manifest(project, asset, version)
-        entry = _entry(manifest, path, f"{project}/{asset}/{version}")
+        entries = await self.source.entries(project, asset, version)
+        entry = _entry(entries, path, f"{project}/{asset}/{version}")
         registry_path = f"{project}/{asset}/{version}/{path}"
         reader = self.source.range_reader(
             registry_path, entry, budget=LIMITS.parquet_bytes, seconds=LIMITS.seconds
@@ -299,8 +298,8 @@ class _Pages:
     async def raw(self, request: Request) -> Response:
         project, asset, version = _names(request, "project", "asset", "version")
         path = _checked_path(request.path_params["path"])
-        manifest = await self.source.manifest(project, asset, version)
-        entry = _entry(manifest, path, f"{project}/{asset}/{version}")
+        entries = await self.source.entries(project, asset, version)
+        entry = _entry(entries, path, f"{project}/{asset}/{version}")
         registry_path = f"{project}/{asset}/{version}/{path}"
         name = path.rpartition("/")[2]
         shown_inline = request.query_params.get("inline") == "1" and image_type(name) is not None
@@ -340,7 +339,7 @@ class _Pages:
         old = _checked_name("version", request.query_params.get("old", ""))
         new = _checked_name("version", request.query_params.get("new", ""))
         before, after = await asyncio.gather(
-            self.source.manifest(project, asset, old), self.source.manifest(project, asset, new)
+            self.source.entries(project, asset, old), self.source.entries(project, asset, new)
         )
         comparison = compare_manifests(before, after)
         return self.render(
@@ -409,24 +408,22 @@ class _Pages:
             return []
 
 
-def _matching(manifest: Manifest, query: str) -> list[str]:
+def _matching(entries: dict[str, ManifestEntry], query: str) -> list[str]:
     if not query:
-        return list(manifest.root)
+        return list(entries)
     needle = query.casefold()
-    return [path for path in manifest.root if needle in path.casefold()]
+    return [path for path in entries if needle in path.casefold()]
 
 
-def _sorted(manifest: Manifest, paths: list[str], sort: str, descending: bool) -> list[str]:
-    root = manifest.root
+def _sorted(entries: dict[str, ManifestEntry], paths: list[str], sort: str, descending: bool) -> list[str]:
     if sort == "size":
-        return sorted(paths, key=lambda p: (root[p]["size"], p), reverse=descending)
+        return sorted(paths, key=lambda p: (entries[p].size, p), reverse=descending)
     if sort == "md5":
-        return sorted(paths, key=lambda p: (root[p]["md5sum"], p), reverse=descending)
+        return sorted(paths, key=lambda p: (entries[p].md5sum, p), reverse=descending)
     return sorted(paths, reverse=descending)
 
 
-def _row(manifest: Manifest, path: str) -> _FileRow:
-    entry = manifest[path]
+def _row(path: str, entry: ManifestEntry) -> _FileRow:
     target = entry.link
     return _FileRow(
         path=path,
@@ -442,8 +439,8 @@ def _row(manifest: Manifest, path: str) -> _FileRow:
     )
 
 
-def _entry(manifest: Manifest, path: str, version: str) -> ManifestEntry:
-    entry = manifest.get(path)
+def _entry(entries: dict[str, ManifestEntry], path: str, version: str) -> ManifestEntry:
+    entry = entries.get(path)
     if entry is None or entry.is_directory:
         raise NotFoundError(f"no file {path!r} in {version}")
     return entry

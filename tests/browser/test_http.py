@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from gobbler_sdk import GobblerClient, Manifest
+from gobbler_sdk import GobblerClient, Manifest, ManifestEntry
 from gobbler_sdk.browser._compare import compare_manifests
 from gobbler_sdk.browser._preview import LIMITS, preview
 from gobbler_sdk.browser._source import RegistrySource
@@ -136,8 +136,8 @@ def _preview_of(source: RegistrySource, world: World, path: str) -> tuple[object
     import asyncio
 
     async def run() -> tuple[object, int, int]:
-        manifest = await source.manifest(world.project, "tables", "v1")
-        entry = manifest[path]
+        entries = await source.entries(world.project, "tables", "v1")
+        entry = entries[path]
         reader = source.range_reader(
             f"{world.tables}/v1/{path}", entry, budget=LIMITS.parquet_bytes, seconds=LIMITS.seconds
         )
@@ -176,9 +176,9 @@ def test_a_broken_parquet_file_says_so(source: RegistrySource, world: World) -> 
 
 
 def test_compare_pairs_renames_one_to_one() -> None:
-    def manifest(**files: str) -> Manifest:
+    def manifest(**files: str) -> dict[str, ManifestEntry]:
         body = ",".join(f'"{path}": {{"size": {len(md5)}, "md5sum": "{md5}"}}' for path, md5 in files.items())
-        return Manifest.from_json("{" + body.replace("__", "/") + "}")
+        return dict(Manifest.from_json("{" + body.replace("__", "/") + "}").items())
 
     old = manifest(a="aa", b="bb", c="cc", d="dd", e="dd")
     new = manifest(a="aa", b="b2", x__c="cc", f="dd", g="dd", h="hh")
