@@ -20,9 +20,9 @@ from typing import TYPE_CHECKING, TypeVar
 from ..errors import NotFoundError, ServiceError
 
 if TYPE_CHECKING:
-    from .. import GobblerClient, ManifestEntry, Permissions, Summary, Version
+    from .. import GobblerClient, Manifest, ManifestEntry, Permissions, Summary, Version
 
-__all__ = ["AssetVersion", "ProjectFacts", "RangeReader", "RegistrySource"]
+__all__ = ["AssetVersion", "ProjectFacts", "RangeReader", "RegistrySource", "VersionFiles"]
 
 _T = TypeVar("_T")
 
@@ -69,6 +69,49 @@ class ProjectFacts:
 
     permissions: Permissions | None
     usage: int | None
+
+
+class VersionFiles:
+    """A version's manifest with the figures its pages show, computed once and kept with it.
+
+    Entries (:class:`~gobbler_sdk.ManifestEntry` objects) are built only for the paths shown, unless a
+    page sorts by size or MD5 or compares versions (:meth:`entries`, built once): a 20,000-file version's
+    first page needs none but the hundred it shows.
+
+    Attributes:
+        paths: Every path, in the manifest's order (empty directories included).
+        file_count: Files, links included, empty directories not.
+        link_count: Files that are links.
+        stored_size: Bytes of the files that are not links.
+        total_size: Bytes of all files, links counted at their targets' size.
+    """
+
+    def __init__(self, manifest: Manifest) -> None:
+        self._manifest = manifest
+        self.paths = list(manifest)
+        linked = manifest.linked()
+        self.file_count = len(manifest.files())
+        self.link_count = len(linked)
+        self.stored_size = manifest.total_size
+        self.total_size = self.stored_size + sum(manifest[path].size for path in linked)
+        self._entries: dict[str, ManifestEntry] | None = None
+        self._lock = threading.Lock()
+
+    def get(self, path: str) -> ManifestEntry | None:
+        """The entry of ``path``, or ``None``."""
+        return self._manifest.get(path)
+
+    @property
+    def has_entries(self) -> bool:
+        """Whether :meth:`entries` is built already."""
+        return self._entries is not None
+
+    def entries(self) -> dict[str, ManifestEntry]:
+        """Every path with its entry (built on first call; call it from a worker thread)."""
+        with self._lock:
+            if self._entries is None:
+                self._entries = dict(self._manifest.items())
+            return self._entries
 
 
 class RangeReader:
@@ -127,7 +170,7 @@ class RegistrySource:
     def __init__(self, client: GobblerClient, *, workers: int = 8) -> None:
         self._client = client
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="gobbler-browse")
-        self._manifests: OrderedDict[str, tuple[float, dict[str, ManifestEntry]]] = OrderedDict()
+        self._manifests: OrderedDict[str, tuple[float, VersionFiles]] = OrderedDict()
         self._lock = threading.Lock()
 
     @property
@@ -147,6 +190,10 @@ class RegistrySource:
     async def run(self, function: Callable[[], _T]) -> _T:
         """Run ``function`` in a worker thread and return its result."""
         return await asyncio.get_running_loop().run_in_executor(self._pool, function)
+
+    def soon(self, function: Callable[[], object]) -> None:
+        """Run ``function`` in a worker thread without waiting for it (work a later page will want)."""
+        self._pool.submit(function)
 
     def _version(self, project: str, asset: str, version: str) -> Version:
         return self._client.project(project).asset(asset).version(version)
@@ -201,26 +248,25 @@ class RegistrySource:
     async def _row(self, project: str, asset: str, name: str, latest: str | None) -> AssetVersion:
         try:
             summary = await self.summary(project, asset, name)
-            entries = await self.entries(project, asset, name)
+            files = await self.files(project, asset, name)
         except (NotFoundError, ServiceError) as exc:
             return AssetVersion(name, name == latest, None, None, None, None, None, problem=str(exc))
-        files = [entry for entry in entries.values() if not entry.is_directory]
         return AssetVersion(
             name=name,
             latest=name == latest,
             probation=summary.on_probation,
             uploader=summary.upload_user_id,
             finished=summary.upload_finish,
-            files=len(files),
-            size=sum(entry.size for entry in files),
+            files=files.file_count,
+            size=files.total_size,
         )
 
     async def summary(self, project: str, asset: str, version: str) -> Summary:
         """The version's summary."""
         return await self.run(lambda: self._version(project, asset, version).summary())
 
-    async def entries(self, project: str, asset: str, version: str) -> dict[str, ManifestEntry]:
-        """The version's manifest as path → entry, in the manifest's order (kept for a minute)."""
+    async def files(self, project: str, asset: str, version: str) -> VersionFiles:
+        """The version's manifest and its figures (kept for a minute)."""
         key = f"{project}/{asset}/{version}"
         now = time.monotonic()
         with self._lock:
@@ -228,12 +274,12 @@ class RegistrySource:
             if kept is not None and now - kept[0] < _MANIFEST_SECONDS:
                 self._manifests.move_to_end(key)
                 return kept[1]
-        entries = await self.run(lambda: dict(self._version(project, asset, version).manifest().items()))
+        files = await self.run(lambda: VersionFiles(self._version(project, asset, version).manifest()))
         with self._lock:
-            self._manifests[key] = (now, entries)
+            self._manifests[key] = (now, files)
             while len(self._manifests) > _MANIFESTS_KEPT:
                 self._manifests.popitem(last=False)
-        return entries
+        return files
 
     # -------------------------------------------------------------------------------- bytes
 

@@ -203,9 +203,9 @@ class _Pages:
     async def version(self, request: Request) -> Response:
         project, asset, version = _names(request, "project", "asset", "version")
         started = time.perf_counter()
-        summary, entries, names, latest = await asyncio.gather(
+        summary, files, names, latest = await asyncio.gather(
             self.source.summary(project, asset, version),
-            self.source.entries(project, asset, version),
+            self.source.files(project, asset, version),
             self.source.version_names(project, asset),
             self.source.latest(project, asset),
         )
@@ -215,11 +215,17 @@ class _Pages:
             raise HTTPException(400, f"sort must be one of {', '.join(_SORTS)}")
         descending = request.query_params.get("desc", "") == "1"
         page = _page_number(request)
-        paths = _sorted(entries, _matching(entries, query), sort, descending)
+        paths = _matching(files.paths, query)
+        if sort == "path":
+            paths.sort(reverse=descending)
+            if not files.has_entries:
+                # Sorting by size or MD5 needs every entry; build them while the reader looks at this page.
+                self.source.soon(files.entries)
+        else:
+            paths = _sorted(await self.source.run(files.entries), paths, sort, descending)
         pages = max(1, -(-len(paths) // PAGE_SIZE))
         page = min(page, pages)
-        shown = [_row(path, entries[path]) for path in paths[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]]
-        files = [entry for entry in entries.values() if not entry.is_directory]
+        shown = [_row(path, files.get(path)) for path in paths[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]]
         base = _link("/p/", project, asset, version)
 
         def page_url(**changes: Any) -> str:
@@ -238,13 +244,10 @@ class _Pages:
             summary=summary,
             latest=latest == version,
             others=[name for name in names if name != version],
-            file_count=len(files),
-            link_count=sum(1 for entry in files if entry.link is not None),
-            total_size=sum(entry.size for entry in files),
-            stored_size=sum(entry.size for entry in files if entry.link is None),
+            files=files,
             rows=shown,
             matched=len(paths),
-            entries=len(entries),
+            entries=len(files.paths),
             query=query,
             sort=sort,
             descending=descending,
@@ -262,8 +265,8 @@ class _Pages:
     async def file(self, request: Request) -> Response:
         project, asset, version = _names(request, "project", "asset", "version")
         path = _checked_path(request.path_params["path"])
-        entries = await self.source.entries(project, asset, version)
-        entry = _entry(entries, path, f"{project}/{asset}/{version}")
+        files = await self.source.files(project, asset, version)
+        entry = _entry(files.get(path), path, f"{project}/{asset}/{version}")
         registry_path = f"{project}/{asset}/{version}/{path}"
         reader = self.source.range_reader(
             registry_path, entry, budget=LIMITS.parquet_bytes, seconds=LIMITS.seconds
@@ -298,8 +301,8 @@ class _Pages:
     async def raw(self, request: Request) -> Response:
         project, asset, version = _names(request, "project", "asset", "version")
         path = _checked_path(request.path_params["path"])
-        entries = await self.source.entries(project, asset, version)
-        entry = _entry(entries, path, f"{project}/{asset}/{version}")
+        files = await self.source.files(project, asset, version)
+        entry = _entry(files.get(path), path, f"{project}/{asset}/{version}")
         registry_path = f"{project}/{asset}/{version}/{path}"
         name = path.rpartition("/")[2]
         shown_inline = request.query_params.get("inline") == "1" and image_type(name) is not None
@@ -339,9 +342,9 @@ class _Pages:
         old = _checked_name("version", request.query_params.get("old", ""))
         new = _checked_name("version", request.query_params.get("new", ""))
         before, after = await asyncio.gather(
-            self.source.entries(project, asset, old), self.source.entries(project, asset, new)
+            self.source.files(project, asset, old), self.source.files(project, asset, new)
         )
-        comparison = compare_manifests(before, after)
+        comparison = await self.source.run(lambda: compare_manifests(before.entries(), after.entries()))
         return self.render(
             "compare.html",
             project=project,
@@ -408,11 +411,11 @@ class _Pages:
             return []
 
 
-def _matching(entries: dict[str, ManifestEntry], query: str) -> list[str]:
+def _matching(paths: list[str], query: str) -> list[str]:
     if not query:
-        return list(entries)
+        return list(paths)
     needle = query.casefold()
-    return [path for path in entries if needle in path.casefold()]
+    return [path for path in paths if needle in path.casefold()]
 
 
 def _sorted(entries: dict[str, ManifestEntry], paths: list[str], sort: str, descending: bool) -> list[str]:
@@ -423,7 +426,8 @@ def _sorted(entries: dict[str, ManifestEntry], paths: list[str], sort: str, desc
     return sorted(paths, reverse=descending)
 
 
-def _row(path: str, entry: ManifestEntry) -> _FileRow:
+def _row(path: str, entry: ManifestEntry | None) -> _FileRow:
+    assert entry is not None  # the path comes from the same manifest
     target = entry.link
     return _FileRow(
         path=path,
@@ -439,8 +443,7 @@ def _row(path: str, entry: ManifestEntry) -> _FileRow:
     )
 
 
-def _entry(entries: dict[str, ManifestEntry], path: str, version: str) -> ManifestEntry:
-    entry = entries.get(path)
+def _entry(entry: ManifestEntry | None, path: str, version: str) -> ManifestEntry:
     if entry is None or entry.is_directory:
         raise NotFoundError(f"no file {path!r} in {version}")
     return entry

@@ -136,8 +136,9 @@ def _preview_of(source: RegistrySource, world: World, path: str) -> tuple[object
     import asyncio
 
     async def run() -> tuple[object, int, int]:
-        entries = await source.entries(world.project, "tables", "v1")
-        entry = entries[path]
+        files = await source.files(world.project, "tables", "v1")
+        entry = files.get(path)
+        assert entry is not None
         reader = source.range_reader(
             f"{world.tables}/v1/{path}", entry, budget=LIMITS.parquet_bytes, seconds=LIMITS.seconds
         )
