@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import time
 import urllib.parse
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
@@ -321,7 +322,9 @@ class _Pages:
                 position += len(data)
                 yield data
 
-        ascii_name = name.encode("ascii", "replace").decode().replace('"', "_").replace("\\", "_")
+        # The plain filename is for old clients: printable ASCII only, so that no name can end the header
+        # (a newline is a valid file name character) or its quoted string; filename* carries the real name.
+        ascii_name = "".join(c if " " <= c <= "~" and c not in '"\\' else "_" for c in name)
         disposition = "inline" if shown_inline else "attachment"
         headers = {
             "content-disposition": (
@@ -503,6 +506,10 @@ def create_app(
         Route("/compare/{project}/{asset}", pages.compare, methods=["GET"]),
         Mount("/static", app=StaticFiles(directory=_HERE / "static"), name="static"),
     ]
+    for route in routes:
+        if isinstance(route, Route) and "{path:path}" in route.path:
+            # A file name may hold a newline, which the route's ".*" would not match without DOTALL.
+            route.path_regex = re.compile(route.path_regex.pattern, re.DOTALL)
     hosts = allowed_hosts if allowed_hosts is not None else ["127.0.0.1", "localhost", "[::1]", "::1"]
     return Starlette(
         routes=routes,

@@ -167,7 +167,10 @@ def world(service: GobblerService, tmp_path_factory: pytest.TempPathFactory) -> 
 
         hostile = client.project(f"{HOSTILE['project']}-{unique('p')}")
         service.request("create_project", {"project": hostile.name})
-        weird = make_tree(work / "weird", {HOSTILE["file"]: "a,b\n<script>alert(5)</script>,2\n"})
+        weird = make_tree(
+            work / "weird",
+            {HOSTILE["file"]: "a,b\n<script>alert(5)</script>,2\n", "two\nlines\r.txt": "split\n"},
+        )
         hostile.asset(HOSTILE["asset"]).upload(HOSTILE["version"], weird)
         yield World(project.name, hostile.name)
 

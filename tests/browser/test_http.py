@@ -79,6 +79,16 @@ def test_downloads_are_attachments_of_a_neutral_type(base: str, world: World) ->
     assert hostile.headers["content-disposition"] == (
         f"attachment; filename=\"<img src=x onerror=alert(4)>.csv\"; filename*=UTF-8''{_q(HOSTILE['file'])}"
     )
+    split_name = "two\nlines\r.txt"
+    split = httpx.get(
+        f"{base}raw/{_q(world.hostile_project)}/{_q(HOSTILE['asset'])}/{_q(HOSTILE['version'])}/"
+        f"{_q(split_name)}",
+        timeout=30,
+    )
+    assert split.status_code == 200 and split.content == b"split\n"
+    assert split.headers["content-disposition"] == (
+        "attachment; filename=\"two_lines_.txt\"; filename*=UTF-8''two%0Alines%0D.txt"
+    )
 
 
 def test_a_download_of_several_chunks_is_exact(base: str, world: World, service: GobblerService) -> None:
