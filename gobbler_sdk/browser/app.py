@@ -163,10 +163,9 @@ class _Pages:
         self.templates = Environment(
             loader=FileSystemLoader(_HERE / "templates"),
             autoescape=select_autoescape(default=True, default_for_string=True),
-            enable_async=False,
+            auto_reload=False,  # the templates ship with the package; no stat() per page
         )
         self.templates.globals.update(link=_link, size=human_size, when=_when)
-        self.templates.filters["size"] = human_size
 
     def render(self, name: str, status: int = 200, **context: Any) -> HTMLResponse:
         context.setdefault("location", self.source.location)

@@ -177,23 +177,35 @@ def test_hostile_names_render_as_text(tab: Tab, world: World) -> None:
 def test_version_of_20000_files(tab: Tab, big: Big) -> None:
     page = tab.page
     path = f"/p/{_q(big.project)}/files/v1"
-    # The first request reads and parses the manifest; it too must answer within a second.
-    started = time.perf_counter()
-    first = httpx.get(big.url + path.lstrip("/"), timeout=30)
-    cold = time.perf_counter() - started
-    assert first.status_code == 200
-    timings = []
-    for query in ("", "?sort=size&desc=1", "?page=200", "?q=part0199"):
+    variants = ("", "?sort=size&desc=1", "?page=200", "?q=part0199")
+
+    def answered(query: str) -> float:
+        started = time.perf_counter()
+        response = httpx.get(big.url + path.lstrip("/") + query, timeout=30)
+        assert response.status_code == 200
+        return time.perf_counter() - started
+
+    def shown(query: str) -> float:
         started = time.perf_counter()
         tab.open(path + query, base=big.url)
-        timings.append(time.perf_counter() - started)
         expect(page.locator("#files tbody tr")).to_have_count(100)
-    shown = ", ".join(f"{t * 1000:.0f} ms" for t in timings)
+        return time.perf_counter() - started
+
+    # The first request reads and parses the manifest; it too must answer within a second. The others
+    # are the best of three, as the machine running the tests is shared: the page must answer in under
+    # a second from the server, and be on screen in under a second in Chromium.
+    cold = answered("")
+    server = [min(answered(query) for _ in range(3)) for query in variants]
+    browser = [min(shown(query) for _ in range(3)) for query in variants]
+
+    def ms(times: list[float]) -> str:
+        return ", ".join(f"{t * 1000:.0f} ms" for t in times)
+
     print(
         f"\n20,000-file version (upload {big.upload_seconds:.1f} s): first request {cold * 1000:.0f} ms;"
-        f" in Chromium (plain, sorted by size, last page, filtered): {shown}"
+        f" plain, sorted by size, last page, filtered: server {ms(server)}; in Chromium {ms(browser)}"
     )
-    assert cold < 1.0 and max(timings) < 1.0, (cold, timings)
+    assert cold < 1.0 and max(server) < 1.0 and max(browser) < 1.0, (cold, server, browser)
 
     tab.open(path, base=big.url)
     expect(page.locator("nav.pager")).to_contain_text("page 1 of 200")
