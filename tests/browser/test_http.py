@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import http.client
 import urllib.parse
 from collections.abc import Iterator
@@ -12,7 +13,7 @@ import pytest
 
 from gobbler_sdk import GobblerClient, Manifest, ManifestEntry
 from gobbler_sdk.browser._compare import compare_manifests
-from gobbler_sdk.browser._preview import LIMITS, preview
+from gobbler_sdk.browser._preview import LIMITS, Preview, preview
 from gobbler_sdk.browser._source import RegistrySource
 from gobbler_sdk.testing import GobblerService
 
@@ -142,16 +143,21 @@ def source(
         made.close()
 
 
-def _preview_of(source: RegistrySource, world: World, path: str) -> tuple[object, int, int]:
-    import asyncio
+def _preview_of(
+    source: RegistrySource,
+    world: World,
+    path: str,
+    *,
+    budget: int = LIMITS.parquet_bytes,
+    seconds: float = LIMITS.seconds,
+) -> tuple[Preview, int, int]:
+    """The preview of a file of ``tables/v1``, the bytes it read, and the file's size."""
 
-    async def run() -> tuple[object, int, int]:
+    async def run() -> tuple[Preview, int, int]:
         files = await source.files(world.project, "tables", "v1")
         entry = files.get(path)
         assert entry is not None
-        reader = source.range_reader(
-            f"{world.tables}/v1/{path}", entry, budget=LIMITS.parquet_bytes, seconds=LIMITS.seconds
-        )
+        reader = source.range_reader(f"{world.tables}/v1/{path}", entry, budget=budget, seconds=seconds)
         shown = await source.run(lambda: preview(reader, path))
         return shown, reader.read_bytes, entry.size
 
@@ -161,29 +167,39 @@ def _preview_of(source: RegistrySource, world: World, path: str) -> tuple[object
 def test_previews_read_only_what_they_show(source: RegistrySource, world: World) -> None:
     shown, read, size = _preview_of(source, world, "long.txt")
     assert read == LIMITS.text_bytes < size
-    assert shown.kind == "text"  # type: ignore[attr-defined]
-    assert shown.note == "first 400 lines of 2.8 MiB"  # type: ignore[attr-defined]
-    assert shown.text.splitlines()[0] == "line 0000000 of a long text file"  # type: ignore[attr-defined]
+    assert shown.kind == "text"
+    assert shown.note == "first 400 lines of 2.8 MiB"
+    assert shown.text.splitlines()[0] == "line 0000000 of a long text file"
 
     shown, read, size = _preview_of(source, world, "big.parquet")
-    assert shown.kind == "parquet"  # type: ignore[attr-defined]
-    assert shown.rows[0] == ["S0", "0", "0.0"]  # type: ignore[attr-defined]
+    assert shown.kind == "parquet"
+    assert shown.rows[0] == ["S0", "0", "0.0"]
     assert read < size / 2, (read, size)  # the footer and one row group's columns, not the file
 
     shown, read, size = _preview_of(source, world, "long.txt.gz")
-    assert shown.kind == "text"  # type: ignore[attr-defined]
-    assert shown.note.startswith("first 400 lines of decompressed")  # type: ignore[attr-defined]
+    assert shown.kind == "text"
+    assert shown.note.startswith("first 400 lines of decompressed")
     assert read < size
 
     shown, read, _ = _preview_of(source, world, "blob.bin")
-    assert (shown.kind, shown.note) == ("none", "binary file: no preview; download it")  # type: ignore[attr-defined]
+    assert (shown.kind, shown.note) == ("none", "binary file: no preview; download it")
     assert read <= LIMITS.text_bytes
+
+
+def test_previews_stop_at_their_bounds(source: RegistrySource, world: World) -> None:
+    shown, read, _ = _preview_of(source, world, "counts.csv", seconds=0)
+    assert (shown.kind, shown.note, read) == ("none", "no preview: the preview took too long", 0)
+    shown, read, _ = _preview_of(source, world, "big.parquet", budget=200_000)
+    assert shown.kind == "parquet"
+    assert shown.note.startswith("schema only (the preview would read too many bytes)")
+    assert [name for name, _ in shown.schema] == ["sample", "depth", "ratio"]
+    assert shown.rows == [] and read <= 200_000
 
 
 def test_a_broken_parquet_file_says_so(source: RegistrySource, world: World) -> None:
     shown, _, _ = _preview_of(source, world, "broken.parquet")
-    assert shown.kind == "none"  # type: ignore[attr-defined]
-    assert shown.note.startswith("not a readable Parquet file")  # type: ignore[attr-defined]
+    assert shown.kind == "none"
+    assert shown.note.startswith("not a readable Parquet file")
 
 
 def test_compare_pairs_renames_one_to_one() -> None:
