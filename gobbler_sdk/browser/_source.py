@@ -80,6 +80,7 @@ class VersionFiles:
 
     Attributes:
         paths: Every path, in the manifest's order (empty directories included).
+        directories: The paths that are empty directories.
         file_count: Files, links included, empty directories not.
         link_count: Files that are links.
         stored_size: Bytes of the files that are not links.
@@ -89,6 +90,7 @@ class VersionFiles:
     def __init__(self, manifest: Manifest) -> None:
         self._manifest = manifest
         self.paths = list(manifest)
+        self.directories = set(manifest.empty_directories())
         linked = manifest.linked()
         self.file_count = len(manifest.files())
         self.link_count = len(linked)

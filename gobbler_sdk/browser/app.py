@@ -171,6 +171,7 @@ class _Pages:
         context.setdefault("location", self.source.location)
         context.setdefault("transport", self.source.transport)
         context.setdefault("query", "")
+        context.setdefault("scope", ())
         return HTMLResponse(self.templates.get_template(name).render(**context), status_code=status)
 
     # ------------------------------------------------------------------------------ pages
@@ -241,6 +242,7 @@ class _Pages:
             project=project,
             asset=asset,
             version=version,
+            scope=(project, asset, version),
             summary=summary,
             latest=latest == version,
             others=[name for name in names if name != version],
@@ -284,6 +286,7 @@ class _Pages:
             project=project,
             asset=asset,
             version=version,
+            scope=(project, asset, version),
             path=path,
             entry=entry,
             target=entry.link,
@@ -364,16 +367,32 @@ class _Pages:
 
     async def search(self, request: Request) -> Response:
         query = request.query_params.get("q", "").strip()
+        within = request.query_params.get("in", "")
+        scope = tuple(_checked_name("name", name) for name in within.split("/")) if within else ()
+        if scope and len(scope) != 3:
+            raise HTTPException(400, "'in' must be PROJECT/ASSET/VERSION")
         results: list[tuple[str, str, str]] = []
         complete = True
         if query:
-            results, complete = await self._search_names(query.casefold())
+            needle = query.casefold()
+            if scope:
+                # The version's own paths first: that is where a search from its pages looks.
+                project, asset, version = scope
+                files = await self.source.files(project, asset, version)
+                results += [
+                    ("file", path, _link("/f/", project, asset, version, path=path))
+                    for path in _matching(files.paths, query)
+                    if path not in files.directories
+                ][:_SEARCH_RESULTS]
+            names, complete = await self._search_names(needle)
+            results += names
         return self.render(
             "search.html",
             query=query,
             results=results,
             complete=complete,
             search_page=True,
+            scope=scope,
             crumbs=[("search", None)],
         )
 

@@ -149,6 +149,16 @@ def test_search_names(tab: Tab, world: World) -> None:
     page.get_by_role("link", name=world.tables, exact=True).click()
     expect(page.locator("h1")).to_have_text("asset tables")
 
+    # From a version's page, the same box finds that version's file paths first.
+    tab.open(f"/p/{_q(world.project)}/tables/v2")
+    box = page.get_by_label("Search names")
+    box.fill("README")
+    box.press("Enter")
+    expect(page.locator("#results tbody tr")).to_have_count(1)
+    page.get_by_role("link", name="docs/readme.md", exact=True).click()
+    expect(page.locator("h1")).to_have_text("file docs/readme.md")
+    expect(page.locator(".crumbs")).to_contain_text("v2")
+
 
 def test_hostile_names_render_as_text(tab: Tab, world: World) -> None:
     page = tab.page
