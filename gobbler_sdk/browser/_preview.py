@@ -17,6 +17,7 @@ import zlib
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from ..cli.output import human_size
 from ._source import PreviewLimitError, RangeReader
 
 __all__ = ["IMAGE_TYPES", "LIMITS", "Preview", "image_type", "preview"]
@@ -94,15 +95,6 @@ def image_type(name: str) -> str | None:
     return IMAGE_TYPES.get(_suffix(name))
 
 
-def _size(n: int) -> str:
-    value = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{int(value)} B" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    raise AssertionError("unreachable")  # pragma: no cover
-
-
 def preview(reader: RangeReader, name: str) -> Preview:
     """The preview of the file ``reader`` reads, chosen by its ``name`` (call in a worker thread).
 
@@ -112,22 +104,22 @@ def preview(reader: RangeReader, name: str) -> Preview:
     try:
         if suffix in IMAGE_TYPES:
             if reader.size > LIMITS.image_bytes:
-                return Preview("none", f"image of {_size(reader.size)}: too large to show; download it")
-            return Preview("image", f"image, {_size(reader.size)}")
+                return Preview("none", f"image of {human_size(reader.size)}: too large to show; download it")
+            return Preview("image", f"image, {human_size(reader.size)}")
         if suffix in _PARQUET:
             return _parquet(reader)
         if suffix in _GZIP:
             inner = name[: -len(suffix)]
             data, complete = _gunzip_head(reader)
-            return _from_bytes(data, complete, inner, f"decompressed from {_size(reader.size)} gzip")
+            return _from_bytes(data, complete, inner, f"decompressed from {human_size(reader.size)} gzip")
         if suffix in _DELIMITERS or suffix in _TEXT:
             wanted = LIMITS.json_bytes if suffix == ".json" else LIMITS.text_bytes
             data = reader(0, wanted)
-            return _from_bytes(data, len(data) == reader.size, name, f"{_size(reader.size)}")
+            return _from_bytes(data, len(data) == reader.size, name, f"{human_size(reader.size)}")
         head = reader(0, min(LIMITS.text_bytes, reader.size))
         if _looks_binary(head):
             return Preview("none", "binary file: no preview; download it", read_bytes=reader.read_bytes)
-        return _from_bytes(head, len(head) == reader.size, name, _size(reader.size))
+        return _from_bytes(head, len(head) == reader.size, name, human_size(reader.size))
     except PreviewLimitError as exc:
         return Preview("none", f"no preview: {exc}", read_bytes=reader.read_bytes)
 
@@ -260,7 +252,7 @@ def _parquet(reader: RangeReader) -> Preview:
         return Preview("none", f"not a readable Parquet file: {exc}", read_bytes=reader.read_bytes)
     schema = [(f.name, str(f.type)) for f in parquet.schema_arrow]
     metadata = parquet.metadata
-    whole = f"{metadata.num_rows} rows, {metadata.num_row_groups} row group(s), {_size(reader.size)}"
+    whole = f"{metadata.num_rows} rows, {metadata.num_row_groups} row group(s), {human_size(reader.size)}"
     names = [name for name, _ in schema[: LIMITS.table_columns]]
     try:
         # The first row group only: its column chunks are all the first rows need.

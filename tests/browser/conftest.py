@@ -203,12 +203,13 @@ class _Served:
         self._sock.close()
 
 
-def _served(service: GobblerService, cache: Path, transport: str) -> Iterator[str]:
+def served(url: str, cache: Path, transport: str) -> Iterator[str]:
+    """The app over a new client of the service at ``url``, served while the generator is suspended."""
     with (
-        GobblerClient(service.url, cache=cache, transport=transport) as client,  # type: ignore[arg-type]
-        _Served(client) as served,
+        GobblerClient(url, cache=cache, transport=transport) as client,  # type: ignore[arg-type]
+        _Served(client) as running,
     ):
-        yield served.url
+        yield running.url
 
 
 def _scratch(factory: pytest.TempPathFactory) -> Path:
@@ -227,6 +228,7 @@ class Big:
     url: str
     project: str
     upload_seconds: float
+    service_url: str
 
 
 @pytest.fixture(scope="session")
@@ -248,19 +250,19 @@ def big(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Big]:
                 shutil.rmtree(source, ignore_errors=True)
                 seconds = time.perf_counter() - started
                 with _Served(client) as served:
-                    yield Big(served.url, project, seconds)
+                    yield Big(served.url, project, seconds, running.url)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
 def app_url(service: GobblerService, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    yield from _served(service, tmp_path_factory.mktemp("browse-remote"), "remote")
+    yield from served(service.url, tmp_path_factory.mktemp("browse-remote"), "remote")
 
 
 @pytest.fixture(scope="session")
 def local_app_url(service: GobblerService, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    yield from _served(service, tmp_path_factory.mktemp("browse-local"), "local")
+    yield from served(service.url, tmp_path_factory.mktemp("browse-local"), "local")
 
 
 @pytest.fixture(scope="session")

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 import urllib.parse
+from pathlib import Path
 
 import httpx
 from playwright.sync_api import expect
@@ -12,7 +14,7 @@ from gobbler_sdk import GobblerClient
 from gobbler_sdk.testing import GobblerService
 
 from ..client.support import me
-from .conftest import BIG_FILES, HOSTILE, Big, Tab, World
+from .conftest import BIG_FILES, HOSTILE, Big, Tab, World, served
 
 
 def _q(name: str) -> str:
@@ -184,7 +186,7 @@ def test_hostile_names_render_as_text(tab: Tab, world: World) -> None:
     assert tab.dialogs == []
 
 
-def test_version_of_20000_files(tab: Tab, big: Big) -> None:
+def test_version_of_20000_files(tab: Tab, big: Big, tmp_path: Path) -> None:
     page = tab.page
     path = f"/p/{_q(big.project)}/files/v1"
     variants = ("", "?sort=size&desc=1", "?page=200", "?q=part0199")
@@ -201,10 +203,19 @@ def test_version_of_20000_files(tab: Tab, big: Big) -> None:
         expect(page.locator("#files tbody tr")).to_have_count(100)
         return time.perf_counter() - started
 
-    # The first request reads and parses the manifest; it too must answer within a second. The others
+    def first(attempt: int) -> float:
+        # A new client with an empty cache and a new app: nothing of the version is known yet.
+        with contextlib.closing(served(big.service_url, tmp_path / f"cold{attempt}", "remote")) as urls:
+            fresh = next(urls)
+            started = time.perf_counter()
+            response = httpx.get(fresh + path.lstrip("/"), timeout=30)
+            assert response.status_code == 200
+            return time.perf_counter() - started
+
+    # The first request reads and parses the manifest; it too must answer within a second. All times
     # are the best of three, as the machine running the tests is shared: the page must answer in under
     # a second from the server, and be on screen in under a second in Chromium.
-    cold = answered("")
+    cold = min(first(attempt) for attempt in range(3))
     server = [min(answered(query) for _ in range(3)) for query in variants]
     browser = [min(shown(query) for _ in range(3)) for query in variants]
 
@@ -212,8 +223,9 @@ def test_version_of_20000_files(tab: Tab, big: Big) -> None:
         return ", ".join(f"{t * 1000:.0f} ms" for t in times)
 
     print(
-        f"\n20,000-file version (upload {big.upload_seconds:.1f} s): first request {cold * 1000:.0f} ms;"
-        f" plain, sorted by size, last page, filtered: server {ms(server)}; in Chromium {ms(browser)}"
+        f"\n20,000-file version (upload {big.upload_seconds:.1f} s): first request (new client)"
+        f" {cold * 1000:.0f} ms; plain, sorted by size, last page, filtered:"
+        f" server {ms(server)}; in Chromium {ms(browser)}"
     )
     assert cold < 1.0 and max(server) < 1.0 and max(browser) < 1.0, (cold, server, browser)
 
