@@ -23,9 +23,8 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response, StreamingResponse
+from starlette.responses import HTMLResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
@@ -99,6 +98,24 @@ class _SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, with_headers)
+
+
+class _HostCheck:
+    """Answer 400 to requests whose ``Host`` is not one of ours (IPv6 literals in brackets understood)."""
+
+    def __init__(self, app: _App, hosts: list[str]) -> None:
+        self.app = app
+        self.hosts = {host.lower() for host in hosts}
+
+    async def __call__(self, scope: _Scope, receive: _Receive, send: _Send) -> None:
+        if scope["type"] == "http" and "*" not in self.hosts:
+            header = dict(scope["headers"]).get(b"host", b"").decode("latin-1").lower()
+            # "[::1]:8765" names the host "[::1]"; a bracket never closed names none.
+            host = header[: header.find("]") + 1] if header.startswith("[") else header.partition(":")[0]
+            if host not in self.hosts:
+                await PlainTextResponse("Invalid host header", status_code=400)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 def _segment(name: str) -> str:
@@ -489,9 +506,9 @@ def create_app(
 
     Args:
         client: The client whose registry is shown (the application never closes it).
-        allowed_hosts: ``Host`` header values accepted (default: ``127.0.0.1``, ``localhost`` and ``[::1]``),
-            which keeps other web sites from reaching a local server through DNS rebinding; ``["*"]``
-            accepts any.
+        allowed_hosts: ``Host`` header names accepted, without port, IPv6 addresses in brackets (default:
+            ``127.0.0.1``, ``localhost`` and ``[::1]``), which keeps other web sites from reaching a local
+            server through DNS rebinding; ``["*"]`` accepts any.
         workers: Threads reading the registry at once.
 
     Returns:
@@ -528,10 +545,10 @@ def create_app(
         if isinstance(route, Route) and "{path:path}" in route.path:
             # A file name may hold a newline, which the route's ".*" would not match without DOTALL.
             route.path_regex = re.compile(route.path_regex.pattern, re.DOTALL)
-    hosts = allowed_hosts if allowed_hosts is not None else ["127.0.0.1", "localhost", "[::1]", "::1"]
+    hosts = allowed_hosts if allowed_hosts is not None else ["127.0.0.1", "localhost", "[::1]"]
     return Starlette(
         routes=routes,
-        middleware=[Middleware(_SecurityHeaders), Middleware(TrustedHostMiddleware, allowed_hosts=hosts)],
+        middleware=[Middleware(_SecurityHeaders), Middleware(_HostCheck, hosts=hosts)],
         exception_handlers={GobblerError: gobbler_error, HTTPException: http_error},
         lifespan=lifespan,
     )

@@ -69,7 +69,7 @@ def serve(
 
     sock = bind(host, port)
     wildcard = host in ("0.0.0.0", "::", "")
-    hosts = ["*"] if wildcard else ["127.0.0.1", "localhost", "[::1]", "::1", host, f"[{host}]"]
+    hosts = ["*"] if wildcard else ["127.0.0.1", "localhost", "[::1]", f"[{host}]" if ":" in host else host]
     app = create_app(client, allowed_hosts=hosts)
     config = uvicorn.Config(app, log_level=log_level, lifespan="on", access_log=log_level == "info")
     server = uvicorn.Server(config)
