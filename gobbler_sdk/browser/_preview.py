@@ -254,25 +254,21 @@ def _parquet(reader: RangeReader) -> Preview:
     metadata = parquet.metadata
     whole = f"{metadata.num_rows} rows, {metadata.num_row_groups} row group(s), {human_size(reader.size)}"
     names = [name for name, _ in schema[: LIMITS.table_columns]]
-    try:
-        # The first row group only: its column chunks are all the first rows need.
-        batches = (
-            parquet.iter_batches(batch_size=LIMITS.table_rows, row_groups=[0], columns=names)
-            if metadata.num_row_groups
-            else iter(())
-        )
-        batch = next(batches, None)
-    except PreviewLimitError as exc:
-        return Preview(
-            "parquet", f"schema only ({exc}); {whole}", schema=schema, read_bytes=reader.read_bytes
-        )
-    except Exception as exc:  # a corrupt column chunk: the schema is still worth showing
-        return Preview(
-            "parquet", f"schema only ({exc}); {whole}", schema=schema, read_bytes=reader.read_bytes
-        )
     rows: list[list[str]] = []
-    if batch is not None:
-        columns = batch.to_pydict()
-        rows = [[_cell(columns[name][i]) for name in names] for i in range(batch.num_rows)]
-    note = f"schema and first {len(rows)} rows; {whole}"
+    stopped = ""
+    try:
+        # Row groups are read one after the other, as the batches are taken: the first rows read the
+        # column chunks of the first row group (or the first few), never the rest of the file.
+        for batch in parquet.iter_batches(
+            batch_size=LIMITS.table_rows, row_groups=range(metadata.num_row_groups), columns=names
+        ):
+            columns = batch.to_pydict()
+            rows += [[_cell(columns[name][i]) for name in names] for i in range(batch.num_rows)]
+            if len(rows) >= LIMITS.table_rows:
+                break
+    except Exception as exc:  # a bound, or a corrupt column chunk: the schema is still worth showing
+        stopped = f" ({exc})"
+    rows = rows[: LIMITS.table_rows]
+    shown = f"schema and first {len(rows)} rows" if rows else "schema only"
+    note = f"{shown}{stopped}; {whole}"
     return Preview("parquet", note, columns=names, rows=rows, schema=schema, read_bytes=reader.read_bytes)

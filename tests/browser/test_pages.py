@@ -95,7 +95,10 @@ def test_parquet_preview(tab: Tab, world: World) -> None:
     expect(page.locator("#schema tbody td")).to_have_text(
         ["sample", "string", "depth", "int64", "ratio", "double"]
     )
-    expect(page.locator("#preview-note")).to_contain_text("100 rows, 4 row group(s)")
+    expect(page.locator("#preview-note")).to_have_text(
+        "schema and first 50 rows; 100 rows, 4 row group(s), 4.1 KiB"
+    )
+    expect(page.locator("#preview-table tbody tr")).to_have_count(50)
     first = page.locator("#preview-table tbody tr").first.locator("td")
     expect(first).to_have_text(["S0", "0", "0.0"])
     expect(page.locator("#preview-table tbody tr").nth(3).locator("td")).to_have_text(["S3", "3", "0.75"])
