@@ -111,7 +111,7 @@ def preview(reader: RangeReader, name: str) -> Preview:
         if suffix in _GZIP:
             inner = name[: -len(suffix)]
             data, complete = _gunzip_head(reader)
-            return _from_bytes(data, complete, inner, f"decompressed from {human_size(reader.size)} gzip")
+            return _from_bytes(data, complete, inner, f"a {human_size(reader.size)} gzip file, decompressed")
         if suffix in _DELIMITERS or suffix in _TEXT:
             wanted = LIMITS.json_bytes if suffix == ".json" else LIMITS.text_bytes
             data = reader(0, wanted)

@@ -128,6 +128,7 @@ def _v1_tree() -> dict[str, Any]:
         "alias.csv": Link("counts.csv"),
         "long.txt": LONG,
         "long.txt.gz": gzip.compress(LONG, compresslevel=1),
+        "counts.tsv.gz": gzip.compress(COUNTS.replace(",", "\t").encode()),
         "big.parquet": parquet_bytes(200_000),
         "broken.parquet": b"PAR1" + b"\x00 not parquet at all " * 10 + b"PAR1",
         "blob.bin": b"\x00\x01\x02" + bytes(range(256)) * 64,

@@ -184,8 +184,16 @@ def test_previews_read_only_what_they_show(source: RegistrySource, world: World)
 
     shown, read, size = _preview_of(source, world, "long.txt.gz")
     assert shown.kind == "text"
-    assert shown.note.startswith("first 400 lines of decompressed")
+    assert shown.note.startswith("first 400 lines of a ") and shown.note.endswith(" gzip file, decompressed")
     assert read < size
+
+    shown, _, _ = _preview_of(source, world, "counts.tsv.gz")
+    assert (shown.kind, shown.columns, shown.rows[0]) == (
+        "table",
+        ["gene", "count", "note"],
+        ["G001", "7", "row 1"],
+    )
+    assert shown.note.startswith("first 50 rows of a ") and shown.note.endswith(" gzip file, decompressed")
 
     shown, read, _ = _preview_of(source, world, "blob.bin")
     assert (shown.kind, shown.note) == ("none", "binary file: no preview; download it")
