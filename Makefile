@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: venv test lint typecheck pytest docs demo serve bench soak fuzz clean
+.PHONY: venv chromium screenshots test lint typecheck pytest docs demo serve bench soak fuzz clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -12,7 +12,24 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-venv: $(STAMP)
+venv: $(STAMP) chromium
+
+# The browser tests (tests/browser) drive Debian's chromium through Playwright; never `playwright install`.
+# Installed when missing (as root, as here and in CI); `apt-get update` only when the install needs it.
+CHROMIUM ?= /usr/bin/chromium
+APT_INSTALL := DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium
+chromium:
+	@if [ -x "$(CHROMIUM)" ]; then :; \
+	elif [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then \
+		echo "no Chromium at $(CHROMIUM) and no root apt-get to install it: the browser tests will be skipped"; \
+	else \
+		echo "installing Debian's chromium for the browser tests"; \
+		$(APT_INSTALL) || { apt-get update -q && $(APT_INSTALL); }; \
+	fi
+
+# The browser tests again, copying their screenshots into docs/images (the pictures of docs/browse.md).
+screenshots: venv
+	GOBBLER_BROWSE_SCREENSHOTS=1 $(BIN)/pytest -n 0 -q tests/browser/test_pages.py
 
 lint: venv
 	$(BIN)/ruff check .

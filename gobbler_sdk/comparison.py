@@ -381,7 +381,7 @@ def _table_suffix(path: str) -> str | None:
 
 def _require_pyarrow() -> None:
     try:
-        import pyarrow  # type: ignore[import-untyped]  # noqa: F401
+        import pyarrow  # noqa: F401
     except ImportError:
         raise ConfigurationError(
             "comparing tables needs pyarrow: pip install 'gobbler-sdk[pydata]'"
@@ -418,7 +418,7 @@ def _table_facts(version: Version, path: str, suffix: str, size: int) -> tuple[l
     """The columns (name, Arrow type) and the number of rows of one table of a version."""
     if suffix == ".parquet":
         return _parquet_facts(version, path, size)
-    import pyarrow.csv as pacsv  # type: ignore[import-untyped]
+    import pyarrow.csv as pacsv
 
     local = version.fetch(path)
     options = pacsv.ParseOptions(delimiter=_TABLE_SUFFIXES[suffix])
@@ -433,7 +433,7 @@ def _table_facts(version: Version, path: str, suffix: str, size: int) -> tuple[l
 def _parquet_facts(version: Version, path: str, size: int) -> tuple[list[tuple[str, str]], int]:
     """A Parquet file's schema and rows from its footer alone, read by range (two small reads)."""
     import pyarrow as pa
-    import pyarrow.parquet as pq  # type: ignore[import-untyped]
+    import pyarrow.parquet as pq
 
     full = f"{version.key}/{path}"
     if size < 12:

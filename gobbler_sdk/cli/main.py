@@ -19,7 +19,7 @@ import typer
 import typer.main
 
 from . import exitcodes
-from .app import HELP_OPTIONS, UsageError, app, report_failure
+from .app import HELP_OPTIONS, UsageError, app, command, report_failure
 from .completion import install_bash_completion
 
 # The command modules register their commands on ``app`` when imported, in the order help lists them.
@@ -28,12 +28,16 @@ from . import reads, transfer, writes
 from . import cache as _cache_commands
 from . import serve
 from . import compare
+from . import web
 
 # isort: on
 
 __all__ = ["application", "run"]
 
-_COMMAND_MODULES = (reads, transfer, writes, _cache_commands, serve, compare)
+# The web interface's module defines its command without the app (its imports stay light until it runs).
+command("browse")(web.browse)
+
+_COMMAND_MODULES = (reads, transfer, writes, _cache_commands, serve, compare, web)
 
 
 def _parameters(command: Any) -> Iterator[Any]:
