@@ -94,8 +94,8 @@ class VersionFiles:
         linked = manifest.linked()
         self.file_count = len(manifest.files())
         self.link_count = len(linked)
-        self.stored_size = manifest.total_size
-        self.total_size = self.stored_size + sum(manifest[path].size for path in linked)
+        self.stored_size = manifest.stored_size
+        self.total_size = manifest.total_size
         self._entries: dict[str, ManifestEntry] | None = None
         self._lock = threading.Lock()
 
