@@ -1,18 +1,14 @@
-"""The comparison of two versions' manifests, path by path.
-
-:func:`compare_manifests` is the one place the browser computes a diff; when the SDK grows its own
-``Version.diff()``, this function is what to replace.
-"""
+"""The comparison of two versions for the compare page: the SDK's diff, as rows by path."""
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
+from ..comparison import diff_manifests
+
 if TYPE_CHECKING:
-    from .. import ManifestEntry
+    from .. import Manifest
 
 __all__ = ["Change", "Comparison", "compare_manifests"]
 
@@ -56,54 +52,25 @@ class Comparison:
         return sum(1 for change in self.changes if change.kind == kind)
 
 
-def _content(entry: ManifestEntry) -> tuple[str, int]:
-    return entry.md5sum, entry.size
+def compare_manifests(old: Manifest, new: Manifest) -> Comparison:
+    """The SDK's diff of two manifests (:func:`gobbler_sdk.comparison.diff_manifests`), as rows for the page.
 
-
-def compare_manifests(old: Mapping[str, ManifestEntry], new: Mapping[str, ManifestEntry]) -> Comparison:
-    """Compare the manifests of two versions (path → entry, as ``dict(manifest.items())`` gives).
-
-    A path in both with another MD5 or size is changed. A removed path and an added path with the same
-    content are a rename when that content identifies exactly one removed and one added path (so a file
-    copied twice is reported as added, not guessed at). Empty-directory entries take part like files.
+    Changes are ordered by path (a rename by its new path); empty directories added or removed are rows of
+    their own.
     """
-    before, after = old, new
-    result = Comparison()
-    removed = [path for path in before if path not in after]
-    added = [path for path in after if path not in before]
-    for path in before:
-        if path in after:
-            if _content(before[path]) != _content(after[path]):
-                # A file that became an empty directory (or back) is a change too; it links to neither.
-                directory = before[path].is_directory or after[path].is_directory
-                result.changes.append(
-                    Change("changed", path, path, before[path].size, after[path].size, directory)
-                )
-            else:
-                result.unchanged += 1
-    gone: defaultdict[tuple[str, int], list[str]] = defaultdict(list)
-    came: defaultdict[tuple[str, int], list[str]] = defaultdict(list)
-    for path in removed:
-        gone[_content(before[path])].append(path)
-    for path in added:
-        came[_content(after[path])].append(path)
-    renamed: set[str] = set()
-    for content, paths in gone.items():
-        targets = came.get(content, [])
-        if len(paths) == 1 and len(targets) == 1 and content[0] != "":
-            source, target = paths[0], targets[0]
-            size = before[source].size
-            result.changes.append(Change("renamed", source, target, size, size))
-            renamed.update((source, target))
-    result.changes += [
-        Change("removed", path, None, before[path].size, None, before[path].is_directory)
-        for path in removed
-        if path not in renamed
-    ]
-    result.changes += [
-        Change("added", None, path, None, after[path].size, after[path].is_directory)
-        for path in added
-        if path not in renamed
-    ]
-    result.changes.sort(key=lambda change: change.new_path or change.old_path or "")
-    return result
+    diff = diff_manifests(new, old)
+    rows: list[tuple[str, Change]] = []
+    for path in diff.added:
+        rows.append((path, Change("added", None, path, None, new[path].size)))
+    for path in diff.removed:
+        rows.append((path, Change("removed", path, None, old[path].size, None)))
+    for path in diff.changed:
+        rows.append((path, Change("changed", path, path, old[path].size, new[path].size)))
+    for before, after in diff.renamed:
+        rows.append((after, Change("renamed", before, after, old[before].size, new[after].size)))
+    for path in diff.directories_added:
+        rows.append((path, Change("added", None, path, None, 0, directory=True)))
+    for path in diff.directories_removed:
+        rows.append((path, Change("removed", path, None, 0, None, directory=True)))
+    rows.sort(key=lambda row: row[0])
+    return Comparison([change for _, change in rows], len(diff.unchanged))

@@ -88,7 +88,7 @@ class VersionFiles:
     """
 
     def __init__(self, manifest: Manifest) -> None:
-        self._manifest = manifest
+        self.manifest = manifest
         self.paths = list(manifest)
         self.directories = set(manifest.empty_directories())
         linked = manifest.linked()
@@ -101,7 +101,7 @@ class VersionFiles:
 
     def get(self, path: str) -> ManifestEntry | None:
         """The entry of ``path``, or ``None``."""
-        return self._manifest.get(path)
+        return self.manifest.get(path)
 
     @property
     def has_entries(self) -> bool:
@@ -112,7 +112,7 @@ class VersionFiles:
         """Every path with its entry (built on first call; call it from a worker thread)."""
         with self._lock:
             if self._entries is None:
-                self._entries = dict(self._manifest.items())
+                self._entries = dict(self.manifest.items())
             return self._entries
 
 
@@ -172,7 +172,7 @@ class RegistrySource:
     def __init__(self, client: GobblerClient, *, workers: int = 8) -> None:
         self._client = client
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="gobbler-browse")
-        self._manifests: OrderedDict[str, tuple[float, VersionFiles]] = OrderedDict()
+        self.manifests: OrderedDict[str, tuple[float, VersionFiles]] = OrderedDict()
         self._lock = threading.Lock()
 
     @property
@@ -272,15 +272,15 @@ class RegistrySource:
         key = f"{project}/{asset}/{version}"
         now = time.monotonic()
         with self._lock:
-            kept = self._manifests.get(key)
+            kept = self.manifests.get(key)
             if kept is not None and now - kept[0] < _MANIFEST_SECONDS:
-                self._manifests.move_to_end(key)
+                self.manifests.move_to_end(key)
                 return kept[1]
         files = await self.run(lambda: VersionFiles(self._version(project, asset, version).manifest()))
         with self._lock:
-            self._manifests[key] = (now, files)
-            while len(self._manifests) > _MANIFESTS_KEPT:
-                self._manifests.popitem(last=False)
+            self.manifests[key] = (now, files)
+            while len(self.manifests) > _MANIFESTS_KEPT:
+                self.manifests.popitem(last=False)
         return files
 
     # -------------------------------------------------------------------------------- bytes

@@ -366,7 +366,7 @@ class _Pages:
         before, after = await asyncio.gather(
             self.source.files(project, asset, old), self.source.files(project, asset, new)
         )
-        comparison = await self.source.run(lambda: compare_manifests(before.entries(), after.entries()))
+        comparison = await self.source.run(lambda: compare_manifests(before.manifest, after.manifest))
         return self.render(
             "compare.html",
             project=project,

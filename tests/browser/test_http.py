@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from gobbler_sdk import GobblerClient, Manifest, ManifestEntry
+from gobbler_sdk import GobblerClient, Manifest
 from gobbler_sdk.browser._compare import compare_manifests
 from gobbler_sdk.browser._preview import LIMITS, Preview, preview
 from gobbler_sdk.browser._source import RegistrySource
@@ -216,20 +216,19 @@ def test_a_broken_parquet_file_says_so(source: RegistrySource, world: World) -> 
     assert shown.note.startswith("not a readable Parquet file")
 
 
-def test_compare_pairs_renames_one_to_one() -> None:
-    def manifest(**files: str) -> dict[str, ManifestEntry]:
+def test_compare_shows_the_sdks_diff_by_path() -> None:
+    def manifest(**files: str) -> Manifest:
         body = ",".join(f'"{path}": {{"size": {len(md5)}, "md5sum": "{md5}"}}' for path, md5 in files.items())
-        return dict(Manifest.from_json("{" + body.replace("__", "/") + "}").items())
+        return Manifest.from_json("{" + body.replace("__", "/") + "}")
 
     old = manifest(a="aa", b="bb", c="cc", d="dd", e="dd")
     new = manifest(a="aa", b="b2", x__c="cc", f="dd", g="dd", h="hh")
     result = compare_manifests(old, new)
+    # Renames as Version.diff pairs them (same bytes, paired in path order), each row at its new path.
     assert [(c.kind, c.old_path, c.new_path) for c in result.changes] == [
         ("changed", "b", "b"),
-        ("removed", "d", None),
-        ("removed", "e", None),
-        ("added", None, "f"),
-        ("added", None, "g"),
+        ("renamed", "d", "f"),
+        ("renamed", "e", "g"),
         ("added", None, "h"),
         ("renamed", "c", "x/c"),
     ]
