@@ -412,13 +412,16 @@ class GobblerClient:
         return self._core.writes.allocate_upload_directory(create=create)
 
     def reroute_links(
-        self, to_delete: Sequence[Project | Asset | Version | Mapping[str, str]], *, dry_run: bool = False
+        self,
+        to_delete: Sequence[Project | Asset | Version | Mapping[str, str] | str],
+        *,
+        dry_run: bool = False,
     ) -> list[RerouteChange]:
         """Rewrite links elsewhere in the registry that depend on files about to be deleted.
 
         Args:
-            to_delete: Projects, assets and versions (handles, or ``{"project": ..., "asset": ...,
-                "version": ...}`` mappings) that will be deleted.
+            to_delete: Projects, assets and versions that will be deleted: handles, ``{"project": ...,
+                "asset": ..., "version": ...}`` mappings, or ``"project[/asset[/version]]"`` paths.
             dry_run: Only report what would change.
 
         Returns:
@@ -430,7 +433,7 @@ class GobblerClient:
         items = items_of(
             to_delete,
             "to_delete",
-            item=(Project, Asset, Version, Mapping),
+            item=(Project, Asset, Version, Mapping, str),
             noun="projects, assets or versions",
         )
         payload: dict[str, Any] = {"to_delete": [self._reroute_target(item) for item in items]}
@@ -446,9 +449,15 @@ class GobblerClient:
         """
         return changes(self, since, force_remote=force_remote)
 
-    def _reroute_target(self, item: Project | Asset | Version | Mapping[str, str]) -> dict[str, str]:
-        # Mappings go through the handles too, so their names are checked before a request file exists.
+    def _reroute_target(self, item: Project | Asset | Version | Mapping[str, str] | str) -> dict[str, str]:
+        # Mappings and paths go through the handles too, so their names are checked before a request file
+        # exists.
         handle: Project | Asset | Version
+        if isinstance(item, str):
+            parts = checked_relative(item.strip("/")).split("/")
+            if len(parts) > 3:
+                raise InvalidRequestError(f"{item!r} names a file, not a project, asset or version")
+            item = dict(zip(("project", "asset", "version"), parts, strict=False))
         if isinstance(item, (Project, Asset, Version)):
             handle = item
         else:

@@ -124,9 +124,18 @@ def test_reroute_links_refuses_a_single_target(
     )
     assert_refused(
         proxy,
-        lambda: counted.reroute_links(["proj"]),  # type: ignore[list-item]
+        lambda: counted.reroute_links(name),
         "to_delete",
-        "to_delete[0] must be one of the projects, assets or versions, not a str ('proj')",
+        f"to_delete must be a list of projects, assets or versions, not a str ('{name}');"
+        f" for one, write ['{name}']",
+    )
+    # What the message suggests works: paths name what will be deleted.
+    assert counted.reroute_links([name], dry_run=True) == []
+    assert_refused(
+        proxy,
+        lambda: counted.reroute_links([1]),  # type: ignore[list-item]
+        "to_delete",
+        "to_delete[0] must be one of the projects, assets or versions, not a int (1)",
     )
     assert_refused(
         proxy,
