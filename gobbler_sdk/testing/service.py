@@ -20,7 +20,6 @@ import atexit
 import contextlib
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -36,6 +35,7 @@ import httpx
 
 from .. import environment
 from .._arguments import items_of
+from ..server.trees import remove_tree
 from .download import DEFAULT_VERSION, UnsupportedPlatformError, cached_binary, download_binary
 
 __all__ = [
@@ -375,7 +375,10 @@ class GobblerService:
         self._discard_process()
         if remove_directories:
             for path in self._owned:
-                shutil.rmtree(path, ignore_errors=True)
+                # Depth-safe (shutil.rmtree recurses and fails on a tree a test made very deep); what cannot
+                # be removed, such as another user's files, is left behind rather than stop the others.
+                with contextlib.suppress(OSError):
+                    remove_tree(str(path))
             self._owned.clear()
 
     def __enter__(self) -> GobblerService:
