@@ -8,7 +8,10 @@ the cache, as they do for a user whose registry is mounted elsewhere.
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +25,7 @@ from gobbler_sdk.testing import GobblerService
 REPOSITORY = Path(__file__).resolve().parent.parent
 GUIDES = REPOSITORY / "docs" / "guides"
 BLOCK = re.compile(r"```python\n(.*?)```", re.DOTALL)
+SHELL = re.compile(r"```sh\n(.*?)```", re.DOTALL)
 EXAMPLE_URL = "http://gobbler.example:8080"
 
 
@@ -129,6 +133,46 @@ def test_testing_guide(service: GobblerService, tmp_path: Path) -> None:
     (tmp_path / "upload").mkdir()
     done["test_upload_round_trip"](service, project, tmp_path / "upload")
     assert not done["service"].running  # the second example stopped its own service
+
+
+def test_cli_guide(service: GobblerService, tmp_path: Path) -> None:
+    # Every command of the guide, in order, in a real shell: all but the export (done through the
+    # environment) and `serve`, which runs until Ctrl-C.
+    source = tmp_path / "source"
+    source.mkdir()
+    (source / "table.csv").write_text("gene,count\nA,1\n")
+    client = GobblerClient(service.url)
+    client.create_project("my-project")
+    client.project("my-project").asset("counts").upload("v1", source)
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "table.csv").write_text("gene,count\nA,2\n")
+    # The installed command, from the environment running the tests.
+    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    environment = {**os.environ, "PATH": path, "GOBBLER_URL": service.url, "COLUMNS": "120"}
+    outputs: dict[str, str] = {}
+    for block in SHELL.findall((GUIDES / "cli.md").read_text()):
+        for line in block.splitlines():
+            command = line.split("  #")[0].strip()
+            if not command.startswith("gobbler-sdk") or " serve" in command:
+                continue
+            done = subprocess.run(
+                ["bash", "-o", "pipefail", "-c", command],
+                cwd=tmp_path,
+                env=environment,
+                capture_output=True,
+                text=True,
+                timeout=120,
+                check=False,
+            )
+            assert done.returncode == 0, (command, done.stderr)
+            outputs[command] = done.stdout
+    assert len(outputs) == 12
+    assert outputs["gobbler-sdk cat my-project/counts/..latest/table.csv | head"] == "gene,count\nA,1\n"
+    assert (tmp_path / "counts" / "table.csv").read_text() == "gene,count\nA,1\n"
+    assert outputs["gobbler-sdk --json manifest my-project/counts/v1 | jq '.size'"] == "15\n"
+    assert client.project("my-project").asset("counts").versions() == [
+        client.project("my-project").asset("counts").version("v2")
+    ]
 
 
 def test_user_docs_cite_no_file_outside_the_repository() -> None:
