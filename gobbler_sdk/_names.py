@@ -1,6 +1,6 @@
 r"""The rules for project, asset and version names, shared by the client and the embedded service.
 
-:func:`name_problem` is the service's rule (PROTOCOL.md section 5.1): a name is invalid when it is empty,
+:func:`name_problem` is the service's rule: a name is invalid when it is empty,
 contains ``/`` or ``\\``, or starts with ``..``; everything else passes validation. The embedded service
 applies exactly that rule, as the reference does.
 

@@ -10,7 +10,7 @@ trust ``cp`` gets. The service hashes the staged bytes it stores, so the manifes
 in the registry.
 
 **What the service would refuse is refused first.** The scan collects every entry the service's walk
-rejects (PROTOCOL.md 8.3) — FIFOs, devices and sockets, unreadable files and directories, dangling links,
+rejects — FIFOs, devices and sockets, unreadable files and directories, dangling links,
 links to directories, links to skipped files, and links that leave both the tree and the registry — and
 raises one :class:`~gobbler_sdk.errors.InvalidRequestError` listing them before anything is copied. With
 ``follow_symlinks`` such links are copied as what they point to instead (a file's bytes, a directory's
@@ -517,7 +517,7 @@ class _Scanner:
         ancestors: frozenset[tuple[int, int]],
         pending: list[tuple[str, frozenset[tuple[int, int]]]],
     ) -> None:
-        # The service judges a link by its lexical target (PROTOCOL.md 8.3), as is done here.
+        # The service judges a link by its lexical target (its text, not what it resolves to), as done here.
         target = os.path.normpath(
             text if os.path.isabs(text) else os.path.join(self.root, os.path.dirname(path), text)
         )

@@ -1,4 +1,4 @@
-"""Submitting requests: the request-file round trip of PROTOCOL.md 4.7, and nothing sent twice.
+"""Submitting requests: the request-file round trip, and nothing sent twice.
 
 A request is written under a name the service never acts on, ``<staging>/writing-request-<action>-<random>``
 — created new (``O_EXCL``, never through a symlink) with mode ``0644`` set explicitly, so the service

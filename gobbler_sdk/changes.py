@@ -1,4 +1,4 @@
-"""The registry's change feed: the service's journal (``<registry>/..logs``, PROTOCOL.md 7.9) as typed events.
+"""The registry's change feed: the service's journal (``<registry>/..logs``) as typed events.
 
 The service writes one small JSON file per change — a version added (uploaded or approved), deleted or
 reindexed, an asset or a project deleted — named after the time it happened, and deletes files older than

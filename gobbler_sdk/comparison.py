@@ -11,7 +11,7 @@ Every result is a frozen dataclass whose path lists are sorted tuples, with a ``
   with a version: missing, extra and changed paths, and ``ok``.
 - :class:`UploadPlan` (:func:`plan_upload`, ``asset.plan_upload(version, directory)``) tells what an upload
   of a directory will do, copying and submitting nothing: which paths the service will store, which it will
-  turn into links to the asset's latest version (PROTOCOL.md 8.8) or into the registry, which stay links
+  turn into links to the asset's latest version (same size and MD5) or into the registry, which stay links
   inside the tree, which it skips, and how many bytes it stores.
 """
 
@@ -613,7 +613,7 @@ class UploadPlan:
         local_links: Path → path in the tree of the file it is a symlink to (links within the tree).
         skipped: Entries not uploaded: ``..`` names, and dotfiles and dot-directories under
             ``ignore_dot`` (a skipped directory is listed, not its contents).
-        empty_directories: Directories the manifest will record as empty (PROTOCOL.md 8.7).
+        empty_directories: Directories the manifest will record as empty (nothing recorded lies below them).
         stored_bytes: Bytes the new version will store (and add to the project's usage).
         linked_bytes: Bytes of the linked files, which are not stored again.
         sizes: Path → size of every transferred and linked file (for display; not in :meth:`to_json`).
@@ -639,7 +639,7 @@ class UploadPlan:
 
 
 def _dedup_index(latest: Version, manifest: Manifest) -> dict[tuple[int, str], str]:
-    """``(size, md5)`` → registry path a deduplicated file will link to (PROTOCOL.md 8.8 step 1)."""
+    """``(size, md5)`` → registry path a deduplicated file will link to (the service's match)."""
     index: dict[tuple[int, str], str] = {}
     stored: set[tuple[int, str]] = set()
     # A stored file is preferred over a link, then the smallest path (the service's choice is arbitrary).
@@ -750,7 +750,7 @@ def plan_upload(
     sizes.update(registry_sizes)
     linked_bytes += sum(registry_sizes.values())
 
-    # PROTOCOL.md 8.7: a directory is recorded as empty when nothing recorded lies below it.
+    # As the service does: a directory is recorded as empty when nothing recorded lies below it.
     holders: set[str] = set()
     for path in [*sizes, *local_links, *scan.directories]:
         parent = posixpath.dirname(path)
@@ -787,7 +787,7 @@ def _skipped(root: str, directories: list[str], ignore_dot: bool) -> list[str]:
 def _check_registry_links(
     client: GobblerClient, links: Mapping[str, str], force_remote: bool, what: str
 ) -> dict[str, int]:
-    """Refuse registry links the service would refuse (PROTOCOL.md 8.4), naming every one.
+    """Refuse registry links the service would refuse, naming every one.
 
     Returns:
         The size of each link's target, from its version's manifest.

@@ -15,8 +15,8 @@ from ..models import Manifest, ManifestEntry
 __all__ = ["LATEST", "ParsedPath", "VersionTree", "parse_path"]
 
 #: The version component that stands for an asset's latest version. No valid name starts with ``..``
-#: (PROTOCOL.md 5.1), so it can never be a real version; it is also the name of the registry file
-#: (``project/asset/..latest``) it is read from.
+#: (the service refuses such names), so it can never be a real version; it is also the name of the
+#: registry file (``project/asset/..latest``) it is read from.
 LATEST = "..latest"
 
 

@@ -1,4 +1,4 @@
-"""The embedded Gobbler service: a Python implementation of the reference service in PROTOCOL.md.
+"""The embedded Gobbler service: a Python implementation of the reference Go service.
 
 Run it with ``python -m gobbler_sdk.server -staging DIR -registry DIR [-port N] [-admin a,b] ...`` or
 in-process with :class:`EmbeddedServer`.

@@ -1,4 +1,4 @@
-"""Usage accounting and latest-version bookkeeping (PROTOCOL.md sections 9 and 10).
+"""Usage accounting and latest-version bookkeeping.
 
 Several action families change ``..usage`` and ``..latest``; this module is the one place that knows how.
 """

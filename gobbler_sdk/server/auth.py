@@ -1,4 +1,4 @@
-"""Field checks and authorization rules shared by the actions (PROTOCOL.md 5.1, 5.3, 5.4, 6.1).
+"""Field checks and authorization rules shared by the actions.
 
 The reference words a bad name in four ways depending on the action; :func:`require_name` produces each.
 """

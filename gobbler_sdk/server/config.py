@@ -24,7 +24,7 @@ def split_lines(text: str) -> list[str]:
 
 @dataclass(frozen=True)
 class SpoofTable:
-    """Who may act as whom (PROTOCOL.md 12.2).
+    """Who may act as whom (the service's spoofing permissions).
 
     Attributes:
         rules: For each spoofer, ``(anyone, allowed, excluded)``.

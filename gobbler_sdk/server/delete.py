@@ -1,4 +1,4 @@
-"""``delete_project``, ``delete_asset`` and ``delete_version`` (PROTOCOL.md 6.8-6.10).
+"""``delete_project``, ``delete_asset`` and ``delete_version``.
 
 Deleting something that does not exist succeeds without doing anything (and without a log entry). With
 ``force``, broken manifests or summaries no longer stop a deletion; the bookkeeping they feed is skipped.

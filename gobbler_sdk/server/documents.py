@@ -1,4 +1,4 @@
-"""Reading and writing the registry's internal files (PROTOCOL.md section 7), byte for byte.
+"""Reading and writing the registry's internal files, byte for byte as the reference service writes them.
 
 Every internal JSON file is written atomically (``.temp<digits>.json`` in the same directory, mode exactly
 ``0644``) with 4-space indentation and the reference's field orders. Readers decode with Go's rules

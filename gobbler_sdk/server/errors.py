@@ -13,7 +13,7 @@ class RequestError(Exception):
     """A request failed; the HTTP layer answers ``{"reason": ..., "status": "ERROR"}`` with ``status``.
 
     Attributes:
-        status: HTTP status code (400, 403, 404 or 500, see PROTOCOL.md section 3.3).
+        status: HTTP status code (400, 403, 404 or 500, the only ones the reference service answers).
         reason: Message for the client; keeps the characteristic substrings of the reference.
     """
 

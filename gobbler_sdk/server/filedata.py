@@ -1,4 +1,4 @@
-"""Reading, hashing, copying and moving the bytes of user files (PROTOCOL.md 8.2 and 8.8).
+"""Reading, hashing, copying and moving the bytes of user files, as the reference service does.
 
 These functions run on the service's worker pool, several files per task, so that a tree of many small
 files does not pay one pool round trip per file. Small files are read in one call and written from

@@ -1,6 +1,6 @@
 """JSON the way the Go reference reads and writes it.
 
-Decoding (PROTOCOL.md 4.6): the top level must be an object or ``null``; keys match fields
+Decoding, as the reference service does: the top level must be an object or ``null``; keys match fields
 case-insensitively (Go's simple case folding, so U+017F long s matches ``s``) with an exact match
 preferred and the last duplicate winning; ``null`` means absent; types are strict (a boolean is not a
 number and vice versa); ``NaN``/``Infinity`` and trailing data are errors. Callers describe the fields

@@ -1,4 +1,4 @@
-"""The HTTP layer: routing like Go 1.22's ``ServeMux``, JSON responses and CORS (PROTOCOL.md section 3).
+"""The HTTP layer: routing like Go 1.22's ``ServeMux``, JSON responses and CORS.
 
 Connections are handled by :mod:`._serving` (an event loop handing complete requests to worker threads);
 this module parses each request and writes its answer, with HTTP/1.1 keep-alive and ``sendfile`` for file

@@ -1,4 +1,4 @@
-"""The ``..logs`` journal of registry changes (PROTOCOL.md 7.9)."""
+"""The ``..logs`` journal of registry changes."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Link records: registry links (PROTOCOL.md 8.4), local links (8.5) and their symlink texts (8.6).
+"""Link records: registry links, local links and their symlink texts.
 
 A link record names its immediate target (``project/asset/version/path``) and, when that target is itself
 a link, the final file as ``ancestor``; chains are always flattened to those two levels.

@@ -1,4 +1,4 @@
-"""``GET /list``: directory listings of the registry (PROTOCOL.md 3.5).
+"""``GET /list``: directory listings of the registry.
 
 The ``path`` query value is percent-decoded twice (the reference's quirk), must stay inside the registry,
 and is walked without following symlinks.

@@ -1,4 +1,4 @@
-"""Directory locks shared with the reference service (PROTOCOL.md section 13).
+"""Directory locks shared with the reference service.
 
 Each lock is an advisory ``flock`` on a file inside the registry (``..LOCK``, ``..LOCK_NEWDIR``,
 ``..LOCK_USAGE``), so several service instances, embedded or reference, can safely share one registry.

@@ -1,4 +1,4 @@
-"""Daily background maintenance (PROTOCOL.md section 14): staging, log and probation purges.
+"""Daily background maintenance, as the reference service runs it: staging, log and probation purges.
 
 Every problem is logged and skipped: one unreadable entry must not stop the rest of the clean-up.
 """

@@ -1,4 +1,4 @@
-"""``set_permissions`` (PROTOCOL.md 6.3): replace project- or asset-level permissions.
+"""``set_permissions``: replace project- or asset-level permissions.
 
 Each of ``owners``, ``uploaders`` and ``global_write`` in the request replaces the stored value wholesale when
 present; absent or ``null`` keeps what is stored. The stored file is re-serialised from its parsed form, so

@@ -1,4 +1,4 @@
-"""``approve_probation`` and ``reject_probation`` (PROTOCOL.md 6.4 and 6.5).
+"""``approve_probation`` and ``reject_probation``.
 
 Only administrators and project owners decide on probational versions; asset owners and the uploader do
 not. :func:`reject_version` is shared with the maintenance purge, which rejects expired versions the same way.

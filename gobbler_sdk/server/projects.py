@@ -1,4 +1,4 @@
-"""``create_project`` (PROTOCOL.md 6.1).
+"""``create_project``: a new, empty project with its permissions.
 
 Existence is checked with ``stat`` (symlinks followed, like the reference), so any existing entry, even
 the registry root itself for the project name ``.``, makes the request a 400 ``already exists``.

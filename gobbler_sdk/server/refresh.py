@@ -1,4 +1,4 @@
-"""``refresh_latest`` and ``refresh_usage`` (PROTOCOL.md 6.6 and 6.7): recompute derived registry files.
+"""``refresh_latest`` and ``refresh_usage`` : recompute derived registry files.
 
 Both are for administrators only, checked before the request is even parsed.
 """

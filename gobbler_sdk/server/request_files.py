@@ -37,7 +37,7 @@ _FUTURE_SKEW_NS = FUTURE_SKEW_SECONDS * 1_000_000_000
 
 
 class ReplayTable:
-    """Names of request files seen in the last 60 seconds (per process, section 4.3)."""
+    """Names of request files seen in the last 60 seconds, per process (as the reference keeps them)."""
 
     def __init__(self, window: float = REPLAY_SECONDS) -> None:
         self._window = window

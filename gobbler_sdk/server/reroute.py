@@ -1,4 +1,4 @@
-"""``reroute_links`` (PROTOCOL.md 6.13 and section 11).
+"""``reroute_links``: repoint the links that depend on what is about to be deleted.
 
 Before projects, assets or versions are deleted, every link elsewhere in the registry that depends on a
 file inside them is rewritten so that nothing dangles afterwards: a link whose chain still reaches a living

@@ -1,4 +1,4 @@
-"""Start-up sequence and lifetime of an embedded service (PROTOCOL.md 2.2 and 14).
+"""Start-up sequence and lifetime of an embedded service, in the reference service's order.
 
 :class:`EmbeddedServer` is also the programmatic entry point for tests that want the service in their own
 process, for example to trigger maintenance without waiting 24 hours.
@@ -60,7 +60,7 @@ class EmbeddedServer:
             os.stat(logs)
         except FileNotFoundError:
             os.mkdir(logs, 0o755)
-        # Every name already in staging is blocked for the first minute (PROTOCOL.md 2.2 step 5).
+        # Every name already in staging is blocked for the first minute, as the reference service does.
         existing = os.listdir(config.staging)
         _warn_unless_shared(config.staging)
         self.service = Service(config)

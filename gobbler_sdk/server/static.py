@@ -1,7 +1,7 @@
 """``GET /fetch/{path}``: a static file server over the registry that answers like Go's ``http.FileServer``.
 
-PROTOCOL.md 3.6 requires 200 with the bytes (symlinks followed) and a text 404 for missing paths; this
-module also reproduces what a client might look at beyond that: ``Content-Type`` (see
+Like the reference service, it answers 200 with the bytes (symlinks followed) and a text 404 for missing
+paths; it also reproduces what a client might look at beyond that: ``Content-Type`` (see
 :mod:`.content_types`), ``Last-Modified``, ``Range`` (206, multipart for several ranges, 416),
 conditional requests (304, 412), directory redirects and listings.
 

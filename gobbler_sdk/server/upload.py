@@ -1,4 +1,4 @@
-"""``upload`` (PROTOCOL.md 6.2): publish a source directory from staging as a new version."""
+"""``upload``: publish a source directory from staging as a new version."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Comparing what a validation walk observed with a version's stored records (PROTOCOL.md 8.10 step 3).
+"""Comparing what a validation walk observed with a version's stored records, as the reference service does.
 
 Each check raises on the first discrepancy with a message keeping the reference's characteristic wording.
 """

@@ -1,6 +1,6 @@
-"""``reindex_version`` and ``validate_version`` (PROTOCOL.md 6.11, 6.12): rebuild or check a version.
+"""``reindex_version`` and ``validate_version``: rebuild or check a version.
 
-Both walk the version directory itself (section 8); reindex rewrites ``..manifest`` and ``..links`` from
+Both walk the version directory itself (the upload walk); reindex rewrites ``..manifest`` and ``..links`` from
 what is on disk, validate compares what is on disk with them and with ``..summary``.
 """
 

@@ -1,4 +1,4 @@
-"""The directory walk shared by upload, reindex and validate (PROTOCOL.md section 8).
+"""The directory walk shared by upload, reindex and validate.
 
 One :class:`Walk` examines a tree and builds its manifest. In *transfer* mode the tree is an upload's
 source directory and the version directory is filled as a side effect (directories, copies or moves,

@@ -5,6 +5,7 @@ Run it with ``make bench`` or
 Every round runs, for each workload, the floor (what the hardware and the service allow), gobbler-sdk and
 pygobbler one after the other in a rotating order against the same service; a warm-up round is discarded and
 the table reports medians of raw times and of per-round ratios. Nothing here is collected by pytest: the
-modules have no ``test_`` prefix and ``conftest.py`` ignores the directory. ``docs/performance.md`` explains
-the workloads and shows the latest table.
+modules have no ``test_`` prefix and ``conftest.py`` ignores the directory. ``docs/performance.md`` summarises
+the latest figures for users; ``JOURNAL.md`` beside this file explains the workloads and keeps every
+measurement.
 """
