@@ -238,8 +238,7 @@ class ServiceReader:
         Raises:
             NotFoundError, IntegrityError, GobblerError: The first failure that retrying did not cure.
         """
-        for path, _ in items:
-            self.cache.path_for(path)
+        # The caching layer has checked every path against the cache before calling (one walk, not two).
         logger.debug("downloading %d files, up to %d at a time", len(items), concurrency)
 
         def finished(index: int) -> None:
