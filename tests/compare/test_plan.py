@@ -191,3 +191,16 @@ def test_plan_with_followed_symlinks(client: GobblerClient, project: Project, tm
     assert plan.stored_bytes == len("far away\n") + len("near\n") + len("own\n")
     asset.upload("v1", source, follow_symlinks=True, ignore_dot=True)
     assert_plan_matches(plan, asset.version("v1").manifest(), plan.version)
+
+
+def test_upload_with_dry_run_returns_the_plan_and_creates_nothing(
+    client: GobblerClient, project: Project, tmp_path: Path
+) -> None:
+    source = make_tree(tmp_path / "src", {"a.txt": "a\n", ".hidden": "h\n"})
+    asset = project.asset("dry")
+    plan = asset.upload("v1", source, dry_run=True)
+    assert isinstance(plan, UploadPlan)
+    assert plan == asset.plan_upload("v1", source)
+    assert plan.transferred == (".hidden", "a.txt")  # dotfiles are sent unless ignore_dot=True
+    assert asset.upload("v1", source, dry_run=True, ignore_dot=True).transferred == ("a.txt",)
+    assert not asset.version("v1").exists()
