@@ -36,11 +36,17 @@ PATHS = ["fast", "httpx"]
 
 
 def reader(
-    lying: LyingServer, make_client: Callable[..., GobblerClient], cache: Path, kind: str, cap: int | None = None
+    lying: LyingServer,
+    make_client: Callable[..., GobblerClient],
+    cache: Path,
+    kind: str,
+    cap: int | None = None,
 ) -> GobblerClient:
     """A client of the lying server reading through the fast path or through httpx alone."""
     options = {} if cap is None else {"max_response_size": cap}
-    client = make_client(lying.url, transport="remote", cache=cache, registry="/nowhere", retries=1, **options)
+    client = make_client(
+        lying.url, transport="remote", cache=cache, registry="/nowhere", retries=1, **options
+    )
     if kind == "fast":
         assert client.transport.fetcher is not None  # type: ignore[attr-defined]
         return client
@@ -55,7 +61,9 @@ def leftovers(cache: Path) -> list[str]:
     return sorted(
         p
         for p in snapshot(cache)
-        if not (cache / p).is_dir() and not p.startswith("ORIGINS/") and not p.rpartition("/")[2].startswith("..")
+        if not (cache / p).is_dir()
+        and not p.startswith("ORIGINS/")
+        and not p.rpartition("/")[2].startswith("..")
     )
 
 
@@ -96,7 +104,7 @@ def test_directory_download_stops_past_the_entry(
 
 
 def claimed_range(first: int, last: int) -> Answer:
-    """A 206 claiming bytes ``first``-``last`` of a ``CLAIMED``-byte file, streaming far more than 10 bytes."""
+    """A 206 claiming bytes ``first``-``last`` of a ``CLAIMED``-byte file, streaming far more bytes."""
     return Answer(
         status=206,
         body=PIECE,
