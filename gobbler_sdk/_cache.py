@@ -260,7 +260,7 @@ class PartialFile:
         """
         if self.limit is not None and self.size + len(chunk) > self.limit:
             self.discard()
-            raise IntegrityError(self.too_long(self.size + len(chunk)))
+            raise IntegrityError(self._too_long(self.size + len(chunk)))
         view = memoryview(chunk)
         try:
             while view:
@@ -274,7 +274,7 @@ class PartialFile:
         if self._on_bytes is not None:
             self._on_bytes(len(chunk))
 
-    def too_long(self, received: int) -> str:
+    def _too_long(self, received: int) -> str:
         """The message for a body of at least ``received`` bytes, more than the file's ``limit``."""
         return (
             f"{self._what}: the server sent at least {received} bytes, "
