@@ -137,7 +137,7 @@ def check_bounds(plan: Plan, size: int | None, cap: int, what: str) -> None:
     if size is not None:
         if plan.total != size:
             raise IntegrityError(
-                f"{what}: the manifest records {size} bytes, the service states {plan.total} (nothing read)"
+                f"{what}: the manifest records {size} bytes, the file has {plan.total} (nothing read)"
             )
     elif plan.count > cap:
         raise ResponseTooLargeError(

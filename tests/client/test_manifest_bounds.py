@@ -125,7 +125,7 @@ def test_ranged_read_bounded_by_the_entry(
     client = reader(lying, make_client, tmp_path / "cache", kind)
     version = client.project("p").asset("a").version("v")
     # The manifest is read first; the answer's headers state 300 MiB, so none of its body is read.
-    with pytest.raises(IntegrityError, match=f"records 10 bytes, the service states {CLAIMED}"):
+    with pytest.raises(IntegrityError, match=f"records 10 bytes, the file has {CLAIMED}"):
         version.read_bytes("f.txt")
     assert lying.count("/fetch/p/a/v/f.txt") == 1
     assert lying.endless_sent < SLACK
