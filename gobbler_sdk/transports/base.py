@@ -120,9 +120,7 @@ class Transport(Protocol):
         """
         ...
 
-    def read_range(
-        self, path: str, start: int, end: int | None, *, md5: bool = False, size: int | None = None
-    ) -> Slice:
+    def read_range(self, path: str, start: int, end: int | None, *, md5: bool = False) -> Slice:
         """Bytes ``start`` to ``end`` (exclusive; ``None``: the end) of a file, without reading the rest.
 
         Args:
@@ -130,17 +128,12 @@ class Transport(Protocol):
             start: First byte.
             end: End of the range (exclusive), ``None`` for the end of the file.
             md5: Hash the bytes while they are read when they turn out to be the whole file.
-            size: The file's size in its manifest entry, when the caller has it. A remote read refuses an
-                answer stating another size before reading its body, and without ``size`` reads at most
-                ``max_response_size`` bytes into memory; a file read in place needs no such bound.
 
         Returns:
             The bytes (fewer when the file ends first) and the whole file's size.
 
         Raises:
             NotFoundError: When there is no such file.
-            IntegrityError: Remotely, when the answer states another size than ``size``.
-            ResponseTooLargeError: Remotely, without ``size``, when the body would exceed the cap.
         """
         ...
 

@@ -142,9 +142,7 @@ class LocalTransport:
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
             raise NotFoundError(f"no file at {path!r} in the registry") from None
 
-    def read_range(
-        self, path: str, start: int, end: int | None, *, md5: bool = False, size: int | None = None
-    ) -> Slice:
+    def read_range(self, path: str, start: int, end: int | None, *, md5: bool = False) -> Slice:
         """Bytes ``start`` to ``end`` (exclusive; ``None``: the end) of the file, read in place.
 
         Args:
@@ -152,8 +150,6 @@ class LocalTransport:
             start: First byte.
             end: End of the range (exclusive), ``None`` for the end of the file.
             md5: Hash the bytes while they are read when they are the whole file.
-            size: Unused: the file is read in place, where its real size bounds the read (the caller
-                compares it with the manifest).
 
         Returns:
             The bytes (fewer when the file ends first) and the file's size.
