@@ -207,6 +207,10 @@ class PartialFile:
         target: The destination's full path (what :meth:`commit` returns).
         hashing: Compute the MD5 as bytes arrive (needed to verify against a manifest entry).
         on_bytes: Called with the size of every chunk written (for progress within a file).
+        limit: Most bytes the file may hold (its manifest entry's size): a chunk that would take it past
+            this is refused before any of it is written, so a server that sends more than the manifest
+            says never fills the disk.
+        what: Description for the error message of a refused chunk.
     """
 
     def __init__(
@@ -217,9 +221,13 @@ class PartialFile:
         *,
         hashing: bool = True,
         on_bytes: ByteCallback | None = None,
+        limit: int | None = None,
+        what: str = "download",
     ) -> None:
         self.target = target
         self.size = 0
+        self.limit = limit
+        self._what = what
         self._name = name
         self._digest = hashlib.md5() if hashing else None
         self._on_bytes = on_bytes
@@ -247,8 +255,12 @@ class PartialFile:
         """Append a chunk.
 
         Raises:
+            IntegrityError: When the chunk would take the file past its ``limit`` (it is removed).
             ConfigurationError: When the disk is full or the file cannot be written (it is removed).
         """
+        if self.limit is not None and self.size + len(chunk) > self.limit:
+            self.discard()
+            raise IntegrityError(self._too_long(self.size + len(chunk)))
         view = memoryview(chunk)
         try:
             while view:
@@ -261,6 +273,26 @@ class PartialFile:
         self.size += len(chunk)
         if self._on_bytes is not None:
             self._on_bytes(len(chunk))
+
+    def _too_long(self, received: int) -> str:
+        """The message for a body of at least ``received`` bytes, more than the file's ``limit``."""
+        return (
+            f"{self._what}: the server sent at least {received} bytes, "
+            f"more than the {self.limit} the manifest records (stopped there, nothing kept)"
+        )
+
+    def check_announced(self, length: int | None) -> None:
+        """Refuse, before reading any of it, a body announced longer than ``limit`` (``Content-Length``).
+
+        Raises:
+            IntegrityError: When ``length`` exceeds the limit (the temporary file is removed).
+        """
+        if length is not None and self.limit is not None and length > self.limit:
+            self.discard()
+            raise IntegrityError(
+                f"{self._what}: the server announces {length} bytes, "
+                f"more than the {self.limit} the manifest records (nothing read)"
+            )
 
     def commit(self, entry: ManifestEntry | None, what: str, *, digest: str | None = None) -> Path:
         """Verify against ``entry`` (when given) and atomically move into place.
@@ -484,12 +516,27 @@ class Cache:
             raise
         return partial.commit(None, path)
 
-    def begin(self, path: str, *, hashing: bool = True, on_bytes: ByteCallback | None = None) -> PartialFile:
-        """Start writing the cached copy of ``path``."""
+    def begin(
+        self,
+        path: str,
+        *,
+        hashing: bool = True,
+        on_bytes: ByteCallback | None = None,
+        limit: int | None = None,
+    ) -> PartialFile:
+        """Start writing the cached copy of ``path``, refusing to write more than ``limit`` bytes."""
         for attempt in (1, 2):
             with self._directory_of(path, create=True) as (fd, name):
                 try:
-                    return PartialFile(fd, name, self.local_path(path), hashing=hashing, on_bytes=on_bytes)
+                    return PartialFile(
+                        fd,
+                        name,
+                        self.local_path(path),
+                        hashing=hashing,
+                        on_bytes=on_bytes,
+                        limit=limit,
+                        what=f"fetch {path}",
+                    )
                 except ConfigurationError as exc:
                     # A kept descriptor of a directory removed since (by a prune in another process).
                     if attempt == 2 or not isinstance(exc.__cause__, FileNotFoundError):

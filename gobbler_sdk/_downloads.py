@@ -21,9 +21,10 @@ from ._documents import Documents
 from ._globs import path_filter
 from ._pathsafety import checked_relative
 from ._progress import ProgressCallback, TqdmClass, Tracker
+from ._ranges import Slice
 from .errors import IntegrityError, InvalidArgumentError, NotCachedError, NotFoundError
 from .models import Manifest, ManifestEntry
-from .transports import Transport
+from .transports import RemoteTransport, Transport
 
 if sys.version_info >= (3, 11):
     from typing import TypedDict, Unpack
@@ -174,7 +175,12 @@ class Downloads:
             return b""
         force_remote, verify = options.get("force_remote", False), options.get("verify", True)
         path = self._documents.resolved(path, force_remote)
-        piece = self._documents.reader(force_remote).read_range(path, start, end, md5=verify)
+        reader = self._documents.reader(force_remote)
+        if isinstance(reader, RemoteTransport):
+            piece = self._read_remote_range(reader, path, start, end, entry, verify, force_remote)
+        else:
+            # Read in place (or by a transport of the caller's own): the file's real size bounds the read.
+            piece = reader.read_range(path, start, end, md5=verify)
         data, total = piece.data, piece.total
         if entry is not None and total != entry.size:
             raise IntegrityError(
@@ -189,6 +195,33 @@ class Downloads:
                 if problem is not None:
                     raise IntegrityError(f"read {path}: {problem}")
         return data
+
+    def _read_remote_range(
+        self,
+        reader: RemoteTransport,
+        path: str,
+        start: int,
+        end: int | None,
+        entry: ManifestEntry | None,
+        verify: bool,
+        force_remote: bool,
+    ) -> Slice:
+        """A ranged read over HTTP, bounded before its body is read (see :mod:`gobbler_sdk._ranges`).
+
+        The asked range bounds what is read when it is smaller than ``max_response_size``; a read to the
+        end of the file (or a larger range) is bounded by the file's manifest entry, looked up first when
+        verifying (a settled version's manifest is kept, so that costs a request only once a version), and
+        otherwise capped at ``max_response_size``.
+        """
+        cap = reader.service.limits.max_response_size
+        if entry is None and verify and (end is None or end - start > cap):
+            try:
+                entry = self._documents.entry_for(path, force_remote=force_remote)
+            except NotCachedError:
+                # Offline without the manifest: the read is of a cached copy, verified when downloaded.
+                entry = None
+        size = entry.size if entry is not None else None
+        return reader.read_range(path, start, end, md5=verify, size=size)
 
     # ------------------------------------------------------------------ a directory
 

@@ -34,7 +34,7 @@ from urllib.parse import urlsplit
 from ._cache import CHUNK, PartialFile
 from ._limits import DEFAULT_MAX_RESPONSE_SIZE, ReadLimits, deadline_scope, too_large, wrap_socket
 from ._log import logger
-from ._ranges import Slice, plan_body, range_header, read_exactly
+from ._ranges import Slice, check_bounds, plan_body, range_header, read_exactly
 
 __all__ = ["Answer", "Fetcher", "direct_connection_possible", "read_capped", "receive"]
 
@@ -183,9 +183,24 @@ class Fetcher:
                 raise
 
     def read_range(
-        self, url_path: str, start: int, end: int | None, what: str, *, md5: bool = False
+        self,
+        url_path: str,
+        start: int,
+        end: int | None,
+        what: str,
+        *,
+        md5: bool = False,
+        size: int | None = None,
     ) -> Answer | Slice:
         """GET bytes ``start`` to ``end`` (exclusive; ``None``: the end) of a file with a ``Range`` header.
+
+        Args:
+            url_path: Path below the base URL.
+            start: First byte.
+            end: End of the range (exclusive), ``None`` for the end of the file.
+            what: Description for error messages.
+            md5: Hash the bytes when they turn out to be the whole file.
+            size: The file's size in its manifest entry, which bounds the read (else the size cap does).
 
         Returns:
             The bytes with the whole file's size (and their MD5 when ``md5`` is set and they are the whole
@@ -193,6 +208,8 @@ class Fetcher:
 
         Raises:
             RangeError: When the answer holds other bytes than asked (see :mod:`gobbler_sdk._ranges`).
+            IntegrityError, ResponseTooLargeError: When the headers announce more than the bound allows
+                (see :func:`~gobbler_sdk._ranges.check_bounds`); nothing of the body is read.
             ConnectionError, TimeoutError, http.client.HTTPException: When the transfer breaks.
         """
         response = self._request(url_path, {"Range": range_header(start, end)})
@@ -203,6 +220,7 @@ class Fetcher:
             if plan is None:
                 # An error document: read a bounded amount (the connection is dropped below if more is left).
                 return self._bounded_answer(response)
+            check_bounds(plan, size, self.limits.max_response_size, what)
             if plan.drain:
                 response.read(_ERROR_BODY_LIMIT)
                 self._drop_unless_done(response)
@@ -349,7 +367,7 @@ def receive(
         response: The answer, headers read.
         target: Where a 200's body goes.
         verify: Compute the MD5.
-        limit: Largest error body read into memory.
+        limit: Largest error body read into memory (the file's own bound is ``target.limit``).
 
     Returns:
         The hex MD5 (``""`` without ``verify``) for a 200, else the complete error :class:`Answer`
@@ -358,10 +376,13 @@ def receive(
     Raises:
         http.client.HTTPException, ConnectionError, TimeoutError: When the transfer breaks.
         ResponseTooLargeError: When an error body exceeds ``limit``.
+        IntegrityError: When the body is announced or turns out longer than ``target.limit``.
     """
     if response.status != 200:
         body = read_capped(response, limit, f"HTTP {response.status} answer")
         return Answer(response.status, response.getheader("Content-Type"), body)
+    # More than the manifest records is refused before a byte is read, and while receiving by ``write``.
+    target.check_announced(response.length)
     if not verify:
         for chunk in _chunks(response):
             target.write(chunk)

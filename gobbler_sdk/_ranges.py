@@ -5,6 +5,11 @@ satisfiable range is answered ``206`` with ``Content-Range: bytes first-last/siz
 past the end is ``416`` with ``Content-Range: bytes */size``; an empty file is always answered ``200`` with
 no body. Anything else (a ``200`` with the whole file for a range starting inside it, a ``206`` for other
 bytes than asked) is refused rather than read: only the asked bytes travel.
+
+What is read is also bounded before the body is touched (:func:`check_bounds`): by the file's manifest
+entry when the caller has one (the answer must state the size the manifest records, so at most the asked
+part of that many bytes is read), else by the client's ``max_response_size``. A server claiming a
+300 MiB file for a 10-byte entry is refused from its headers alone.
 """
 
 from __future__ import annotations
@@ -16,9 +21,18 @@ import stat
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .errors import ServiceError
+from .errors import IntegrityError, ResponseTooLargeError, ServiceError
 
-__all__ = ["Plan", "RangeError", "Slice", "plan_body", "range_header", "read_exactly", "read_file_range"]
+__all__ = [
+    "Plan",
+    "RangeError",
+    "Slice",
+    "check_bounds",
+    "plan_body",
+    "range_header",
+    "read_exactly",
+    "read_file_range",
+]
 
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+)")
 _UNSATISFIED = re.compile(r"bytes \*/(\d+)")
@@ -105,6 +119,31 @@ def plan_body(
         wanted = content_length if end is None else min(end, content_length)
         return Plan(max(wanted - start, 0), content_length)
     return None
+
+
+def check_bounds(plan: Plan, size: int | None, cap: int, what: str) -> None:
+    """Refuse a planned read that the manifest (or, without an entry, the size cap) does not allow.
+
+    Args:
+        plan: What the answer's headers say will be read.
+        size: The file's size in its manifest entry, when known: the answer must state that size.
+        cap: Most bytes read into memory when ``size`` is unknown (``max_response_size``).
+        what: Description for error messages.
+
+    Raises:
+        IntegrityError: When the answer states another size than the manifest records.
+        ResponseTooLargeError: When, without a manifest size, the body would exceed ``cap``.
+    """
+    if size is not None:
+        if plan.total != size:
+            raise IntegrityError(
+                f"{what}: the manifest records {size} bytes, the file has {plan.total} (nothing read)"
+            )
+    elif plan.count > cap:
+        raise ResponseTooLargeError(
+            f"{what}: the answer would put {plan.count} bytes in memory, more than max_response_size "
+            f"({cap}); without the file's manifest entry that is the bound (nothing read)"
+        )
 
 
 def read_exactly(

@@ -75,7 +75,8 @@ class GobblerClient:
             take as long as it needs at any sane speed, while a server that drips or stalls is cut off
             (and the read retried). Default 32 KiB/s.
         max_response_size: Largest answer read into memory (a listing, a registry document, ``/info``, an
-            error body), in bytes; a larger one raises :class:`~gobbler_sdk.errors.ResponseTooLargeError`.
+            error body, a byte range read without the file's manifest entry), in bytes; a larger one
+            raises :class:`~gobbler_sdk.errors.ResponseTooLargeError`.
             Default 256 MiB, far above any real manifest. Downloaded files are not limited.
         submit_timeout: Seconds a submission (an upload, a permission change, ...) waits for the service's
             answer, which comes only once the action is done; ``None`` waits forever. Past it,
@@ -362,7 +363,10 @@ class GobblerClient:
         Raises:
             InvalidArgumentError: When ``start`` is negative or ``end`` is before ``start``.
             NotFoundError: When the file does not exist.
-            IntegrityError: When a whole-file read does not match the manifest.
+            IntegrityError: When a whole-file read does not match the manifest, or the answer states
+                another size than the manifest's (refused before its body is read).
+            ResponseTooLargeError: When, without a manifest entry (``verify=False`` and no ``entry``),
+                the answer would put more than ``max_response_size`` bytes in memory.
             ServiceError: When the service answers with other bytes than asked.
         """
         return self._core.downloads.read_range(path, start, end, entry=entry, **options)

@@ -35,7 +35,7 @@ from .._http import (
 from .._limits import ReadLimits, deadline_scope
 from .._log import logger
 from .._pathsafety import checked_relative
-from .._ranges import Slice, plan_body, range_header
+from .._ranges import Slice, check_bounds, plan_body, range_header
 from ..errors import NotFoundError, UnsafePathError
 from ..models import ManifestEntry
 from .base import ByteCallback
@@ -172,16 +172,20 @@ class ServiceReader:
 
         Raises:
             NotFoundError: On 404.
-            IntegrityError: When the received bytes do not match ``entry`` (nothing is kept).
+            IntegrityError: When the received bytes do not match ``entry`` (nothing is kept); a body
+                longer than the entry is refused as soon as that is known (from its ``Content-Length``,
+                else at the first chunk past the entry's size), so it never fills the disk.
         """
         what = f"fetch {path}"
         self.cache.path_for(path)  # a path the cache cannot hold fails before anything is sent
         retries = self.retries if retries is None else retries
         fetcher = self.fetcher
         expected = entry if verify else None
+        # A verified download stops at the first byte past the manifest's size (see PartialFile.write).
+        limit = expected.size if expected is not None else None
 
         def fast_attempt(fetcher: Fetcher) -> Path:
-            partial = self.cache.begin(path, hashing=False, on_bytes=on_bytes)
+            partial = self.cache.begin(path, hashing=False, on_bytes=on_bytes, limit=limit)
             try:
                 result = fetcher.download(fetch_url(path), partial, verify=verify and entry is not None)
             except BaseException:
@@ -193,7 +197,7 @@ class ServiceReader:
             return with_retries(lambda: fast_attempt(fetcher), retries=retries, what=what)
 
         def attempt() -> Path:
-            partial = self.cache.begin(path, hashing=expected is not None, on_bytes=on_bytes)
+            partial = self.cache.begin(path, hashing=expected is not None, on_bytes=on_bytes, limit=limit)
             try:
                 deadline = deadline_scope(self.limits.deadline())
                 with deadline, self.http.stream("GET", fetch_url(path)) as response:
@@ -201,6 +205,7 @@ class ServiceReader:
                         body = read_capped_stream(response, self.limits.max_response_size, what)
                         answer = Answer(response.status_code, response.headers.get("content-type"), body)
                         return _settle(answer, partial, path, expected, self.confirm_service)
+                    partial.check_announced(_content_length(response))
                     for chunk in response.iter_bytes(CHUNK):
                         partial.write(chunk)
             except BaseException:
@@ -265,7 +270,8 @@ class ServiceReader:
 
         def handle(index: int, response: http.client.HTTPResponse) -> None:
             path, entry = items[index]
-            partial = self.cache.begin(path, hashing=False, on_bytes=on_bytes)
+            limit = entry.size if verify and entry is not None else None
+            partial = self.cache.begin(path, hashing=False, on_bytes=on_bytes, limit=limit)
             try:
                 result = receive(
                     response,
@@ -293,7 +299,9 @@ class ServiceReader:
             self.download(path, entry, verify, retries=self.retries - 1, on_bytes=on_bytes)
             finished(index)
 
-    def read_range(self, path: str, start: int, end: int | None, *, md5: bool = False) -> Slice:
+    def read_range(
+        self, path: str, start: int, end: int | None, *, md5: bool = False, size: int | None = None
+    ) -> Slice:
         """Bytes ``start`` to ``end`` (exclusive; ``None``: the end of the file) through one ranged GET.
 
         Only the asked bytes are read from the socket (see :mod:`gobbler_sdk._ranges`); nothing is cached.
@@ -303,6 +311,8 @@ class ServiceReader:
             start: First byte.
             end: End of the range (exclusive), ``None`` for the end of the file.
             md5: Hash the bytes while they arrive when they turn out to be the whole file.
+            size: The file's size in its manifest entry: the answer must state it, which bounds what is
+                read; without it, what is read into memory is capped at ``max_response_size``.
 
         Returns:
             The bytes (fewer when the file ends first; none from its end on) and the whole file's size.
@@ -310,6 +320,8 @@ class ServiceReader:
         Raises:
             NotFoundError: On 404.
             RangeError: When the service answers with other bytes than asked.
+            IntegrityError: When the answer states another size than ``size`` (before its body is read).
+            ResponseTooLargeError: When, without ``size``, the body would exceed ``max_response_size``.
         """
         checked_relative(path)
         what = f"read {range_header(start, end)} of {path}"
@@ -319,9 +331,9 @@ class ServiceReader:
             # The range's own deadline: a server that drips the bytes is cut off like any other read.
             with deadline_scope(self.limits.deadline()):
                 if fetcher is not None:
-                    result = fetcher.read_range(fetch_url(path), start, end, what, md5=md5)
+                    result = fetcher.read_range(fetch_url(path), start, end, what, md5=md5, size=size)
                 else:
-                    result = self._read_range_httpx(path, start, end, what)
+                    result = self._read_range_httpx(path, start, end, what, size)
             if isinstance(result, Answer):
                 if is_retryable_status(result.status, result.content_type):
                     raise RetryableStatus(result.status, result.content_type, result.body)
@@ -333,9 +345,12 @@ class ServiceReader:
 
         return with_retries(attempt, retries=self.retries, what=what)
 
-    def _read_range_httpx(self, path: str, start: int, end: int | None, what: str) -> Answer | Slice:
+    def _read_range_httpx(
+        self, path: str, start: int, end: int | None, what: str, size: int | None
+    ) -> Answer | Slice:
         headers = {"Range": range_header(start, end)}
         with self.http.stream("GET", fetch_url(path), headers=headers) as response:
+            # The body is read raw (``iter_raw``), so the raw ``Content-Length`` is the one that counts.
             length = response.headers.get("content-length")
             plan = plan_body(
                 response.status_code,
@@ -346,8 +361,9 @@ class ServiceReader:
                 what,
             )
             if plan is None:
-                response.read()
-                return Answer(response.status_code, response.headers.get("content-type"), response.content)
+                body = read_capped_stream(response, self.limits.max_response_size, what)
+                return Answer(response.status_code, response.headers.get("content-type"), body)
+            check_bounds(plan, size, self.limits.max_response_size, what)
             pieces: list[bytes] = []
             wanted = 0 if plan.drain else plan.count
             received = 0
@@ -365,6 +381,17 @@ class ServiceReader:
         """Close the fast-path connections (the ``httpx.Client`` belongs to the client, which closes it)."""
         if self.fetcher is not None:
             self.fetcher.close()
+
+
+def _content_length(response: httpx.Response) -> int | None:
+    """An httpx answer's ``Content-Length`` as a number, ``None`` when absent or malformed.
+
+    Also ``None`` for an encoded body: the header then counts the encoded bytes, not the file's.
+    """
+    if response.headers.get("content-encoding", "identity").strip().lower() != "identity":
+        return None
+    length = response.headers.get("content-length")
+    return int(length) if length is not None and length.isdigit() else None
 
 
 def _settle(

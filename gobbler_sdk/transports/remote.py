@@ -521,12 +521,19 @@ class RemoteTransport:
             self.cache.sweep_temporary({path.rpartition("/")[0] for path, _ in downloads})
         return self.cache.registry_root
 
-    def read_range(self, path: str, start: int, end: int | None, *, md5: bool = False) -> Slice:
+    def read_range(
+        self, path: str, start: int, end: int | None, *, md5: bool = False, size: int | None = None
+    ) -> Slice:
         """Bytes ``start`` to ``end`` through one ranged GET; offline, from the cached copy.
+
+        Online the read is bounded by ``size`` (the manifest's) or else ``max_response_size`` before its
+        body is read; a cached copy was verified when it was downloaded.
 
         Raises:
             NotFoundError: On 404.
             RangeError: When the service answers with other bytes than asked.
+            IntegrityError: When the answer states another size than ``size``.
+            ResponseTooLargeError: Without ``size``, when the body would exceed ``max_response_size``.
             NotCachedError: Offline, when the file is not cached.
         """
         checked_relative(path)
@@ -543,7 +550,7 @@ class RemoteTransport:
                 raise UnsafePathError(
                     f"read {path}: the cached copy is a symlink, which the cache never makes"
                 ) from None
-        return self.service.read_range(path, start, end, md5=md5)
+        return self.service.read_range(path, start, end, md5=md5, size=size)
 
     def open(self, path: str) -> BinaryIO:
         """Open the cached copy of a file (downloaded first when it is not cached), never through a link."""

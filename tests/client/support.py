@@ -17,7 +17,7 @@ import pwd
 import threading
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -96,6 +96,8 @@ class Answer:
         endless: Send ``body`` over and over with no ``Content-Length`` (closing after ``endless_limit``
             bytes, or when the client hangs up).
         endless_limit: Bytes an endless body stops at, so a broken client cannot keep the server busy.
+        headers: Extra headers (``Content-Range``, say); an endless body also announces ``length`` when
+            it is set.
     """
 
     status: int = 200
@@ -109,6 +111,7 @@ class Answer:
     drip_size: int = 1
     endless: bool = False
     endless_limit: int = 1 << 30
+    headers: Mapping[str, str] | None = None
 
 
 class _Server(ThreadingHTTPServer):
@@ -154,6 +157,8 @@ class LyingServer:
         self.upstream = httpx.Client(base_url=upstream, timeout=60.0) if upstream else None
         self.staging = staging
         self.requests: list[tuple[str, str]] = []
+        #: Body bytes handed to the socket by endless answers (what a client let through before hanging up).
+        self.endless_sent = 0
         self.posted: list[tuple[str, Any]] = []
         self._answers: dict[tuple[str, str], list[Answer]] = {}
         self._prefixed: dict[tuple[str, str], list[Answer]] = {}
@@ -249,7 +254,7 @@ class LyingServer:
             if answer.drip:
                 self._drip(handler, answer)
             elif answer.endless:
-                self._endless(handler, answer)
+                self._endless(handler, answer, self._count_sent)
             else:
                 self._send(handler, answer, method)
         except (BrokenPipeError, ConnectionResetError):
@@ -273,18 +278,27 @@ class LyingServer:
             handler.wfile.flush()
             time.sleep(answer.drip)
 
+    def _count_sent(self, count: int) -> None:
+        with self._lock:
+            self.endless_sent += count
+
     @staticmethod
-    def _endless(handler: _Handler, answer: Answer) -> None:
+    def _endless(handler: _Handler, answer: Answer, count: Callable[[int], None]) -> None:
         piece = answer.body if isinstance(answer.body, bytes) else str(answer.body).encode()
         handler.close_connection = True
+        extra = dict(answer.headers or {})
+        if answer.length is not None:
+            extra["Content-Length"] = str(answer.length)
+        lines = "".join(f"{name}: {value}\r\n" for name, value in extra.items())
         handler.wfile.write(
             f"HTTP/1.1 {answer.status} OK\r\nContent-Type: {answer.content_type or 'application/json'}\r\n"
-            "Connection: close\r\n\r\n".encode()
+            f"{lines}Connection: close\r\n\r\n".encode()
         )
         sent = 0
         while sent < answer.endless_limit:
             handler.wfile.write(piece)
             sent += len(piece)
+            count(len(piece))
 
     def _record_request(self, name: str) -> None:
         assert self.staging is not None
@@ -315,6 +329,8 @@ class LyingServer:
             content_type = content_type or "application/json"
         handler.send_response(answer.status)
         handler.send_header("Content-Type", content_type or "application/octet-stream")
+        for name, value in (answer.headers or {}).items():
+            handler.send_header(name, value)
         if answer.no_length:
             handler.send_header("Connection", "close")
             handler.close_connection = True
