@@ -122,6 +122,8 @@ class RemoteTransport:
         self._settled: set[str] = set()
         # Version key -> when this transport last confirmed its cached copy with the service (monotonic).
         self._confirmed: dict[str, float] = {}
+        # Versions whose origin record this transport has written or read as its own.
+        self._recorded: set[str] = set()
         self._lock = threading.Lock()
         self.service = ServiceReader(
             http,
@@ -178,6 +180,12 @@ class RemoteTransport:
         """
         if key is None:
             return True
+        if not self.offline:
+            with self._lock:
+                last = self._confirmed.get(key)
+            # Confirmed a moment ago (the usual case on a hot path): nothing to look at on disk.
+            if last is not None and time.monotonic() - last < self.revalidate_after:
+                return True
         kept_documents = any(self.cache.open_file_exists(f"{key}/{name}") for name in _REUSED_DOCUMENTS)
         recorded = self._origins.read_bytes(key)
         if not kept_documents and recorded is None:
@@ -187,10 +195,6 @@ class RemoteTransport:
             if self.origin is not None and recorded is not None and recorded != self.origin.encode():
                 source = recorded.decode(errors="replace")
                 raise NotCachedError(f"{key} is cached from another service ({source}), not {self.origin}")
-            return True
-        with self._lock:
-            last = self._confirmed.get(key)
-        if last is not None and time.monotonic() - last < self.revalidate_after:
             return True
         try:
             fresh = self.service.read(f"{key}/..summary")
@@ -226,6 +230,7 @@ class RemoteTransport:
             self.cache.write_bytes(f"{key}/..summary", fresh)
             if origin is not None and recorded != origin:
                 self._origins.write_bytes(key, origin)
+            self._recorded.add(key)
         with self._lock:
             self._confirmed[key] = time.monotonic()
         return not dropped
@@ -243,8 +248,9 @@ class RemoteTransport:
     def _settle_manifest(self, key: str, fresh: bytes | None) -> None:
         """Keep a manifest just read from the service; a different kept one means the version changed."""
         kept = self.cache.read_bytes(f"{key}/..manifest")
-        recorded = self._origins.read_bytes(key)
         origin = self.origin.encode() if self.origin is not None else None
+        # This transport recorded the origin itself already: no need to read it back.
+        recorded = origin if key in self._recorded else self._origins.read_bytes(key)
         if kept is not None and fresh != kept:
             self._drop(key, "its manifest changed since it was cached")
         elif origin is not None and recorded is not None and recorded != origin:
@@ -254,6 +260,7 @@ class RemoteTransport:
         self.cache.write_bytes(f"{key}/..manifest", fresh)
         if origin is not None and recorded != origin:
             self._origins.write_bytes(key, origin)
+        self._recorded.add(key)
         with self._lock:
             # The files are checked against this very manifest: the cached copy is current.
             self._confirmed[key] = time.monotonic()
