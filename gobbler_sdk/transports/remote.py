@@ -211,9 +211,14 @@ class RemoteTransport:
         """
         dropped = True
         kept = self.cache.read_bytes(f"{key}/..summary")
-        if recorded is None:
-            recorded = self._origins.read_bytes(key)
         origin = self.origin.encode() if self.origin is not None else None
+        if recorded is None:
+            recorded = origin if key in self._recorded else self._origins.read_bytes(key)
+        if fresh is not None and fresh == kept and recorded == origin:
+            # The very bytes already kept, from this service: confirmed, nothing to parse or write.
+            with self._lock:
+                self._confirmed[key] = time.monotonic()
+            return True
         if fresh is None:
             if kept is not None:
                 self._drop(key, "the service no longer has it")
@@ -251,6 +256,11 @@ class RemoteTransport:
         origin = self.origin.encode() if self.origin is not None else None
         # This transport recorded the origin itself already: no need to read it back.
         recorded = origin if key in self._recorded else self._origins.read_bytes(key)
+        if fresh is not None and fresh == kept and recorded == origin:
+            # The very bytes already kept, from this service: confirmed, nothing to write.
+            with self._lock:
+                self._confirmed[key] = time.monotonic()
+            return
         if kept is not None and fresh != kept:
             self._drop(key, "its manifest changed since it was cached")
         elif origin is not None and recorded is not None and recorded != origin:
