@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import hashlib
 import os
 import stat
@@ -36,6 +37,7 @@ from .models import ManifestEntry
 
 __all__ = [
     "CHUNK",
+    "RESUME_THRESHOLD",
     "STALE_AFTER",
     "TEMP_PREFIX",
     "TEMP_SUFFIXES",
@@ -56,9 +58,16 @@ CHUNK = 1 << 20
 #: still running writes to its file at least every few seconds.
 STALE_AFTER = 24 * 3600.0
 
-#: Names of the cache's temporary files: ``.gobbler-<digits>.part`` (downloads) and ``.link`` (copies).
+#: Names of the cache's temporary files: ``.gobbler-<digits>.part`` (downloads), ``.link`` (copies) and
+#: ``.gobbler-<name>.incomplete`` (the kept partial file of a large download, see :data:`RESUME_THRESHOLD`).
 TEMP_PREFIX = ".gobbler-"
-TEMP_SUFFIXES = (".part", ".link")
+INCOMPLETE_SUFFIX = ".incomplete"
+TEMP_SUFFIXES = (".part", ".link", INCOMPLETE_SUFFIX)
+
+#: Verified downloads at least this large keep their bytes in a partial file under a stable name when they
+#: are interrupted, and the next attempt asks only for the rest. Below it, a restart costs less than the
+#: extra open, lock and re-hash of the kept prefix, and the random temporary name is used.
+RESUME_THRESHOLD = 8 << 20
 
 # Most filesystems allow 255 bytes per name; checked first, so a hostile listing fails before a download.
 _NAME_MAX = 255
@@ -211,6 +220,8 @@ class PartialFile:
             this is refused before any of it is written, so a server that sends more than the manifest
             says never fills the disk.
         what: Description for the error message of a refused chunk.
+        resumable: Write to the stable partial name and take over its bytes (which are then always
+            hashed); falls back to a random temporary name when that file cannot safely be used.
     """
 
     def __init__(
@@ -223,9 +234,14 @@ class PartialFile:
         on_bytes: ByteCallback | None = None,
         limit: int | None = None,
         what: str = "download",
+        resumable: bool = False,
     ) -> None:
         self.target = target
         self.size = 0
+        #: Bytes taken over from an interrupted attempt (re-hashed, never trusted as they are).
+        self.resumed = 0
+        #: Whether the bytes live under the stable partial name, kept by :meth:`abandon`.
+        self.resumable = False
         self.limit = limit
         self._what = what
         self._name = name
@@ -234,6 +250,8 @@ class PartialFile:
         self._dir_fd = os.dup(dir_fd)
         self._fd = -1
         try:
+            if resumable and self._take_over_partial():
+                return
             while True:
                 self._tmp = os.path.basename(temp_name("", TEMP_PREFIX, ".part"))
                 try:
@@ -250,6 +268,72 @@ class PartialFile:
             os.close(self._dir_fd)
             self._dir_fd = -1
             raise storage_error(exc, str(target), str(target.parent)) from exc
+
+    def _take_over_partial(self) -> bool:
+        """Open (or create) the stable partial file and take over its bytes; ``False`` when it cannot be used.
+
+        The file is used only when it is a regular file of this user with one link, reached without
+        following a symlink, and no other download holds its lock (two writers would interleave bytes).
+        Its bytes are hashed again here: what a previous attempt wrote is never trusted as it is, and the
+        manifest's MD5 of the whole file is checked at the end in any case.
+        """
+        stable = f"{TEMP_PREFIX}{self._name}{INCOMPLETE_SUFFIX}"
+        if len(os.fsencode(stable)) > _NAME_MAX:
+            return False
+        flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
+        try:
+            fd = os.open(stable, flags, 0o666, dir_fd=self._dir_fd)
+        except OSError:
+            return False  # a symlink, a FIFO held open elsewhere, no permission: use a fresh temporary file
+        try:
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode) or info.st_uid != os.geteuid() or info.st_nlink != 1:
+                os.close(fd)
+                return False
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            # Locked: the name must still lead to this file (a finished download renames it into place).
+            named = os.stat(stable, dir_fd=self._dir_fd, follow_symlinks=False)
+            if (named.st_dev, named.st_ino) != (info.st_dev, info.st_ino):
+                os.close(fd)
+                return False
+            size = os.fstat(fd).st_size
+            if self.limit is None or size > self.limit:
+                size = 0
+            digest, offset = hashlib.md5(), 0
+            while offset < size and (chunk := os.pread(fd, min(CHUNK, size - offset), offset)):
+                digest.update(chunk)
+                offset += len(chunk)
+            os.ftruncate(fd, offset)
+            os.lseek(fd, offset, os.SEEK_SET)
+        except OSError:
+            os.close(fd)  # locked by a concurrent download of the same file, or unreadable
+            return False
+        self._fd, self._tmp, self.resumable = fd, stable, True
+        self._digest = digest
+        self.size = self.resumed = offset
+        if self._on_bytes is not None and offset:
+            self._on_bytes(offset)  # progress starts where the last attempt stopped
+        return True
+
+    def restart(self) -> None:
+        """Drop the bytes taken over from an earlier attempt and start the file from its first byte."""
+        os.ftruncate(self._fd, 0)
+        os.lseek(self._fd, 0, os.SEEK_SET)
+        if self._digest is not None:
+            self._digest = hashlib.md5()
+        if self._on_bytes is not None and self.size:
+            self._on_bytes(-self.size)
+        self.size = self.resumed = 0
+
+    def abandon(self) -> None:
+        """Stop after an interruption: a resumable file keeps its bytes for the next attempt; others go."""
+        if not self.resumable:
+            self.discard()
+            return
+        self._close()
+        self._release()
+        if self._on_bytes is not None and self.size:
+            self._on_bytes(-self.size)
 
     def write(self, chunk: bytes | memoryview) -> None:
         """Append a chunk.
@@ -523,8 +607,14 @@ class Cache:
         hashing: bool = True,
         on_bytes: ByteCallback | None = None,
         limit: int | None = None,
+        resumable: bool = False,
     ) -> PartialFile:
-        """Start writing the cached copy of ``path``, refusing to write more than ``limit`` bytes."""
+        """Start writing the cached copy of ``path``, refusing to write more than ``limit`` bytes.
+
+        With ``resumable`` (and a ``limit``), the bytes go to the stable partial file
+        ``.gobbler-<name>.incomplete``, taking over what an interrupted attempt left there (see
+        :class:`PartialFile`); the caller then asks only for the rest.
+        """
         for attempt in (1, 2):
             with self._directory_of(path, create=True) as (fd, name):
                 try:
@@ -536,6 +626,7 @@ class Cache:
                         on_bytes=on_bytes,
                         limit=limit,
                         what=f"fetch {path}",
+                        resumable=resumable,
                     )
                 except ConfigurationError as exc:
                     # A kept descriptor of a directory removed since (by a prune in another process).

@@ -35,8 +35,9 @@ from ._cache import CHUNK, PartialFile
 from ._limits import DEFAULT_MAX_RESPONSE_SIZE, ReadLimits, deadline_scope, too_large, wrap_socket
 from ._log import logger
 from ._ranges import Slice, check_bounds, plan_body, range_header, read_exactly
+from .errors import IntegrityError
 
-__all__ = ["Answer", "Fetcher", "direct_connection_possible", "read_capped", "receive"]
+__all__ = ["Answer", "Fetcher", "direct_connection_possible", "read_capped", "receive", "resumed_answer"]
 
 # Bodies at least this large are hashed on a second thread while they are received.
 _PIPELINE_THRESHOLD = 4 * CHUNK
@@ -159,13 +160,17 @@ class Fetcher:
                 raise
         return Answer(response.status, response.getheader("Content-Type"), body)
 
-    def download(self, url_path: str, target: PartialFile, *, verify: bool = True) -> Answer | str:
+    def download(
+        self, url_path: str, target: PartialFile, *, verify: bool = True, offset: int = 0
+    ) -> Answer | str:
         """Stream a file into ``target``, computing its MD5 as it arrives.
 
         Args:
             url_path: Path below the base URL.
             target: Where the bytes go.
             verify: Compute the MD5 (otherwise ``""`` is returned for a 200).
+            offset: Bytes ``target`` already holds (a resumed download, which hashes them itself): only
+                the rest is asked for, and ``""`` is returned (see :func:`resumed_answer`).
 
         Returns:
             The hex MD5 of the body when the answer is 200, else the complete error :class:`Answer`
@@ -175,8 +180,15 @@ class Fetcher:
             ConnectionError, TimeoutError, http.client.HTTPException: When the transfer breaks.
         """
         with deadline_scope(self.limits.deadline()):
-            response = self._request(url_path)
+            headers = {"Range": range_header(offset, None)} if offset else None
+            response = self._request(url_path, headers)
             try:
+                if offset and resumed_answer(
+                    response.status, response.getheader("Content-Range"), response.length, target, url_path
+                ):
+                    for chunk in _chunks(response):
+                        target.write(chunk)
+                    return ""
                 return receive(response, target, verify=verify, limit=self.limits.max_response_size)
             except BaseException:
                 self._drop()
@@ -395,6 +407,30 @@ def receive(
         target.write(chunk)
         digest.update(chunk)
     return digest.hexdigest()
+
+
+def resumed_answer(
+    status: int, content_range: str | None, content_length: int | None, target: PartialFile, what: str
+) -> bool:
+    """Judge the answer to ``Range: bytes=<target.size>-``: whether its body is the rest of the file.
+
+    A ``206`` must carry exactly the bytes from ``target.size`` to the end of a file of the manifest's
+    size (``target.limit``); a ``200`` (a server that ignores ranges) restarts ``target`` from its first
+    byte and returns ``False``, as does any other status (an error answer, read as usual).
+
+    Raises:
+        RangeError: When a ``206`` carries other bytes than asked.
+        IntegrityError: When it describes a file of another size than the manifest's.
+    """
+    if status == 200:
+        target.restart()
+    if status != 206:
+        return False
+    plan = plan_body(status, content_range, content_length, target.size, None, what)
+    total = plan.total if plan is not None else None  # a 206 always has a plan (or raised)
+    if total != target.limit:
+        raise IntegrityError(f"{what}: the service reports {total} bytes, the manifest {target.limit}")
+    return True
 
 
 def _chunks(response: http.client.HTTPResponse) -> Iterator[bytes]:

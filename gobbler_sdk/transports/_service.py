@@ -17,8 +17,8 @@ from pathlib import Path
 
 import httpx
 
-from .._cache import CHUNK, Cache, PartialFile
-from .._fetcher import Answer, Fetcher, receive
+from .._cache import CHUNK, RESUME_THRESHOLD, Cache, PartialFile
+from .._fetcher import Answer, Fetcher, receive, resumed_answer
 from .._http import (
     TRANSPORT_ERRORS,
     RetryableStatus,
@@ -36,7 +36,7 @@ from .._limits import ReadLimits, deadline_scope
 from .._log import logger
 from .._pathsafety import checked_relative
 from .._ranges import Slice, check_bounds, plan_body, range_header
-from ..errors import NotFoundError, UnsafePathError
+from ..errors import GobblerError, IntegrityError, NotFoundError, UnsafePathError
 from ..models import ManifestEntry
 from .base import ByteCallback
 
@@ -183,35 +183,59 @@ class ServiceReader:
         expected = entry if verify else None
         # A verified download stops at the first byte past the manifest's size (see PartialFile.write).
         limit = expected.size if expected is not None else None
+        # A large verified download keeps what it received when interrupted and later asks for the rest.
+        resumable = limit is not None and limit >= RESUME_THRESHOLD
 
-        def fast_attempt(fetcher: Fetcher) -> Path:
-            partial = self.cache.begin(path, hashing=False, on_bytes=on_bytes, limit=limit)
-            try:
-                result = fetcher.download(fetch_url(path), partial, verify=verify and entry is not None)
-            except BaseException:
-                partial.discard()
-                raise
-            return _settle(result, partial, path, expected, self.confirm_service)
+        def fast_receive(fetcher: Fetcher, partial: PartialFile) -> Answer | str:
+            if not partial.resumable:
+                return fetcher.download(fetch_url(path), partial, verify=verify and entry is not None)
+            if partial.size == limit:
+                return ""  # every byte arrived last time; only the rename was missed
+            return fetcher.download(fetch_url(path), partial, verify=False, offset=partial.size)
 
-        if fetcher is not None:
-            return with_retries(lambda: fast_attempt(fetcher), retries=retries, what=what)
+        def httpx_receive(partial: PartialFile) -> Answer | str:
+            offset = partial.size if partial.resumable else 0
+            if offset and offset == limit:
+                return ""
+            headers = {"Range": range_header(offset, None)} if offset else None
+            deadline = deadline_scope(self.limits.deadline())
+            with deadline, self.http.stream("GET", fetch_url(path), headers=headers) as response:
+                content_range = response.headers.get("content-range")
+                appending = offset > 0 and resumed_answer(
+                    response.status_code, content_range, _content_length(response), partial, what
+                )
+                if response.status_code != 200 and not appending:
+                    body = read_capped_stream(response, self.limits.max_response_size, what)
+                    return Answer(response.status_code, response.headers.get("content-type"), body)
+                if not appending:
+                    partial.check_announced(_content_length(response))
+                for chunk in response.iter_bytes(CHUNK):
+                    partial.write(chunk)
+            return ""
 
         def attempt() -> Path:
-            partial = self.cache.begin(path, hashing=expected is not None, on_bytes=on_bytes, limit=limit)
-            try:
-                deadline = deadline_scope(self.limits.deadline())
-                with deadline, self.http.stream("GET", fetch_url(path)) as response:
-                    if response.status_code != 200:
-                        body = read_capped_stream(response, self.limits.max_response_size, what)
-                        answer = Answer(response.status_code, response.headers.get("content-type"), body)
-                        return _settle(answer, partial, path, expected, self.confirm_service)
-                    partial.check_announced(_content_length(response))
-                    for chunk in response.iter_bytes(CHUNK):
-                        partial.write(chunk)
-            except BaseException:
-                partial.discard()
-                raise
-            return partial.commit(expected, what)
+            # A resumed file whose whole MD5 does not match is downloaded once more from its first byte:
+            # its kept prefix may have been damaged, and nothing of it is kept now.
+            for _ in range(2):
+                hashing = expected is not None and fetcher is None
+                partial = self.cache.begin(
+                    path, hashing=hashing, on_bytes=on_bytes, limit=limit, resumable=resumable
+                )
+                try:
+                    result = fast_receive(fetcher, partial) if fetcher is not None else httpx_receive(partial)
+                except GobblerError:
+                    partial.discard()
+                    raise
+                except BaseException:
+                    partial.abandon()  # interrupted or disconnected: a resumable file keeps its bytes
+                    raise
+                try:
+                    return _settle(result, partial, path, expected, self.confirm_service)
+                except IntegrityError:
+                    if not partial.resumed:
+                        raise
+                    logger.warning("%s: the resumed file does not match its manifest; starting over", what)
+            raise AssertionError("unreachable")
 
         return with_retries(attempt, retries=retries, what=what)
 
@@ -404,12 +428,14 @@ def _settle(
     """Finish a fast-path download: map an error answer to its exception, else verify and commit."""
     what = f"fetch {path}"
     if isinstance(result, Answer):
-        partial.discard()
         if is_retryable_status(result.status, result.content_type):
+            partial.abandon()  # a resumable file keeps its bytes for the retry
             raise RetryableStatus(result.status, result.content_type, result.body)
+        partial.discard()
         if result.status == 404 or not is_service_json(result.content_type):
             confirm_service()
         if result.status == 404:
             raise NotFoundError(f"{what}: no such file in the registry", status=404)
         raise error_from_answer(result.status, result.content_type, result.body, what)
-    return partial.commit(expected, what, digest=result)
+    # ``""``: not hashed on the way (no entry to check, or a resumable file that hashes its own bytes).
+    return partial.commit(expected, what, digest=result or None)

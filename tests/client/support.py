@@ -159,6 +159,9 @@ class LyingServer:
         self.requests: list[tuple[str, str]] = []
         #: Body bytes handed to the socket by endless answers (what a client let through before hanging up).
         self.endless_sent = 0
+        #: ``Range`` header of each forwarded request (``None`` without one) and the body bytes forwarded.
+        self.forwarded_ranges: list[str | None] = []
+        self.forwarded_bytes = 0
         self.posted: list[tuple[str, Any]] = []
         self._answers: dict[tuple[str, str], list[Answer]] = {}
         self._prefixed: dict[tuple[str, str], list[Answer]] = {}
@@ -202,6 +205,8 @@ class LyingServer:
         with self._lock:
             self.requests.clear()
             self.posted.clear()
+            self.forwarded_ranges.clear()
+            self.forwarded_bytes = 0
 
     def close(self) -> None:
         """Stop serving."""
@@ -311,10 +316,24 @@ class LyingServer:
 
     def _forward(self, handler: _Handler, method: str, path: str) -> None:
         assert self.upstream is not None
-        response = self.upstream.request("GET" if method == "HEAD" else method, path)
-        answer = Answer(
-            response.status_code, response.content, response.headers.get("content-type", "text/plain")
+        asked = handler.headers.get("Range")
+        response = self.upstream.request(
+            "GET" if method == "HEAD" else method, path, headers={"Range": asked} if asked else None
         )
+        passed = (
+            {"Content-Range": response.headers["content-range"]}
+            if "content-range" in response.headers
+            else {}
+        )
+        answer = Answer(
+            response.status_code,
+            response.content,
+            response.headers.get("content-type", "text/plain"),
+            headers=passed or None,
+        )
+        with self._lock:
+            self.forwarded_ranges.append(asked)
+            self.forwarded_bytes += len(response.content)
         self._send(handler, answer, method)
 
     @staticmethod

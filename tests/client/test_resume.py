@@ -1,0 +1,200 @@
+"""Interrupted downloads of large files resume from the bytes already received (issue 19, "Resume").
+
+A verified download of at least ``RESUME_THRESHOLD`` bytes writes to ``.gobbler-<name>.incomplete`` in
+its cache directory; when it is interrupted (kill -9, a dropped connection) that file stays, and the next
+attempt re-hashes it and asks only for the rest with ``Range: bytes=N-``. A damaged prefix is caught by the
+manifest's MD5 of the whole file, and the file is then downloaded once more from its first byte.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from gobbler_sdk import GobblerClient
+from gobbler_sdk._cache import RESUME_THRESHOLD, is_temporary
+from gobbler_sdk.errors import ServiceUnavailableError
+from gobbler_sdk.testing import GobblerService
+
+from .conftest import new_project
+from .support import Answer, LyingServer, make_tree, unique
+
+BIG = 64 << 20
+MIDDLE = 16 << 20
+PIECE = 1 << 20
+
+
+def _content(size: int) -> bytes:
+    """Bytes that differ from piece to piece, so a misplaced piece changes the MD5."""
+    return b"".join(hashlib.sha512(str(i).encode()).digest() * (PIECE // 64) for i in range(size // PIECE))
+
+
+def _publish(service: GobblerService, data: bytes) -> tuple[str, str]:
+    """A fresh version holding ``big.bin``; returns its key and the file's registry path."""
+    name = new_project(service)
+    staged = make_tree(service.staging / unique("src"), {"big.bin": data})
+    service.request("upload", {"source": staged.name, "project": name, "asset": "a", "version": "v1"})
+    return f"{name}/a/v1", f"{name}/a/v1/big.bin"
+
+
+def _partial(cache: Path, key: str) -> Path:
+    return cache / "REGISTRY" / key / ".gobbler-big.bin.incomplete"
+
+
+def test_partial_names_are_temporary() -> None:
+    # The kept partial file is never served, scanned or pruned as a cached file; stale ones are swept.
+    assert is_temporary(".gobbler-big.bin.incomplete")
+    assert not is_temporary("big.bin.incomplete")
+    assert BIG >= 4 * RESUME_THRESHOLD
+
+
+def test_kill_9_half_way_then_resume(service: GobblerService, tmp_path: Path) -> None:
+    data = _content(BIG)
+    key, path = _publish(service, data)
+    cache, out = tmp_path / "cache", tmp_path / "out"
+    command = [
+        str(Path(sys.executable).parent / "gobbler-sdk"),
+        "--cache",
+        str(cache),
+        "--transport",
+        "remote",
+    ]
+    env = {**os.environ, "NO_COLOR": "1"}
+    partial = _partial(cache, key)
+    # One proxy for both runs: the cache records the service's URL, and another one would drop the version.
+    with LyingServer(upstream=service.url) as proxy:
+        # The first run gets the file 1 MiB every 40 ms, so it is still running when killed half-way.
+        proxy.answer(
+            f"/fetch/{path}",
+            Answer(200, data, content_type="application/octet-stream", drip=0.04, drip_size=PIECE),
+        )
+        first = subprocess.Popen(
+            [*command, "--url", proxy.url, "download", path, "--to", str(out)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and first.poll() is None:
+                if partial.exists() and partial.stat().st_size >= BIG // 2:
+                    break
+                time.sleep(0.01)
+            assert first.poll() is None, "the first run ended before it could be killed"
+            first.send_signal(signal.SIGKILL)
+        finally:
+            first.kill()
+            first.wait()
+        kept = partial.stat().st_size
+        assert BIG // 2 <= kept < BIG
+        assert not (cache / "REGISTRY" / path).exists()
+        proxy.answer(f"/fetch/{path}")  # no script left: forwarded to the service from now on
+        proxy.reset()
+        second = subprocess.run(
+            [*command, "--url", proxy.url, "download", path, "--to", str(out)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert second.returncode == 0, second.stderr
+        assert proxy.paths("/fetch/") == [f"/fetch/{key}/..summary", f"/fetch/{path}"]
+        assert [asked for asked in proxy.forwarded_ranges if asked is not None] == [f"bytes={kept}-"]
+        # Everything forwarded (the summary too) is the rest of the file and one small document.
+        assert BIG - kept <= proxy.forwarded_bytes <= 0.6 * BIG
+    assert hashlib.md5((out / "big.bin").read_bytes()).hexdigest() == hashlib.md5(data).hexdigest()
+    assert (cache / "REGISTRY" / path).read_bytes() == data
+    assert not partial.exists()
+
+
+def _client(url: str, cache: Path) -> GobblerClient:
+    return GobblerClient(url, transport="remote", cache=cache, retries=2)
+
+
+@pytest.mark.parametrize("damage", ["changed", "longer"])
+def test_damaged_partial_file_starts_over(service: GobblerService, tmp_path: Path, damage: str) -> None:
+    # Documented choice: a prefix that does not add up is caught by the manifest's MD5 of the whole file;
+    # the partial file is then removed and the file downloaded once more from its first byte (one call).
+    data = _content(MIDDLE)
+    key, path = _publish(service, data)
+    cache = tmp_path / "cache"
+    partial = _partial(cache, key)
+    partial.parent.mkdir(parents=True)
+    if damage == "changed":
+        prefix = bytearray(data[: MIDDLE // 2])
+        prefix[12345] ^= 0xFF
+        partial.write_bytes(bytes(prefix))
+    else:
+        partial.write_bytes(data + b"extra")  # past the manifest's size: not taken over at all
+    with LyingServer(upstream=service.url) as counting, _client(counting.url, cache) as client:
+        local = client.fetch_file(path)
+        assert local.read_bytes() == data
+        asked = [r for r in counting.forwarded_ranges if r is not None]
+        assert asked == ([f"bytes={MIDDLE // 2}-"] if damage == "changed" else [])
+    assert not partial.exists()
+
+
+def test_symlinked_partial_file_is_not_followed(service: GobblerService, tmp_path: Path) -> None:
+    data = _content(MIDDLE)
+    key, path = _publish(service, data)
+    cache = tmp_path / "cache"
+    partial = _partial(cache, key)
+    partial.parent.mkdir(parents=True)
+    victim = tmp_path / "victim"
+    victim.write_bytes(data[:PIECE])
+    partial.symlink_to(victim)
+    with LyingServer(upstream=service.url) as counting, _client(counting.url, cache) as client:
+        assert client.fetch_file(path).read_bytes() == data
+        assert [r for r in counting.forwarded_ranges if r is not None] == []
+    assert victim.read_bytes() == data[:PIECE]
+    assert partial.is_symlink()
+
+
+def test_dropped_connection_resumes_within_the_retries(service: GobblerService, tmp_path: Path) -> None:
+    data = _content(MIDDLE)
+    key, path = _publish(service, data)
+    cache = tmp_path / "cache"
+    half = MIDDLE // 2
+    with LyingServer(upstream=service.url) as lying, _client(lying.url, cache) as client:
+        # The first answer announces the whole file and hangs up half-way; the retry must ask for the rest.
+        lying.answer(
+            f"/fetch/{path}",
+            Answer(200, data[:half], content_type="application/octet-stream", length=MIDDLE),
+            Answer(
+                206,
+                data[half:],
+                content_type="application/octet-stream",
+                headers={"Content-Range": f"bytes {half}-{MIDDLE - 1}/{MIDDLE}"},
+            ),
+        )
+        assert client.fetch_file(path).read_bytes() == data
+        assert lying.count(f"/fetch/{path}") == 2
+    assert not _partial(cache, key).exists()
+
+
+def test_broken_off_partial_is_kept_but_never_served(service: GobblerService, tmp_path: Path) -> None:
+    data = _content(MIDDLE)
+    key, path = _publish(service, data)
+    cache = tmp_path / "cache"
+    with LyingServer(upstream=service.url) as lying:
+        lying.answer(
+            f"/fetch/{path}",
+            Answer(200, data[: MIDDLE // 4], content_type="application/octet-stream", length=MIDDLE),
+        )
+        # Every attempt breaks off after a quarter (the retries ask for the rest and get the start again).
+        with (
+            _client(lying.url, cache) as client,
+            pytest.raises(ServiceUnavailableError, match="IncompleteRead"),
+        ):
+            client.fetch_file(path)
+        assert lying.count(f"/fetch/{path}") == 3
+    assert _partial(cache, key).stat().st_size == MIDDLE // 4
+    assert not (cache / "REGISTRY" / path).exists()
