@@ -120,9 +120,9 @@ def test_interrupted_half_way_then_resumed(service: GobblerService, tmp_path: Pa
 
 
 @contextlib.contextmanager
-def _client(url: str, cache: Path, reader: str) -> Iterator[GobblerClient]:
+def _client(url: str, cache: Path, reader: str, timeout: float = 30.0) -> Iterator[GobblerClient]:
     """A remote client reading through the fast path or, as behind a proxy, through httpx alone."""
-    with GobblerClient(url, transport="remote", cache=cache, retries=2) as fast:
+    with GobblerClient(url, transport="remote", cache=cache, retries=2, timeout=timeout) as fast:
         if reader == "fast":
             yield fast
             return
@@ -224,3 +224,29 @@ def test_broken_off_partial_is_kept_but_never_served(
         assert lying.count(f"/fetch/{path}") == 3
     assert _partial(cache, key).stat().st_size == MIDDLE // 4
     assert not (cache / "REGISTRY" / path).exists()
+
+
+@READERS
+def test_stalled_transfer_resumes_from_its_offset(
+    service: GobblerService, tmp_path: Path, reader: str
+) -> None:
+    # The first answer sends half the file, then nothing for longer than the client's timeout; the retry
+    # asks for the rest (the scripted 206 holds only the second half, so only a resumed file adds up).
+    data = _content(MIDDLE)
+    key, path = _publish(service, data)
+    cache = tmp_path / "cache"
+    half = MIDDLE // 2
+    head = LyingServer._raw(Answer(200, data, content_type="application/octet-stream"))[: -len(data)]
+    stalled = Answer(200, data, content_type="application/octet-stream", drip=2.0, drip_size=len(head) + half)
+    rest = Answer(
+        206,
+        data[half:],
+        content_type="application/octet-stream",
+        headers={"Content-Range": f"bytes {half}-{MIDDLE - 1}/{MIDDLE}"},
+    )
+    with LyingServer(upstream=service.url) as lying:
+        lying.answer(f"/fetch/{path}", stalled, rest)
+        with _client(lying.url, cache, reader, timeout=0.5) as client:
+            assert client.fetch_file(path).read_bytes() == data
+        assert lying.count(f"/fetch/{path}") == 2
+    assert not _partial(cache, key).exists()
