@@ -178,6 +178,16 @@ def test_symlinked_partial_file_is_not_followed(service: GobblerService, tmp_pat
     assert partial.is_symlink()
 
 
+def _rest(data: bytes, offset: int) -> Answer:
+    """The answer to ``Range: bytes=<offset>-``: the rest of ``data`` (scripted, so a restart shows)."""
+    return Answer(
+        206,
+        data[offset:],
+        content_type="application/octet-stream",
+        headers={"Content-Range": f"bytes {offset}-{len(data) - 1}/{len(data)}"},
+    )
+
+
 @READERS
 def test_dropped_connection_resumes_within_the_retries(
     service: GobblerService, tmp_path: Path, reader: str
@@ -191,12 +201,7 @@ def test_dropped_connection_resumes_within_the_retries(
         lying.answer(
             f"/fetch/{path}",
             Answer(200, data[:half], content_type="application/octet-stream", length=MIDDLE),
-            Answer(
-                206,
-                data[half:],
-                content_type="application/octet-stream",
-                headers={"Content-Range": f"bytes {half}-{MIDDLE - 1}/{MIDDLE}"},
-            ),
+            _rest(data, half),
         )
         assert client.fetch_file(path).read_bytes() == data
         assert lying.count(f"/fetch/{path}") == 2
@@ -238,12 +243,7 @@ def test_stalled_transfer_resumes_from_its_offset(
     half = MIDDLE // 2
     head = LyingServer._raw(Answer(200, data, content_type="application/octet-stream"))[: -len(data)]
     stalled = Answer(200, data, content_type="application/octet-stream", drip=2.0, drip_size=len(head) + half)
-    rest = Answer(
-        206,
-        data[half:],
-        content_type="application/octet-stream",
-        headers={"Content-Range": f"bytes {half}-{MIDDLE - 1}/{MIDDLE}"},
-    )
+    rest = _rest(data, half)
     with LyingServer(upstream=service.url) as lying:
         lying.answer(f"/fetch/{path}", stalled, rest)
         with _client(lying.url, cache, reader, timeout=0.5) as client:
