@@ -315,6 +315,15 @@ class PartialFile:
             self._on_bytes(offset)  # progress starts where the last attempt stopped
         return True
 
+    def detach_digest(self) -> hashlib._Hash | None:
+        """Hand over the running MD5 (over the bytes written so far) to a caller that hashes the rest.
+
+        The file then stops hashing what it writes, and :meth:`commit` needs the caller's ``digest``: a
+        resumed download hashes its body on a helper thread from the kept prefix's state.
+        """
+        digest, self._digest = self._digest, None
+        return digest
+
     def restart(self) -> None:
         """Drop the bytes taken over from an earlier attempt and start the file from its first byte."""
         os.ftruncate(self._fd, 0)

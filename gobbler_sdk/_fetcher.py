@@ -169,8 +169,8 @@ class Fetcher:
             url_path: Path below the base URL.
             target: Where the bytes go.
             verify: Compute the MD5 (otherwise ``""`` is returned for a 200).
-            offset: Bytes ``target`` already holds (a resumed download, which hashes them itself): only
-                the rest is asked for, and ``""`` is returned (see :func:`resumed_answer`).
+            offset: Bytes ``target`` already holds (a resumed download, whose running MD5 over them is
+                continued): only the rest is asked for (see :func:`resumed_answer`).
 
         Returns:
             The hex MD5 of the body when the answer is 200, else the complete error :class:`Answer`
@@ -186,10 +186,13 @@ class Fetcher:
                 if offset and resumed_answer(
                     response.status, response.getheader("Content-Range"), response.length, target, url_path
                 ):
-                    for chunk in _chunks(response):
-                        target.write(chunk)
-                    return ""
-                return receive(response, target, verify=verify, limit=self.limits.max_response_size)
+                    return _write_hashed(response, target, target.detach_digest() or hashlib.md5())
+                # A resumable file (started over, or from its first byte) hands its MD5 over to be
+                # computed on the helper thread; a fresh temporary file has none.
+                digest = target.detach_digest() if verify else None
+                return receive(
+                    response, target, verify=verify, limit=self.limits.max_response_size, digest=digest
+                )
             except BaseException:
                 self._drop()
                 raise
@@ -372,6 +375,7 @@ def receive(
     *,
     verify: bool,
     limit: int = DEFAULT_MAX_RESPONSE_SIZE,
+    digest: hashlib._Hash | None = None,
 ) -> Answer | str:
     """Stream a response's body into ``target``, computing its MD5 as it arrives.
 
@@ -380,6 +384,7 @@ def receive(
         target: Where a 200's body goes.
         verify: Compute the MD5.
         limit: Largest error body read into memory (the file's own bound is ``target.limit``).
+        digest: The MD5 to continue (over bytes ``target`` already holds); a fresh one without it.
 
     Returns:
         The hex MD5 (``""`` without ``verify``) for a 200, else the complete error :class:`Answer`
@@ -399,10 +404,14 @@ def receive(
         for chunk in _chunks(response):
             target.write(chunk)
         return ""
+    return _write_hashed(response, target, digest or hashlib.md5())
+
+
+def _write_hashed(response: http.client.HTTPResponse, target: PartialFile, digest: hashlib._Hash) -> str:
+    """Write the body into ``target`` while ``digest`` takes it in; its hex MD5 at the end."""
     length = response.length
     if length is not None and length >= _PIPELINE_THRESHOLD:
-        return _receive_pipelined(response, target)
-    digest = hashlib.md5()
+        return _receive_pipelined(response, target, digest)
     for chunk in _chunks(response):
         target.write(chunk)
         digest.update(chunk)
@@ -445,10 +454,9 @@ def _chunks(response: http.client.HTTPResponse) -> Iterator[bytes]:
         raise http.client.IncompleteRead(b"", response.length)
 
 
-def _receive_pipelined(response: http.client.HTTPResponse, target: PartialFile) -> str:
+def _receive_pipelined(response: http.client.HTTPResponse, target: PartialFile, digest: hashlib._Hash) -> str:
     """Receive and write on this thread while a helper thread hashes the pieces already written."""
     pieces: queue.Queue[bytes | None] = queue.Queue(maxsize=_QUEUE_DEPTH)
-    digest = hashlib.md5()
 
     def hash_pieces() -> None:
         while (piece := pieces.get()) is not None:

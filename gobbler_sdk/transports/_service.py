@@ -191,7 +191,7 @@ class ServiceReader:
                 return fetcher.download(fetch_url(path), partial, verify=verify and entry is not None)
             if partial.size == limit:
                 return ""  # every byte arrived last time; only the rename was missed
-            return fetcher.download(fetch_url(path), partial, verify=False, offset=partial.size)
+            return fetcher.download(fetch_url(path), partial, verify=True, offset=partial.size)
 
         def httpx_receive(partial: PartialFile) -> Answer | str:
             offset = partial.size if partial.resumable else 0
