@@ -44,6 +44,7 @@ from ._treewalk import StepKind, TreeChangedError, remove_tree, walk
 from ._units import parse_size
 from .errors import ConfigurationError, GobblerError, InvalidRequestError, error_from_oserror
 from .models import Manifest
+from .models import readable_size as _sized
 
 __all__ = [
     "CacheManager",
@@ -56,14 +57,6 @@ __all__ = [
 ]
 
 _DIRECTORY = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
-
-
-def _human(size: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if size < 1024 or unit == "TiB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{size:.1f} TiB"
 
 
 @dataclass(frozen=True)
@@ -100,7 +93,7 @@ class CachedVersion:
     def __repr__(self) -> str:
         state = "complete" if self.complete else "partial"
         when = self.last_access.strftime("%Y-%m-%d %H:%M")
-        return f"CachedVersion({self.key!r}, {self.files} files, {_human(self.size)}, {state}, used {when})"
+        return f"CachedVersion({self.key!r}, {self.files} files, {_sized(self.size)}, {state}, used {when})"
 
 
 @dataclass(frozen=True)
@@ -159,7 +152,7 @@ class CacheReport:
 
     def __repr__(self) -> str:
         return (
-            f"CacheReport({len(self.versions)} versions, {self.total_files} files, {_human(self.total_size)})"
+            f"CacheReport({len(self.versions)} versions, {self.total_files} files, {_sized(self.total_size)})"
         )
 
     def __str__(self) -> str:
@@ -167,9 +160,9 @@ class CacheReport:
         for v in self.versions:
             state = "complete" if v.complete else "partial"
             when = v.last_access.strftime("%Y-%m-%d %H:%M")
-            lines.append(f"{v.key:<40} {v.files:>6} {_human(v.size):>10}  {state:<8} {when}")
+            lines.append(f"{v.key:<40} {v.files:>6} {_sized(v.size):>10}  {state:<8} {when}")
         lines.append(
-            f"{len(self.versions)} versions, {self.total_files} files, {_human(self.total_size)}"
+            f"{len(self.versions)} versions, {self.total_files} files, {_sized(self.total_size)}"
             f" in {self.root}"
         )
         return "\n".join(lines)
@@ -227,7 +220,7 @@ class PruneReport:
 
     def __repr__(self) -> str:
         return (
-            f"PruneReport({len(self.versions)} versions, {self.files} files, {_human(self.freed)} freed,"
+            f"PruneReport({len(self.versions)} versions, {self.files} files, {_sized(self.freed)} freed,"
             f" {self.temporary_files} temporary files, {self.staging_entries} staging entries)"
         )
 
