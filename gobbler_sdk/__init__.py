@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from ._cache_manager import CachedVersion, CacheManager, CacheReport, CorruptFile, PruneReport
     from ._downloads import DirectoryOptions, FileOptions, RangeOptions
     from ._progress import ProgressCallback, ProgressEvent
+    from .aio import AsyncAsset, AsyncGobblerClient, AsyncProject, AsyncVersion
     from .changes import ChangeEvent, ChangeFeed, IncompleteHistoryWarning
     from .client import GobblerClient
     from .comparison import LinkChange, TableChange, UploadPlan, VerifyReport, VersionDiff
@@ -68,6 +69,10 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Asset",
+    "AsyncAsset",
+    "AsyncGobblerClient",
+    "AsyncProject",
+    "AsyncVersion",
     "CacheManager",
     "CacheReport",
     "CachedVersion",
@@ -138,6 +143,10 @@ _SOURCES: dict[str, str] = {
     "ProgressCallback": "._progress",
     "ProgressEvent": "._progress",
     "GobblerClient": ".client",
+    "AsyncAsset": ".aio",
+    "AsyncGobblerClient": ".aio",
+    "AsyncProject": ".aio",
+    "AsyncVersion": ".aio",
     "ChangeEvent": ".changes",
     "ChangeFeed": ".changes",
     "IncompleteHistoryWarning": ".changes",

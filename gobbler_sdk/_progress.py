@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from . import environment
+from ._cancel import current_scope
 
 if TYPE_CHECKING:
     from tqdm import tqdm
@@ -120,6 +121,9 @@ class Tracker:
         self.files_done = 0
         self.bytes_done = 0
         self._lock = threading.Lock()
+        # Every chunk and every file passes through here, on whichever thread does the work: the one place
+        # where a cancelled async caller's operation stops (see gobbler_sdk._cancel).
+        self._scope = current_scope()
         self._callback: ProgressCallback | None = progress if callable(progress) else None
         self._bar: tqdm[Any] | None = None
         wanted = progress is not False and not bars_disabled()
@@ -155,15 +159,17 @@ class Tracker:
     @property
     def active(self) -> bool:
         """Whether anything listens (callers skip per-chunk work otherwise)."""
-        return self._bar is not None or self._callback is not None
+        return self._bar is not None or self._callback is not None or self._scope is not None
 
     @property
     def on_bytes(self) -> Callable[[int], None] | None:
-        """What a download calls with each chunk's size (``None`` when no bar is drawn)."""
-        return self.add_bytes if self._bar is not None else None
+        """What a download calls with each chunk's size (``None`` when nothing needs to see chunks)."""
+        return self.add_bytes if self._bar is not None or self._scope is not None else None
 
     def add_bytes(self, size: int) -> None:
         """Count bytes received within an unfinished file (negative when a partial download is dropped)."""
+        if self._scope is not None and size > 0:
+            self._scope.check()
         if self._bar is not None:
             with self._lock:
                 self._bar.update(size)
@@ -179,6 +185,8 @@ class Tracker:
     def _finish(self, path: str, size: int, uncounted: int) -> None:
         if not self.active:
             return
+        if self._scope is not None:
+            self._scope.check()
         with self._lock:
             self.files_done += 1
             self.bytes_done += size

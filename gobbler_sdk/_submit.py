@@ -46,6 +46,7 @@ from typing import Any
 
 import httpx
 
+from ._cancel import point_of_no_return
 from ._fetcher import Answer
 from ._http import error_from_answer, read_capped_stream
 from ._limits import DEFAULT_MAX_RESPONSE_SIZE, DEFAULT_SUBMIT_TIMEOUT, Deadline, deadline_scope
@@ -298,6 +299,8 @@ class Submitter:
         body = json.dumps(payload).encode("utf-8")
         attempt = 0
         while True:
+            # Once the request file exists a neighbour may post it: a cancelled async caller stops before.
+            point_of_no_return()
             written = time.time()
             path, fd = self._write(action, body)
             answer: Answer | None = None
