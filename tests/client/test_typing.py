@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 from pathlib import Path
 
-from gobbler_sdk import GobblerClient
+from gobbler_sdk import AsyncGobblerClient, GobblerClient
 from gobbler_sdk.testing import GobblerService
 
 from .support import make_tree, unique
+from .typed_async_usage import exercise as exercise_async
 from .typed_usage import exercise, sizes_of_everything
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -54,3 +56,25 @@ def test_typed_usage_runs(client: GobblerClient, service: GobblerService, tmp_pa
     ]
     assert not client.project(name).exists()
     assert isinstance(sizes_of_everything(client), dict)
+
+
+def test_typed_async_usage_passes_mypy_strict() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "mypy", "--strict", "tests/client/typed_async_usage.py"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_typed_async_usage_runs(service: GobblerService, tmp_path: Path) -> None:
+    name = unique("typed")
+    source = make_tree(tmp_path / "src", {"file.txt": "typed async"})
+
+    async def main() -> list[str]:
+        async with AsyncGobblerClient(service.url, cache=tmp_path / "cache") as client:
+            return await exercise_async(client, name, source)
+
+    assert asyncio.run(main()) == [f"{name}/data/v1", "file.txt", "typed async"]
