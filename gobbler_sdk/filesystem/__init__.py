@@ -11,6 +11,7 @@ It is an edge of the SDK: every read goes through the public client API (handles
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import errno
 import os
@@ -19,11 +20,13 @@ import threading
 from collections import OrderedDict
 from collections.abc import Iterator
 from datetime import datetime, timezone
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
+from fsspec.asyn import AsyncFileSystem
 from fsspec.callbacks import DEFAULT_CALLBACK
 from fsspec.spec import AbstractFileSystem
 
+from ..aio import AsyncGobblerClient, AsyncVersion
 from ..client import GobblerClient
 from ..errors import InvalidNameError, NotFoundError, ReadOnlyError
 from ..handles import Asset, Version
@@ -62,6 +65,15 @@ def _not_found_as_oserror(path: str) -> Iterator[None]:
         raise FileNotFoundError(errno.ENOENT, f"no such path in the registry ({exc})", path) from exc
 
 
+def _bounds(size: int, start: int | None, end: int | None) -> tuple[int, int]:
+    """``start`` and ``end`` of a read as offsets in a file of ``size`` bytes (negative: from the end)."""
+    first = 0 if start is None else (max(size + start, 0) if start < 0 else min(start, size))
+    stop = size if end is None else (max(size + end, 0) if end < 0 else min(end, size))
+    return first, stop
+
+
+_V = TypeVar("_V", Version, AsyncVersion)
+
 _CachedMeta: Any = type(AbstractFileSystem)
 
 
@@ -78,7 +90,7 @@ class _InstancePerClient(_CachedMeta):  # type: ignore[misc]
         return super().__call__(*args, **kwargs)
 
 
-class GobblerFileSystem(AbstractFileSystem, metaclass=_InstancePerClient):  # type: ignore[misc]
+class GobblerFileSystem(AsyncFileSystem, metaclass=_InstancePerClient):  # type: ignore[misc]
     """A Gobbler registry as a read-only fsspec filesystem (protocol ``gobbler``).
 
     Paths: ``""`` (the projects), ``project``, ``project/asset``, ``project/asset/version`` and the files
@@ -93,6 +105,11 @@ class GobblerFileSystem(AbstractFileSystem, metaclass=_InstancePerClient):  # ty
     <gobbler_sdk.Version.fetch>` does (verified, into the client's cache) and copy to the destination.
 
     Writing, deleting and creating directories raise :class:`~gobbler_sdk.ReadOnlyError`.
+
+    It is also an fsspec ``AsyncFileSystem``: the coroutines (``_cat_file``, ``_cat_ranges``, ``_info``,
+    ``_ls``, ``_find``, ``_exists``) read through :class:`~gobbler_sdk.AsyncGobblerClient` on the same
+    session, so asyncio libraries such as Zarr v3 (``zarr.open_group("gobbler://...")``) read the registry
+    natively. The sync methods stay the sync ones (nothing is routed through fsspec's event loop).
 
     Instances pickle by their options (fsspec's instance cache is respected), so Dask ships them to
     workers, which build their own client from the same options.
@@ -115,6 +132,8 @@ class GobblerFileSystem(AbstractFileSystem, metaclass=_InstancePerClient):  # ty
 
     protocol = "gobbler"
     root_marker = ""
+    # The sync methods are written out below; fsspec must not replace them with wrappers of the coroutines.
+    mirror_sync_methods = False
 
     def __init__(
         self,
@@ -127,7 +146,13 @@ class GobblerFileSystem(AbstractFileSystem, metaclass=_InstancePerClient):  # ty
         **options: Any,
     ) -> None:
         fsspec_options = {key: options.pop(key) for key in _FSSPEC_OPTIONS if key in options}
-        super().__init__(**fsspec_options)
+        # The async side needs no loop of fsspec's: its coroutines run on the caller's loop, so
+        # AsyncFileSystem's own set-up (which starts fsspec's loop thread) is skipped.
+        AbstractFileSystem.__init__(self, **fsspec_options)
+        self.asynchronous = bool(options.pop("asynchronous", False))
+        self._loop = options.pop("loop", None)
+        self.batch_size = options.pop("batch_size", None)
+        self._pid = os.getpid()
         if url is not None and service_url is not None and url != service_url:
             raise TypeError("url= and service_url= name the same thing: pass one of them")
         url = url or service_url
@@ -143,6 +168,7 @@ class GobblerFileSystem(AbstractFileSystem, metaclass=_InstancePerClient):  # ty
         self.default_cache_type = cache_type
         self._trees: OrderedDict[str, VersionTree] = OrderedDict()
         self._lock = threading.Lock()
+        self._async_client: AsyncGobblerClient | None = None
 
     # ------------------------------------------------------------------ paths
 
@@ -167,18 +193,27 @@ class GobblerFileSystem(AbstractFileSystem, metaclass=_InstancePerClient):  # ty
 
     def _tree(self, version: Version, name: str) -> VersionTree:
         """The version's tree: kept for settled versions, rebuilt for probational ones."""
-        with self._lock:
-            tree = self._trees.get(version.key)
-            if tree is not None:
-                self._trees.move_to_end(version.key)
-                return tree
+        tree = self._kept_tree(version.key)
+        if tree is not None:
+            return tree
         with _not_found_as_oserror(name):
             summary = version.summary()
             manifest = version.manifest()
-        tree = VersionTree(manifest, summary.upload_finish.timestamp(), not summary.on_probation)
+        return self._keep_tree(
+            version.key, VersionTree(manifest, summary.upload_finish.timestamp(), not summary.on_probation)
+        )
+
+    def _kept_tree(self, key: str) -> VersionTree | None:
+        with self._lock:
+            tree = self._trees.get(key)
+            if tree is not None:
+                self._trees.move_to_end(key)
+            return tree
+
+    def _keep_tree(self, key: str, tree: VersionTree) -> VersionTree:
         if tree.settled:
             with self._lock:
-                self._trees[version.key] = tree
+                self._trees[key] = tree
                 while len(self._trees) > _KEPT_TREES:
                     self._trees.popitem(last=False)
         return tree
@@ -200,7 +235,11 @@ class GobblerFileSystem(AbstractFileSystem, metaclass=_InstancePerClient):  # ty
             self.info(parsed.name)  # FileNotFoundError when it does not exist
             raise IsADirectoryError(errno.EISDIR, "a directory, not a file", parsed.name)
         version = self._version(parsed)
-        tree = self._tree(version, parsed.name)
+        return self._file_in(parsed, version, self._tree(version, parsed.name))
+
+    def _file_in(
+        self, parsed: ParsedPath, version: _V, tree: VersionTree
+    ) -> tuple[ParsedPath, _V, VersionTree, dict[str, Any]]:
         info = tree.info(self._prefix(parsed), parsed.inner)
         if info is None:
             raise FileNotFoundError(errno.ENOENT, f"no such file in {version.key}", parsed.name)
@@ -308,7 +347,11 @@ class GobblerFileSystem(AbstractFileSystem, metaclass=_InstancePerClient):  # ty
         if len(parsed.parts) < 3:
             return super().find(path, maxdepth=maxdepth, withdirs=withdirs, detail=detail, **kwargs)
         version = self._version(parsed)
-        tree = self._tree(version, parsed.name)
+        return self._find_in(parsed, self._tree(version, parsed.name), maxdepth, withdirs, detail)
+
+    def _find_in(
+        self, parsed: ParsedPath, tree: VersionTree, maxdepth: int | None, withdirs: bool, detail: bool
+    ) -> Any:
         prefix, inner = self._prefix(parsed), parsed.inner
         if not tree.is_dir(inner):
             info = tree.info(prefix, inner)
@@ -447,9 +490,7 @@ class GobblerFileSystem(AbstractFileSystem, metaclass=_InstancePerClient):  # ty
         a part cannot be (:class:`~gobbler_sdk.IntegrityError` is raised only for whole-file reads).
         """
         parsed, version, tree, info = self._file(path)
-        size = int(info["size"])
-        first = 0 if start is None else (max(size + start, 0) if start < 0 else min(start, size))
-        stop = size if end is None else (max(size + end, 0) if end < 0 else min(end, size))
+        first, stop = _bounds(int(info["size"]), start, end)
         if stop <= first:
             return b""
         return self.client.read_range(
@@ -484,6 +525,134 @@ class GobblerFileSystem(AbstractFileSystem, metaclass=_InstancePerClient):  # ty
             shutil.copyfile(local, lpath)
         callback.relative_update(info["size"])
 
+    # ------------------------------------------------------------------ async reads (Zarr v3, asyncio)
+
+    def _aclient(self) -> AsyncGobblerClient:
+        if self._async_client is None:
+            self._async_client = AsyncGobblerClient.from_client(self.client)
+        return self._async_client
+
+    async def _aversion(self, parsed: ParsedPath) -> AsyncVersion:
+        project, asset_name, version = parsed.parts[:3]
+        with _not_found_as_oserror(parsed.name):
+            asset = self._aclient().project(project).asset(asset_name)
+            if version != LATEST:
+                return asset.version(version)
+            latest = await asset.latest()
+        if latest is None:
+            raise FileNotFoundError(errno.ENOENT, f"{asset.key} has no latest version", parsed.name)
+        return latest
+
+    async def _atree(self, version: AsyncVersion, name: str) -> VersionTree:
+        tree = self._kept_tree(version.key)
+        if tree is not None:
+            return tree
+        with _not_found_as_oserror(name):
+            summary, manifest = await asyncio.gather(version.summary(), version.manifest())
+        finish = summary.upload_finish.timestamp()
+        return self._keep_tree(version.key, VersionTree(manifest, finish, not summary.on_probation))
+
+    async def _aupper(self, parsed: ParsedPath) -> list[str]:
+        with _not_found_as_oserror(parsed.name):
+            if not parsed.parts:
+                return [project.name for project in await self._aclient().projects()]
+            project = self._aclient().project(parsed.parts[0])
+            if len(parsed.parts) == 1:
+                return [asset.key for asset in await project.assets()]
+            return [version.key for version in await project.asset(parsed.parts[1]).versions()]
+
+    async def _info(self, path: str, **kwargs: Any) -> dict[str, Any]:
+        parsed = parse_path(self._strip_protocol(path))
+        if len(parsed.parts) < 3:
+            if parsed.parts:
+                try:
+                    project = self._aclient().project(parsed.parts[0])
+                    exists = await (
+                        project if len(parsed.parts) == 1 else project.asset(parsed.parts[1])
+                    ).exists()
+                except InvalidNameError:
+                    exists = False
+                if not exists:
+                    raise FileNotFoundError(errno.ENOENT, "no such path in the registry", parsed.name)
+            return {"name": parsed.name, "size": 0, "type": "directory"}
+        version = await self._aversion(parsed)
+        info = (await self._atree(version, parsed.name)).info(self._prefix(parsed), parsed.inner)
+        if info is None:
+            raise FileNotFoundError(errno.ENOENT, f"no such path in {version.key}", parsed.name)
+        return info
+
+    async def _exists(self, path: str, **kwargs: Any) -> bool:
+        try:
+            await self._info(path)
+        except FileNotFoundError:
+            return False
+        return True
+
+    async def _ls(self, path: str, detail: bool = True, **kwargs: Any) -> list[Any]:
+        parsed = parse_path(self._strip_protocol(path))
+        infos: list[dict[str, Any]]
+        if len(parsed.parts) < 3:
+            infos = [{"name": name, "size": 0, "type": "directory"} for name in await self._aupper(parsed)]
+        else:
+            version = await self._aversion(parsed)
+            tree = await self._atree(version, parsed.name)
+            if tree.is_dir(parsed.inner):
+                infos = tree.listing(self._prefix(parsed), parsed.inner)
+            else:
+                info = tree.info(self._prefix(parsed), parsed.inner)
+                if info is None:
+                    raise FileNotFoundError(errno.ENOENT, f"no such path in {version.key}", parsed.name)
+                infos = [info]
+        return infos if detail else [info["name"] for info in infos]
+
+    async def _find(
+        self, path: str, maxdepth: int | None = None, withdirs: bool = False, **kwargs: Any
+    ) -> Any:
+        parsed = parse_path(self._strip_protocol(path))
+        detail = bool(kwargs.pop("detail", False))
+        if len(parsed.parts) < 3:
+            return await super()._find(path, maxdepth=maxdepth, withdirs=withdirs, detail=detail, **kwargs)
+        version = await self._aversion(parsed)
+        tree = await self._atree(version, parsed.name)
+        return self._find_in(parsed, tree, maxdepth, withdirs, detail)
+
+    async def _cat_file(
+        self, path: str, start: int | None = None, end: int | None = None, **kwargs: Any
+    ) -> bytes:
+        parsed = parse_path(self._strip_protocol(path))
+        if len(parsed.parts) < 4:
+            await self._info(parsed.name)  # FileNotFoundError when it does not exist
+            raise IsADirectoryError(errno.EISDIR, "a directory, not a file", parsed.name)
+        version = await self._aversion(parsed)
+        _, _, tree, info = self._file_in(parsed, version, await self._atree(version, parsed.name))
+        first, stop = _bounds(int(info["size"]), start, end)
+        if stop <= first:
+            return b""
+        return await self._aclient().read_range(
+            f"{version.key}/{parsed.inner}", first, stop, entry=tree.entry(parsed.inner)
+        )
+
+    async def _pipe_file(self, path: str, value: bytes, mode: str = "overwrite", **kwargs: Any) -> NoReturn:
+        _read_only("write", path)
+
+    async def _rm_file(self, path: str, **kwargs: Any) -> NoReturn:
+        _read_only("delete", path)
+
+    async def _rm(self, path: Any, recursive: bool = False, **kwargs: Any) -> NoReturn:
+        _read_only("delete", path)
+
+    async def _put_file(self, lpath: Any, rpath: str, **kwargs: Any) -> NoReturn:
+        _read_only("write", rpath)
+
+    async def _cp_file(self, path1: str, path2: str, **kwargs: Any) -> NoReturn:
+        _read_only("copy to", path2)
+
+    async def _mkdir(self, path: str, create_parents: bool = True, **kwargs: Any) -> NoReturn:
+        _read_only("create directory", path)
+
+    async def _makedirs(self, path: str, exist_ok: bool = False) -> NoReturn:
+        _read_only("create directory", path)
+
     # ------------------------------------------------------------------ writing: refused
 
     def mkdir(self, path: str, create_parents: bool = True, **kwargs: Any) -> NoReturn:
@@ -504,9 +673,6 @@ class GobblerFileSystem(AbstractFileSystem, metaclass=_InstancePerClient):  # ty
 
     def rm_file(self, path: str) -> NoReturn:
         """Refused: :class:`~gobbler_sdk.ReadOnlyError` (nothing is deleted)."""
-        _read_only("remove", path)
-
-    def _rm(self, path: str) -> NoReturn:
         _read_only("remove", path)
 
     def put_file(self, lpath: Any, rpath: str, callback: Any = DEFAULT_CALLBACK, **kwargs: Any) -> NoReturn:
