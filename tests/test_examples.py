@@ -22,10 +22,18 @@ def run(name: str) -> str:
 
 def test_every_example_is_covered() -> None:
     assert sorted(p.name for p in EXAMPLES.glob("*.py")) == [
+        "async_app.py",
         "mirror_transport.py",
         "quickstart.py",
         "raw_protocol.py",
     ]
+
+
+def test_async_app_example() -> None:
+    out = run("async_app.py")
+    assert "versions: {'versions': ['v1'], 'latest': 'v1'}" in out
+    assert "GET /files/demo/counts/..latest/tables/counts.csv: 200 'place,count\\nnorth,12\\n'" in out
+    assert "GET /files/demo/counts/v1/nope.csv: 404" in out
 
 
 def test_mirror_transport_example() -> None:
