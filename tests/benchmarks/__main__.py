@@ -21,6 +21,7 @@ from typing import Any
 
 from gobbler_sdk import __version__ as sdk_version
 
+from .asynchronous import AsyncClient
 from .base import Row, ServiceRow, Workload
 from .diffs import VersionDiffs
 from .engines import EngineQueries
@@ -42,11 +43,11 @@ try:
 except ImportError:  # pragma: no cover - the dev extra installs it
     pygobbler = None
 
-KEYS = ("a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "s")
+KEYS = ("a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l", "s")
 #: What a full run does unless ``--only`` says otherwise: the scale workloads (s) take long at full size.
 DEFAULT_KEYS = tuple(k for k in KEYS if k != "s")
 #: What ``--latency`` runs unless ``--only`` says otherwise: the reads a network delay slows down.
-LATENCY_KEYS = ("c", "d", "e", "h")
+LATENCY_KEYS = ("c", "d", "e", "h", "l")
 
 
 def parse(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -129,6 +130,7 @@ def build(workspace: Workspace, sizes: Sizes, selected: Sequence[str]) -> list[W
         "i": lambda: FsspecReads(workspace, sizes),
         "j": lambda: EngineQueries(workspace, sizes),
         "k": lambda: VersionDiffs(workspace, sizes),
+        "l": lambda: AsyncClient(workspace, sizes),
         "s": lambda: Scale(workspace, sizes),
     }
     return [factories[key]() for key in KEYS if key in selected and key in factories]
