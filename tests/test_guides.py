@@ -126,6 +126,29 @@ def test_filesystem_guide(service: GobblerService, tmp_path: Path) -> None:
     assert done["header"] == b"gene,count\n"
 
 
+def test_async_guide(service: GobblerService, tmp_path: Path) -> None:
+    publish(service, tmp_path / "source")
+    done = run("async.md", service)
+    assert done["sizes"] == {
+        "v1": GobblerClient(service.url)
+        .project("my-project")
+        .asset("my-asset")
+        .version("v1")
+        .manifest()
+        .total_size
+    }
+    assert done["table"].read_text() == "gene,count\nA,1\n"
+    assert sorted(str(p.relative_to(done["copied"])) for p in done["copied"].rglob("*.csv")) == [
+        "counts.csv",
+        "tables/counts.csv",
+    ]
+    assert done["uploaded_text"] == "gene,count\nA,1\n"
+    assert "no-such-asset" in done["missing"]
+    assert (
+        done["cached_files"] == 9
+    )  # v1: five files and two documents; my-results/v1: a file and its manifest
+
+
 def test_testing_guide(service: GobblerService, tmp_path: Path) -> None:
     done = run("testing.md", service)
     project = "guide-test"
