@@ -8,6 +8,8 @@ two surfaces are held to the same answers, on both transports and on both servic
 from __future__ import annotations
 
 import inspect
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -148,3 +150,17 @@ async def test_an_async_and_a_sync_client_share_one_cache(service: GobblerServic
         assert synced.fetch("f.txt").read_text() == "shared"
     async with AsyncGobblerClient(service.url, transport="remote", cache=cache, offline=True) as again:
         assert (await again.project(name).asset("a").version("v1").manifest())["f.txt"].size == 6
+    # Another process, offline: it sees the entries the async client verified.
+    script = (
+        "import sys; from gobbler_sdk import GobblerClient; "
+        "c = GobblerClient(sys.argv[1], transport='remote', cache=sys.argv[2], offline=True); "
+        "print(c.fetch_file(sys.argv[3]).read_text())"
+    )
+    other = subprocess.run(
+        [sys.executable, "-c", script, service.url, str(cache), f"{name}/a/v1/f.txt"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert (other.returncode, other.stdout) == (0, "shared\n"), other.stderr
