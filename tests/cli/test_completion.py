@@ -119,7 +119,17 @@ def test_bash_inserts_hostile_names_safely_and_no_space_after_a_directory(
         client.project(project).asset("things").upload("v1", make_tree(tmp_path / "src", tree))
     env = environment(service.url, tmp_path / "cache", PATH=f"{SCRIPT.parent}:{os.environ['PATH']}")
     script = tmp_path / "completion.bash"
-    script.write_text(run_script(["--show-completion", "bash"], env).stdout)
+    # --show-completion prints the script of the shell it runs under (typer detects it from the parent
+    # process), so it is run from bash: under a test runner the parent may be no shell at all.
+    shown = subprocess.run(
+        ["bash", "-c", '"$0" --show-completion; exit $?', str(SCRIPT)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=True,
+    )
+    script.write_text(shown.stdout)
 
     key = f"{project}/things/v1"
     words = completed_words(
