@@ -7,12 +7,14 @@ two surfaces are held to the same answers, on both transports and on both servic
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import inspect
 import subprocess
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 
@@ -30,38 +32,37 @@ from gobbler_sdk.testing import GobblerService
 from .conftest import new_project
 from .support import make_tree, me, unique
 
-T = TypeVar("T")
-
-pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
 
 async def done(value: Any) -> Any:
     """The answer of a call on either surface."""
     return await value if inspect.isawaitable(value) else value
 
 
-@pytest.fixture(params=["sync-local", "sync-remote", "async-local", "async-remote"])
-async def any_client(
-    request: pytest.FixtureRequest, service: GobblerService, tmp_path: Path
-) -> AsyncIterator[GobblerClient | AsyncGobblerClient]:
-    surface, transport = request.param.split("-")
+@contextlib.asynccontextmanager
+async def opened(surface: str, url: str, **options: Any) -> AsyncIterator[GobblerClient | AsyncGobblerClient]:
+    """A sync or an async client, opened and closed the way each is meant to be."""
     if surface == "sync":
-        with GobblerClient(service.url, transport=transport, cache=tmp_path / "cache") as client:
+        with GobblerClient(url, **options) as client:
             yield client
     else:
-        async with AsyncGobblerClient(service.url, transport=transport, cache=tmp_path / "cache") as aclient:
+        async with AsyncGobblerClient(url, **options) as aclient:
             yield aclient
 
 
 FILES = {"a.txt": "alpha\n", "tables/x.csv": "k,v\n1,2\n", "tables/y.csv": "k\n9\n", "deep/z.bin": "z" * 300}
 
 
-async def test_reads_and_writes(
+@pytest.mark.parametrize("surface", ["sync", "async"])
+@pytest.mark.parametrize("transport", ["local", "remote"])
+def test_reads_and_writes(surface: str, transport: str, service: GobblerService, tmp_path: Path) -> None:
+    async def main() -> None:
+        async with opened(surface, service.url, transport=transport, cache=tmp_path / "cache") as client:
+            await reads_and_writes(client, service, tmp_path)
+
+    asyncio.run(main())
+
+
+async def reads_and_writes(
     any_client: GobblerClient | AsyncGobblerClient, service: GobblerService, tmp_path: Path
 ) -> None:
     name = new_project(service)
@@ -136,7 +137,11 @@ async def test_reads_and_writes(
     assert not await done(any_client.project(name).exists())
 
 
-async def test_an_async_and_a_sync_client_share_one_cache(service: GobblerService, tmp_path: Path) -> None:
+def test_an_async_and_a_sync_client_share_one_cache(service: GobblerService, tmp_path: Path) -> None:
+    asyncio.run(shared_cache(service, tmp_path))
+
+
+async def shared_cache(service: GobblerService, tmp_path: Path) -> None:
     name = new_project(service)
     source = make_tree(service.staging / unique("src"), {"f.txt": "shared"})
     service.request("upload", {"source": source.name, "project": name, "asset": "a", "version": "v1"})

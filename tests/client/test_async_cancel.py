@@ -17,14 +17,7 @@ from gobbler_sdk.testing import GobblerService
 from .conftest import new_project
 from .support import Answer, LyingServer, make_tree, unique
 
-pytestmark = pytest.mark.anyio
-
 FILES = 600
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
 
 
 def _started(loop: asyncio.AbstractEventLoop, event: asyncio.Event) -> object:
@@ -46,7 +39,13 @@ def _temporary_files(root: Path) -> list[str]:
     ]
 
 
-async def test_cancelling_a_directory_download_leaves_only_complete_verified_files(
+def test_cancelling_a_directory_download_leaves_only_complete_verified_files(
+    service: GobblerService, tmp_path: Path
+) -> None:
+    asyncio.run(_cancelling_a_directory_download_leaves_only_complete_verified_files(service, tmp_path))
+
+
+async def _cancelling_a_directory_download_leaves_only_complete_verified_files(
     service: GobblerService, tmp_path: Path
 ) -> None:
     name = new_project(service)
@@ -81,7 +80,13 @@ async def test_cancelling_a_directory_download_leaves_only_complete_verified_fil
         assert len(list(complete.rglob("f*.txt"))) == FILES
 
 
-async def test_cancelling_an_upload_while_it_copies_stops_and_removes_the_copy(
+def test_cancelling_an_upload_while_it_copies_stops_and_removes_the_copy(
+    service: GobblerService, tmp_path: Path
+) -> None:
+    asyncio.run(_cancelling_an_upload_while_it_copies_stops_and_removes_the_copy(service, tmp_path))
+
+
+async def _cancelling_an_upload_while_it_copies_stops_and_removes_the_copy(
     service: GobblerService, tmp_path: Path
 ) -> None:
     name = new_project(service)
@@ -102,7 +107,15 @@ async def test_cancelling_an_upload_while_it_copies_stops_and_removes_the_copy(
     assert left == set(), "the staging copy and any request file are gone"
 
 
-async def test_cancelling_a_submitted_upload_reports_an_unknown_outcome_and_never_resends(
+def test_cancelling_a_submitted_upload_reports_an_unknown_outcome_and_never_resends(
+    service: GobblerService, tmp_path: Path
+) -> None:
+    asyncio.run(
+        _cancelling_a_submitted_upload_reports_an_unknown_outcome_and_never_resends(service, tmp_path)
+    )
+
+
+async def _cancelling_a_submitted_upload_reports_an_unknown_outcome_and_never_resends(
     service: GobblerService, tmp_path: Path
 ) -> None:
     name = new_project(service)
@@ -124,7 +137,11 @@ async def test_cancelling_a_submitted_upload_reports_an_unknown_outcome_and_neve
         assert len(proxy.paths("/new/", method="POST")) == 1
 
 
-async def test_cancelling_a_read_does_not_disturb_the_others(service: GobblerService, tmp_path: Path) -> None:
+def test_cancelling_a_read_does_not_disturb_the_others(service: GobblerService, tmp_path: Path) -> None:
+    asyncio.run(_cancelling_a_read_does_not_disturb_the_others(service, tmp_path))
+
+
+async def _cancelling_a_read_does_not_disturb_the_others(service: GobblerService, tmp_path: Path) -> None:
     name = new_project(service)
     source = make_tree(service.staging / unique("src"), {"f.txt": "still here"})
     service.request("upload", {"source": source.name, "project": name, "asset": "a", "version": "v1"})

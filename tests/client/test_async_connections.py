@@ -7,23 +7,14 @@ import os
 import threading
 from pathlib import Path
 
-import pytest
-
 from gobbler_sdk import AsyncGobblerClient
 from gobbler_sdk.testing import GobblerService
 
 from .conftest import new_project
 from .support import make_tree, unique
 
-pytestmark = pytest.mark.anyio
-
 VERSIONS = 40
 READS_EACH = 25
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
 
 
 def open_connections(port: int) -> int:
@@ -48,7 +39,13 @@ def open_connections(port: int) -> int:
     return count
 
 
-async def test_a_thousand_concurrent_reads_stay_within_the_connection_limit(
+def test_a_thousand_concurrent_reads_stay_within_the_connection_limit(
+    service: GobblerService, tmp_path: Path
+) -> None:
+    asyncio.run(_a_thousand_concurrent_reads_stay_within_the_connection_limit(service, tmp_path))
+
+
+async def _a_thousand_concurrent_reads_stay_within_the_connection_limit(
     service: GobblerService, tmp_path: Path
 ) -> None:
     name = new_project(service)
