@@ -181,10 +181,11 @@ class ServiceReader:
         retries = self.retries if retries is None else retries
         fetcher = self.fetcher
         expected = entry if verify else None
-        # A verified download stops at the first byte past the manifest's size (see PartialFile.write).
-        limit = expected.size if expected is not None else None
+        # Verified or not, a download stops at the first byte past the manifest's size (PartialFile.write):
+        # skipping the MD5 saves time, it does not let a lying server fill the disk.
+        limit = entry.size if entry is not None else None
         # A large verified download keeps what it received when interrupted and later asks for the rest.
-        resumable = limit is not None and limit >= RESUME_THRESHOLD
+        resumable = expected is not None and expected.size >= RESUME_THRESHOLD
 
         def fast_receive(fetcher: Fetcher, partial: PartialFile) -> Answer | str:
             if not partial.resumable:
@@ -294,7 +295,7 @@ class ServiceReader:
 
         def handle(index: int, response: http.client.HTTPResponse) -> None:
             path, entry = items[index]
-            limit = entry.size if verify and entry is not None else None
+            limit = entry.size if entry is not None else None  # the bound holds without verification too
             partial = self.cache.begin(path, hashing=False, on_bytes=on_bytes, limit=limit)
             try:
                 result = receive(
