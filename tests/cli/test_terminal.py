@@ -145,3 +145,54 @@ def test_the_bar_keeps_its_value_after_ctrl_c(
     before = next(p for p in shown_percents(shown) if 25 <= p < 90)
     # The bar as it was left on the screen: never back below what it had reached.
     assert shown_percents(shown)[-1] >= before, shown
+
+
+def test_a_resumed_download_starts_its_bar_from_the_kept_bytes(
+    service: GobblerService, proxy: LyingServer, tmp_path: Path
+) -> None:
+    # Ctrl-C part-way through a large file keeps its bytes (issue 19, "Resume"); the next run asks only for
+    # the rest, and its bar starts where the interrupted one stopped instead of at 0%.
+    env = environment(proxy.url, tmp_path / "cache")
+    name = new_project(service)
+    size = 16 << 20
+    data = os.urandom(size)
+    with GobblerClient(service.url) as client:
+        key = client.project(name).asset("a").upload("v1", make_tree(tmp_path / "src", {"big.bin": data})).key
+    partial = tmp_path / "cache" / "REGISTRY" / key / ".gobbler-big.bin.incomplete"
+    # 512 KiB every 0.1 s: about 3 s for the whole file, so both runs draw the bar several times.
+    proxy.answer(
+        f"/fetch/{key}/big.bin",
+        Answer(body=data, content_type="application/octet-stream", drip=0.1, drip_size=512 << 10),
+    )
+
+    def shown_percents(text: str) -> list[int]:
+        return [int(p) for p in _PERCENT.findall(text)]
+
+    def partway(text: str) -> bool:
+        return any(25 <= p < 75 for p in shown_percents(text))
+
+    args = ["--transport", "remote", "download", key, "--to", str(tmp_path / "out")]
+    code, shown = in_terminal(args, env, interrupt_when=partway)
+    assert code == 130, shown
+    kept = partial.stat().st_size
+    assert size // 8 <= kept < size, kept
+    # The rest only, as the service would send it for "Range: bytes=<kept>-": no other answer adds up.
+    proxy.answer(
+        f"/fetch/{key}/big.bin",
+        Answer(
+            206,
+            data[kept:],
+            content_type="application/octet-stream",
+            headers={"Content-Range": f"bytes {kept}-{size - 1}/{size}"},
+            drip=0.1,
+            drip_size=512 << 10,
+        ),
+    )
+    code, shown = in_terminal(args, env)
+    assert code == 0, shown
+    percents = shown_percents(shown)
+    assert len(percents) >= 3, shown  # drawn while the rest arrived, not only at the end
+    assert min(percents) >= kept * 100 // size, shown
+    assert percents == sorted(percents) and percents[-1] == 100, shown
+    assert (tmp_path / "out" / "big.bin").read_bytes() == data
+    assert not partial.exists()
