@@ -119,22 +119,32 @@ def test_no_bar_for_a_read_that_cannot_start(service: GobblerService, tmp_path: 
     assert "%|" not in shown
 
 
+def shown_percents(text: str) -> list[int]:
+    """The percentages the bars showed, in order."""
+    return [int(p) for p in _PERCENT.findall(text)]
+
+
+def _dripped_version(
+    service: GobblerService, proxy: LyingServer, tmp_path: Path, size: int, *, every: float
+) -> tuple[str, bytes]:
+    """A version holding ``big.bin`` (``size`` random bytes), which ``proxy`` drips 512 KiB at a time."""
+    name = new_project(service)
+    data = os.urandom(size)
+    with GobblerClient(service.url) as client:
+        key = client.project(name).asset("a").upload("v1", make_tree(tmp_path / "src", {"big.bin": data})).key
+    proxy.answer(
+        f"/fetch/{key}/big.bin",
+        Answer(body=data, content_type="application/octet-stream", drip=every, drip_size=512 << 10),
+    )
+    return key, data
+
+
 def test_the_bar_keeps_its_value_after_ctrl_c(
     service: GobblerService, proxy: LyingServer, tmp_path: Path
 ) -> None:
     env = environment(proxy.url, tmp_path / "cache")
-    name = new_project(service)
-    data = os.urandom(8 << 20)
-    with GobblerClient(service.url) as client:
-        key = client.project(name).asset("a").upload("v1", make_tree(tmp_path / "src", {"big.bin": data})).key
     # 512 KiB every 0.15 s (the SDK counts 1 MiB pieces): about 2.5 s, long enough to stop half-way.
-    proxy.answer(
-        f"/fetch/{key}/big.bin",
-        Answer(body=data, content_type="application/octet-stream", drip=0.15, drip_size=512 << 10),
-    )
-
-    def shown_percents(text: str) -> list[int]:
-        return [int(p) for p in _PERCENT.findall(text)]
+    key, _ = _dripped_version(service, proxy, tmp_path, 8 << 20, every=0.15)
 
     def partway(text: str) -> bool:
         return any(25 <= p < 90 for p in shown_percents(text))
@@ -153,20 +163,10 @@ def test_a_resumed_download_starts_its_bar_from_the_kept_bytes(
     # Ctrl-C part-way through a large file keeps its bytes (issue 19, "Resume"); the next run asks only for
     # the rest, and its bar starts where the interrupted one stopped instead of at 0%.
     env = environment(proxy.url, tmp_path / "cache")
-    name = new_project(service)
     size = 16 << 20
-    data = os.urandom(size)
-    with GobblerClient(service.url) as client:
-        key = client.project(name).asset("a").upload("v1", make_tree(tmp_path / "src", {"big.bin": data})).key
-    partial = tmp_path / "cache" / "REGISTRY" / key / ".gobbler-big.bin.incomplete"
     # 512 KiB every 0.1 s: about 3 s for the whole file, so both runs draw the bar several times.
-    proxy.answer(
-        f"/fetch/{key}/big.bin",
-        Answer(body=data, content_type="application/octet-stream", drip=0.1, drip_size=512 << 10),
-    )
-
-    def shown_percents(text: str) -> list[int]:
-        return [int(p) for p in _PERCENT.findall(text)]
+    key, data = _dripped_version(service, proxy, tmp_path, size, every=0.1)
+    partial = tmp_path / "cache" / "REGISTRY" / key / ".gobbler-big.bin.incomplete"
 
     def partway(text: str) -> bool:
         return any(25 <= p < 75 for p in shown_percents(text))
