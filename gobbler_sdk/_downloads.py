@@ -41,7 +41,8 @@ class RangeOptions(TypedDict, total=False):
         force_remote: Read through the REST API even when the registry is mounted.
         verify: Check size and MD5 against the manifest (a download, a cached copy before it is reused, a
             read that covers a whole file). Turning it off saves the hashing for callers that check
-            content themselves.
+            content themselves; a download is still stopped, and nothing kept, when the server sends
+            more bytes than the manifest records.
     """
 
     force_remote: bool
@@ -120,14 +121,13 @@ class Downloads:
                 raise NotFoundError(f"no file at {path!r} in the registry")
             return in_place
         verify = options.get("verify", True)
-        entry = None
-        if verify or is_internal(path):
-            # One request for the manifest, one for the file: whether the version is settled (so that its
-            # manifest may be reused) is not worth a third round trip before the download.
-            entry = self._documents.entry_for(path, force_remote=force_remote, learn=False)
-            if entry is not None and entry.is_directory:
-                # The file server would answer with a redirect to a listing; locally it is simply no file.
-                raise NotFoundError(f"{path!r} is an empty directory, not a file")
+        # One request for the manifest, one for the file: whether the version is settled (so that its
+        # manifest may be reused) is not worth a third round trip before the download. The entry is read
+        # without verification too: its size bounds what a lying server may write into the cache.
+        entry = self._documents.entry_for(path, force_remote=force_remote, learn=False)
+        if entry is not None and entry.is_directory:
+            # The file server would answer with a redirect to a listing; locally it is simply no file.
+            raise NotFoundError(f"{path!r} is an empty directory, not a file")
         size = entry.size if entry is not None else 0
         tracker = Tracker(
             options.get("progress"),

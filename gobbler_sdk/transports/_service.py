@@ -181,10 +181,11 @@ class ServiceReader:
         retries = self.retries if retries is None else retries
         fetcher = self.fetcher
         expected = entry if verify else None
-        # A verified download stops at the first byte past the manifest's size (see PartialFile.write).
-        limit = expected.size if expected is not None else None
+        # Verified or not, a download stops at the first byte past the manifest's size (PartialFile.write):
+        # skipping the MD5 saves time, it does not let a lying server fill the disk.
+        limit = entry.size if entry is not None else None
         # A large verified download keeps what it received when interrupted and later asks for the rest.
-        resumable = limit is not None and limit >= RESUME_THRESHOLD
+        resumable = expected is not None and expected.size >= RESUME_THRESHOLD
 
         def fast_receive(fetcher: Fetcher, partial: PartialFile) -> Answer | str:
             if not partial.resumable:
@@ -253,8 +254,9 @@ class ServiceReader:
 
         With the fast path, one thread keeps up to ``concurrency`` requests in flight, each on its own
         keep-alive connection (see :meth:`Fetcher.exchange_many`); a request that fails transiently is
-        then retried on its own with the usual back-off. Without it, ``concurrency`` threads share the
-        ``httpx.Client``.
+        then retried on its own with the usual back-off. Verified files of ``RESUME_THRESHOLD`` bytes or
+        more are then downloaded one by one, each resuming what an interrupted attempt kept. Without the
+        fast path, ``concurrency`` threads share the ``httpx.Client``.
 
         Args:
             items: Registry paths with their manifest entries (``None`` downloads without a check).
@@ -275,14 +277,13 @@ class ServiceReader:
                 path, entry = items[index]
                 on_done(path, entry.size if entry is not None else 0)
 
+        def one(index: int) -> None:
+            path, entry = items[index]
+            self.download(path, entry, verify, on_bytes=on_bytes)
+            finished(index)
+
         fetcher = self.fetcher
         if fetcher is None or len(items) <= 1:
-
-            def one(index: int) -> None:
-                path, entry = items[index]
-                self.download(path, entry, verify, on_bytes=on_bytes)
-                finished(index)
-
             if concurrency <= 1 or len(items) <= 1:
                 for index in range(len(items)):
                     one(index)
@@ -292,9 +293,18 @@ class ServiceReader:
                         pass
             return
 
+        # The batch sends its requests before any file is opened, so it cannot ask for the rest of a file
+        # an interrupted attempt kept: large verified files go one by one through ``download``, which does.
+        large = {
+            index
+            for index, (_, entry) in enumerate(items)
+            if verify and entry is not None and entry.size >= RESUME_THRESHOLD
+        }
+        batch = [index for index in range(len(items)) if index not in large]
+
         def handle(index: int, response: http.client.HTTPResponse) -> None:
             path, entry = items[index]
-            limit = entry.size if verify and entry is not None else None
+            limit = entry.size if entry is not None else None  # the bound holds without verification too
             partial = self.cache.begin(path, hashing=False, on_bytes=on_bytes, limit=limit)
             try:
                 result = receive(
@@ -310,9 +320,13 @@ class ServiceReader:
             finished(index)
 
         failures = fetcher.exchange_many(
-            [fetch_url(path) for path, _ in items], handle, window=concurrency, grow_to=grow_to
+            [fetch_url(items[index][0]) for index in batch],
+            lambda position, response: handle(batch[position], response),
+            window=concurrency,
+            grow_to=grow_to,
         )
-        for index, exc in sorted(failures.items()):
+        for position, exc in sorted(failures.items()):
+            index = batch[position]
             path, entry = items[index]
             if not isinstance(exc, (RetryableStatus, *TRANSPORT_ERRORS)):
                 raise exc
@@ -322,6 +336,8 @@ class ServiceReader:
             # The attempt in the batch was the first of the usual ``retries + 1``.
             self.download(path, entry, verify, retries=self.retries - 1, on_bytes=on_bytes)
             finished(index)
+        for index in sorted(large):
+            one(index)
 
     def read_range(
         self, path: str, start: int, end: int | None, *, md5: bool = False, size: int | None = None

@@ -13,6 +13,7 @@ from __future__ import annotations
 import errno
 import json
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -28,7 +29,13 @@ from .._limits import ReadLimits
 from .._log import logger
 from .._pathsafety import checked_relative
 from .._ranges import Slice, read_file_range
-from ..errors import NotCachedError, NotFoundError, ServiceUnavailableError, UnsafePathError
+from ..errors import (
+    LocalPermissionError,
+    NotCachedError,
+    NotFoundError,
+    ServiceUnavailableError,
+    UnsafePathError,
+)
 from ..models import Manifest, ManifestEntry, Summary
 from ._service import ServiceReader
 from .base import ByteCallback, FileCallback
@@ -170,7 +177,15 @@ class RemoteTransport:
         logger.info("%s: %s; its cached copy is dropped and read again", key, why)
         with self._lock:
             self._settled.discard(key)
-        CacheManager(self.cache).remove(key)
+        try:
+            CacheManager(self.cache).remove(key)
+        except LocalPermissionError as exc:
+            # Another account's entries in a shared cache: the stale (or planted) copy cannot be replaced.
+            raise LocalPermissionError(
+                f"{key}: {why}, and its cached copy cannot be dropped ({exc})",
+                errno=exc.errno,
+                filename=exc.filename,
+            ) from exc
 
     def _confirm(self, key: str | None) -> bool:
         """Make sure what is cached of version ``key`` may be served (see the class's description).
@@ -262,7 +277,7 @@ class RemoteTransport:
                 self._confirmed[key] = time.monotonic()
             return
         if kept is not None and fresh != kept:
-            self._drop(key, "its manifest changed since it was cached")
+            self._drop(key, "its cached manifest is not the service's")
         elif origin is not None and recorded is not None and recorded != origin:
             self._drop(key, f"it was cached from another service ({recorded.decode(errors='replace')})")
         if fresh is None:
@@ -298,6 +313,24 @@ class RemoteTransport:
             # again by this transport.
             self._settled.add(key)
         return settled
+
+    def _kept_document(self, path: str) -> bytes | None:
+        """The kept copy of a document; online, ``None`` too when another account wrote it.
+
+        In a shared cache another account could have planted a version's documents before this one first
+        read it (a genuine summary, a forged manifest and files matching it): files are verified against
+        the manifest, so a manifest this account did not write is read from the service again (and the
+        version's cached copy dropped when they differ) before anything is checked against it. Offline
+        there is nothing to check against, and the kept copy is served as it is.
+        """
+        fd = self.cache.open_file(path)
+        if fd is None:
+            return None
+        with open(fd, "rb") as handle:
+            if not self.offline and os.fstat(fd).st_uid != os.geteuid():
+                logger.info("%s was cached by another account; it is read from the service again", path)
+                return None
+            return handle.read()
 
     def _cached_listing(self, relative: str) -> list[str]:
         """The recursive listing of a version's directory as its cached manifest describes it.
@@ -378,7 +411,7 @@ class RemoteTransport:
         if self.offline:
             self._confirm(key)
         if self.offline or (reuse and path.endswith(_REUSABLE) and self._settled_in_cache(path)):
-            data = self.cache.read_bytes(path)
+            data = self._kept_document(path)
             if data is not None:
                 if logger.isEnabledFor(logging.DEBUG):
                     logger.debug("cache hit: %s", path)

@@ -119,22 +119,32 @@ def test_no_bar_for_a_read_that_cannot_start(service: GobblerService, tmp_path: 
     assert "%|" not in shown
 
 
+def shown_percents(text: str) -> list[int]:
+    """The percentages the bars showed, in order."""
+    return [int(p) for p in _PERCENT.findall(text)]
+
+
+def _dripped_version(
+    service: GobblerService, proxy: LyingServer, tmp_path: Path, size: int, *, every: float
+) -> tuple[str, bytes]:
+    """A version holding ``big.bin`` (``size`` random bytes), which ``proxy`` drips 512 KiB at a time."""
+    name = new_project(service)
+    data = os.urandom(size)
+    with GobblerClient(service.url) as client:
+        key = client.project(name).asset("a").upload("v1", make_tree(tmp_path / "src", {"big.bin": data})).key
+    proxy.answer(
+        f"/fetch/{key}/big.bin",
+        Answer(body=data, content_type="application/octet-stream", drip=every, drip_size=512 << 10),
+    )
+    return key, data
+
+
 def test_the_bar_keeps_its_value_after_ctrl_c(
     service: GobblerService, proxy: LyingServer, tmp_path: Path
 ) -> None:
     env = environment(proxy.url, tmp_path / "cache")
-    name = new_project(service)
-    data = os.urandom(8 << 20)
-    with GobblerClient(service.url) as client:
-        key = client.project(name).asset("a").upload("v1", make_tree(tmp_path / "src", {"big.bin": data})).key
     # 512 KiB every 0.15 s (the SDK counts 1 MiB pieces): about 2.5 s, long enough to stop half-way.
-    proxy.answer(
-        f"/fetch/{key}/big.bin",
-        Answer(body=data, content_type="application/octet-stream", drip=0.15, drip_size=512 << 10),
-    )
-
-    def shown_percents(text: str) -> list[int]:
-        return [int(p) for p in _PERCENT.findall(text)]
+    key, _ = _dripped_version(service, proxy, tmp_path, 8 << 20, every=0.15)
 
     def partway(text: str) -> bool:
         return any(25 <= p < 90 for p in shown_percents(text))
@@ -145,3 +155,44 @@ def test_the_bar_keeps_its_value_after_ctrl_c(
     before = next(p for p in shown_percents(shown) if 25 <= p < 90)
     # The bar as it was left on the screen: never back below what it had reached.
     assert shown_percents(shown)[-1] >= before, shown
+
+
+def test_a_resumed_download_starts_its_bar_from_the_kept_bytes(
+    service: GobblerService, proxy: LyingServer, tmp_path: Path
+) -> None:
+    # Ctrl-C part-way through a large file keeps its bytes (issue 19, "Resume"); the next run asks only for
+    # the rest, and its bar starts where the interrupted one stopped instead of at 0%.
+    env = environment(proxy.url, tmp_path / "cache")
+    size = 16 << 20
+    # 512 KiB every 0.1 s: about 3 s for the whole file, so both runs draw the bar several times.
+    key, data = _dripped_version(service, proxy, tmp_path, size, every=0.1)
+    partial = tmp_path / "cache" / "REGISTRY" / key / ".gobbler-big.bin.incomplete"
+
+    def partway(text: str) -> bool:
+        return any(25 <= p < 75 for p in shown_percents(text))
+
+    args = ["--transport", "remote", "download", key, "--to", str(tmp_path / "out")]
+    code, shown = in_terminal(args, env, interrupt_when=partway)
+    assert code == 130, shown
+    kept = partial.stat().st_size
+    assert size // 8 <= kept < size, kept
+    # The rest only, as the service would send it for "Range: bytes=<kept>-": no other answer adds up.
+    proxy.answer(
+        f"/fetch/{key}/big.bin",
+        Answer(
+            206,
+            data[kept:],
+            content_type="application/octet-stream",
+            headers={"Content-Range": f"bytes {kept}-{size - 1}/{size}"},
+            drip=0.1,
+            drip_size=512 << 10,
+        ),
+    )
+    code, shown = in_terminal(args, env)
+    assert code == 0, shown
+    percents = shown_percents(shown)
+    assert len(percents) >= 3, shown  # drawn while the rest arrived, not only at the end
+    assert min(percents) >= kept * 100 // size, shown
+    assert percents == sorted(percents) and percents[-1] == 100, shown
+    assert (tmp_path / "out" / "big.bin").read_bytes() == data
+    assert not partial.exists()

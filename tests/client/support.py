@@ -268,9 +268,10 @@ class LyingServer:
     @staticmethod
     def _raw(answer: Answer) -> bytes:
         body = answer.body if isinstance(answer.body, bytes) else json.dumps(answer.body).encode()
+        extra = "".join(f"{name}: {value}\r\n" for name, value in (answer.headers or {}).items())
         head = (
             f"HTTP/1.1 {answer.status} X\r\nContent-Type: {answer.content_type or 'application/json'}\r\n"
-            f"Content-Length: {len(body)}\r\n\r\n"
+            f"{extra}Content-Length: {len(body)}\r\n\r\n"
         )
         return head.encode() + body
 

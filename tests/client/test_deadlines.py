@@ -4,6 +4,7 @@ transfer is not, and a submission waits at most ``submit_timeout`` and then says
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -47,6 +48,14 @@ def reader(
     return make_client(lying.url, transport=transport, registry="/nowhere", retries=0)
 
 
+def serve_manifest(lying: LyingServer, files: dict[str, bytes]) -> None:
+    """The manifest of ``p/a/v`` (read even without verification: its sizes bound the downloads)."""
+    manifest = {
+        name: {"size": len(body), "md5sum": hashlib.md5(body).hexdigest()} for name, body in files.items()
+    }
+    lying.json("/fetch/p/a/v/..manifest", manifest)
+
+
 def elapsed(action: Callable[[], object]) -> float:
     started = time.monotonic()
     action()
@@ -74,6 +83,7 @@ def test_a_stalled_download_is_cut_off(
     lying: LyingServer, make_client: Callable[..., GobblerClient], tmp_path: Path, stack: str, read: str
 ) -> None:
     # For the range, a server that ignores the Range header and drips the whole file.
+    serve_manifest(lying, {"f.txt": b"x" * 300})
     lying.answer(
         "/fetch/p/a/v/f.txt", Answer(body=b"x" * 300, content_type="text/plain", drip=0.05, drip_size=3)
     )
@@ -93,13 +103,15 @@ def test_a_slow_but_steady_transfer_may_take_longer_than_the_timeout(
 ) -> None:
     # ~4,000 bytes/s for 1.2 s: beyond timeout=0.5, within 0.5 + 4,800 / 1,000 s.
     body = bytes(range(256)) * 18 + b"tail"
+    serve_manifest(lying, {"f.bin": body})
     lying.answer(
         "/fetch/p/a/v/f.bin", Answer(body=body, content_type="text/plain", drip=0.025, drip_size=100)
     )
     client = reader(lying, make_client, tmp_path, stack, timeout=0.5, min_read_rate=1000.0)
-    took = elapsed(lambda: client.fetch_file("p/a/v/f.bin", verify=False))
+    fetched: list[Path] = []
+    took = elapsed(lambda: fetched.append(client.fetch_file("p/a/v/f.bin", verify=False)))
     assert took > 0.5
-    assert client.fetch_file("p/a/v/f.bin", verify=False).read_bytes() == body
+    assert fetched[0].read_bytes() == body
 
 
 def test_the_httpx_client_keeps_deadlines(make_client: Callable[..., GobblerClient]) -> None:

@@ -74,14 +74,21 @@ def flood(length: int | None) -> Answer:
 
 @pytest.mark.parametrize("kind", PATHS)
 @pytest.mark.parametrize("announced", [True, False], ids=["content-length", "no-length"])
+@pytest.mark.parametrize("verify", [True, False], ids=["verified", "unverified"])
 def test_download_stops_past_the_entry(
-    lying: LyingServer, make_client: Callable[..., GobblerClient], tmp_path: Path, kind: str, announced: bool
+    lying: LyingServer,
+    make_client: Callable[..., GobblerClient],
+    tmp_path: Path,
+    kind: str,
+    announced: bool,
+    verify: bool,
 ) -> None:
+    # Without verification nothing is hashed, but the manifest's size still bounds what is written.
     serve_version(lying, {"f.txt": BODY})
     lying.answer("/fetch/p/a/v/f.txt", flood(FLOOD if announced else None))
     client = reader(lying, make_client, tmp_path / "cache", kind)
     with pytest.raises(IntegrityError, match="more than the 10 the manifest records"):
-        client.project("p").asset("a").version("v").fetch("f.txt")
+        client.project("p").asset("a").version("v").fetch("f.txt", verify=verify)
     # Not retried (the answer is wrong, not transient), stopped long before the end, nothing kept.
     assert lying.count("/fetch/p/a/v/f.txt") == 1
     assert lying.endless_sent < SLACK
@@ -89,15 +96,16 @@ def test_download_stops_past_the_entry(
 
 
 @pytest.mark.parametrize("kind", PATHS)
+@pytest.mark.parametrize("verify", [True, False], ids=["verified", "unverified"])
 def test_directory_download_stops_past_the_entry(
-    lying: LyingServer, make_client: Callable[..., GobblerClient], tmp_path: Path, kind: str
+    lying: LyingServer, make_client: Callable[..., GobblerClient], tmp_path: Path, kind: str, verify: bool
 ) -> None:
     # Several files: the fast path keeps them in flight together (Fetcher.exchange_many).
     serve_version(lying, {"a.txt": BODY, "f.txt": BODY, "z.txt": BODY})
     lying.answer("/fetch/p/a/v/f.txt", flood(None))
     client = reader(lying, make_client, tmp_path / "cache", kind)
     with pytest.raises(IntegrityError, match="more than the 10 the manifest records"):
-        client.project("p").asset("a").version("v").fetch_directory()
+        client.project("p").asset("a").version("v").fetch_directory(verify=verify)
     assert lying.count("/fetch/p/a/v/f.txt") == 1
     assert lying.endless_sent < SLACK
     assert not [p for p in leftovers(tmp_path / "cache") if "f.txt" in p or ".gobbler-" in p]
