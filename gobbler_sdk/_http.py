@@ -32,6 +32,7 @@ from ._log import logger
 from .errors import ConfigurationError, GobblerError, ServiceUnavailableError, error_from_status
 
 __all__ = [
+    "REASON_LIMIT",
     "TRANSPORT_ERRORS",
     "RetryableStatus",
     "check_identity",
@@ -124,10 +125,16 @@ def get_answer(http: httpx.Client, url: str, limits: ReadLimits, what: str) -> A
         return Answer(response.status_code, response.headers.get("content-type"), body)
 
 
+#: Characters of an error answer's text kept in the exception (the service's reasons are one line).
+REASON_LIMIT = 4096
+
+
 def error_from_answer(status: int, content_type: str | None, body: bytes, context: str = "") -> GobblerError:
     """Turn an error answer into the matching :class:`~gobbler_sdk.errors.GobblerError`.
 
-    Uses the service's ``reason`` when the body is JSON (``Content-Type: application/json``), else the text.
+    Uses the service's ``reason`` when the body is JSON (``Content-Type: application/json``), else the text,
+    cut at :data:`REASON_LIMIT` characters: a server that answers an error with megabytes must not flood the
+    logs and the terminal through the exception's message.
     """
     reason = body.decode("utf-8", errors="replace")
     if content_type == "application/json":
@@ -137,7 +144,10 @@ def error_from_answer(status: int, content_type: str | None, body: bytes, contex
                 reason = parsed["reason"]
         except ValueError:
             pass
-    return error_from_status(status, reason.strip(), context=context)
+    reason = reason.strip()
+    if len(reason) > REASON_LIMIT:
+        reason = f"{reason[:REASON_LIMIT]}... ({len(reason) - REASON_LIMIT} more characters left out)"
+    return error_from_status(status, reason, context=context)
 
 
 def error_from_response(response: httpx.Response, context: str = "") -> GobblerError:

@@ -354,3 +354,12 @@ def test_submissions_are_sent_once(
     assert name.startswith("request-create_project-")
     assert lying.posted == [(name, {"project": "p"})]
     assert request_files(box / "staging") == []
+
+
+def test_a_huge_error_answer_is_cut_in_the_message(lying: LyingServer, liar: GobblerClient) -> None:
+    lying.answer("/list?path=p", Answer(status=400, body=b"x" * (8 << 20), content_type="text/plain"))
+    with pytest.raises(GobblerError) as caught:
+        liar.project("p").assets()
+    message = str(caught.value)
+    assert len(message) < 8192
+    assert f"... ({(8 << 20) - 4096} more characters left out)" in message
