@@ -257,7 +257,8 @@ class PartialFile:
                 try:
                     self._fd = os.open(
                         self._tmp,
-                        os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                        # Readable too: a ranged download hashes what its parts wrote (see _ranged).
+                        os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
                         0o666,
                         dir_fd=self._dir_fd,
                     )
@@ -366,6 +367,43 @@ class PartialFile:
         self.size += len(chunk)
         if self._on_bytes is not None:
             self._on_bytes(len(chunk))
+
+    def fileno(self) -> int:
+        """The partial file's descriptor (open for reading and writing)."""
+        return self._fd
+
+    def write_at(self, chunk: bytes | memoryview, offset: int) -> None:
+        """Write a chunk at ``offset`` (a part of a ranged download); count it with :meth:`count_written`.
+
+        Safe to call from several threads at once for parts that do not overlap.
+
+        Raises:
+            IntegrityError: When the chunk would end past the file's ``limit`` (nothing is written).
+            ConfigurationError: When the disk is full or the file cannot be written.
+        """
+        if self.limit is not None and offset + len(chunk) > self.limit:
+            raise IntegrityError(self._too_long(offset + len(chunk)))
+        view = memoryview(chunk)
+        try:
+            while view:
+                written = os.pwrite(self._fd, view, offset)
+                view, offset = view[written:], offset + written
+        except OSError as exc:
+            raise storage_error(exc, str(self.target), str(self.target.parent)) from exc
+
+    def count_written(self, count: int) -> None:
+        """Count bytes written by :meth:`write_at` (the caller serialises calls), reporting progress."""
+        self.size += count
+        if self._on_bytes is not None:
+            self._on_bytes(count)
+
+    def keep_prefix(self, length: int) -> None:
+        """Cut the file to its first ``length`` bytes: what a ranged download wrote without a gap.
+
+        The count of written bytes stays, so :meth:`abandon` or :meth:`discard` takes all of them back from
+        the progress; the next attempt takes the kept prefix over (see ``resumable``).
+        """
+        os.ftruncate(self._fd, length)
 
     def _too_long(self, received: int) -> str:
         """The message for a body of at least ``received`` bytes, more than the file's ``limit``."""
