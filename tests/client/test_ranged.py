@@ -10,6 +10,7 @@ either the verified file or a partial file that is a true prefix of it, never a 
 from __future__ import annotations
 
 import hashlib
+import http.client
 import re
 import threading
 from collections.abc import Callable, Iterator
@@ -160,10 +161,36 @@ def serve() -> Iterator[Callable[..., FileServer]]:
         server.close()
 
 
-def _fetch(url: str, cache: Path, *, retries: int = 2, on_bytes: Callable[[int], None] | None = None) -> Path:
+class _Recording(Fetcher):
+    """A fast path that notes the ``Range`` of each request it sends, with what ``mark()`` says then."""
+
+    def __init__(self, url: str, log: list[tuple[str | None, bool]], mark: Callable[[], bool]) -> None:
+        super().__init__(url, timeout=10.0)
+        self.log, self.mark = log, mark
+
+    def _request(self, url_path: str, headers: dict[str, str] | None = None) -> http.client.HTTPResponse:
+        self.log.append(((headers or {}).get("Range"), self.mark()))
+        return super()._request(url_path, headers)
+
+    def send(
+        self, connection: http.client.HTTPConnection, url_path: str, headers: dict[str, str]
+    ) -> http.client.HTTPResponse:
+        self.log.append((headers.get("Range"), self.mark()))
+        return super().send(connection, url_path, headers)
+
+
+def _fetch(
+    url: str,
+    cache: Path,
+    *,
+    retries: int = 2,
+    on_bytes: Callable[[int], None] | None = None,
+    fetcher: Fetcher | None = None,
+) -> Path:
     """Fetch ``PATH`` through the fast path into ``cache``, checked against ``ENTRY``."""
     with httpx.Client(base_url=url) as http:
-        transport = RemoteTransport(http, Cache(cache), retries=retries, fetcher=Fetcher(url, timeout=10.0))
+        fetcher = fetcher or Fetcher(url, timeout=10.0)
+        transport = RemoteTransport(http, Cache(cache), retries=retries, fetcher=fetcher)
         try:
             return transport.fetch(PATH, entry=ENTRY, on_bytes=on_bytes)
         finally:
@@ -300,23 +327,26 @@ def test_a_block_cut_off_is_resumed_within_the_retries(
     serve: Callable[..., FileServer], tmp_path: Path
 ) -> None:
     progress: list[int] = []
-    # Each ranged request, and whether the first attempt had been given up (its bytes taken back) by then.
-    seen: list[tuple[str, bool]] = []
 
     def cut_once(start: int, end: int | None, count: int) -> tuple[int, dict[str, str], bytes] | None:
-        seen.append((f"bytes={start}-{'' if end is None else end - 1}", any(p < 0 for p in progress)))
         if start != 2 * BLOCK or count > 4:
             return None
         body = DATA[start:end]
         return 206, {"Content-Range": f"bytes {start}-{start + len(body) - 1}/{SIZE}", "X-Cut": "1000"}, body
 
     server = serve(behaviour=cut_once)
-    assert _fetch(server.url, tmp_path / "cache", on_bytes=progress.append).read_bytes() == DATA
+    # Each ranged request sent, and whether the first attempt had been given up (its bytes taken back) then.
+    sent: list[tuple[str | None, bool]] = []
+    recording = _Recording(server.url, sent, lambda: any(p < 0 for p in progress))
+    assert (
+        _fetch(server.url, tmp_path / "cache", on_bytes=progress.append, fetcher=recording).read_bytes()
+        == DATA
+    )
     # What the broken attempt counted was taken back; the next one took over its gapless prefix.
     withdrawn = next(i for i, p in enumerate(progress) if p < 0)
     assert sum(progress) == SIZE
     # The second attempt asked only for the bytes past that prefix (reported first when not empty), once.
-    start, end = covered([asked for asked, later in seen if later], SIZE)
+    start, end = covered([asked for asked, later in sent if later and asked is not None], SIZE)
     assert end == SIZE and start in (0, progress[withdrawn + 1])
     assert _left(tmp_path / "cache") == ["big.bin"]
 
