@@ -147,6 +147,24 @@ def sweep_stale_temporary(dir_fd: int, older_than: float = STALE_AFTER) -> tuple
     return count, freed
 
 
+def _before_first_gap(fd: int, size: int, block: int) -> int:
+    """How much of a kept partial file may be a gapless prefix: all of it, or up to its first hole.
+
+    A ranged download (:mod:`gobbler_sdk._ranged`) writes blocks in place and cuts the file to its gapless
+    prefix when interrupted; killed outright, it leaves later blocks behind a hole. Bytes from the last
+    filesystem block before the hole on are not trusted (that block may end in zeros never written). A
+    filesystem that reports no holes leaves the size as it is: the manifest's MD5 still catches a gap, and
+    the file is then downloaded once more from its first byte.
+    """
+    try:
+        hole = os.lseek(fd, 0, os.SEEK_HOLE)
+    except OSError:
+        return size
+    if hole >= size:
+        return size
+    return max(hole - max(block, 4096), 0)
+
+
 def _checked_storable(path: str) -> str:
     for part in checked_relative(path).split("/"):
         if len(os.fsencode(part)) > _NAME_MAX:
@@ -297,9 +315,11 @@ class PartialFile:
             if (named.st_dev, named.st_ino) != (info.st_dev, info.st_ino):
                 os.close(fd)
                 return False
-            size = os.fstat(fd).st_size
+            status = os.fstat(fd)
+            size = status.st_size
             if self.limit is None or size > self.limit:
                 size = 0
+            size = _before_first_gap(fd, size, status.st_blksize)
             digest, offset = hashlib.md5(), 0
             while offset < size and (chunk := os.pread(fd, min(CHUNK, size - offset), offset)):
                 digest.update(chunk)

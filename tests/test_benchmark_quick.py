@@ -17,7 +17,7 @@ from tests.benchmarks.plots import scale_plots
 
 ROOT = Path(__file__).resolve().parent.parent
 TIME_ROWS = ["a", "b", "c", "d", "d-noverify", "e", "e2", "f", "h", "i-read", "i-range", "i-find", "i-csv"]
-TIME_ROWS += ["j-polars", "j-duckdb", "j-datasets", "j-mounted", "k"]
+TIME_ROWS += ["j-polars", "j-duckdb", "j-datasets", "j-mounted", "k", "l"]
 MEMORY_ROWS = ["g-fetch", "g-upload"]
 SCALE_OPERATIONS = [
     "upload",
@@ -71,7 +71,7 @@ def test_quick_benchmark_prints_every_row_and_writes_raw_times(tmp_path: Path) -
     pngs = scale_plots(document, tmp_path)
     assert [p.name for p in pngs] == ["scale-time.png", "scale-upload-fetch.png"]
     assert all(p.read_bytes().startswith(b"\x89PNG") for p in pngs)
-    for workload in ["a", "b", "c", "d", "e", "f", "h", "j", "k", "s"]:
+    for workload in ["a", "b", "c", "d", "e", "f", "h", "j", "k", "l", "s"]:
         rounds = document["raw"][workload]
         assert rounds, workload
         assert all(seconds > 0 for entry in rounds for seconds in entry["times"].values()), workload

@@ -24,7 +24,7 @@ from gobbler_sdk import __version__ as sdk_version
 from .base import Row, ServiceRow, Workload
 from .diffs import VersionDiffs
 from .engines import EngineQueries
-from .fetches import BigFetch, TreeFetch
+from .fetches import BigFetch, RangedFetch, TreeFetch
 from .floors import curl_version
 from .latency import parse_delay
 from .memory import REPOSITORY, Memory, MemoryRow
@@ -42,11 +42,11 @@ try:
 except ImportError:  # pragma: no cover - the dev extra installs it
     pygobbler = None
 
-KEYS = ("a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "s")
+KEYS = ("a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l", "s")
 #: What a full run does unless ``--only`` says otherwise: the scale workloads (s) take long at full size.
 DEFAULT_KEYS = tuple(k for k in KEYS if k != "s")
 #: What ``--latency`` runs unless ``--only`` says otherwise: the reads a network delay slows down.
-LATENCY_KEYS = ("c", "d", "e", "h")
+LATENCY_KEYS = ("c", "d", "e", "h", "l")
 
 
 def parse(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -66,7 +66,7 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
         type=parse_delay,
         nargs="?",
         const=0.02,
-        help="round trip added between clients and service, e.g. 20ms (alone: 20ms); runs c,d,e,h",
+        help="round trip added between clients and service, e.g. 20ms (alone: 20ms); runs c,d,e,h,l",
     )
     parser.add_argument(
         "--scale",
@@ -129,6 +129,7 @@ def build(workspace: Workspace, sizes: Sizes, selected: Sequence[str]) -> list[W
         "i": lambda: FsspecReads(workspace, sizes),
         "j": lambda: EngineQueries(workspace, sizes),
         "k": lambda: VersionDiffs(workspace, sizes),
+        "l": lambda: RangedFetch(workspace, sizes),
         "s": lambda: Scale(workspace, sizes),
     }
     return [factories[key]() for key in KEYS if key in selected and key in factories]
