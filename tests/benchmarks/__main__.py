@@ -26,7 +26,7 @@ from .diffs import VersionDiffs
 from .engines import EngineQueries
 from .fetches import BigFetch, RangedFetch, TreeFetch
 from .floors import curl_version
-from .latency import parse_delay
+from .latency import LINUX_WINDOW, parse_delay, parse_window
 from .memory import REPOSITORY, Memory, MemoryRow
 from .metadata import LatestOfMany, Metadata, TypedManifest
 from .plots import write_all
@@ -67,6 +67,13 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
         nargs="?",
         const=0.02,
         help="round trip added between clients and service, e.g. 20ms (alone: 20ms); runs c,d,e,h,l",
+    )
+    parser.add_argument(
+        "--window",
+        type=parse_window,
+        default=LINUX_WINDOW,
+        help="with --latency: largest congestion window of one connection, e.g. 4MiB (the default, as "
+        "Linux's tcp_wmem), or 0 for the delay alone (one connection then carries all the proxy forwards)",
     )
     parser.add_argument(
         "--scale",
@@ -178,6 +185,7 @@ def describe(workspace: Workspace, sizes: Sizes, quick: bool) -> dict[str, Any]:
         "sizes": sizes.to_json(),
         "latency": workspace.latency,
         "latency_method": workspace.latency_method,
+        "latency_window": workspace.window if workspace.latency else None,
         "measured_rtt": workspace.measured_rtt,
     }
 
@@ -200,7 +208,7 @@ def run(options: argparse.Namespace) -> int:
         raise SystemExit("--rounds must be at least 1 and --warmup at least 0")
     started = time.perf_counter()
     needed = sizes.scratch_bytes + (sizes.scale_bytes if "s" in options.selected else 0)
-    workspace = Workspace(needed, options.latency)
+    workspace = Workspace(needed, options.latency, options.window)
     workloads: list[Workload] = []
     memory: Memory | None = None
     try:
@@ -210,7 +218,8 @@ def run(options: argparse.Namespace) -> int:
             + ", ".join(f"{e.label} {e.url}" for e in workspace.endpoints)
             + (
                 f"; {workspace.latency_method} adds {options.latency * 1000:g} ms, measured round trip "
-                f"{(workspace.measured_rtt or 0) * 1000:.1f} ms"
+                f"{(workspace.measured_rtt or 0) * 1000:.1f} ms, window of a connection at most "
+                f"{options.window} bytes"
                 if options.latency
                 else ""
             )

@@ -64,6 +64,14 @@ def parse_delay(text: str) -> float:
     return value if match.group(2) == "s" else value / 1000
 
 
+def parse_window(text: str) -> int:
+    """Bytes of a congestion window written as ``4MiB``, ``512KiB`` or a plain number (``0``: none)."""
+    match = re.fullmatch(r"\s*([0-9]+)\s*(KiB|MiB)?\s*", text)
+    if match is None:
+        raise ValueError(f"not a window size: {text!r} (write e.g. 4MiB, or 0)")
+    return int(match.group(1)) << {"KiB": 10, "MiB": 20}.get(match.group(2) or "", 0)
+
+
 class LatencyProxy:
     """Forward ``127.0.0.1:<port>`` to ``target`` with ``rtt / 2`` seconds of delay in each direction.
 
