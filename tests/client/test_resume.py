@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import os
 import signal
 import subprocess
@@ -53,7 +54,7 @@ def covered(ranges: list[str], size: int) -> tuple[int, int]:
         first, _, last = asked.removeprefix("bytes=").partition("-")
         spans.append((int(first), int(last) + 1 if last else size))
     spans.sort()
-    for (_, end), (start, _) in zip(spans, spans[1:]):
+    for (_, end), (start, _) in itertools.pairwise(spans):
         assert end == start, f"the ranges {ranges} overlap or leave a gap"
     return spans[0][0], spans[-1][1]
 
