@@ -361,6 +361,12 @@ def download_ranged(fetcher: Fetcher, url_path: str, target: PartialFile, what: 
                             target.restart()
                     return receive(response, target, verify=True, limit=fetcher.limits.max_response_size)
                 state.check_answer(response, first)
+                logger.debug(
+                    "%s: the first block came back in %.1f ms: %s",
+                    what,
+                    round_trip * 1000,
+                    "one stream" if round_trip < RANGED_MIN_ROUND_TRIP else f"{len(helpers) + 1} connections",
+                )
                 if round_trip < RANGED_MIN_ROUND_TRIP:
                     return _one_stream(fetcher, state, response, digest)
             except BaseException:
