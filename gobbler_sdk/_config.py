@@ -24,11 +24,12 @@ __all__ = ["DEFAULT_CONCURRENCY", "DEFAULT_WINDOW", "MAX_WINDOW", "ClientConfig"
 # Parallel copies (and a fixed download window's size) when ``concurrency`` is not given.
 DEFAULT_CONCURRENCY = 8
 # The adaptive download window's starting size. Measured (issue 24, 2,000 files of 1-4 KiB against the
-# embedded service, through the latency proxy, medians of 3 rounds, load average about 2 on 2 cores):
-# starting at 8, 16, 32 took 0.78 / 0.77 / 0.76 s on loopback, 1.56 / 1.00 / 1.00 s at 2 ms and
-# 1.18 / 1.00 / 1.04 s at 20 ms, against 0.39, 0.61 and 0.98 s for curl --parallel-max 64. From 8, the
-# first doubling did not pay 1.5x at 2 ms, so the window stayed small; from 16 it fits each of them.
-DEFAULT_WINDOW = 16
+# embedded service through the benchmark's latency proxy, medians of 7 rounds, load average about 2 on 2
+# cores): starting at 8, 16 and 32 took 0.48 / 0.45 / 0.44 s on loopback, 0.67 / 0.71 / 0.60 s at 2 ms and
+# 1.13 / 1.09 / 1.04 s at 20 ms, against 0.17, 0.39 and 0.94 s for curl --parallel-max 64: from 32 the
+# 20 ms case is within 1.1x of curl, and loopback is no slower (the window never shrinks below its start,
+# and grows only while a doubling pays 1.5x).
+DEFAULT_WINDOW = 32
 # The adaptive download window's ceiling: 64 requests in flight filled a 20 ms round trip (performance page).
 MAX_WINDOW = 64
 

@@ -172,6 +172,11 @@ class Fetcher:
         """GET ``url_path`` on this thread's keep-alive connection (dropped when the exchange fails)."""
         return self._request(url_path, headers)
 
+    def last_round_trip(self) -> float | None:
+        """Seconds the last small answer on this thread took (``None`` before the first one)."""
+        round_trip: float | None = getattr(self._local, "round_trip", None)
+        return round_trip
+
     def drop(self) -> None:
         """Forget this thread's keep-alive connection (after an answer whose body was left unread)."""
         self._drop()
@@ -185,7 +190,10 @@ class Fetcher:
             ResponseTooLargeError: When the body exceeds the size cap.
         """
         with deadline_scope(self.limits.deadline()):
+            asked = time.monotonic()
             response = self._request(url_path)
+            # How long a small answer takes here tells a large download whether to open more connections.
+            self._local.round_trip = time.monotonic() - asked
             try:
                 body = read_capped(response, self.limits.max_response_size, url_path)
             except BaseException:

@@ -321,7 +321,8 @@ class _Stopped(Exception):
 def download_ranged(fetcher: Fetcher, url_path: str, target: PartialFile, what: str) -> Answer | str:
     """Fetch the rest of ``target`` (from ``target.size`` to its ``limit``) as parallel ranged GETs.
 
-    The first block is asked for on the calling thread's keep-alive connection while the helpers connect.
+    The first block is asked for on the calling thread's keep-alive connection while the helpers connect
+    (unless the last small answer on this thread came back within :data:`RANGED_MIN_ROUND_TRIP`).
     A ``200`` (a server without range support) is read as one stream into ``target`` from its first byte,
     and any other status than ``206`` is returned as an error :class:`Answer`. When the first answer came
     back within :data:`RANGED_MIN_ROUND_TRIP`, one connection fills the link: the helpers stop, and the
@@ -342,12 +343,18 @@ def download_ranged(fetcher: Fetcher, url_path: str, target: PartialFile, what: 
     state = _Download(fetcher, url_path, target, offset, what)
     first = state.take()
     assert first is not None
-    helpers = [
-        threading.Thread(target=state.worker, name=f"gobbler-range-{index}", daemon=True)
-        for index in range(min(RANGED_CONNECTIONS, len(state.blocks)) - 1)
-    ]
-    for helper in helpers:
-        helper.start()
+    helpers: list[threading.Thread] = []
+
+    def start_helpers() -> None:
+        for index in range(min(RANGED_CONNECTIONS, len(state.blocks)) - 1):
+            helpers.append(threading.Thread(target=state.worker, name=f"gobbler-range-{index}", daemon=True))
+            helpers[-1].start()
+
+    # The helpers connect while the first block is asked for, unless the last small answer on this thread
+    # (the manifest, usually) already showed a short round trip: then they would only be closed again.
+    earlier = fetcher.last_round_trip()
+    if earlier is None or earlier >= RANGED_MIN_ROUND_TRIP:
+        start_helpers()
     try:
         with deadline_scope(fetcher.limits.deadline()):
             asked = time.monotonic()
@@ -365,7 +372,7 @@ def download_ranged(fetcher: Fetcher, url_path: str, target: PartialFile, what: 
                     "%s: the first block came back in %.1f ms: %s",
                     what,
                     round_trip * 1000,
-                    "one stream" if round_trip < RANGED_MIN_ROUND_TRIP else f"{len(helpers) + 1} connections",
+                    "one stream" if round_trip < RANGED_MIN_ROUND_TRIP else "parallel ranges",
                 )
                 if round_trip < RANGED_MIN_ROUND_TRIP:
                     return _one_stream(fetcher, state, response, digest)
@@ -378,6 +385,8 @@ def download_ranged(fetcher: Fetcher, url_path: str, target: PartialFile, what: 
         if not state.helping:
             for helper in helpers:
                 helper.join()
+    if not helpers:
+        start_helpers()  # a long round trip after all: they connect now
     return _in_parallel(fetcher, state, response, digest, helpers)
 
 
