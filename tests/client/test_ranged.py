@@ -453,3 +453,30 @@ def test_a_killed_ranged_download_resumes_before_its_first_gap(
     start, end = covered([r for r in server.asked if r is not None], SIZE)
     assert prefix - 2 * max(os.stat(cache).st_blksize, 4096) <= start <= prefix and end == SIZE
     assert _left(cache) == ["big.bin"]
+
+
+class _Counting(Fetcher):
+    """A fast path that counts the connections opened for helpers."""
+
+    opened = 0
+
+    def new_connection(self) -> http.client.HTTPConnection:
+        self.opened += 1
+        return super().new_connection()
+
+
+@pytest.mark.parametrize("answered_before", [False, True], ids=["first-request", "after-a-small-answer"])
+def test_helpers_connect_early_unless_a_short_round_trip_is_known(
+    serve: Callable[..., FileServer], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, answered_before: bool
+) -> None:
+    # Every round trip counts as short here. Without an earlier answer the helpers connect while the first
+    # block is asked for (and are closed again); after one (the manifest, usually) they do not even connect.
+    monkeypatch.setattr(ranged, "RANGED_MIN_ROUND_TRIP", 10.0)
+    server = serve()
+    fetcher = _Counting(server.url, timeout=10.0)
+    if answered_before:
+        assert fetcher.get("/fetch/p/a/v1/..summary").status == 404
+        assert fetcher.last_round_trip() is not None
+    assert _fetch(server.url, tmp_path / "cache", fetcher=fetcher).read_bytes() == DATA
+    assert fetcher.opened == (0 if answered_before else 3)
+    assert [r for r in server.asked if r is not None] == [f"bytes=0-{BLOCK - 1}", f"bytes={BLOCK}-"]
