@@ -19,8 +19,9 @@ from there (see :class:`~gobbler_sdk._cache.PartialFile`) and never trusts a byt
 
 The constants below were measured (issue 24) through the benchmark's latency proxy, which bounds each
 connection's window as TCP does (slow start from 10 segments up to Linux's 4 MiB ``tcp_wmem``), against
-the embedded service on 2 shared cores; the figures are on the performance page ("Large files over a long
-round trip").
+the embedded service on 2 shared cores; the figures are in the benchmark's journal
+(``tests/benchmarks/JOURNAL.md``, "Large files over a long round trip") and summed up on the performance
+page.
 """
 
 from __future__ import annotations
