@@ -147,6 +147,24 @@ def sweep_stale_temporary(dir_fd: int, older_than: float = STALE_AFTER) -> tuple
     return count, freed
 
 
+def _before_first_gap(fd: int, size: int, block: int) -> int:
+    """How much of a kept partial file may be a gapless prefix: all of it, or up to its first hole.
+
+    A ranged download (:mod:`gobbler_sdk._ranged`) writes blocks in place and cuts the file to its gapless
+    prefix when interrupted; killed outright, it leaves later blocks behind a hole. Bytes from the last
+    filesystem block before the hole on are not trusted (that block may end in zeros never written). A
+    filesystem that reports no holes leaves the size as it is: the manifest's MD5 still catches a gap, and
+    the file is then downloaded once more from its first byte.
+    """
+    try:
+        hole = os.lseek(fd, 0, os.SEEK_HOLE)
+    except OSError:
+        return size
+    if hole >= size:
+        return size
+    return max(hole - max(block, 4096), 0)
+
+
 def _checked_storable(path: str) -> str:
     for part in checked_relative(path).split("/"):
         if len(os.fsencode(part)) > _NAME_MAX:
@@ -257,7 +275,8 @@ class PartialFile:
                 try:
                     self._fd = os.open(
                         self._tmp,
-                        os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                        # Readable too: a ranged download hashes what its parts wrote (see _ranged).
+                        os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
                         0o666,
                         dir_fd=self._dir_fd,
                     )
@@ -296,9 +315,11 @@ class PartialFile:
             if (named.st_dev, named.st_ino) != (info.st_dev, info.st_ino):
                 os.close(fd)
                 return False
-            size = os.fstat(fd).st_size
+            status = os.fstat(fd)
+            size = status.st_size
             if self.limit is None or size > self.limit:
                 size = 0
+            size = _before_first_gap(fd, size, status.st_blksize)
             digest, offset = hashlib.md5(), 0
             while offset < size and (chunk := os.pread(fd, min(CHUNK, size - offset), offset)):
                 digest.update(chunk)
@@ -366,6 +387,43 @@ class PartialFile:
         self.size += len(chunk)
         if self._on_bytes is not None:
             self._on_bytes(len(chunk))
+
+    def fileno(self) -> int:
+        """The partial file's descriptor (open for reading and writing)."""
+        return self._fd
+
+    def write_at(self, chunk: bytes | memoryview, offset: int) -> None:
+        """Write a chunk at ``offset`` (a part of a ranged download); count it with :meth:`count_written`.
+
+        Safe to call from several threads at once for parts that do not overlap.
+
+        Raises:
+            IntegrityError: When the chunk would end past the file's ``limit`` (nothing is written).
+            ConfigurationError: When the disk is full or the file cannot be written.
+        """
+        if self.limit is not None and offset + len(chunk) > self.limit:
+            raise IntegrityError(self._too_long(offset + len(chunk)))
+        view = memoryview(chunk)
+        try:
+            while view:
+                written = os.pwrite(self._fd, view, offset)
+                view, offset = view[written:], offset + written
+        except OSError as exc:
+            raise storage_error(exc, str(self.target), str(self.target.parent)) from exc
+
+    def count_written(self, count: int) -> None:
+        """Count bytes written by :meth:`write_at` (the caller serialises calls), reporting progress."""
+        self.size += count
+        if self._on_bytes is not None:
+            self._on_bytes(count)
+
+    def keep_prefix(self, length: int) -> None:
+        """Cut the file to its first ``length`` bytes: what a ranged download wrote without a gap.
+
+        The count of written bytes stays, so :meth:`abandon` or :meth:`discard` takes all of them back from
+        the progress; the next attempt takes the kept prefix over (see ``resumable``).
+        """
+        os.ftruncate(self._fd, length)
 
     def _too_long(self, received: int) -> str:
         """The message for a body of at least ``received`` bytes, more than the file's ``limit``."""

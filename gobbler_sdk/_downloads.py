@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from ._cache import integrity_problem
-from ._config import MAX_WINDOW
+from ._config import DEFAULT_WINDOW, MAX_WINDOW
 from ._connections import Connections
 from ._directory import check_listing, copy_into, is_internal
 from ._documents import Documents
@@ -311,6 +311,7 @@ class Downloads:
         files = [(path, entry) for path, entry in entries if not path.endswith("/")]
         concurrency = options.get("concurrency")
         config = self._connections.config
+        adaptive = concurrency is None and config.adaptive_window
         with Tracker(
             options.get("progress"),
             "download",
@@ -330,9 +331,10 @@ class Downloads:
                 [(path, entry) for path, entry in entries if path not in received],
                 overwrite=options.get("overwrite", False),
                 verify=options.get("verify", True),
-                concurrency=concurrency or config.concurrency,
-                # An explicit concurrency fixes the window; the default lets it grow while throughput rises.
-                grow_to=MAX_WINDOW if concurrency is None and config.adaptive_window else None,
+                # An explicit concurrency fixes the window; the default starts wider and grows while
+                # throughput rises.
+                concurrency=concurrency or (DEFAULT_WINDOW if adaptive else config.concurrency),
+                grow_to=MAX_WINDOW if adaptive else None,
                 on_done=done,
                 on_bytes=tracker.on_bytes,
             )

@@ -37,7 +37,15 @@ from ._log import logger
 from ._ranges import Slice, check_bounds, plan_body, range_header, read_exactly
 from .errors import IntegrityError
 
-__all__ = ["Answer", "Fetcher", "direct_connection_possible", "read_capped", "receive", "resumed_answer"]
+__all__ = [
+    "Answer",
+    "Fetcher",
+    "direct_connection_possible",
+    "read_capped",
+    "receive",
+    "resumed_answer",
+    "write_hashed",
+]
 
 # Bodies at least this large are hashed on a second thread while they are received.
 _PIPELINE_THRESHOLD = 4 * CHUNK
@@ -143,6 +151,36 @@ class Fetcher:
             self._drop()
             raise
 
+    # The pieces a ranged download (:mod:`gobbler_sdk._ranged`) drives its connections with.
+
+    def new_connection(self) -> http.client.HTTPConnection:
+        """A connection of the caller's own (not this thread's keep-alive one; the caller closes it)."""
+        return self._new_connection()
+
+    def connection(self) -> http.client.HTTPConnection:
+        """This thread's keep-alive connection (opened when there is none)."""
+        return self._connection()
+
+    def send(
+        self, connection: http.client.HTTPConnection, url_path: str, headers: dict[str, str]
+    ) -> http.client.HTTPResponse:
+        """GET ``url_path`` on ``connection``; the answer's headers are read, its body is the caller's."""
+        connection.request("GET", self._prefix + url_path, headers=headers)
+        return connection.getresponse()
+
+    def request(self, url_path: str, headers: dict[str, str]) -> http.client.HTTPResponse:
+        """GET ``url_path`` on this thread's keep-alive connection (dropped when the exchange fails)."""
+        return self._request(url_path, headers)
+
+    def last_round_trip(self) -> float | None:
+        """Seconds the last small answer on this thread took (``None`` before the first one)."""
+        round_trip: float | None = getattr(self._local, "round_trip", None)
+        return round_trip
+
+    def drop(self) -> None:
+        """Forget this thread's keep-alive connection (after an answer whose body was left unread)."""
+        self._drop()
+
     def get(self, url_path: str) -> Answer:
         """GET a small resource and return the whole answer.
 
@@ -152,7 +190,10 @@ class Fetcher:
             ResponseTooLargeError: When the body exceeds the size cap.
         """
         with deadline_scope(self.limits.deadline()):
+            asked = time.monotonic()
             response = self._request(url_path)
+            # How long a small answer takes here tells a large download whether to open more connections.
+            self._local.round_trip = time.monotonic() - asked
             try:
                 body = read_capped(response, self.limits.max_response_size, url_path)
             except BaseException:
@@ -186,7 +227,7 @@ class Fetcher:
                 if offset and resumed_answer(
                     response.status, response.getheader("Content-Range"), response.length, target, url_path
                 ):
-                    return _write_hashed(response, target, target.detach_digest() or hashlib.md5())
+                    return write_hashed(response, target, target.detach_digest() or hashlib.md5())
                 # A resumable file (started over, or from its first byte) hands its MD5 over to be
                 # computed on the helper thread; a fresh temporary file has none.
                 digest = target.detach_digest() if verify else None
@@ -404,11 +445,15 @@ def receive(
         for chunk in _chunks(response):
             target.write(chunk)
         return ""
-    return _write_hashed(response, target, digest or hashlib.md5())
+    return write_hashed(response, target, digest or hashlib.md5())
 
 
-def _write_hashed(response: http.client.HTTPResponse, target: PartialFile, digest: hashlib._Hash) -> str:
-    """Write the body into ``target`` while ``digest`` takes it in; its hex MD5 at the end."""
+def write_hashed(response: http.client.HTTPResponse, target: PartialFile, digest: hashlib._Hash) -> str:
+    """Write the body into ``target`` while ``digest`` takes it in (on a second thread when large).
+
+    Returns:
+        The hex MD5 of everything ``digest`` took in.
+    """
     length = response.length
     if length is not None and length >= _PIPELINE_THRESHOLD:
         return _receive_pipelined(response, target, digest)

@@ -62,7 +62,7 @@ class GobblerClient:
         timeout: Seconds allowed for connecting and for each wait for bytes of a read; also the base of
             each read's overall deadline (see ``min_read_rate``).
         concurrency: Parallel downloads and copies. ``None`` (the default) means 8 parallel copies and a
-            download window that starts at 8 requests in flight and grows (up to 64) while that raises
+            download window that starts at 32 requests in flight and grows (up to 64) while that raises
             throughput, so a directory download fills a network with a long round trip without
             crowding a service next door (see the performance page).
         retries: Further attempts for idempotent reads after a transient failure.

@@ -17,18 +17,8 @@ from tests.benchmarks.plots import scale_plots
 
 ROOT = Path(__file__).resolve().parent.parent
 TIME_ROWS = ["a", "b", "c", "d", "d-noverify", "e", "e2", "f", "h", "i-read", "i-range", "i-find", "i-csv"]
-TIME_ROWS += [
-    "j-polars",
-    "j-duckdb",
-    "j-datasets",
-    "j-mounted",
-    "k",
-    "l1",
-    "l2-httpx",
-    "l2-aiohttp",
-    "l3",
-    "l4",
-]
+TIME_ROWS += ["j-polars", "j-duckdb", "j-datasets", "j-mounted", "k", "l", "m1", "m2-httpx", "m2-aiohttp"]
+TIME_ROWS += ["m3", "m4"]
 MEMORY_ROWS = ["g-fetch", "g-upload"]
 SCALE_OPERATIONS = [
     "upload",
@@ -82,7 +72,7 @@ def test_quick_benchmark_prints_every_row_and_writes_raw_times(tmp_path: Path) -
     pngs = scale_plots(document, tmp_path)
     assert [p.name for p in pngs] == ["scale-time.png", "scale-upload-fetch.png"]
     assert all(p.read_bytes().startswith(b"\x89PNG") for p in pngs)
-    for workload in ["a", "b", "c", "d", "e", "f", "h", "j", "k", "l", "s"]:
+    for workload in ["a", "b", "c", "d", "e", "f", "h", "j", "k", "l", "m", "s"]:
         rounds = document["raw"][workload]
         assert rounds, workload
         assert all(seconds > 0 for entry in rounds for seconds in entry["times"].values()), workload

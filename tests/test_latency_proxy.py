@@ -1,4 +1,5 @@
-"""The benchmark's latency-injecting proxy delays by what it is told, keeps order, serves many connections."""
+"""The benchmark's latency-injecting proxy delays by what it is told, keeps order, serves many connections,
+and (by default) bounds each connection's window as TCP's slow start does."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.benchmarks.latency import LatencyProxy, parse_delay
+from tests.benchmarks.latency import INITIAL_WINDOW, LatencyProxy, parse_delay, parse_window
 
 RTT = 0.1
 TOLERANCE = 0.03
@@ -35,7 +36,8 @@ def proxy() -> Iterator[LatencyProxy]:
     thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:
-        with LatencyProxy("127.0.0.1", server.server_address[1], RTT) as running:
+        # The delay alone here (window=0); the window's own tests are below.
+        with LatencyProxy("127.0.0.1", server.server_address[1], RTT, window=0) as running:
             yield running
     finally:
         server.shutdown()
@@ -117,3 +119,51 @@ def test_delays_are_parsed_as_round_trip_seconds() -> None:
     assert parse_delay("5") == pytest.approx(0.005)
     with pytest.raises(ValueError, match="not a delay"):
         parse_delay("fast")
+
+
+class _Sender(socketserver.BaseRequestHandler):
+    """Sends ``SENT`` bytes as soon as a connection is accepted."""
+
+    def handle(self) -> None:
+        self.request.sendall(b"w" * SENT)
+
+
+SENT = 7 * INITIAL_WINDOW  # 1 + 2 + 4 windows: three round trips of slow start
+WINDOW_RTT = 0.05
+
+
+def _time_to_receive(window: int) -> float:
+    server = _Server(("127.0.0.1", 0), _Sender)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        with LatencyProxy("127.0.0.1", server.server_address[1], WINDOW_RTT, window=window) as proxy:
+            start = time.perf_counter()
+            with _connect(proxy) as sock:
+                assert _receive(sock, SENT) == b"w" * SENT
+            return time.perf_counter() - start
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_new_connection_starts_slow_and_doubles_its_window_each_round_trip() -> None:
+    # 10 segments in the first round trip, 20 in the second, 40 in the third: the last byte is read from
+    # the server after two round trips and arrives half a round trip later.
+    assert 2.5 * WINDOW_RTT - TOLERANCE < _time_to_receive(4 << 20) < 2.5 * WINDOW_RTT + TOLERANCE
+    # Without a window, everything arrives after the one-way delay.
+    assert _time_to_receive(0) < WINDOW_RTT
+
+
+def test_the_window_stops_growing_at_its_bound() -> None:
+    # Capped just above the first window, every later round trip carries the cap: 14480, then 16384 per
+    # round trip, so the last of 101,360 bytes leaves the server after 6 round trips instead of 2.
+    assert _time_to_receive(16 << 10) > 5.5 * WINDOW_RTT
+
+
+def test_windows_are_parsed_as_bytes() -> None:
+    assert parse_window("4MiB") == 4 << 20
+    assert parse_window("512KiB") == 512 << 10
+    assert parse_window("0") == 0
+    with pytest.raises(ValueError, match="not a window"):
+        parse_window("big")

@@ -35,6 +35,7 @@ from .._http import (
 from .._limits import ReadLimits, deadline_scope
 from .._log import logger
 from .._pathsafety import checked_relative
+from .._ranged import download_ranged, wants_ranges
 from .._ranges import Slice, check_bounds, plan_body, range_header
 from ..errors import GobblerError, IntegrityError, NotFoundError, UnsafePathError
 from ..models import ManifestEntry
@@ -188,6 +189,9 @@ class ServiceReader:
         resumable = expected is not None and expected.size >= RESUME_THRESHOLD
 
         def fast_receive(fetcher: Fetcher, partial: PartialFile) -> Answer | str:
+            if limit is not None and wants_ranges(limit - partial.size):
+                # A large file still to fetch goes as parallel ranges (one stream without range support).
+                return download_ranged(fetcher, fetch_url(path), partial, what)
             if not partial.resumable:
                 return fetcher.download(fetch_url(path), partial, verify=verify and entry is not None)
             if partial.size == limit:

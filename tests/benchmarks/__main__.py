@@ -25,9 +25,9 @@ from .asynchronous import AsyncClient
 from .base import Row, ServiceRow, Workload
 from .diffs import VersionDiffs
 from .engines import EngineQueries
-from .fetches import BigFetch, TreeFetch
+from .fetches import BigFetch, RangedFetch, TreeFetch
 from .floors import curl_version
-from .latency import parse_delay
+from .latency import LINUX_WINDOW, parse_delay, parse_window
 from .memory import REPOSITORY, Memory, MemoryRow
 from .metadata import LatestOfMany, Metadata, TypedManifest
 from .plots import write_all
@@ -43,11 +43,11 @@ try:
 except ImportError:  # pragma: no cover - the dev extra installs it
     pygobbler = None
 
-KEYS = ("a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l", "s")
+KEYS = ("a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l", "m", "s")
 #: What a full run does unless ``--only`` says otherwise: the scale workloads (s) take long at full size.
 DEFAULT_KEYS = tuple(k for k in KEYS if k != "s")
 #: What ``--latency`` runs unless ``--only`` says otherwise: the reads a network delay slows down.
-LATENCY_KEYS = ("c", "d", "e", "h", "l")
+LATENCY_KEYS = ("c", "d", "e", "h", "l", "m")
 
 
 def parse(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -67,7 +67,14 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
         type=parse_delay,
         nargs="?",
         const=0.02,
-        help="round trip added between clients and service, e.g. 20ms (alone: 20ms); runs c,d,e,h",
+        help="round trip added between clients and service, e.g. 20ms (alone: 20ms); runs c,d,e,h,l",
+    )
+    parser.add_argument(
+        "--window",
+        type=parse_window,
+        default=LINUX_WINDOW,
+        help="with --latency: largest congestion window of one connection, e.g. 4MiB (the default, as "
+        "Linux's tcp_wmem), or 0 for the delay alone (one connection then carries all the proxy forwards)",
     )
     parser.add_argument(
         "--scale",
@@ -130,7 +137,8 @@ def build(workspace: Workspace, sizes: Sizes, selected: Sequence[str]) -> list[W
         "i": lambda: FsspecReads(workspace, sizes),
         "j": lambda: EngineQueries(workspace, sizes),
         "k": lambda: VersionDiffs(workspace, sizes),
-        "l": lambda: AsyncClient(workspace, sizes),
+        "l": lambda: RangedFetch(workspace, sizes),
+        "m": lambda: AsyncClient(workspace, sizes),
         "s": lambda: Scale(workspace, sizes),
     }
     return [factories[key]() for key in KEYS if key in selected and key in factories]
@@ -179,6 +187,7 @@ def describe(workspace: Workspace, sizes: Sizes, quick: bool) -> dict[str, Any]:
         "sizes": sizes.to_json(),
         "latency": workspace.latency,
         "latency_method": workspace.latency_method,
+        "latency_window": workspace.window if workspace.latency else None,
         "measured_rtt": workspace.measured_rtt,
     }
 
@@ -201,7 +210,7 @@ def run(options: argparse.Namespace) -> int:
         raise SystemExit("--rounds must be at least 1 and --warmup at least 0")
     started = time.perf_counter()
     needed = sizes.scratch_bytes + (sizes.scale_bytes if "s" in options.selected else 0)
-    workspace = Workspace(needed, options.latency)
+    workspace = Workspace(needed, options.latency, options.window)
     workloads: list[Workload] = []
     memory: Memory | None = None
     try:
@@ -211,7 +220,8 @@ def run(options: argparse.Namespace) -> int:
             + ", ".join(f"{e.label} {e.url}" for e in workspace.endpoints)
             + (
                 f"; {workspace.latency_method} adds {options.latency * 1000:g} ms, measured round trip "
-                f"{(workspace.measured_rtt or 0) * 1000:.1f} ms"
+                f"{(workspace.measured_rtt or 0) * 1000:.1f} ms, window of a connection at most "
+                f"{options.window} bytes"
                 if options.latency
                 else ""
             )

@@ -1,14 +1,14 @@
-"""Workload l (issue 20): the async client, side by side with the sync client, curl and other async stacks.
+"""Workload m (issue 20): the async client, side by side with the sync client, curl and other async stacks.
 
-- **l1** fetches the 2,000-file version of workload c with ``AsyncVersion.fetch_directory``, next to the
+- **m1** fetches the 2,000-file version of workload c with ``AsyncVersion.fetch_directory``, next to the
   sync client and ``curl --parallel --parallel-max 64`` (the floor). Run with ``--latency`` for the 20 ms
   row (target <= 1.1x curl there).
-- **l2** measures the HTTP stacks an async client could be built on, each fetching the same 2,000 files
+- **m2** measures the HTTP stacks an async client could be built on, each fetching the same 2,000 files
   into a directory with 64 requests in flight: ``httpx.AsyncClient`` and ``aiohttp`` (neither caching nor
   verifying, so they are lower bounds of what they would cost) against the async client, which does both.
-- **l3** awaits ``manifest()`` of 1,000 different versions at once on one client and notes the most
+- **m3** awaits ``manifest()`` of 1,000 different versions at once on one client and notes the most
   connections open to the service at any moment (its documented limit: ``concurrency`` + 1).
-- **l4** watches the event loop while the async client fetches and verifies one large file, and while it
+- **m4** watches the event loop while the async client fetches and verifies one large file, and while it
   uploads 2,000 files: a 1 ms heartbeat records its latest wake-up (target <= 50 ms).
 """
 
@@ -84,9 +84,9 @@ async def _worst_stall(work: Awaitable[Any]) -> tuple[float, Any]:
 
 
 class AsyncClient(Workload):
-    """Workload l: the async client against curl, the sync client and the other async HTTP stacks."""
+    """Workload m: the async client against curl, the sync client and the other async HTTP stacks."""
 
-    key = "l"
+    key = "m"
 
     def __init__(self, workspace: Workspace, sizes: Sizes) -> None:
         super().__init__()
@@ -107,7 +107,7 @@ class AsyncClient(Workload):
         source.mkdir()
         small_tree(source, self.count, seed=7)
         version = admin.project(PROJECT).asset("async-tree").upload("v1", source)
-        self.upload_source = source  # kept: l4 uploads it again
+        self.upload_source = source  # kept: m4 uploads it again
         self.paths = [f"{PROJECT}/async-tree/v1/{p}" for p in version.files(force_remote=True)]
         one = self.workspace.data / "async-one"
         one.mkdir()
@@ -138,7 +138,7 @@ class AsyncClient(Workload):
     def measure(self, contender: str, round_index: int) -> float:
         """Run one contender once; check what it fetched."""
         endpoint = self.workspace.primary
-        work = self.workspace.scratch(f"l-{contender}")
+        work = self.workspace.scratch(f"m-{contender}")
         try:
             if contender == "curl-p64":
                 output = work / "out"
@@ -251,8 +251,8 @@ class AsyncClient(Workload):
             watcher.join()
         if [m["f.txt"].size for m in manifests] != [1] * self.versions:
             raise FloorError("a manifest read concurrently was wrong")
-        self.note(round_index, "l3_most_connections", most)
-        self.note(round_index, "l3_connection_limit", limit)
+        self.note(round_index, "m3_most_connections", most)
+        self.note(round_index, "m3_connection_limit", limit)
         return seconds
 
     async def _stalls(self, work: Path, round_index: int) -> float:
@@ -267,12 +267,12 @@ class AsyncClient(Workload):
             upload_stall, _ = await _worst_stall(
                 asset.upload(f"r{round_index}-{time.time_ns()}", self.upload_source, progress=False)
             )
-        self.note(round_index, "l4_fetch_stall_ms", round(fetch_stall * 1000, 2))
-        self.note(round_index, "l4_upload_stall_ms", round(upload_stall * 1000, 2))
+        self.note(round_index, "m4_fetch_stall_ms", round(fetch_stall * 1000, 2))
+        self.note(round_index, "m4_upload_stall_ms", round(upload_stall * 1000, 2))
         return time.perf_counter() - start
 
     def rows(self, rounds: Sequence[Times]) -> list[Row]:
-        """l1 against curl, l2 the stacks against the async client, l3 and l4 their notes."""
+        """m1 against curl, m2 the stacks against the async client, m3 and m4 their notes."""
         floor = (lambda t: t.get("curl-p64")) if CURL else (lambda t: t.get("sync"))
         async_ratio = per_round(rounds, lambda t: t.get("async"), floor)
         measured, met, verdict = at_most(async_ratio, 1.1, "x curl")
@@ -284,7 +284,7 @@ class AsyncClient(Workload):
 
         rows = [
             Row(
-                key="l1",
+                key="m1",
                 title=f"async fetch_directory of {self.count:,} files (sync client beside it)",
                 floor=median([floor(t) for t in rounds]),
                 sdk=median([t.get("async") for t in rounds]),
@@ -305,7 +305,7 @@ class AsyncClient(Workload):
             ratio = per_round(rounds, lambda t: t.get("async"), lambda t, s=stack: t.get(s))
             rows.append(
                 Row(
-                    key=f"l2-{stack.removesuffix('-async')}",
+                    key=f"m2-{stack.removesuffix('-async')}",
                     title=f"{stack}: {self.count:,} GETs into files, {WINDOW} in flight (no cache, no MD5)",
                     floor=median([t.get(stack) for t in rounds]),
                     sdk=median([t.get("async") for t in rounds]),
@@ -319,10 +319,10 @@ class AsyncClient(Workload):
                     floor_label=stack,
                 )
             )
-        most, limit = noted("l3_most_connections"), noted("l3_connection_limit")
+        most, limit = noted("m3_most_connections"), noted("m3_connection_limit")
         rows.append(
             Row(
-                key="l3",
+                key="m3",
                 title=f"{self.versions:,} concurrent manifest() reads of different versions, one client",
                 floor=None,
                 sdk=median([t.get("manifests") for t in rounds]),
@@ -335,11 +335,11 @@ class AsyncClient(Workload):
                 verdict="",
             )
         )
-        fetch_stall, upload_stall = noted("l4_fetch_stall_ms"), noted("l4_upload_stall_ms")
+        fetch_stall, upload_stall = noted("m4_fetch_stall_ms"), noted("m4_upload_stall_ms")
         worst = max(fetch_stall or 0.0, upload_stall or 0.0)
         rows.append(
             Row(
-                key="l4",
+                key="m4",
                 title=f"worst loop stall: {self.big >> 20} MiB fetch+verify, {self.count:,} files uploaded",
                 floor=None,
                 sdk=median([t.get("stall") for t in rounds]),

@@ -1,4 +1,4 @@
-"""Workloads c and d: remote fetches into an empty cache.
+"""Workloads c, d and l: remote fetches into an empty cache.
 
 Every measurement gets a fresh cache (or output) directory and a fresh client, created outside the timing;
 connections are opened inside it, as they are for curl and ``http.client``. Each result is checked (file
@@ -12,10 +12,14 @@ from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
+from gobbler_sdk import _ranged as ranged
+
 from .base import Row, Times, Workload, at_least, at_most, best, combine, median, per_round, pyg_text, timed
 from .floors import (
+    ARIA2C,
     CURL,
     FloorError,
+    aria2c_output,
     count_files,
     curl_config,
     curl_output,
@@ -293,4 +297,101 @@ class BigFetch(Workload):
                 floor_label="http.client 1 MiB reads",
                 pyg_label=pyg_text("fetch_file"),
             ),
+        ]
+
+
+class RangedFetch(Workload):
+    """Workload l: ``fetch_file`` of one large file, verified, against ``curl -o`` and ``aria2c -x 8 -s 8``.
+
+    Meant for the latency mode (``--latency``), where one connection carries a fraction of the link and the
+    SDK fetches the file as parallel ranges (:mod:`gobbler_sdk._ranged`); on loopback the SDK keeps to one
+    stream. ``sdk-one-stream`` is the same fetch with ranges turned off, so the gain (or loss) of the ranged
+    path shows in the same rounds. ``aria2c`` is skipped, with a note, when it is not installed (Debian's
+    ``aria2`` package provides it).
+    """
+
+    key = "l"
+
+    def __init__(self, workspace: Workspace, sizes: Sizes) -> None:
+        super().__init__()
+        self.workspace = workspace
+        self.size = sizes.ranged_bytes
+        self.title = f"fetch_file of one {self.size >> 20} MiB file, verified (parallel ranges when it pays)"
+        self.path = f"{PROJECT}/ranged/v1/big.bin"
+        self.contenders = (
+            ["sdk", "sdk-one-stream"] + (["curl-o"] if CURL else []) + (["aria2c"] if ARIA2C else [])
+        )
+
+    def setup(self) -> None:
+        """Upload the file once."""
+        source = self.workspace.data / "fetch-ranged"
+        big_file(source / "big.bin", self.size)
+        self.workspace.primary.admin.project(PROJECT).asset("ranged").upload("v1", source)
+        shutil.rmtree(source)
+
+    def measure(self, contender: str, round_index: int) -> float:
+        """Fetch the file once with one contender; check its size."""
+        endpoint = self.workspace.primary
+        work = self.workspace.scratch(f"l-{contender}")
+        try:
+            target = work / "big.bin"
+            if contender == "curl-o":
+                seconds = timed(lambda: curl_output(endpoint.url, self.path, target))
+            elif contender == "aria2c":
+                seconds = timed(lambda: aria2c_output(endpoint.url, self.path, target, 8))
+            else:
+                client = endpoint.client(work / "cache")
+                found: list[Path] = []
+                saved = ranged.RANGED_THRESHOLD
+                if contender == "sdk-one-stream":
+                    ranged.RANGED_THRESHOLD = 1 << 62
+                try:
+                    seconds = timed(lambda: found.append(client.fetch_file(self.path, force_remote=True)))
+                finally:
+                    ranged.RANGED_THRESHOLD = saved
+                    client.close()
+                target = found[0]
+            if target.stat().st_size != self.size:
+                raise FloorError(f"{contender} fetched {target.stat().st_size} bytes instead of {self.size}")
+            return seconds
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+
+    def rows(self, rounds: Sequence[Times]) -> list[Row]:
+        """One row: gobbler-sdk against ``curl -o``; notes for one stream and for aria2c."""
+
+        def curl(t: Times) -> float | None:
+            return t.get("curl-o")
+
+        sdk_ratio = per_round(rounds, lambda t: t.get("sdk"), curl)
+        one_stream = per_round(rounds, lambda t: t.get("sdk"), lambda t: t.get("sdk-one-stream"))
+        aria = per_round(rounds, lambda t: t.get("aria2c"), curl)
+        delayed = bool(self.workspace.latency)
+        limit = 0.8 if delayed else 1.15
+        measured, met, verdict = at_most(sdk_ratio, limit, "x curl -o")
+        notes = [
+            f"gobbler-sdk / its own one stream = {one_stream or 0:.2f}x "
+            f"(one stream {median([t.get('sdk-one-stream') for t in rounds]) or 0:.3f} s)",
+            f"aria2c -x 8 -s 8 / curl -o = {aria or 0:.2f}x "
+            f"({median([t.get('aria2c') for t in rounds]) or 0:.3f} s)"
+            if ARIA2C
+            else "aria2c: not installed (apt-get install aria2), column skipped",
+        ]
+        return [
+            Row(
+                key=self.key,
+                title=self.title,
+                floor=median([curl(t) for t in rounds]),
+                sdk=median([t.get("sdk") for t in rounds]),
+                pyg=None,
+                sdk_ratio=sdk_ratio,
+                pyg_ratio=None,
+                target=f"<= {limit}x curl -o" + (" (parallel ranges beat one connection)" if delayed else ""),
+                measured=measured,
+                met=met,
+                verdict=verdict,
+                floor_label="curl -o (one connection, not verified)",
+                pyg_label="n/a",
+                notes=notes,
+            )
         ]

@@ -4,6 +4,7 @@
   connection with ``consume``, so the service moves the files instead of copying them again.
 - Tree fetch: one ``curl --parallel`` process over the same URLs, writing into a fresh directory.
 - Large fetch: ``http.client`` with 1 MiB reads into a file, and ``hashlib.md5`` of the same bytes in memory.
+- Large fetch over a long round trip: ``curl -o`` (one connection) and ``aria2c -x 8 -s 8`` (several).
 - Metadata: the same GETs as the SDK on one keep-alive ``http.client`` connection.
 """
 
@@ -25,6 +26,8 @@ from gobbler_sdk._http import fetch_url
 from .settings import MIB
 
 CURL = shutil.which("curl")
+#: aria2c (Debian's ``aria2``): several connections per file, the reference for ranged downloads (l).
+ARIA2C = shutil.which("aria2c")
 
 
 class FloorError(RuntimeError):
@@ -116,6 +119,31 @@ def curl_output(base_url: str, path: str, destination: Path) -> None:
         raise FloorError("curl is not installed")
     url = f"{base_url}{fetch_url(path)}"
     subprocess.run([CURL, "--silent", "--show-error", "--fail", "-o", str(destination), url], check=True)
+
+
+def aria2c_output(base_url: str, path: str, destination: Path, connections: int) -> None:
+    """``aria2c -x N -s N`` of one registry file into ``destination`` (its defaults otherwise)."""
+    if ARIA2C is None:
+        raise FloorError("aria2c is not installed")
+    url = f"{base_url}{fetch_url(path)}"
+    subprocess.run(
+        [
+            ARIA2C,
+            "--quiet",
+            "-x",
+            str(connections),
+            "-s",
+            str(connections),
+            "--allow-overwrite=true",
+            "--auto-file-renaming=false",
+            "-d",
+            str(destination.parent),
+            "-o",
+            destination.name,
+            url,
+        ],
+        check=True,
+    )
 
 
 def curl_version() -> str | None:

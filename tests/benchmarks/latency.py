@@ -8,6 +8,16 @@ connection pays one round trip before its first byte is forwarded, as a TCP hand
 asyncio loop on one daemon thread, serves many connections at once, and stops (closing everything) with
 :meth:`LatencyProxy.close`.
 
+A real network also bounds what one TCP connection carries per round trip: its sender may have at most a
+congestion window of bytes unacknowledged, which starts at 10 segments (RFC 6928), grows by every
+acknowledged byte (doubling each round trip, slow start) and is capped by the socket buffers (Linux's
+``tcp_wmem`` maximum is 4 MiB). With ``window`` set (:data:`LINUX_WINDOW` by default), the proxy keeps that
+bound in each direction of each connection: it reads no more from a side than the window allows, and a byte
+read at ``t`` is acknowledged (frees the window, and grows it) at ``t + rtt``. Without it (``window=0``)
+only the delay is added, and one connection carries as much as the proxy's loop forwards (measured: then
+8 parallel connections are no faster than one, which is not what a network with a long round trip does).
+There is no loss, so the window never shrinks, and a kept-alive connection keeps its window while idle.
+
 ``tc netem`` is tried only as root and only scoped to the service's port (a ``prio`` qdisc on ``lo`` with
 a fourth band that nothing else uses, and ``u32`` filters on the port), so other loopback traffic is not
 delayed. The kernels of these machines answer "Specified qdisc kind is unknown", so the proxy is the usual
@@ -17,6 +27,7 @@ path; either way :func:`ping_rtt` measures the round trip actually obtained with
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import os
 import re
@@ -33,6 +44,10 @@ _CHUNK = 256 * 1024
 _FILTER = ("filter", "add", "dev", "lo", "protocol", "ip", "parent", "1:0", "prio", "1", "u32")
 #: Chunks queued in one direction at most (back-pressure: 64 MiB in flight per direction and connection).
 _QUEUE = 256
+#: A new connection's congestion window: 10 segments of 1448 bytes (RFC 6928, Linux's default).
+INITIAL_WINDOW = 10 * 1448
+#: Most bytes one connection has unacknowledged: Linux's default ``net.ipv4.tcp_wmem`` maximum, 4 MiB.
+LINUX_WINDOW = 4 << 20
 
 
 def log(message: str) -> None:
@@ -49,6 +64,14 @@ def parse_delay(text: str) -> float:
     return value if match.group(2) == "s" else value / 1000
 
 
+def parse_window(text: str) -> int:
+    """Bytes of a congestion window written as ``4MiB``, ``512KiB`` or a plain number (``0``: none)."""
+    match = re.fullmatch(r"\s*([0-9]+)\s*(KiB|MiB)?\s*", text)
+    if match is None:
+        raise ValueError(f"not a window size: {text!r} (write e.g. 4MiB, or 0)")
+    return int(match.group(1)) << {"KiB": 10, "MiB": 20}.get(match.group(2) or "", 0)
+
+
 class LatencyProxy:
     """Forward ``127.0.0.1:<port>`` to ``target`` with ``rtt / 2`` seconds of delay in each direction.
 
@@ -56,12 +79,15 @@ class LatencyProxy:
         target_host: Host the service listens on.
         target_port: Its port.
         rtt: Round-trip time to add, in seconds.
+        window: Largest congestion window of a connection in bytes (slow start from
+            :data:`INITIAL_WINDOW` up to it); ``0`` adds the delay alone.
     """
 
-    def __init__(self, target_host: str, target_port: int, rtt: float) -> None:
+    def __init__(self, target_host: str, target_port: int, rtt: float, window: int = LINUX_WINDOW) -> None:
         self.target = (target_host, target_port)
         self.rtt = rtt
         self.delay = rtt / 2
+        self.window = window
         self.port = 0
         self._loop = asyncio.new_event_loop()
         self._server: asyncio.base_events.Server | None = None
@@ -114,10 +140,35 @@ class LatencyProxy:
         """Copy ``reader`` to ``writer``, each chunk ``delay`` seconds after it arrived."""
         queue: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue(maxsize=_QUEUE)
 
+        # Bytes read and not yet acknowledged, with when their acknowledgement arrives.
+        unacknowledged: collections.deque[tuple[float, int]] = collections.deque()
+        window, in_flight = INITIAL_WINDOW, 0
+
+        async def room() -> int:
+            """Bytes the window lets this side send now (waiting for acknowledgements when none)."""
+            nonlocal window, in_flight
+            if not self.window:
+                return _CHUNK
+            while True:
+                now = time.monotonic()
+                while unacknowledged and unacknowledged[0][0] <= now:
+                    acknowledged = unacknowledged.popleft()[1]
+                    in_flight -= acknowledged
+                    window = min(window + acknowledged, self.window)
+                free = window - in_flight
+                if free > 0:
+                    return min(free, _CHUNK)
+                await asyncio.sleep(unacknowledged[0][0] - now)
+
         async def receive() -> None:
+            nonlocal in_flight
             try:
-                while chunk := await reader.read(_CHUNK):
-                    await queue.put((max(time.monotonic(), not_before) + self.delay, chunk))
+                while chunk := await reader.read(await room()):
+                    sent = max(time.monotonic(), not_before)
+                    if self.window:
+                        unacknowledged.append((sent + self.rtt, len(chunk)))
+                        in_flight += len(chunk)
+                    await queue.put((sent + self.delay, chunk))
             except OSError:
                 pass
             finally:
@@ -250,10 +301,11 @@ class ProxyProcess:
         target_host: Host the service listens on.
         target_port: Its port.
         rtt: Round-trip time to add, in seconds.
+        window: Largest congestion window of a connection (see :class:`LatencyProxy`).
     """
 
-    def __init__(self, target_host: str, target_port: int, rtt: float) -> None:
-        self.arguments = [target_host, str(target_port), repr(rtt)]
+    def __init__(self, target_host: str, target_port: int, rtt: float, window: int = LINUX_WINDOW) -> None:
+        self.arguments = [target_host, str(target_port), repr(rtt), str(window)]
         self.port = 0
         self._process: subprocess.Popen[str] | None = None
 
@@ -296,8 +348,8 @@ class ProxyProcess:
 
 def _serve(arguments: Sequence[str]) -> None:
     """Child side of :class:`ProxyProcess`: print the port, forward until standard input closes."""
-    host, port, rtt = arguments
-    with LatencyProxy(host, int(port), float(rtt)) as proxy:
+    host, port, rtt, window = arguments
+    with LatencyProxy(host, int(port), float(rtt), int(window)) as proxy:
         print(proxy.port, flush=True)
         sys.stdin.read()
 

@@ -160,7 +160,12 @@ def markdown(
         f"data on {'tmpfs' if meta['tmpfs'] else 'disk'}"
         + (
             f", {meta['latency'] * 1000:g} ms round trip added by {meta['latency_method']} "
-            f"(measured by a 1-byte ping-pong: {(meta['measured_rtt'] or 0) * 1000:.1f} ms)."
+            f"(measured by a 1-byte ping-pong: {(meta['measured_rtt'] or 0) * 1000:.1f} ms), "
+            + (
+                f"a connection's window growing from 10 segments up to {meta['latency_window'] >> 10} KiB."
+                if meta.get("latency_window")
+                else "no bound on a connection's window."
+            )
             if meta.get("latency")
             else "."
         ),

@@ -41,6 +41,8 @@ class Sizes:
     curl_parallel: tuple[int, ...]
     #: ``concurrent=`` values tried for pygobbler's fetch_directory (its best is reported for c).
     pyg_concurrency: tuple[int, ...]
+    #: (l) bytes of the file fetched as parallel ranges where that pays (against curl -o and aria2c).
+    ranged_bytes: int = 64 * MIB
     #: (h) bytes of the file read whole through ``gobbler://`` and ranged from the middle.
     fs_big_bytes: int = 256 * MIB
     #: (h) files of the version ``fs.find`` walks.
@@ -115,6 +117,7 @@ QUICK = Sizes(
     warmup=0,
     curl_parallel=(8,),
     pyg_concurrency=(1, 2),
+    ranged_bytes=4 * MIB,
     fs_big_bytes=4 * MIB,
     fs_find_files=300,
     fs_csv_bytes=1 * MIB,

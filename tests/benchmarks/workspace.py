@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 from gobbler_sdk import GobblerClient
 from gobbler_sdk.testing import GobblerService
 
-from .latency import Netem, ProxyProcess, ping_rtt
+from .latency import LINUX_WINDOW, Netem, ProxyProcess, ping_rtt
 from .settings import MIB
 
 PROJECT = "bench"
@@ -114,7 +114,7 @@ class Workspace:
         needed: Bytes the run may need at once (to decide whether tmpfs has room).
     """
 
-    def __init__(self, needed: int, latency: float | None = None) -> None:
+    def __init__(self, needed: int, latency: float | None = None, window: int = LINUX_WINDOW) -> None:
         self.root, self.on_tmpfs = choose_root(needed)
         self.data = self.root / "data"
         self.scratch_root = self.root / "scratch"
@@ -126,6 +126,8 @@ class Workspace:
         self.binary = os.environ.get("GOBBLER_BINARY") or None
         #: Round trip added between the measured clients and the primary service (seconds), if any.
         self.latency = latency
+        #: The proxy's bound on one connection's congestion window (see :mod:`.latency`; 0: none).
+        self.window = window
         #: How it is added (``"netem"`` or ``"proxy"``) and the round trip measured through it.
         self.latency_method: str | None = None
         self.measured_rtt: float | None = None
@@ -167,7 +169,7 @@ class Workspace:
             self.latency_method = "netem"
         else:
             self._netem = None
-            self._proxy = ProxyProcess(host, port, self.latency).start()
+            self._proxy = ProxyProcess(host, port, self.latency, self.window).start()
             endpoint.proxy_url = self._proxy.url
             self.latency_method = "proxy"
         self.measured_rtt = ping_rtt(*endpoint.host_port)

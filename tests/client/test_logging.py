@@ -51,7 +51,7 @@ def test_remote_reads_are_recorded(
         # The manifest and the summary read for the entries are stored as read, so only b.txt is
         # downloaded (a.txt is cached).
         assert [m for m in messages(caplog, logging.DEBUG) if m.startswith("downloading")] == [
-            "downloading 1 files, up to 8 at a time",
+            "downloading 1 files, up to 32 at a time",  # the starting window (DEFAULT_WINDOW)
         ]
 
 
