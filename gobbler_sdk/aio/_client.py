@@ -128,10 +128,9 @@ class AsyncGobblerClient:
         """Stop the worker threads and close the connections (reopened if the client is used again).
 
         Operations still running past their point of no return (a submission awaiting its answer) finish
-        in the background.
+        in the background first, on their connections; those are closed when the last one ends.
         """
-        self._offload.close()
-        self._client.close()
+        self._offload.close(then=self._client.close)
 
     def __repr__(self) -> str:
         return repr(self._client).replace("GobblerClient", "AsyncGobblerClient", 1)

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from .._cancel import CancelScope, enter
@@ -38,6 +39,9 @@ class Offload:
     def __init__(self, workers: int) -> None:
         self.workers = workers
         self._pool: ThreadPoolExecutor | None = None
+        self._lock = threading.Lock()
+        self._running: set[Future[Any]] = set()
+        self._when_idle: list[Callable[[], None]] = []
 
     def _executor(self) -> ThreadPoolExecutor:
         # Made on first use (and again after close), so a client can be built outside a running loop.
@@ -55,7 +59,11 @@ class Offload:
             return function(*args, **kwargs)
 
         # A copy of the caller's context per call: the scope is set in it on the worker thread only.
-        future = loop.run_in_executor(self._executor(), contextvars.copy_context().run, work)
+        submitted = self._executor().submit(contextvars.copy_context().run, work)
+        with self._lock:
+            self._running.add(submitted)
+        submitted.add_done_callback(self._finished)
+        future = asyncio.wrap_future(submitted, loop=loop)
         try:
             return await asyncio.shield(future)
         except asyncio.CancelledError:
@@ -73,11 +81,29 @@ class Offload:
                 "Check the registry before trying again"
             ) from None
 
-    def close(self) -> None:
-        """Stop taking work; operations past their point of no return finish in the background."""
+    def close(self, then: Callable[[], None]) -> None:
+        """Stop taking work, and call ``then`` once no operation runs any more (at once when none does).
+
+        Operations past their point of no return finish in the background first: a submission awaiting
+        the service's answer keeps the connection it was sent on.
+        """
         pool, self._pool = self._pool, None
         if pool is not None:
             pool.shutdown(wait=False, cancel_futures=True)
+        with self._lock:
+            if self._running:
+                self._when_idle.append(then)
+                return
+        then()
+
+    def _finished(self, future: Future[Any]) -> None:
+        with self._lock:
+            self._running.discard(future)
+            waiting = [] if self._running else self._when_idle
+            if waiting:
+                self._when_idle = []
+        for callback in waiting:
+            callback()
 
 
 async def _settled(future: asyncio.Future[Any]) -> None:

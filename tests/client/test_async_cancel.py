@@ -133,16 +133,17 @@ async def _cancelling_a_submitted_upload_reports_an_unknown_outcome_and_never_re
             task.cancel()
             with pytest.raises(OutcomeUnknownError, match="MAY HAVE BEEN APPLIED"):
                 await task
-            # The worker still awaits the held-back answer; once it comes, it removes its request file
-            # and its staging copy (the client stays open meanwhile, as an application's would).
-            request = proxy.paths("/new/", method="POST")[0].removeprefix("/new/")
-            for _ in range(1000):
-                if not (service.staging / request).exists():
-                    break
-                await asyncio.sleep(0.01)
-            assert not (service.staging / request).exists()
-            await asyncio.sleep(0.5)
-            assert len(proxy.paths("/new/", method="POST")) == 1
+        # The worker still awaits the held-back answer, on its own connection even after the client was
+        # closed; once the answer comes, the request file and the staging copy go (a broken connection
+        # would have left the worker settling the outcome for half a minute, its request file in place).
+        request = proxy.paths("/new/", method="POST")[0].removeprefix("/new/")
+        for _ in range(1000):
+            if not (service.staging / request).exists():
+                break
+            await asyncio.sleep(0.01)
+        assert not (service.staging / request).exists()
+        await asyncio.sleep(0.5)
+        assert len(proxy.paths("/new/", method="POST")) == 1
 
 
 def test_cancelling_a_read_does_not_disturb_the_others(service: GobblerService, tmp_path: Path) -> None:
