@@ -12,7 +12,20 @@ from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
-from .base import Row, Times, Workload, at_least, at_most, best, combine, median, per_round, pyg_text, timed
+from .base import (
+    Row,
+    Times,
+    Workload,
+    at_least,
+    at_most,
+    best,
+    client_cost,
+    combine,
+    median,
+    per_round,
+    pyg_text,
+    timed,
+)
 from .floors import (
     CURL,
     FloorError,
@@ -87,7 +100,9 @@ class TreeFetch(Workload):
                 try:
                     found: list[Path] = []
                     version = client.project(PROJECT).asset("tree").version("v1")
-                    seconds = timed(lambda: found.append(version.fetch_directory(force_remote=True)))
+                    with client_cost() as cost:
+                        seconds = timed(lambda: found.append(version.fetch_directory(force_remote=True)))
+                    self.note_cost(round_index, "sdk", cost)
                 finally:
                     client.close()
                 root = found[0]
@@ -151,6 +166,8 @@ class TreeFetch(Workload):
                 pyg_label=pyg_text(
                     f"fetch_directory, best concurrent=: {_fastest(rounds, self.pygs, 'pygobbler-c')}"
                 ),
+                notes=[self.cost_note("sdk")],
+                cpu_per_request=self.cpu_per_request("sdk"),
             )
         ]
 
