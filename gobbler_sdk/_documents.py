@@ -20,7 +20,7 @@ from pydantic import ValidationError
 from ._connections import Connections
 from .errors import NotCachedError, NotFoundError, ServiceError
 from .models import Manifest, ManifestEntry, Permissions, Summary
-from .transports import Transport
+from .transports import RemoteTransport, Transport
 
 __all__ = ["Documents", "parsed"]
 
@@ -69,8 +69,9 @@ class Documents:
         self._connections = connections
         # Versions known to be non-probational: their documents never change.
         self._settled: set[str] = set()
-        # Version key -> the manifest's bytes and its parsed model, most recently used last.
-        self._parsed: OrderedDict[str, tuple[bytes, Manifest]] = OrderedDict()
+        # Version key -> the manifest's bytes, its parsed model and the remote transport's confirmation
+        # stamp when it was read (``None`` for a local read), most recently used last.
+        self._parsed: OrderedDict[str, tuple[bytes, Manifest, float | None]] = OrderedDict()
         self._lock = threading.Lock()
 
     def reader(self, force_remote: bool) -> Transport:
@@ -244,19 +245,34 @@ class Documents:
     ) -> Manifest:
         """A version's parsed manifest (kept, for a settled version, and reused until ``overwrite``)."""
         key = "/".join(parts)
+        reader = self.reader(force_remote)
+        remote = reader if isinstance(reader, RemoteTransport) else None
+        stamp = remote.confirmation(key) if remote is not None else None
+        if stamp is not None and not overwrite and received is None and key in self._settled:
+            # Nothing can have changed while the remote transport's confirmation of the version stands:
+            # it would serve the very cached bytes the kept model was parsed from (no read, no compare).
+            with self._lock:
+                kept = self._parsed.get(key)
+                if kept is not None and kept[2] == stamp:
+                    self._parsed.move_to_end(key)
+                    return kept[1]
         data = self.version_document(
             parts, "..manifest", force_remote, overwrite, learn=learn, received=received
         )
+        if remote is not None and remote.confirmation(key) != stamp:
+            # Confirmed (or dropped) during the read: the bytes may be from before it; compare next time.
+            stamp = None
         with self._lock:
             kept = None if overwrite else self._parsed.get(key)
             if kept is not None and kept[0] == data:
                 # The same bytes as last time (a cached copy, checked by the transport): the same model.
+                self._parsed[key] = (data, kept[1], stamp)
                 self._parsed.move_to_end(key)
                 return kept[1]
         manifest = self.parse(f"{key}/..manifest", force_remote, lambda: Manifest.from_json(data))
         if key in self._settled:
             with self._lock:
-                self._parsed[key] = (data, manifest)
+                self._parsed[key] = (data, manifest, stamp)
                 self._parsed.move_to_end(key)
                 while len(self._parsed) > _PARSED_MANIFESTS:
                     self._parsed.popitem(last=False)

@@ -275,6 +275,23 @@ class RemoteTransport:
             # The files are checked against this very manifest: the cached copy is current.
             self._confirmed[key] = time.monotonic()
 
+    def confirmation(self, key: str) -> float | None:
+        """When version ``key``'s cached copy was last confirmed, if that still holds; else ``None``.
+
+        A value (a :func:`time.monotonic` stamp) means that, until ``revalidate_after`` seconds after it,
+        this transport serves the version's cached documents without asking the service, so whatever a
+        caller derived from them under the same stamp is still what a read would give. Any later
+        confirmation, drop or :meth:`forget` gives another stamp or ``None``. Offline there is none (the
+        cache is read every time).
+        """
+        if self.offline:
+            return None
+        with self._lock:
+            last = self._confirmed.get(key)
+        if last is None or time.monotonic() - last >= self.revalidate_after:
+            return None
+        return last
+
     # ------------------------------------------------------------------ what the cache says
 
     def _settled_in_cache(self, path: str) -> bool:

@@ -60,6 +60,24 @@ def test_a_settled_manifest_is_parsed_once_per_client(version: Version, proxy: L
     assert proxy.count(f"/fetch/{version.key}/..manifest") == 2
 
 
+def test_a_kept_manifest_costs_no_read_while_its_version_stands_confirmed(
+    version: Version, remote: GobblerClient, proxy: LyingServer, make_client: Callable[..., GobblerClient]
+) -> None:
+    first = version.manifest()
+    assert version.manifest() is first  # compared with the cached bytes once, then trusted
+    cached = remote.cache_dir / "REGISTRY" / version.key / "..manifest"
+    cached.unlink()
+    # No read at all: neither the (now missing) cached copy nor the service is asked.
+    assert version.manifest() is first
+    assert proxy.count(f"/fetch/{version.key}/..manifest") == 1
+    # A client that confirms every time reads again (the cache lost its copy, so from the service).
+    eager = make_client(proxy.url, transport="remote", cache=remote.cache_dir, revalidate_after=0)
+    again = eager.project(version.project.name).asset(version.asset.name).version(version.name)
+    assert again.manifest() == first
+    assert again.manifest() == first
+    assert proxy.count(f"/fetch/{version.key}/..manifest") == 2
+
+
 def test_parsed_manifests_kept_are_bounded(
     service: GobblerService, remote: GobblerClient, proxy: LyingServer
 ) -> None:
