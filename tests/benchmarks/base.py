@@ -19,6 +19,8 @@ from typing import Any
 
 import httpx
 
+from gobbler_sdk._fetcher import _Stream
+
 Times = dict[str, float]
 
 
@@ -172,11 +174,11 @@ class ClientCost:
 def client_cost() -> Iterator[ClientCost]:
     """Measure the process CPU time and count every HTTP request sent (``http.client`` and httpx).
 
-    Requests are counted where both HTTP stacks send them (``HTTPConnection.request``, ``httpx.Client.send``),
-    patched for the duration: the count covers every path of the client, pipelined windows included.
+    Requests are counted where the client sends them (``HTTPConnection.request``, ``httpx.Client.send``, and
+    the download window's own ``_Stream.send``), patched for the duration: every path of the client counts.
     """
     cost = ClientCost()
-    plain, pooled = http.client.HTTPConnection.request, httpx.Client.send
+    plain, pooled, streamed = http.client.HTTPConnection.request, httpx.Client.send, _Stream.send
 
     def request(self: http.client.HTTPConnection, *args: Any, **kwargs: Any) -> None:
         cost.requests += 1
@@ -186,8 +188,13 @@ def client_cost() -> Iterator[ClientCost]:
         cost.requests += 1
         return pooled(self, *args, **kwargs)
 
+    def stream(self: _Stream, target: str) -> None:
+        cost.requests += 1
+        streamed(self, target)
+
     http.client.HTTPConnection.request = request  # type: ignore[method-assign]
     httpx.Client.send = send  # type: ignore[method-assign]
+    _Stream.send = stream  # type: ignore[method-assign]
     start = time.process_time()
     try:
         yield cost
@@ -195,6 +202,7 @@ def client_cost() -> Iterator[ClientCost]:
         cost.cpu = time.process_time() - start
         http.client.HTTPConnection.request = plain  # type: ignore[method-assign]
         httpx.Client.send = pooled  # type: ignore[method-assign]
+        _Stream.send = streamed  # type: ignore[method-assign]
 
 
 def rotated(names: Sequence[str], round_index: int) -> list[str]:
