@@ -33,8 +33,8 @@ from typing import Any
 from ._atomic import temp_name
 from ._filecopy import copy_descriptor
 from ._pathsafety import checked_relative
+from ._records import Entry
 from .errors import ConfigurationError, GobblerError, IntegrityError, UnsafePathError
-from .models import ManifestEntry
 
 __all__ = [
     "CHUNK",
@@ -94,7 +94,7 @@ def md5_of_fd(fd: int) -> str:
     return digest.hexdigest()
 
 
-def integrity_problem(entry: ManifestEntry, size: int, md5: str | None) -> str | None:
+def integrity_problem(entry: Entry, size: int, md5: str | None) -> str | None:
     """What differs between received bytes (their size and MD5) and their manifest entry, or ``None``."""
     if size != entry.size:
         return f"expected {entry.size} bytes, received {size}"
@@ -159,6 +159,16 @@ def _checked_storable(path: str) -> str:
         if len(part) > _NAME_MAX // 4 and len(os.fsencode(part)) > _NAME_MAX:
             raise UnsafePathError(f"refusing path {path!r}: a name longer than {_NAME_MAX} bytes")
     return path
+
+
+def _plain_name(name: str) -> bool:
+    """Whether one path component is a name the cache can hold (what :func:`_checked_storable` accepts)."""
+    return (
+        name not in ("", ".", "..")
+        and "\\" not in name
+        and "\x00" not in name
+        and (len(name) <= _NAME_MAX // 4 or len(os.fsencode(name)) <= _NAME_MAX)
+    )
 
 
 def too_long_message(what: str, received: int, limit: int | None) -> str:
@@ -440,7 +450,7 @@ class PartialFile:
             self.discard()
             raise IntegrityError(announced_message(self._what, length, self.limit))
 
-    def commit(self, entry: ManifestEntry | None, what: str, *, digest: str | None = None) -> Path:
+    def commit(self, entry: Entry | None, what: str, *, digest: str | None = None) -> Path:
         """Verify against ``entry`` (when given) and atomically move into place.
 
         Args:
@@ -632,7 +642,7 @@ class Cache:
         os.close(fd)
         return True
 
-    def valid(self, path: str, entry: ManifestEntry | None) -> bool:
+    def valid(self, path: str, entry: Entry | None) -> bool:
         """Whether ``path`` is cached as a regular file matching ``entry`` (size, then MD5)."""
         fd = self.open_file(path)
         if fd is None:
@@ -744,8 +754,9 @@ class DirectoryTable:
     """Descriptors of the cache's directories held for one batch of files, each opened once.
 
     A directory download touches thousands of files in a few directories: each directory is reached once
-    (without following symlinks, see :meth:`Cache.dir_fd`) and its descriptor held until the table is
-    closed, so each file then costs only the system calls on the file itself. Use as a context manager.
+    (without following symlinks, see :meth:`Cache.dir_fd`) and its descriptor held (the most recently
+    opened 64) until the table is closed, so each file then costs only the system calls on the file
+    itself. A descriptor is only used within the call that returned it. Use as a context manager.
 
     Args:
         cache: The cache whose directories are opened.
@@ -774,13 +785,24 @@ class DirectoryTable:
             UnsafePathError: For a path the cache cannot hold, or a symlink or file in the way.
             FileNotFoundError: When the directory is missing and ``create`` is false.
         """
-        directory, _, name = _checked_storable(path).rpartition("/")
+        directory, slash, name = path.rpartition("/")
+        if (slash and not directory) or not _plain_name(name):
+            _checked_storable(path)  # raises, naming what is wrong
+            raise UnsafePathError(f"refusing unsafe path {path!r}")
         fd = self._fds.get(directory)
         if fd is None:
-            fd = self._fds[directory] = self._cache.dir_fd(directory, create=create)
+            # Each directory is checked when it is reached; each file's name on its own.
+            if directory:
+                _checked_storable(directory)
+            fd = self._cache.dir_fd(directory, create=create)
+            if len(self._fds) >= _KEPT_DESCRIPTORS:
+                # A bounded number held (a tree of thousands of directories must not exhaust descriptors);
+                # the oldest goes, which a download walking the tree in order no longer needs.
+                os.close(self._fds.pop(next(iter(self._fds))))
+            self._fds[directory] = fd
         return fd, name
 
-    def valid(self, path: str, entry: ManifestEntry | None) -> bool:
+    def valid(self, path: str, entry: Entry | None) -> bool:
         """As :meth:`Cache.valid`, through the held descriptor (a missing directory: not cached)."""
         try:
             fd, name = self.place(path, create=False)

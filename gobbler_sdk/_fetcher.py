@@ -90,19 +90,37 @@ class Answer:
 _MAX_LINE = 65536
 _MAX_HEADERS = 100
 # A header line the email parser would read as exactly ``name: value`` (a name of the characters it
-# accepts, a value of printable ASCII, one line ending); anything else goes to the email parser itself.
-_PLAIN_HEADER = re.compile(rb"([!-9;-~]+):[ \t]*([\t -~]*)\r?\n")
+# accepts, a value of printable ASCII), without its line ending; anything else goes to the email parser.
+_PLAIN_FIELD = re.compile(rb"([!-9;-~]+):[ \t]*([\t -~]*)")
 
 
-def _read_header_lines(fp: io.BufferedReader) -> list[bytes]:
-    """The header block's lines up to the empty one (excluded), under the standard library's limits."""
+# A whole answer head in the plain form nearly every server sends: an HTTP/1.x status line with a final
+# status, then ``name: value`` lines as :data:`_PLAIN_FIELD` describes, each ended by CRLF. Read as text.
+_PLAIN_HEAD = re.compile(
+    r"(HTTP/1\.[01]) ([2-9][0-9][0-9])(?: ([^\r\n]*))?\r\n((?:[!-9;-~]+:[ \t]*[\t -~]*\r\n)*)\r\n"
+)
+_FIELD = re.compile(r"([!-9;-~]+):[ \t]*([\t -~]*)\r\n")
+
+
+def _read_header_block(fp: io.BufferedReader) -> bytes:
+    """The header block up to the empty line (excluded), under the standard library's limits.
+
+    A block already buffered whole (the usual case: the answer arrived in one piece) is cut out of the
+    buffer in one go; otherwise it is read line by line.
+    """
+    buffered = fp.peek(_MAX_LINE)
+    end = buffered.find(b"\r\n\r\n")
+    if end >= 0 and buffered.count(b"\n", 0, end) == buffered.count(b"\r\n", 0, end):
+        if buffered.count(b"\n", 0, end) >= _MAX_HEADERS:
+            raise http.client.HTTPException(f"got more than {_MAX_HEADERS} headers")
+        return fp.read(end + 4)[: end + 2] if end else fp.read(2)[:0]
     lines: list[bytes] = []
     while True:
         line = fp.readline(_MAX_LINE + 1)
         if len(line) > _MAX_LINE:
             raise http.client.LineTooLong("header line")
         if line in (b"\r\n", b"\n", b""):
-            return lines
+            return b"".join(lines)
         lines.append(line)
         if len(lines) > _MAX_HEADERS:
             raise http.client.HTTPException(f"got more than {_MAX_HEADERS} headers")
@@ -126,19 +144,22 @@ class _Headers(http.client.HTTPMessage):
         return self._first.get(name.lower(), failobj)
 
 
-def _parse_header_lines(lines: list[bytes]) -> http.client.HTTPMessage:
+def _parse_header_block(block: bytes) -> http.client.HTTPMessage:
     """The headers as ``http.client.parse_headers`` would give them, without its email parser when plain.
 
     The email parser costs about 25 µs an answer, a good part of what a small file costs the client; a
-    block of plain ``name: value`` lines is read directly.
+    block of plain ``name: value`` lines ended by CRLF is read directly.
     """
     headers = []
-    for line in lines:
-        plain = _PLAIN_HEADER.fullmatch(line)
-        if plain is None:
-            return http.client.parse_headers(io.BytesIO(b"".join(lines) + b"\r\n"))
-        headers.append((plain[1].decode("ascii"), plain[2].decode("ascii")))
-    return _Headers(headers)
+    if block.count(b"\n") == block.count(b"\r\n"):
+        for line in block.split(b"\r\n")[:-1]:
+            plain = _PLAIN_FIELD.fullmatch(line)
+            if plain is None:
+                break
+            headers.append((plain[1].decode("ascii"), plain[2].decode("ascii")))
+        else:
+            return _Headers(headers)
+    return http.client.parse_headers(io.BytesIO(block + b"\r\n"))
 
 
 class _Response(http.client.HTTPResponse):
@@ -148,14 +169,35 @@ class _Response(http.client.HTTPResponse):
     decided from the same headers as :meth:`http.client.HTTPResponse.begin` decides them.
     """
 
+    def _plain_head(self) -> tuple[str, int, str, list[tuple[str, str]]] | None:
+        """Status line and headers when they arrived whole and plain (then consumed), else ``None``."""
+        buffered = self.fp.peek(_MAX_LINE)
+        end = buffered.find(b"\r\n\r\n")
+        if end < 0:
+            return None
+        match = _PLAIN_HEAD.fullmatch(buffered[: end + 4].decode("latin-1"))
+        if match is None:
+            return None
+        fields: list[tuple[str, str]] = _FIELD.findall(match[4])
+        if len(fields) > _MAX_HEADERS:
+            return None  # refused by the general path
+        self.fp.read(end + 4)
+        return match[1], int(match[2]), match[3] or "", fields
+
     def begin(self) -> None:
         if self.headers is not None:
             return  # already begun
-        while True:
-            version, status, reason = self._read_status()
-            if status != http.client.CONTINUE:
-                break
-            _read_header_lines(self.fp)  # an interim answer's headers mean nothing here
+        head = self._plain_head()
+        if head is not None:
+            version, status, reason, fields = head
+            headers: http.client.HTTPMessage = _Headers(fields)
+        else:
+            while True:
+                version, status, reason = self._read_status()
+                if status != http.client.CONTINUE:
+                    break
+                _read_header_block(self.fp)  # an interim answer's headers mean nothing here
+            headers = _parse_header_block(_read_header_block(self.fp))
         self.code = self.status = status
         self.reason = reason.strip()
         if version in ("HTTP/1.0", "HTTP/0.9"):
@@ -164,7 +206,7 @@ class _Response(http.client.HTTPResponse):
             self.version = 11
         else:
             raise http.client.UnknownProtocol(version)
-        self.headers = self.msg = _parse_header_lines(_read_header_lines(self.fp))
+        self.headers = self.msg = headers
         encoding = self.headers.get("transfer-encoding")
         self.chunked = bool(encoding) and encoding.lower() == "chunked"
         self.chunk_left = None
@@ -542,6 +584,9 @@ def read_capped(response: http.client.HTTPResponse, limit: int, what: str) -> by
     """
     if response.length is not None and response.length > limit:
         raise too_large(what, limit)
+    if response.length is not None and not response.chunked:
+        # Announced and within the cap: read in one piece (pieces and their join would hold it twice).
+        return response.read()
     pieces: list[bytes] = []
     total = 0
     while piece := response.read(min(CHUNK, limit + 1 - total)):

@@ -15,6 +15,7 @@ import logging
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import overload
 
 import httpx
 
@@ -46,8 +47,8 @@ from .._limits import ReadLimits, deadline_scope
 from .._log import logger
 from .._pathsafety import checked_relative
 from .._ranges import Slice, check_bounds, plan_body, range_header
+from .._records import Entry
 from ..errors import GobblerError, IntegrityError, NotFoundError, UnsafePathError
-from ..models import ManifestEntry
 from .base import ByteCallback
 
 __all__ = ["ServiceReader"]
@@ -176,7 +177,7 @@ class ServiceReader:
     def download(
         self,
         path: str,
-        entry: ManifestEntry | None,
+        entry: Entry | None,
         verify: bool,
         *,
         retries: int | None = None,
@@ -255,7 +256,7 @@ class ServiceReader:
 
     def download_many(
         self,
-        items: Sequence[tuple[str, ManifestEntry | None]],
+        items: Sequence[tuple[str, Entry | None]],
         *,
         concurrency: int,
         grow_to: int | None = None,
@@ -336,9 +337,7 @@ class ServiceReader:
 
         table = DirectoryTable(self.cache) if directories is None else directories
         try:
-            failures = fetcher.exchange_many(
-                [fetch_url(path) for path, _ in items], handle, window=concurrency, grow_to=grow_to
-            )
+            failures = fetcher.exchange_many(_FetchUrls(items), handle, window=concurrency, grow_to=grow_to)
         finally:
             if directories is None:
                 table.close()
@@ -448,6 +447,27 @@ def _content_length(response: httpx.Response) -> int | None:
     return int(length) if length is not None and length.isdigit() else None
 
 
+class _FetchUrls(Sequence[str]):
+    """The ``/fetch`` URL of each item, made when it is asked for (not 100,000 strings held at once)."""
+
+    def __init__(self, items: Sequence[tuple[str, Entry | None]]) -> None:
+        self._items = items
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[str]: ...
+
+    def __getitem__(self, index: int | slice) -> str | Sequence[str]:
+        if isinstance(index, slice):
+            return [fetch_url(path) for path, _ in self._items[index]]
+        return fetch_url(self._items[index][0])
+
+
 def _answer_error(answer: Answer, path: str, confirm_service: Callable[[], None]) -> Exception:
     """The exception for an error answer to ``GET /fetch/<path>`` (retryable, or the mapped error)."""
     if is_retryable_status(answer.status, answer.content_type):
@@ -460,9 +480,7 @@ def _answer_error(answer: Answer, path: str, confirm_service: Callable[[], None]
     return error_from_answer(answer.status, answer.content_type, answer.body, what)
 
 
-def _small_body(
-    response: http.client.HTTPResponse, path: str, entry: ManifestEntry, limit: int
-) -> bytes | Answer:
+def _small_body(response: http.client.HTTPResponse, path: str, entry: Entry, limit: int) -> bytes | Answer:
     """A small file's whole body, checked against ``entry`` before anything is written.
 
     A body announced or found longer than the entry is refused as soon as that is known, reading at most
@@ -499,7 +517,7 @@ def _settle(
     result: Answer | str,
     partial: PartialFile,
     path: str,
-    expected: ManifestEntry | None,
+    expected: Entry | None,
     confirm_service: Callable[[], None],
 ) -> Path:
     """Finish a fast-path download: map an error answer to its exception, else verify and commit."""

@@ -28,8 +28,9 @@ from .._limits import ReadLimits
 from .._log import logger
 from .._pathsafety import checked_relative
 from .._ranges import Slice, read_file_range
+from .._records import Entry
 from ..errors import NotCachedError, NotFoundError, ServiceUnavailableError, UnsafePathError
-from ..models import Manifest, ManifestEntry, Summary
+from ..models import Manifest, Summary
 from ._service import ServiceReader
 from .base import ByteCallback, FileCallback
 
@@ -419,7 +420,7 @@ class RemoteTransport:
         self,
         path: str,
         *,
-        entry: ManifestEntry | None = None,
+        entry: Entry | None = None,
         overwrite: bool = False,
         verify: bool = True,
         on_bytes: ByteCallback | None = None,
@@ -456,7 +457,7 @@ class RemoteTransport:
 
     def fetch_many(
         self,
-        items: Sequence[tuple[str, ManifestEntry | None]],
+        items: Sequence[tuple[str, Entry | None]],
         *,
         overwrite: bool = False,
         verify: bool = True,
@@ -478,22 +479,21 @@ class RemoteTransport:
         # Each directory is reached once for the whole batch (see DirectoryTable).
         with self.cache.directories() as table:
             # A path the cache cannot hold fails before anything is sent.
-            files = []
-            for path, entry in items:
+            files: list[tuple[str, Entry | None]] = []
+            for item in items:
+                path = item[0]
                 if path.endswith("/"):
                     self.cache.directory_for(path.rstrip("/"))
                 else:
                     table.place(path)
-                    files.append((path, entry))
-            groups: dict[str, list[tuple[str, ManifestEntry | None]]] = {}
-            for path, entry in files:
-                source = (
-                    entry.link.final.registry_path if entry is not None and entry.link is not None else path
-                )
-                groups.setdefault(source, []).append((path, entry))
+                    files.append(item)
+            # Files sharing bytes (links, and the files they point to) form groups; every other file is
+            # alone, and is not given a group of its own (a list per file of a 100,000-file download).
+            sources = {e.link.final.registry_path for _, e in files if e is not None and e.link is not None}
+            groups: dict[str, list[tuple[str, Entry | None]]] = {}
             settled: dict[str, bool] = {}
 
-            def kept(path: str, entry: ManifestEntry | None) -> bool:
+            def kept(path: str, entry: Entry | None) -> bool:
                 if entry is None:
                     key = "/".join(path.split("/")[:3])
                     if key not in settled:
@@ -505,12 +505,22 @@ class RemoteTransport:
             if not overwrite or self.offline:
                 for key in sorted({key for path, _ in files if (key := _version_key(path)) is not None}):
                     self._confirm(key)
+            reuse = not overwrite or self.offline
+            downloads: list[tuple[str, Entry | None]] = []
+            for item in files:
+                path, entry = item
+                if sources and (path in sources or (entry is not None and entry.link is not None)):
+                    source = entry.link.final.registry_path if entry is not None and entry.link else path
+                    groups.setdefault(source, []).append(item)
+                elif not (reuse and kept(path, entry)):
+                    downloads.append(item)
+                elif on_done is not None:
+                    on_done(path, entry.size if entry else 0, False)
             # Each group's bytes come from a verified cached member when there is one, else from one download.
             holders: list[str] = []
-            downloads: list[tuple[str, ManifestEntry | None]] = []
             for members in groups.values():
                 holder = None
-                if not overwrite or self.offline:
+                if reuse:
                     holder = next((p for p, e in members if kept(p, e)), None)
                 if holder is None:
                     holder = members[0][0]
