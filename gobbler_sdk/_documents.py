@@ -24,7 +24,7 @@ from .errors import NotCachedError, NotFoundError, ServiceError
 from .models import Manifest, Permissions, Summary
 from .transports import RemoteTransport, Transport
 
-__all__ = ["Documents", "parsed"]
+__all__ = ["Documents", "parsed", "version_of_file"]
 
 _T = TypeVar("_T")
 
@@ -51,6 +51,14 @@ def parsed(what: str, parse: Callable[[], _T]) -> _T:
         ) from None
     except (ValueError, TypeError, KeyError) as exc:
         raise ServiceError(f"{what} is not a valid registry document: {exc}") from None
+
+
+def version_of_file(path: str) -> tuple[str, str, str] | None:
+    """Project, asset and version of a file inside a version (``None`` for internal files, or above one)."""
+    parts = path.split("/")
+    if len(parts) < 4 or any(part.startswith("..") for part in parts):
+        return None
+    return parts[0], parts[1], parts[2]
 
 
 def _permissions(data: Any) -> Permissions:
@@ -365,7 +373,6 @@ class Documents:
     def entry_for(
         self,
         path: str,
-        manifests: dict[str, Manifest] | None = None,
         *,
         force_remote: bool = False,
         learn: bool = True,
@@ -375,7 +382,6 @@ class Documents:
 
         Args:
             path: ``project/asset/version/file``.
-            manifests: Manifests already read in this operation, by version key (filled as read).
             force_remote: Read through the REST API even when the registry is mounted.
             learn: As for :meth:`version_document`.
             received: As for :meth:`version_document`.
@@ -383,16 +389,11 @@ class Documents:
         Raises:
             NotFoundError: When the file is not in its version's manifest.
         """
-        parts = path.split("/")
-        if len(parts) < 4 or any(part.startswith("..") for part in parts):
+        parts = version_of_file(path)
+        if parts is None:
             return None
-        key = "/".join(parts[:3])
-        # A directory download reads each version's manifest once, not once per file.
-        manifest = manifests.get(key) if manifests is not None else None
-        if manifest is None:
-            manifest = self.manifest(tuple(parts[:3]), force_remote, learn=learn, received=received)
-            if manifests is not None:
-                manifests[key] = manifest
+        key = "/".join(parts)
+        manifest = self.manifest(parts, force_remote, learn=learn, received=received)
         entry = record(manifest, path[len(key) + 1 :])
         if entry is None:
             raise NotFoundError(f"{path!r} is not in the manifest of {key}")

@@ -17,7 +17,7 @@ from ._cache import integrity_problem
 from ._config import MAX_WINDOW
 from ._connections import Connections
 from ._directory import check_listing, copy_into, is_internal
-from ._documents import Documents
+from ._documents import Documents, version_of_file
 from ._globs import path_filter
 from ._pathsafety import checked_relative
 from ._progress import ProgressCallback, TqdmClass, Tracker
@@ -319,15 +319,13 @@ class Downloads:
         Raises:
             NotFoundError: When the file is not in its version's manifest.
         """
-        parts = path.split("/")
-        if len(parts) < 4 or any(part.startswith("..") for part in parts):
+        parts = version_of_file(path)
+        if parts is None:
             return None
-        key = "/".join(parts[:3])
+        key = "/".join(parts)
         records = manifests.get(key)
         if records is None:
-            records = manifests[key] = self._documents.records(
-                tuple(parts[:3]), force_remote, received=received
-            )
+            records = manifests[key] = self._documents.records(parts, force_remote, received=received)
         entry = records.pop(path[len(key) + 1 :], None)
         if entry is None:
             raise NotFoundError(f"{path!r} is not in the manifest of {key}")
