@@ -685,20 +685,51 @@ def _chunks(response: http.client.HTTPResponse) -> Iterator[bytes]:
 
 
 def _receive_pipelined(response: http.client.HTTPResponse, target: PartialFile, digest: hashlib._Hash) -> str:
-    """Receive and write on this thread while a helper thread hashes the pieces already written."""
-    pieces: queue.Queue[bytes | None] = queue.Queue(maxsize=_QUEUE_DEPTH)
+    """Receive and write on this thread while a helper thread hashes the pieces already written.
+
+    The pieces live in a fixed set of 1 MiB buffers passed back and forth (filled here, hashed there, then
+    free again): a fresh 1 MiB ``bytes`` per piece cost a new mapping and a page fault per 4 KiB, CPU that
+    a loaded machine takes from the transfer and the hash alike. hashlib releases the GIL while hashing a
+    large buffer, so the hash runs beside the receiving and writing.
+    """
+    free: queue.SimpleQueue[bytearray] = queue.SimpleQueue()
+    for _ in range(_QUEUE_DEPTH):
+        free.put(bytearray(CHUNK))
+    filled: queue.SimpleQueue[tuple[bytearray, int] | None] = queue.SimpleQueue()
 
     def hash_pieces() -> None:
-        while (piece := pieces.get()) is not None:
-            digest.update(piece)
+        while (piece := filled.get()) is not None:
+            buffer, count = piece
+            with memoryview(buffer) as view:
+                digest.update(view[:count])
+            free.put(buffer)
 
     hasher = threading.Thread(target=hash_pieces, name="gobbler-md5", daemon=True)
     hasher.start()
     try:
-        for chunk in _chunks(response):
-            target.write(chunk)
-            pieces.put(chunk)
+        while True:
+            buffer = free.get()
+            count = _fill(response, buffer)
+            if not count:
+                break
+            with memoryview(buffer) as view:
+                target.write(view[:count])
+            filled.put((buffer, count))
+        if response.length:
+            raise http.client.IncompleteRead(b"", response.length)
     finally:
-        pieces.put(None)
+        filled.put(None)
         hasher.join()
     return digest.hexdigest()
+
+
+def _fill(response: http.client.HTTPResponse, buffer: bytearray) -> int:
+    """Read into ``buffer`` until it is full or the body ends; the bytes read."""
+    got = 0
+    with memoryview(buffer) as view:
+        while got < len(buffer):
+            count = response.readinto(view[got:])
+            if not count:
+                break
+            got += count
+    return got
