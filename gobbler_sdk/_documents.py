@@ -28,8 +28,13 @@ __all__ = ["Documents", "parsed", "version_of_file"]
 
 _T = TypeVar("_T")
 
-# Parsed manifests of settled versions kept per client.
-_PARSED_MANIFESTS = 4
+# Parsed manifests of settled versions kept per client: at most this many, and beyond the first, no more
+# entries in all than _PARSED_ENTRIES (a 100,000-entry model takes about 35 MiB). Eight, not four: a loop
+# over five versions (the benchmark's e2) evicted each model just before it was wanted again.
+_PARSED_MANIFESTS = 8
+_PARSED_ENTRIES = 200_000
+# Parsed summaries of settled versions kept per client (small: a few hundred bytes each).
+_KEPT_SUMMARIES = 64
 _LEVELS = ("project", "asset", "version")
 
 
@@ -83,6 +88,8 @@ class Documents:
         # parsed model and the remote transport's confirmation stamp when it was read (``None`` for a
         # local read), most recently used last.
         self._parsed: OrderedDict[str, tuple[bytes, Manifest, float | None]] = OrderedDict()
+        # Version key -> the remote transport's confirmation stamp and the summary parsed under it.
+        self._summaries: dict[str, tuple[float, Summary]] = {}
         self._lock = threading.Lock()
 
     def reader(self, force_remote: bool) -> Transport:
@@ -234,6 +241,8 @@ class Documents:
         return data
 
     def _learn(self, key: str, summary: bytes) -> None:
+        if key in self._settled:
+            return  # approval is never undone: nothing to learn (and no second parse of the summary)
         try:
             settled = Summary.model_validate_json(summary).on_probation is False
         except ValueError:
@@ -286,7 +295,10 @@ class Documents:
             with self._lock:
                 self._parsed[key] = (digest, manifest, stamp)
                 self._parsed.move_to_end(key)
-                while len(self._parsed) > _PARSED_MANIFESTS:
+                while len(self._parsed) > _PARSED_MANIFESTS or (
+                    len(self._parsed) > 1
+                    and sum(len(kept[1]) for kept in self._parsed.values()) > _PARSED_ENTRIES
+                ):
                     self._parsed.popitem(last=False)
         return manifest
 
@@ -313,6 +325,8 @@ class Documents:
             self._settled = {k for k in self._settled if k != key and not k.startswith(below)}
             for known in [k for k in self._parsed if k == key or k.startswith(below)]:
                 del self._parsed[known]
+            for known in [k for k in self._summaries if k == key or k.startswith(below)]:
+                del self._summaries[known]
 
     @property
     def parsed_manifests(self) -> int:
@@ -320,11 +334,29 @@ class Documents:
         return len(self._parsed)
 
     def summary(self, parts: tuple[str, ...], force_remote: bool, overwrite: bool = False) -> Summary:
-        """A version's parsed summary."""
+        """A version's parsed summary (kept, as manifests are, while a settled version stands confirmed)."""
+        key = "/".join(parts)
+        reader = self.reader(force_remote)
+        remote = reader if isinstance(reader, RemoteTransport) else None
+        stamp = remote.confirmation(key) if remote is not None else None
+        if stamp is not None and not overwrite and key in self._settled:
+            with self._lock:
+                kept = self._summaries.get(key)
+            if kept is not None and kept[0] == stamp:
+                return kept[1]
         data = self.version_document(parts, "..summary", force_remote, overwrite)
-        return self.parse(
-            f"{'/'.join(parts)}/..summary", force_remote, lambda: Summary.model_validate_json(data)
-        )
+        summary = self.parse(f"{key}/..summary", force_remote, lambda: Summary.model_validate_json(data))
+        if (
+            remote is not None
+            and stamp is not None
+            and remote.confirmation(key) == stamp
+            and key in self._settled
+        ):
+            with self._lock:
+                self._summaries[key] = (stamp, summary)
+                while len(self._summaries) > _KEPT_SUMMARIES:
+                    del self._summaries[next(iter(self._summaries))]
+        return summary
 
     def permissions(self, parts: tuple[str, ...], force_remote: bool) -> Permissions | None:
         """A project's or asset's parsed ``..permissions``, or ``None`` when there is none."""

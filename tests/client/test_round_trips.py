@@ -83,14 +83,14 @@ def test_parsed_manifests_kept_are_bounded(
 ) -> None:
     name = new_project(service)
     asset = remote.project(name).asset("a")
-    for index in range(6):
+    for index in range(10):
         source = make_tree(service.staging / unique("src"), {"f.txt": f"v{index}"})
         service.request(
             "upload", {"source": source.name, "project": name, "asset": "a", "version": f"v{index}"}
         )
-    manifests = [asset.version(f"v{index}").manifest() for index in range(6)]
-    assert remote._core.documents.parsed_manifests == 4
-    assert asset.version("v5").manifest() is manifests[5]
+    manifests = [asset.version(f"v{index}").manifest() for index in range(10)]
+    assert remote._core.documents.parsed_manifests == 8
+    assert asset.version("v9").manifest() is manifests[9]
     assert asset.version("v0").manifest() is not manifests[0]  # evicted, parsed again from the cache
     assert asset.version("v0").manifest() == manifests[0]
     assert proxy.count(f"/fetch/{name}/a/v0/..manifest") == 1
