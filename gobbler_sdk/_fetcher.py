@@ -8,7 +8,9 @@ Under the GIL that difference is the whole budget, so the idempotent GETs of rea
 ``/fetch``) travel on plain ``http.client`` connections, kept alive and reused per thread, while
 submissions and ``/info`` go through the client's ``httpx.Client``. Large bodies are read in 1 MiB pieces
 and hashed on a second thread while the next piece arrives (hashlib releases the GIL on large buffers), so
-verification costs almost no extra time.
+verification costs almost no extra time. Answer heads that arrive whole and plain (nearly all) are read
+without ``http.client``'s email-based parser, and a directory download's window sends each GET as one
+write and reads each connection's answers from one kept stream (see :class:`_Stream`).
 
 Only direct connections are handled here: when a proxy is configured for the service's host, the
 transport falls back to httpx, which knows how to use it.
