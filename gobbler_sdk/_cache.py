@@ -765,6 +765,8 @@ class DirectoryTable:
     def __init__(self, cache: Cache) -> None:
         self._cache = cache
         self._fds: dict[str, int] = {}
+        # Directories this table created (so they held no file when it did).
+        self._fresh: set[str] = set()
 
     def __enter__(self) -> DirectoryTable:
         return self
@@ -794,7 +796,15 @@ class DirectoryTable:
             # Each directory is checked when it is reached; each file's name on its own.
             if directory:
                 _checked_storable(directory)
-            fd = self._cache.dir_fd(directory, create=create)
+            try:
+                fd = self._cache.dir_fd(directory, create=False)
+            except FileNotFoundError:
+                if not create:
+                    raise
+                fd = self._cache.dir_fd(directory, create=True)
+                # Made just now: nothing in it can be a valid cached copy (a file a concurrent filler
+                # puts there meanwhile is only downloaded again, never trusted unchecked).
+                self._fresh.add(directory)
             if len(self._fds) >= _KEPT_DESCRIPTORS:
                 # A bounded number held (a tree of thousands of directories must not exhaust descriptors);
                 # the oldest goes, which a download walking the tree in order no longer needs.
@@ -804,6 +814,8 @@ class DirectoryTable:
 
     def valid(self, path: str, entry: Entry | None) -> bool:
         """As :meth:`Cache.valid`, through the held descriptor (a missing directory: not cached)."""
+        if path.rpartition("/")[0] in self._fresh:
+            return False
         try:
             fd, name = self.place(path, create=False)
             file_fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK, dir_fd=fd)
