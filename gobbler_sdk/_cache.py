@@ -20,6 +20,7 @@ import errno
 import fcntl
 import hashlib
 import os
+import secrets
 import stat
 import threading
 import time
@@ -32,8 +33,8 @@ from typing import Any
 from ._atomic import temp_name
 from ._filecopy import copy_descriptor
 from ._pathsafety import checked_relative
+from ._records import Entry
 from .errors import ConfigurationError, GobblerError, IntegrityError, UnsafePathError
-from .models import ManifestEntry
 
 __all__ = [
     "CHUNK",
@@ -42,14 +43,18 @@ __all__ = [
     "TEMP_PREFIX",
     "TEMP_SUFFIXES",
     "Cache",
+    "DirectoryTable",
     "PartialFile",
+    "announced_message",
     "integrity_problem",
     "is_temporary",
     "md5_of_fd",
     "md5_of_file",
     "open_directory_nofollow",
     "storage_error",
+    "store_atomically",
     "sweep_stale_temporary",
+    "too_long_message",
 ]
 
 CHUNK = 1 << 20
@@ -89,7 +94,7 @@ def md5_of_fd(fd: int) -> str:
     return digest.hexdigest()
 
 
-def integrity_problem(entry: ManifestEntry, size: int, md5: str | None) -> str | None:
+def integrity_problem(entry: Entry, size: int, md5: str | None) -> str | None:
     """What differs between received bytes (their size and MD5) and their manifest entry, or ``None``."""
     if size != entry.size:
         return f"expected {entry.size} bytes, received {size}"
@@ -166,10 +171,78 @@ def _before_first_gap(fd: int, size: int, block: int) -> int:
 
 
 def _checked_storable(path: str) -> str:
+    # A name of at most _NAME_MAX // 4 characters cannot exceed _NAME_MAX bytes in UTF-8 (nor with
+    # surrogate escapes): only longer ones are encoded to be measured.
     for part in checked_relative(path).split("/"):
-        if len(os.fsencode(part)) > _NAME_MAX:
+        if len(part) > _NAME_MAX // 4 and len(os.fsencode(part)) > _NAME_MAX:
             raise UnsafePathError(f"refusing path {path!r}: a name longer than {_NAME_MAX} bytes")
     return path
+
+
+def _plain_name(name: str) -> bool:
+    """Whether one path component is a name the cache can hold (what :func:`_checked_storable` accepts)."""
+    return (
+        name not in ("", ".", "..")
+        and "\\" not in name
+        and "\x00" not in name
+        and (len(name) <= _NAME_MAX // 4 or len(os.fsencode(name)) <= _NAME_MAX)
+    )
+
+
+def too_long_message(what: str, received: int, limit: int | None) -> str:
+    """The message for a body of at least ``received`` bytes, more than the ``limit`` a manifest records."""
+    return (
+        f"{what}: the server sent at least {received} bytes, "
+        f"more than the {limit} the manifest records (stopped there, nothing kept)"
+    )
+
+
+def announced_message(what: str, length: int, limit: int | None) -> str:
+    """The message for a body announced (``Content-Length``) longer than the manifest records."""
+    return (
+        f"{what}: the server announces {length} bytes, "
+        f"more than the {limit} the manifest records (nothing read)"
+    )
+
+
+_TEMPORARY_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def store_atomically(dir_fd: int, name: str, data: bytes, what: str, where: str) -> None:
+    """Write a whole file at once in a directory held by descriptor: ``openat``, ``write``, ``renameat``.
+
+    The bytes go to a fresh temporary name (``O_EXCL``, never through a symlink) that is renamed over
+    ``name`` once complete and closed, so a reader sees either the old file or the whole new one; the
+    temporary file is removed on any failure.
+
+    Raises:
+        UnsafePathError: When something is in the way (a directory named ``name``).
+        ConfigurationError: When the file cannot be written (a full disk, no permission); its cause is the
+            ``OSError`` (``FileNotFoundError`` when the directory was removed meanwhile).
+    """
+    while True:
+        temporary = f"{TEMP_PREFIX}{secrets.randbelow(10**12):012d}.part"
+        try:
+            fd = os.open(temporary, _TEMPORARY_FLAGS, 0o666, dir_fd=dir_fd)
+            break
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            raise storage_error(exc, what, where) from exc
+    try:
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+        finally:
+            os.close(fd)
+        os.rename(temporary, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary, dir_fd=dir_fd)
+        if isinstance(exc, OSError):
+            raise storage_error(exc, what, where) from exc
+        raise
 
 
 def open_directory_nofollow(base_fd: int, parts: list[str], *, create: bool, what: str, where: str) -> int:
@@ -374,7 +447,7 @@ class PartialFile:
         """
         if self.limit is not None and self.size + len(chunk) > self.limit:
             self.discard()
-            raise IntegrityError(self._too_long(self.size + len(chunk)))
+            raise IntegrityError(too_long_message(self._what, self.size + len(chunk), self.limit))
         view = memoryview(chunk)
         try:
             while view:
@@ -402,7 +475,7 @@ class PartialFile:
             ConfigurationError: When the disk is full or the file cannot be written.
         """
         if self.limit is not None and offset + len(chunk) > self.limit:
-            raise IntegrityError(self._too_long(offset + len(chunk)))
+            raise IntegrityError(too_long_message(self._what, offset + len(chunk), self.limit))
         view = memoryview(chunk)
         try:
             while view:
@@ -425,13 +498,6 @@ class PartialFile:
         """
         os.ftruncate(self._fd, length)
 
-    def _too_long(self, received: int) -> str:
-        """The message for a body of at least ``received`` bytes, more than the file's ``limit``."""
-        return (
-            f"{self._what}: the server sent at least {received} bytes, "
-            f"more than the {self.limit} the manifest records (stopped there, nothing kept)"
-        )
-
     def check_announced(self, length: int | None) -> None:
         """Refuse, before reading any of it, a body announced longer than ``limit`` (``Content-Length``).
 
@@ -440,12 +506,9 @@ class PartialFile:
         """
         if length is not None and self.limit is not None and length > self.limit:
             self.discard()
-            raise IntegrityError(
-                f"{self._what}: the server announces {length} bytes, "
-                f"more than the {self.limit} the manifest records (nothing read)"
-            )
+            raise IntegrityError(announced_message(self._what, length, self.limit))
 
-    def commit(self, entry: ManifestEntry | None, what: str, *, digest: str | None = None) -> Path:
+    def commit(self, entry: Entry | None, what: str, *, digest: str | None = None) -> Path:
         """Verify against ``entry`` (when given) and atomically move into place.
 
         Args:
@@ -637,7 +700,7 @@ class Cache:
         os.close(fd)
         return True
 
-    def valid(self, path: str, entry: ManifestEntry | None) -> bool:
+    def valid(self, path: str, entry: Entry | None) -> bool:
         """Whether ``path`` is cached as a regular file matching ``entry`` (size, then MD5)."""
         fd = self.open_file(path)
         if fd is None:
@@ -659,13 +722,13 @@ class Cache:
 
     def write_bytes(self, path: str, data: bytes) -> Path:
         """Store a registry file's content atomically."""
-        partial = self.begin(path, hashing=False)
-        try:
-            partial.write(data)
-        except BaseException:
-            partial.discard()
-            raise
-        return partial.commit(None, path)
+        with self.directories() as table:
+            table.store(path, data)
+        return self.local_path(path)
+
+    def directories(self) -> DirectoryTable:
+        """A table of directory descriptors for many files of the cache (a context manager; see its class)."""
+        return DirectoryTable(self)
 
     def begin(
         self,
@@ -743,6 +806,102 @@ class Cache:
                 # there first), so the temporary name can survive a successful replace.
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(temporary, dir_fd=tfd)
+
+
+class DirectoryTable:
+    """Descriptors of the cache's directories held for one batch of files, each opened once.
+
+    A directory download touches thousands of files in a few directories: each directory is reached once
+    (without following symlinks, see :meth:`Cache.dir_fd`) and its descriptor held (the most recently
+    opened 64) until the table is closed, so each file then costs only the system calls on the file
+    itself. A descriptor is only used within the call that returned it. Use as a context manager.
+
+    Args:
+        cache: The cache whose directories are opened.
+    """
+
+    def __init__(self, cache: Cache) -> None:
+        self._cache = cache
+        self._fds: dict[str, int] = {}
+        # Directories this table created (so they held no file when it did).
+        self._fresh: set[str] = set()
+
+    def __enter__(self) -> DirectoryTable:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close every descriptor held."""
+        fds, self._fds = list(self._fds.values()), {}
+        for fd in fds:
+            os.close(fd)
+
+    def place(self, path: str, *, create: bool = True) -> tuple[int, str]:
+        """The held descriptor of ``path``'s directory (created when missing) and the file's name.
+
+        Raises:
+            UnsafePathError: For a path the cache cannot hold, or a symlink or file in the way.
+            FileNotFoundError: When the directory is missing and ``create`` is false.
+        """
+        directory, slash, name = path.rpartition("/")
+        if (slash and not directory) or not _plain_name(name):
+            _checked_storable(path)  # raises, naming what is wrong
+            raise UnsafePathError(f"refusing unsafe path {path!r}")
+        fd = self._fds.get(directory)
+        if fd is None:
+            # Each directory is checked when it is reached; each file's name on its own.
+            if directory:
+                _checked_storable(directory)
+            try:
+                fd = self._cache.dir_fd(directory, create=False)
+            except FileNotFoundError:
+                if not create:
+                    raise
+                fd = self._cache.dir_fd(directory, create=True)
+                # Made just now: nothing in it can be a valid cached copy (a file a concurrent filler
+                # puts there meanwhile is only downloaded again, never trusted unchecked).
+                self._fresh.add(directory)
+            if len(self._fds) >= _KEPT_DESCRIPTORS:
+                # A bounded number held (a tree of thousands of directories must not exhaust descriptors);
+                # the oldest goes, which a download walking the tree in order no longer needs.
+                os.close(self._fds.pop(next(iter(self._fds))))
+            self._fds[directory] = fd
+        return fd, name
+
+    def valid(self, path: str, entry: Entry | None) -> bool:
+        """As :meth:`Cache.valid`, through the held descriptor (a missing directory: not cached)."""
+        if path.rpartition("/")[0] in self._fresh:
+            return False
+        try:
+            fd, name = self.place(path, create=False)
+            file_fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK, dir_fd=fd)
+        except (OSError, UnsafePathError):
+            return False
+        try:
+            info = os.fstat(file_fd)
+            if not stat.S_ISREG(info.st_mode):
+                return False
+            return entry is None or (info.st_size == entry.size and md5_of_fd(file_fd) == entry.md5sum)
+        finally:
+            os.close(file_fd)
+
+    def store(self, path: str, data: bytes) -> None:
+        """Write ``path``'s whole content atomically (see :func:`store_atomically`).
+
+        A directory removed since it was opened (a prune in another process) is reached again, once.
+        """
+        for attempt in (1, 2):
+            fd, name = self.place(path)
+            try:
+                store_atomically(fd, name, data, f"fetch {path}", str(self._cache.root))
+                return
+            except ConfigurationError as exc:
+                if attempt == 2 or not isinstance(exc.__cause__, FileNotFoundError):
+                    raise
+            self.close()
+            self._cache.forget()
 
 
 def _copy_between(sfd: int, sname: str, tfd: int, tname: str) -> None:

@@ -20,8 +20,8 @@ from ._atomic import temp_name
 from ._cache import TEMP_PREFIX, md5_of_fd, open_directory_nofollow, storage_error
 from ._filecopy import copy_descriptor
 from ._pathsafety import checked_relative
+from ._records import Entry
 from .errors import IntegrityError, UnsafePathError
-from .models import ManifestEntry
 
 __all__ = ["check_listing", "copy_into", "is_internal"]
 
@@ -39,22 +39,27 @@ def check_listing(listing: list[str], where: str) -> None:
     """
     files: set[str] = set()
     directories: set[str] = set()
+    parents: set[str] = set()
     for item in listing:
         path = item.rstrip("/")
         checked_relative(path)
-        if any(len(os.fsencode(part)) > 255 for part in path.split("/")):
+        # A name of at most 63 characters cannot take more than 255 bytes: only longer ones are measured.
+        if len(path) > 63 and any(len(os.fsencode(part)) > 255 for part in path.split("/")):
             raise UnsafePathError(f"{where}: refusing {path!r}: a name longer than 255 bytes")
         (directories if item.endswith("/") else files).add(path)
-        parts = path.split("/")
-        directories.update("/".join(parts[:cut]) for cut in range(1, len(parts)))
-    clash = sorted(files & directories)
+        # Every directory above it, stopping at the first one already walked (the rest was walked then).
+        parent = path.rpartition("/")[0]
+        while parent and parent not in parents:
+            parents.add(parent)
+            parent = parent.rpartition("/")[0]
+    clash = sorted(files & (directories | parents))
     if clash:
         raise UnsafePathError(f"{where}: {clash[0]!r} is listed both as a file and as a directory")
 
 
 def copy_into(
     local_dir: Path,
-    items: list[tuple[str, str, ManifestEntry | None]],
+    items: list[tuple[str, str, Entry | None]],
     open_source: Callable[[str], BinaryIO],
     *,
     overwrite: bool,
@@ -99,7 +104,7 @@ def copy_into(
     return local_dir
 
 
-def _matches(fd: int, entry: ManifestEntry | None, md5: bool) -> bool:
+def _matches(fd: int, entry: Entry | None, md5: bool) -> bool:
     return (
         entry is not None
         and os.fstat(fd).st_size == entry.size
@@ -111,7 +116,7 @@ def _copy_one(
     directory: int,
     name: str,
     registry_path: str,
-    entry: ManifestEntry | None,
+    entry: Entry | None,
     open_source: Callable[[str], BinaryIO],
     overwrite: bool,
     check_md5: bool,

@@ -9,6 +9,7 @@ nothing is explained: the error names the first level (project, asset or version
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 from collections import OrderedDict
@@ -18,16 +19,22 @@ from typing import Any, TypeVar
 from pydantic import ValidationError
 
 from ._connections import Connections
+from ._records import FileRecord, parse_records, record
 from .errors import NotCachedError, NotFoundError, ServiceError
-from .models import Manifest, ManifestEntry, Permissions, Summary
-from .transports import Transport
+from .models import Manifest, Permissions, Summary
+from .transports import RemoteTransport, Transport
 
-__all__ = ["Documents", "parsed"]
+__all__ = ["Documents", "parsed", "version_of_file"]
 
 _T = TypeVar("_T")
 
-# Parsed manifests of settled versions kept per client.
-_PARSED_MANIFESTS = 4
+# Parsed manifests of settled versions kept per client: at most this many, and beyond the first, no more
+# entries in all than _PARSED_ENTRIES (a 100,000-entry model takes about 35 MiB). Eight, not four: a loop
+# over five versions (the benchmark's e2) evicted each model just before it was wanted again.
+_PARSED_MANIFESTS = 8
+_PARSED_ENTRIES = 200_000
+# Parsed summaries of settled versions kept per client (small: a few hundred bytes each).
+_KEPT_SUMMARIES = 64
 _LEVELS = ("project", "asset", "version")
 
 
@@ -51,6 +58,14 @@ def parsed(what: str, parse: Callable[[], _T]) -> _T:
         raise ServiceError(f"{what} is not a valid registry document: {exc}") from None
 
 
+def version_of_file(path: str) -> tuple[str, str, str] | None:
+    """Project, asset and version of a file inside a version (``None`` for internal files, or above one)."""
+    parts = path.split("/")
+    if len(parts) < 4 or any(part.startswith("..") for part in parts):
+        return None
+    return parts[0], parts[1], parts[2]
+
+
 def _permissions(data: Any) -> Permissions:
     # The service always writes "owners" (sometimes null): a document without it is not a permissions file.
     if not isinstance(data, dict) or "owners" not in data:
@@ -69,8 +84,12 @@ class Documents:
         self._connections = connections
         # Versions known to be non-probational: their documents never change.
         self._settled: set[str] = set()
-        # Version key -> the manifest's bytes and its parsed model, most recently used last.
-        self._parsed: OrderedDict[str, tuple[bytes, Manifest]] = OrderedDict()
+        # Version key -> the MD5 of the manifest's bytes (not the bytes: 10 MiB for 100,000 entries), its
+        # parsed model and the remote transport's confirmation stamp when it was read (``None`` for a
+        # local read), most recently used last.
+        self._parsed: OrderedDict[str, tuple[bytes, Manifest, float | None]] = OrderedDict()
+        # Version key -> the remote transport's confirmation stamp and the summary parsed under it.
+        self._summaries: dict[str, tuple[float, Summary]] = {}
         self._lock = threading.Lock()
 
     def reader(self, force_remote: bool) -> Transport:
@@ -222,6 +241,8 @@ class Documents:
         return data
 
     def _learn(self, key: str, summary: bytes) -> None:
+        if key in self._settled:
+            return  # approval is never undone: nothing to learn (and no second parse of the summary)
         try:
             settled = Summary.model_validate_json(summary).on_probation is False
         except ValueError:
@@ -244,23 +265,58 @@ class Documents:
     ) -> Manifest:
         """A version's parsed manifest (kept, for a settled version, and reused until ``overwrite``)."""
         key = "/".join(parts)
+        reader = self.reader(force_remote)
+        remote = reader if isinstance(reader, RemoteTransport) else None
+        stamp = remote.confirmation(key) if remote is not None else None
+        if stamp is not None and not overwrite and received is None and key in self._settled:
+            # Nothing can have changed while the remote transport's confirmation of the version stands:
+            # it would serve the very cached bytes the kept model was parsed from (no read, no compare).
+            with self._lock:
+                kept = self._parsed.get(key)
+                if kept is not None and kept[2] == stamp:
+                    self._parsed.move_to_end(key)
+                    return kept[1]
         data = self.version_document(
             parts, "..manifest", force_remote, overwrite, learn=learn, received=received
         )
+        if remote is not None and remote.confirmation(key) != stamp:
+            # Confirmed (or dropped) during the read: the bytes may be from before it; compare next time.
+            stamp = None
+        digest = hashlib.md5(data).digest()
         with self._lock:
             kept = None if overwrite else self._parsed.get(key)
-            if kept is not None and kept[0] == data:
+            if kept is not None and kept[0] == digest:
                 # The same bytes as last time (a cached copy, checked by the transport): the same model.
+                self._parsed[key] = (digest, kept[1], stamp)
                 self._parsed.move_to_end(key)
                 return kept[1]
         manifest = self.parse(f"{key}/..manifest", force_remote, lambda: Manifest.from_json(data))
         if key in self._settled:
             with self._lock:
-                self._parsed[key] = (data, manifest)
+                self._parsed[key] = (digest, manifest, stamp)
                 self._parsed.move_to_end(key)
-                while len(self._parsed) > _PARSED_MANIFESTS:
+                while len(self._parsed) > _PARSED_MANIFESTS or (
+                    len(self._parsed) > 1
+                    and sum(len(kept[1]) for kept in self._parsed.values()) > _PARSED_ENTRIES
+                ):
                     self._parsed.popitem(last=False)
         return manifest
+
+    def records(
+        self, parts: tuple[str, ...], force_remote: bool, *, received: set[str] | None = None
+    ) -> dict[str, FileRecord]:
+        """A version's manifest as plain records (path below the version -> record), for a download.
+
+        Validated as strictly as :meth:`manifest` validates, but into records directly: a directory
+        download of 100,000 files holds neither the model's dictionary per entry nor the model itself.
+
+        Raises:
+            NotFoundError: Naming what is missing.
+            ServiceError: When the manifest is malformed.
+        """
+        key = "/".join(parts)
+        data = self.version_document(parts, "..manifest", force_remote, received=received)
+        return self.parse(f"{key}/..manifest", force_remote, lambda: parse_records(data))
 
     def forget(self, key: str) -> None:
         """Forget what is known of the versions at or below ``key`` (this client changed them)."""
@@ -269,6 +325,8 @@ class Documents:
             self._settled = {k for k in self._settled if k != key and not k.startswith(below)}
             for known in [k for k in self._parsed if k == key or k.startswith(below)]:
                 del self._parsed[known]
+            for known in [k for k in self._summaries if k == key or k.startswith(below)]:
+                del self._summaries[known]
 
     @property
     def parsed_manifests(self) -> int:
@@ -276,11 +334,29 @@ class Documents:
         return len(self._parsed)
 
     def summary(self, parts: tuple[str, ...], force_remote: bool, overwrite: bool = False) -> Summary:
-        """A version's parsed summary."""
+        """A version's parsed summary (kept, as manifests are, while a settled version stands confirmed)."""
+        key = "/".join(parts)
+        reader = self.reader(force_remote)
+        remote = reader if isinstance(reader, RemoteTransport) else None
+        stamp = remote.confirmation(key) if remote is not None else None
+        if stamp is not None and not overwrite and key in self._settled:
+            with self._lock:
+                kept = self._summaries.get(key)
+            if kept is not None and kept[0] == stamp:
+                return kept[1]
         data = self.version_document(parts, "..summary", force_remote, overwrite)
-        return self.parse(
-            f"{'/'.join(parts)}/..summary", force_remote, lambda: Summary.model_validate_json(data)
-        )
+        summary = self.parse(f"{key}/..summary", force_remote, lambda: Summary.model_validate_json(data))
+        if (
+            remote is not None
+            and stamp is not None
+            and remote.confirmation(key) == stamp
+            and key in self._settled
+        ):
+            with self._lock:
+                self._summaries[key] = (stamp, summary)
+                while len(self._summaries) > _KEPT_SUMMARIES:
+                    del self._summaries[next(iter(self._summaries))]
+        return summary
 
     def permissions(self, parts: tuple[str, ...], force_remote: bool) -> Permissions | None:
         """A project's or asset's parsed ``..permissions``, or ``None`` when there is none."""
@@ -329,17 +405,15 @@ class Documents:
     def entry_for(
         self,
         path: str,
-        manifests: dict[str, Manifest] | None = None,
         *,
         force_remote: bool = False,
         learn: bool = True,
         received: set[str] | None = None,
-    ) -> ManifestEntry | None:
+    ) -> FileRecord | None:
         """The manifest entry of a registry file (``None`` for internal files and paths above a version).
 
         Args:
             path: ``project/asset/version/file``.
-            manifests: Manifests already read in this operation, by version key (filled as read).
             force_remote: Read through the REST API even when the registry is mounted.
             learn: As for :meth:`version_document`.
             received: As for :meth:`version_document`.
@@ -347,17 +421,12 @@ class Documents:
         Raises:
             NotFoundError: When the file is not in its version's manifest.
         """
-        parts = path.split("/")
-        if len(parts) < 4 or any(part.startswith("..") for part in parts):
+        parts = version_of_file(path)
+        if parts is None:
             return None
-        key = "/".join(parts[:3])
-        # A directory download reads each version's manifest once, not once per file.
-        manifest = manifests.get(key) if manifests is not None else None
-        if manifest is None:
-            manifest = self.manifest(tuple(parts[:3]), force_remote, learn=learn, received=received)
-            if manifests is not None:
-                manifests[key] = manifest
-        entry = manifest.get("/".join(parts[3:]))
+        key = "/".join(parts)
+        manifest = self.manifest(parts, force_remote, learn=learn, received=received)
+        entry = record(manifest, path[len(key) + 1 :])
         if entry is None:
             raise NotFoundError(f"{path!r} is not in the manifest of {key}")
         return entry

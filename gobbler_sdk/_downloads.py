@@ -17,13 +17,13 @@ from ._cache import integrity_problem
 from ._config import DEFAULT_WINDOW, MAX_WINDOW
 from ._connections import Connections
 from ._directory import check_listing, copy_into, is_internal
-from ._documents import Documents
+from ._documents import Documents, version_of_file
 from ._globs import path_filter
 from ._pathsafety import checked_relative
 from ._progress import ProgressCallback, TqdmClass, Tracker
 from ._ranges import Slice
+from ._records import Entry, FileRecord
 from .errors import IntegrityError, InvalidArgumentError, NotCachedError, NotFoundError
-from .models import Manifest, ManifestEntry
 from .transports import RemoteTransport, Transport
 
 if sys.version_info >= (3, 11):
@@ -164,7 +164,7 @@ class Downloads:
         start: int = 0,
         end: int | None = None,
         *,
-        entry: ManifestEntry | None = None,
+        entry: Entry | None = None,
         **options: Unpack[RangeOptions],
     ) -> bytes:
         """See :meth:`GobblerClient.read_range <gobbler_sdk.GobblerClient.read_range>`."""
@@ -202,7 +202,7 @@ class Downloads:
         path: str,
         start: int,
         end: int | None,
-        entry: ManifestEntry | None,
+        entry: Entry | None,
         verify: bool,
         force_remote: bool,
     ) -> Slice:
@@ -268,47 +268,80 @@ class Downloads:
 
     def _select(
         self, reader: Transport, relative: str, **options: Unpack[DirectoryOptions]
-    ) -> tuple[list[tuple[str, str, ManifestEntry | None]], list[tuple[str, ManifestEntry | None]], set[str]]:
+    ) -> tuple[list[tuple[str, str, Entry | None]], list[tuple[str, Entry | None]], set[str]]:
         """List the directory, choose what the patterns select, and find each chosen file's entry.
 
         Returns:
             The selected user files and empty directories (directories with a trailing ``/``) as
-            ``(path below relative, registry path, entry)``; every registry path to place (the selected
+            ``(path below relative, registry path, entry)`` when they are to be copied into ``local_dir``
+            (else none); every registry path to place (the selected
             files, the empty directories and the registry's internal files, which are always kept) with its
             entry; and the documents already read on the way (the transport holds them as read).
         """
         listing = self._listing(reader, relative)
         select = path_filter(options.get("allow_patterns"), options.get("ignore_patterns"))
         force_remote = options.get("force_remote", False)
-        manifests: dict[str, Manifest] = {}
+        # Each version's manifest is read once, as records (see Documents.records).
+        manifests: dict[str, dict[str, FileRecord]] = {}
         received: set[str] = set()
-        items: list[tuple[str, str, ManifestEntry | None]] = []
-        entries: list[tuple[str, ManifestEntry | None]] = [(relative + "/", None)]
-        for item in listing:
+        items: list[tuple[str, str, Entry | None]] = []
+        # The user's files are listed again only to be copied into local_dir (held per file otherwise).
+        copying = options.get("local_dir") is not None
+        entries: list[tuple[str, Entry | None]] = [(relative + "/", None)]
+        # Consumed as it is read, as are the manifests' records below: a listing of 100,000 paths and the
+        # records' own keys are freed while the entries are built, not held beside them.
+        listing.reverse()
+        while listing:
+            item = listing.pop()
             internal = is_internal(item)
             if not internal and select is not None and not select(item):
                 continue
             full = f"{relative}/{item}"
             entry = None
             if not item.endswith("/"):
-                entry = self._documents.entry_for(
-                    full, manifests, force_remote=force_remote, received=received
-                )
-            if not internal:
+                entry = self._record(full, manifests, force_remote, received)
+            if not internal and copying:
                 items.append((item, full.rstrip("/"), entry))
             entries.append((full, entry))
         return items, entries, received
+
+    def _record(
+        self,
+        path: str,
+        manifests: dict[str, dict[str, FileRecord]],
+        force_remote: bool,
+        received: set[str],
+    ) -> FileRecord | None:
+        """The record of a file's manifest entry (``None`` for the registry's own files and above a version).
+
+        Each record is taken out of ``manifests`` as it is found (a listing names each file once).
+
+        Raises:
+            NotFoundError: When the file is not in its version's manifest.
+        """
+        parts = version_of_file(path)
+        if parts is None:
+            return None
+        key = "/".join(parts)
+        records = manifests.get(key)
+        if records is None:
+            records = manifests[key] = self._documents.records(parts, force_remote, received=received)
+        entry = records.pop(path[len(key) + 1 :], None)
+        if entry is None:
+            raise NotFoundError(f"{path!r} is not in the manifest of {key}")
+        return entry
 
     def _transfer(
         self,
         reader: Transport,
         relative: str,
-        entries: list[tuple[str, ManifestEntry | None]],
+        entries: list[tuple[str, Entry | None]],
         received: set[str],
         **options: Unpack[DirectoryOptions],
     ) -> Path:
         """Have the transport place every entry but the documents read on the way; return the directory."""
-        files = [(path, entry) for path, entry in entries if not path.endswith("/")]
+        # The same tuples, not copies of them (a 100,000-file download holds each list at once).
+        files = [item for item in entries if not item[0].endswith("/")]
         concurrency = options.get("concurrency")
         config = self._connections.config
         adaptive = concurrency is None and config.adaptive_window
@@ -328,7 +361,7 @@ class Downloads:
                 (tracker.streamed if streamed else tracker.advance)(path, size)
 
             root = reader.fetch_many(
-                [(path, entry) for path, entry in entries if path not in received],
+                [item for item in entries if item[0] not in received] if received else entries,
                 overwrite=options.get("overwrite", False),
                 verify=options.get("verify", True),
                 # An explicit concurrency fixes the window; the default starts wider and grows while

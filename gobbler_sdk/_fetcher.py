@@ -8,7 +8,9 @@ Under the GIL that difference is the whole budget, so the idempotent GETs of rea
 ``/fetch``) travel on plain ``http.client`` connections, kept alive and reused per thread, while
 submissions and ``/info`` go through the client's ``httpx.Client``. Large bodies are read in 1 MiB pieces
 and hashed on a second thread while the next piece arrives (hashlib releases the GIL on large buffers), so
-verification costs almost no extra time.
+verification costs almost no extra time. Answer heads that arrive whole and plain (nearly all) are read
+without ``http.client``'s email-based parser, and a directory download's window sends each GET as one
+write and reads each connection's answers from one kept stream (see :class:`_Stream`).
 
 Only direct connections are handled here: when a proxy is configured for the service's host, the
 transport falls back to httpx, which knows how to use it.
@@ -22,17 +24,28 @@ from __future__ import annotations
 
 import hashlib
 import http.client
+import io
 import queue
+import re
 import threading
 import time
 import urllib.request
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 from ._cache import CHUNK, PartialFile
-from ._limits import DEFAULT_MAX_RESPONSE_SIZE, ReadLimits, deadline_scope, too_large, wrap_socket
+from ._limits import (
+    DEFAULT_MAX_RESPONSE_SIZE,
+    KeptReader,
+    ReadLimits,
+    deadline_scope,
+    kept_reader,
+    too_large,
+    wrap_socket,
+)
 from ._log import logger
 from ._ranges import Slice, check_bounds, plan_body, range_header, read_exactly
 from .errors import IntegrityError
@@ -83,8 +96,151 @@ class Answer:
     body: bytes
 
 
+# The standard library's limits on an answer's header block.
+_MAX_LINE = 65536
+_MAX_HEADERS = 100
+# A header line the email parser would read as exactly ``name: value`` (a name of the characters it
+# accepts, a value of printable ASCII), without its line ending; anything else goes to the email parser.
+_PLAIN_FIELD = re.compile(rb"([!-9;-~]+):[ \t]*([\t -~]*)")
+
+
+# A whole answer head in the plain form nearly every server sends: an HTTP/1.x status line with a final
+# status, then ``name: value`` lines as :data:`_PLAIN_FIELD` describes, each ended by CRLF. Read as text.
+_PLAIN_HEAD = re.compile(
+    r"(HTTP/1\.[01]) ([2-9][0-9][0-9])(?: ([^\r\n]*))?\r\n((?:[!-9;-~]+:[ \t]*[\t -~]*\r\n)*)\r\n"
+)
+_FIELD = re.compile(r"([!-9;-~]+):[ \t]*([\t -~]*)\r\n")
+
+
+def _read_header_block(fp: io.BufferedReader) -> bytes:
+    """The header block up to the empty line (excluded), under the standard library's limits.
+
+    A block already buffered whole (the usual case: the answer arrived in one piece) is cut out of the
+    buffer in one go; otherwise it is read line by line.
+    """
+    buffered = fp.peek(_MAX_LINE)
+    end = buffered.find(b"\r\n\r\n")
+    if end >= 0 and buffered.count(b"\n", 0, end) == buffered.count(b"\r\n", 0, end):
+        if buffered.count(b"\n", 0, end) >= _MAX_HEADERS:
+            raise http.client.HTTPException(f"got more than {_MAX_HEADERS} headers")
+        return fp.read(end + 4)[: end + 2] if end else fp.read(2)[:0]
+    lines: list[bytes] = []
+    while True:
+        line = fp.readline(_MAX_LINE + 1)
+        if len(line) > _MAX_LINE:
+            raise http.client.LineTooLong("header line")
+        if line in (b"\r\n", b"\n", b""):
+            return b"".join(lines)
+        lines.append(line)
+        if len(lines) > _MAX_HEADERS:
+            raise http.client.HTTPException(f"got more than {_MAX_HEADERS} headers")
+
+
+class _Headers(http.client.HTTPMessage):
+    """An answer's headers as ``http.client`` gives them, with lookups by name through a dictionary.
+
+    The message's own ``get`` scans every header and lower-cases each name, several times an answer; the
+    headers of an answer are never changed, so the first value of each name is indexed once.
+    """
+
+    def __init__(self, headers: list[tuple[str, str]]) -> None:
+        super().__init__()
+        self._headers = headers
+        self._first: dict[str, str] = {}
+        for name, value in reversed(headers):
+            self._first[name.lower()] = value
+
+    def get(self, name: str, failobj: Any = None) -> Any:
+        return self._first.get(name.lower(), failobj)
+
+
+def _parse_header_block(block: bytes) -> http.client.HTTPMessage:
+    """The headers as ``http.client.parse_headers`` would give them, without its email parser when plain.
+
+    The email parser costs about 25 µs an answer, a good part of what a small file costs the client; a
+    block of plain ``name: value`` lines ended by CRLF is read directly.
+    """
+    headers = []
+    if block.count(b"\n") == block.count(b"\r\n"):
+        for line in block.split(b"\r\n")[:-1]:
+            plain = _PLAIN_FIELD.fullmatch(line)
+            if plain is None:
+                break
+            headers.append((plain[1].decode("ascii"), plain[2].decode("ascii")))
+        else:
+            return _Headers(headers)
+    return http.client.parse_headers(io.BytesIO(block + b"\r\n"))
+
+
+class _Response(http.client.HTTPResponse):
+    """An answer whose header block is read without the email parser when it is plain (the usual case).
+
+    Everything else (status line, framing, keep-alive) keeps the standard library's rules: they are
+    decided from the same headers as :meth:`http.client.HTTPResponse.begin` decides them.
+    """
+
+    def _plain_head(self) -> tuple[str, int, str, list[tuple[str, str]]] | None:
+        """Status line and headers when they arrived whole and plain (then consumed), else ``None``."""
+        buffered = self.fp.peek(_MAX_LINE)
+        end = buffered.find(b"\r\n\r\n")
+        if end < 0:
+            return None
+        match = _PLAIN_HEAD.fullmatch(buffered[: end + 4].decode("latin-1"))
+        if match is None:
+            return None
+        fields: list[tuple[str, str]] = _FIELD.findall(match[4])
+        if len(fields) > _MAX_HEADERS:
+            return None  # refused by the general path
+        self.fp.read(end + 4)
+        return match[1], int(match[2]), match[3] or "", fields
+
+    def begin(self) -> None:
+        if self.headers is not None:
+            return  # already begun
+        head = self._plain_head()
+        if head is not None:
+            version, status, reason, fields = head
+            headers: http.client.HTTPMessage = _Headers(fields)
+        else:
+            while True:
+                version, status, reason = self._read_status()
+                if status != http.client.CONTINUE:
+                    break
+                _read_header_block(self.fp)  # an interim answer's headers mean nothing here
+            headers = _parse_header_block(_read_header_block(self.fp))
+        self.code = self.status = status
+        self.reason = reason.strip()
+        if version in ("HTTP/1.0", "HTTP/0.9"):
+            self.version = 10
+        elif version.startswith("HTTP/1."):
+            self.version = 11
+        else:
+            raise http.client.UnknownProtocol(version)
+        self.headers = self.msg = headers
+        encoding = self.headers.get("transfer-encoding")
+        self.chunked = bool(encoding) and encoding.lower() == "chunked"
+        self.chunk_left = None
+        self.will_close = self._check_close()
+        self.length = None
+        declared = self.headers.get("content-length")
+        if declared and not self.chunked:
+            try:
+                length = int(declared)
+            except ValueError:
+                length = -1
+            self.length = length if length >= 0 else None
+        if status in (http.client.NO_CONTENT, http.client.NOT_MODIFIED) or 100 <= status < 200:
+            self.length = 0
+        if self._method == "HEAD":
+            self.length = 0
+        if not self.will_close and not self.chunked and self.length is None:
+            self.will_close = True
+
+
 class _Connection(http.client.HTTPConnection):
-    """A connection whose answers are read under the thread's deadline."""
+    """A connection whose answers are read under the thread's deadline (and parsed the lean way)."""
+
+    response_class = _Response
 
     def connect(self) -> None:
         super().connect()
@@ -92,11 +248,84 @@ class _Connection(http.client.HTTPConnection):
 
 
 class _SecureConnection(http.client.HTTPSConnection):
-    """An HTTPS connection whose answers are read under the thread's deadline."""
+    """An HTTPS connection whose answers are read under the thread's deadline (and parsed the lean way)."""
+
+    response_class = _Response
 
     def connect(self) -> None:
         super().connect()
         self.sock = wrap_socket(self.sock)
+
+
+# Characters http.client refuses in a request target (controls, space, DEL).
+_BAD_TARGET = re.compile(r"[\x00-\x20\x7f]")
+
+
+def _host_header(host: str, port: int | None, default_port: int) -> bytes:
+    """The ``Host`` header line ``http.client`` sends for a connection to ``host:port``."""
+    try:
+        name = host.encode("ascii")
+    except UnicodeEncodeError:
+        name = host.encode("idna")
+    if ":" in host:
+        name = b"[" + name + b"]"  # an IPv6 address
+    if port is not None and port != default_port:
+        name += b":%d" % port
+    return b"Host: " + name + b"\r\n"
+
+
+class _Stream:
+    """One connection of a download window: each GET written whole, each answer read from one kept stream.
+
+    ``HTTPConnection.request`` builds a request line by line and ``getresponse`` a new buffered stream per
+    answer, about 20 µs per small file; here the request is one ``sendall`` of the same bytes
+    ``http.client`` sends (request line, ``Host``, ``Accept-Encoding: identity``) and each answer an
+    :class:`http.client.HTTPResponse` over the connection's one stream. The connection itself (socket, TLS,
+    deadlines) is the standard library's, opened on the first request.
+
+    Args:
+        connection: Not yet connected.
+    """
+
+    __slots__ = ("_connection", "_head", "_reader", "_send")
+
+    def __init__(self, connection: http.client.HTTPConnection) -> None:
+        self._connection = connection
+        self._head = (
+            _host_header(connection.host, connection.port, connection.default_port)
+            + b"Accept-Encoding: identity\r\n\r\n"
+        )
+        self._reader: KeptReader | None = None
+        self._send: Callable[[bytes], None] | None = None
+
+    def send(self, target: str) -> None:
+        """Send ``GET target`` (a path with its query, already percent-encoded)."""
+        if _BAD_TARGET.search(target):
+            raise http.client.InvalidURL(f"URL can't contain control characters. {target!r}")
+        if self._send is None:
+            self._connection.connect()
+            sock = self._connection.sock
+            self._reader = kept_reader(sock)
+            self._send = sock.sendall
+        self._send(b"GET " + target.encode("ascii") + b" HTTP/1.1\r\n" + self._head)
+
+    def makefile(self, mode: str) -> KeptReader:
+        """The connection's stream, for :class:`http.client.HTTPResponse` (which asks its "socket" for it)."""
+        assert self._reader is not None and mode == "rb"
+        return self._reader
+
+    def receive(self) -> http.client.HTTPResponse:
+        """The answer to the request sent last, its headers read."""
+        response = _Response(self, method="GET")  # type: ignore[arg-type]  # needs only makefile()
+        response.begin()
+        return response
+
+    def close(self) -> None:
+        """Close the connection."""
+        if self._reader is not None:
+            self._reader.release()
+            self._reader = None
+        self._connection.close()
 
 
 class Fetcher:
@@ -328,8 +557,8 @@ class Fetcher:
             The exception raised for each request that failed (transfer errors and ``handle``'s own).
         """
         pending: deque[int] = deque(range(len(url_paths)))
-        in_flight: deque[tuple[int, http.client.HTTPConnection]] = deque()
-        idle: list[http.client.HTTPConnection] = []
+        in_flight: deque[tuple[int, _Stream]] = deque()
+        idle: list[_Stream] = []
         failures: dict[int, BaseException] = {}
         current = max(window, 1)
         limit = max(grow_to or current, current)
@@ -338,9 +567,9 @@ class Fetcher:
             while pending or in_flight:
                 while pending and len(in_flight) < current:
                     index = pending.popleft()
-                    connection = idle.pop() if idle else self._new_connection()
+                    connection = idle.pop() if idle else _Stream(self._new_connection())
                     try:
-                        connection.request("GET", self._prefix + url_paths[index])
+                        connection.send(self._prefix + url_paths[index])
                     except Exception as exc:
                         connection.close()
                         failures[index] = exc
@@ -352,14 +581,14 @@ class Fetcher:
                 try:
                     # Each answer's deadline starts when it is waited for, not when it was sent.
                     with deadline_scope(self.limits.deadline()):
-                        response = connection.getresponse()
+                        response = connection.receive()
                         handle(index, response)
                 except Exception as exc:
                     connection.close()
                     failures[index] = exc
                     continue
-                if response.will_close:
-                    connection.close()
+                if response.will_close or not response.isclosed():
+                    connection.close()  # closing, or part of the body unread: not reusable
                 else:
                     idle.append(connection)
                 epoch_done += 1
@@ -398,6 +627,9 @@ def read_capped(response: http.client.HTTPResponse, limit: int, what: str) -> by
     """
     if response.length is not None and response.length > limit:
         raise too_large(what, limit)
+    if response.length is not None and not response.chunked:
+        # Announced and within the cap: read in one piece (pieces and their join would hold it twice).
+        return response.read()
     pieces: list[bytes] = []
     total = 0
     while piece := response.read(min(CHUNK, limit + 1 - total)):
@@ -500,20 +732,51 @@ def _chunks(response: http.client.HTTPResponse) -> Iterator[bytes]:
 
 
 def _receive_pipelined(response: http.client.HTTPResponse, target: PartialFile, digest: hashlib._Hash) -> str:
-    """Receive and write on this thread while a helper thread hashes the pieces already written."""
-    pieces: queue.Queue[bytes | None] = queue.Queue(maxsize=_QUEUE_DEPTH)
+    """Receive and write on this thread while a helper thread hashes the pieces already written.
+
+    The pieces live in a fixed set of 1 MiB buffers passed back and forth (filled here, hashed there, then
+    free again): a fresh 1 MiB ``bytes`` per piece cost a new mapping and a page fault per 4 KiB, CPU that
+    a loaded machine takes from the transfer and the hash alike. hashlib releases the GIL while hashing a
+    large buffer, so the hash runs beside the receiving and writing.
+    """
+    free: queue.SimpleQueue[bytearray] = queue.SimpleQueue()
+    for _ in range(_QUEUE_DEPTH):
+        free.put(bytearray(CHUNK))
+    filled: queue.SimpleQueue[tuple[bytearray, int] | None] = queue.SimpleQueue()
 
     def hash_pieces() -> None:
-        while (piece := pieces.get()) is not None:
-            digest.update(piece)
+        while (piece := filled.get()) is not None:
+            buffer, count = piece
+            with memoryview(buffer) as view:
+                digest.update(view[:count])
+            free.put(buffer)
 
     hasher = threading.Thread(target=hash_pieces, name="gobbler-md5", daemon=True)
     hasher.start()
     try:
-        for chunk in _chunks(response):
-            target.write(chunk)
-            pieces.put(chunk)
+        while True:
+            buffer = free.get()
+            count = _fill(response, buffer)
+            if not count:
+                break
+            with memoryview(buffer) as view:
+                target.write(view[:count])
+            filled.put((buffer, count))
+        if response.length:
+            raise http.client.IncompleteRead(b"", response.length)
     finally:
-        pieces.put(None)
+        filled.put(None)
         hasher.join()
     return digest.hexdigest()
+
+
+def _fill(response: http.client.HTTPResponse, buffer: bytearray) -> int:
+    """Read into ``buffer`` until it is full or the body ends; the bytes read."""
+    got = 0
+    with memoryview(buffer) as view:
+        while got < len(buffer):
+            count = response.readinto(view[got:])
+            if not count:
+                break
+            got += count
+    return got

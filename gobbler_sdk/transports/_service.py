@@ -8,17 +8,28 @@ layer. Every exchange is an idempotent GET, retried when transient (the one retr
 
 from __future__ import annotations
 
+import hashlib
 import http.client
 import json
 import logging
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import overload
 
 import httpx
 
-from .._cache import CHUNK, RESUME_THRESHOLD, Cache, PartialFile
-from .._fetcher import Answer, Fetcher, receive, resumed_answer
+from .._cache import (
+    CHUNK,
+    RESUME_THRESHOLD,
+    Cache,
+    DirectoryTable,
+    PartialFile,
+    announced_message,
+    integrity_problem,
+    too_long_message,
+)
+from .._fetcher import Answer, Fetcher, read_capped, receive, resumed_answer
 from .._http import (
     TRANSPORT_ERRORS,
     RetryableStatus,
@@ -37,11 +48,15 @@ from .._log import logger
 from .._pathsafety import checked_relative
 from .._ranged import download_ranged, wants_ranges
 from .._ranges import Slice, check_bounds, plan_body, range_header
+from .._records import Entry
 from ..errors import GobblerError, IntegrityError, NotFoundError, UnsafePathError
-from ..models import ManifestEntry
 from .base import ByteCallback
 
 __all__ = ["ServiceReader"]
+
+#: Files up to this size (by their manifest entry) are received whole into memory, verified there, and
+#: written in one go (``openat``, ``write``, ``renameat``): nothing reaches the disk before the MD5 matches.
+SMALL_FILE = CHUNK
 
 
 class ServiceReader:
@@ -163,7 +178,7 @@ class ServiceReader:
     def download(
         self,
         path: str,
-        entry: ManifestEntry | None,
+        entry: Entry | None,
         verify: bool,
         *,
         retries: int | None = None,
@@ -246,13 +261,14 @@ class ServiceReader:
 
     def download_many(
         self,
-        items: Sequence[tuple[str, ManifestEntry | None]],
+        items: Sequence[tuple[str, Entry | None]],
         *,
         concurrency: int,
         grow_to: int | None = None,
         on_done: Callable[[str, int], None] | None = None,
         on_bytes: ByteCallback | None = None,
         verify: bool = True,
+        directories: DirectoryTable | None = None,
     ) -> None:
         """Download several files into the cache, each verified against its entry and moved into place.
 
@@ -269,6 +285,7 @@ class ServiceReader:
             on_done: Called with each path and its size once it is in place.
             on_bytes: Called with the size of each chunk as it arrives.
             verify: Check each file against its entry, as for :meth:`fetch` (without it, nothing is hashed).
+            directories: The caller's table of the cache's directories (else one is held for this call).
 
         Raises:
             NotFoundError, IntegrityError, GobblerError: The first failure that retrying did not cure.
@@ -304,10 +321,22 @@ class ServiceReader:
             for index, (_, entry) in enumerate(items)
             if verify and entry is not None and entry.size >= RESUME_THRESHOLD
         }
-        batch = [index for index in range(len(items)) if index not in large]
+        # Positions in the batch are the items' own unless large files were taken out (a range: no list).
+        batch: Sequence[int] = (
+            range(len(items)) if not large else [index for index in range(len(items)) if index not in large]
+        )
 
         def handle(index: int, response: http.client.HTTPResponse) -> None:
             path, entry = items[index]
+            if verify and entry is not None and entry.size <= SMALL_FILE:
+                data = _small_body(response, path, entry, self.limits.max_response_size)
+                if isinstance(data, Answer):
+                    raise _answer_error(data, path, self.confirm_service)
+                table.store(path, data)
+                if on_bytes is not None and data:
+                    on_bytes(len(data))
+                finished(index)
+                return
             limit = entry.size if entry is not None else None  # the bound holds without verification too
             partial = self.cache.begin(path, hashing=False, on_bytes=on_bytes, limit=limit)
             try:
@@ -323,12 +352,17 @@ class ServiceReader:
             _settle(result, partial, path, entry if verify else None, self.confirm_service)
             finished(index)
 
-        failures = fetcher.exchange_many(
-            [fetch_url(items[index][0]) for index in batch],
-            lambda position, response: handle(batch[position], response),
-            window=concurrency,
-            grow_to=grow_to,
-        )
+        table = DirectoryTable(self.cache) if directories is None else directories
+        try:
+            failures = fetcher.exchange_many(
+                _FetchUrls(items if not large else [items[index] for index in batch]),
+                lambda position, response: handle(batch[position], response),
+                window=concurrency,
+                grow_to=grow_to,
+            )
+        finally:
+            if directories is None:
+                table.close()
         for position, exc in sorted(failures.items()):
             index = batch[position]
             path, entry = items[index]
@@ -438,24 +472,85 @@ def _content_length(response: httpx.Response) -> int | None:
     return int(length) if length is not None and length.isdigit() else None
 
 
+class _FetchUrls(Sequence[str]):
+    """The ``/fetch`` URL of each item, made when it is asked for (not 100,000 strings held at once)."""
+
+    def __init__(self, items: Sequence[tuple[str, Entry | None]]) -> None:
+        self._items = items
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[str]: ...
+
+    def __getitem__(self, index: int | slice) -> str | Sequence[str]:
+        if isinstance(index, slice):
+            return [fetch_url(path) for path, _ in self._items[index]]
+        return fetch_url(self._items[index][0])
+
+
+def _answer_error(answer: Answer, path: str, confirm_service: Callable[[], None]) -> Exception:
+    """The exception for an error answer to ``GET /fetch/<path>`` (retryable, or the mapped error)."""
+    if is_retryable_status(answer.status, answer.content_type):
+        return RetryableStatus(answer.status, answer.content_type, answer.body)
+    if answer.status == 404 or not is_service_json(answer.content_type):
+        confirm_service()
+    what = f"fetch {path}"
+    if answer.status == 404:
+        return NotFoundError(f"{what}: no such file in the registry", status=404)
+    return error_from_answer(answer.status, answer.content_type, answer.body, what)
+
+
+def _small_body(response: http.client.HTTPResponse, path: str, entry: Entry, limit: int) -> bytes | Answer:
+    """A small file's whole body, checked against ``entry`` before anything is written.
+
+    A body announced or found longer than the entry is refused as soon as that is known, reading at most
+    one byte past the entry's size.
+
+    Returns:
+        The bytes of a 200, else the complete error :class:`Answer` (bounded by ``limit``).
+
+    Raises:
+        IntegrityError: When the size or MD5 differs from the entry.
+        http.client.HTTPException, ConnectionError, TimeoutError: When the transfer breaks.
+    """
+    what = f"fetch {path}"
+    if response.status != 200:
+        body = read_capped(response, limit, f"HTTP {response.status} answer")
+        return Answer(response.status, response.getheader("Content-Type"), body)
+    bound = entry.size
+    length = response.length
+    if length is not None:
+        if length > bound:
+            raise IntegrityError(announced_message(what, length, bound))
+        data = response.read()
+    else:
+        data = response.read(bound + 1)
+        if len(data) > bound:
+            raise IntegrityError(too_long_message(what, len(data), bound))
+    problem = integrity_problem(entry, len(data), hashlib.md5(data).hexdigest())
+    if problem is not None:
+        raise IntegrityError(f"{what}: {problem}")
+    return data
+
+
 def _settle(
     result: Answer | str,
     partial: PartialFile,
     path: str,
-    expected: ManifestEntry | None,
+    expected: Entry | None,
     confirm_service: Callable[[], None],
 ) -> Path:
     """Finish a fast-path download: map an error answer to its exception, else verify and commit."""
-    what = f"fetch {path}"
     if isinstance(result, Answer):
         if is_retryable_status(result.status, result.content_type):
             partial.abandon()  # a resumable file keeps its bytes for the retry
-            raise RetryableStatus(result.status, result.content_type, result.body)
-        partial.discard()
-        if result.status == 404 or not is_service_json(result.content_type):
-            confirm_service()
-        if result.status == 404:
-            raise NotFoundError(f"{what}: no such file in the registry", status=404)
-        raise error_from_answer(result.status, result.content_type, result.body, what)
+        else:
+            partial.discard()
+        raise _answer_error(result, path, confirm_service)
     # ``""``: not hashed on the way (no entry to check, or a resumable file that hashes its own bytes).
-    return partial.commit(expected, what, digest=result or None)
+    return partial.commit(expected, f"fetch {path}", digest=result or None)

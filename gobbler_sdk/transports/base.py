@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import BinaryIO, Protocol, runtime_checkable
 
 from .._ranges import Slice
-from ..models import ManifestEntry
+from .._records import Entry
 
 __all__ = ["ByteCallback", "FileCallback", "Slice", "Transport"]
 
@@ -68,7 +68,7 @@ class Transport(Protocol):
         self,
         path: str,
         *,
-        entry: ManifestEntry | None = None,
+        entry: Entry | None = None,
         overwrite: bool = False,
         verify: bool = True,
         on_bytes: ByteCallback | None = None,
@@ -90,7 +90,7 @@ class Transport(Protocol):
 
     def fetch_many(
         self,
-        items: Sequence[tuple[str, ManifestEntry | None]],
+        items: Sequence[tuple[str, Entry | None]],
         *,
         overwrite: bool = False,
         verify: bool = True,

@@ -9,8 +9,8 @@ from typing import BinaryIO
 
 from .._pathsafety import join_inside
 from .._ranges import Slice, read_file_range
+from .._records import Entry
 from ..errors import NotFoundError
-from ..models import ManifestEntry
 from .base import ByteCallback, FileCallback
 
 __all__ = ["LocalTransport"]
@@ -95,7 +95,7 @@ class LocalTransport:
         self,
         path: str,
         *,
-        entry: ManifestEntry | None = None,
+        entry: Entry | None = None,
         overwrite: bool = False,
         verify: bool = True,
         on_bytes: ByteCallback | None = None,
@@ -108,7 +108,7 @@ class LocalTransport:
 
     def fetch_many(
         self,
-        items: Sequence[tuple[str, ManifestEntry | None]],
+        items: Sequence[tuple[str, Entry | None]],
         *,
         overwrite: bool = False,
         verify: bool = True,

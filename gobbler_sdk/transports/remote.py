@@ -29,6 +29,7 @@ from .._limits import ReadLimits
 from .._log import logger
 from .._pathsafety import checked_relative
 from .._ranges import Slice, read_file_range
+from .._records import Entry
 from ..errors import (
     LocalPermissionError,
     NotCachedError,
@@ -36,7 +37,7 @@ from ..errors import (
     ServiceUnavailableError,
     UnsafePathError,
 )
-from ..models import Manifest, ManifestEntry, Summary
+from ..models import Manifest, Summary
 from ._service import ServiceReader
 from .base import ByteCallback, FileCallback
 
@@ -290,6 +291,23 @@ class RemoteTransport:
             # The files are checked against this very manifest: the cached copy is current.
             self._confirmed[key] = time.monotonic()
 
+    def confirmation(self, key: str) -> float | None:
+        """When version ``key``'s cached copy was last confirmed, if that still holds; else ``None``.
+
+        A value (a :func:`time.monotonic` stamp) means that, until ``revalidate_after`` seconds after it,
+        this transport serves the version's cached documents without asking the service, so whatever a
+        caller derived from them under the same stamp is still what a read would give. Any later
+        confirmation, drop or :meth:`forget` gives another stamp or ``None``. Offline there is none (the
+        cache is read every time).
+        """
+        if self.offline:
+            return None
+        with self._lock:
+            last = self._confirmed.get(key)
+        if last is None or time.monotonic() - last >= self.revalidate_after:
+            return None
+        return last
+
     # ------------------------------------------------------------------ what the cache says
 
     def _settled_in_cache(self, path: str) -> bool:
@@ -435,7 +453,7 @@ class RemoteTransport:
         self,
         path: str,
         *,
-        entry: ManifestEntry | None = None,
+        entry: Entry | None = None,
         overwrite: bool = False,
         verify: bool = True,
         on_bytes: ByteCallback | None = None,
@@ -472,7 +490,7 @@ class RemoteTransport:
 
     def fetch_many(
         self,
-        items: Sequence[tuple[str, ManifestEntry | None]],
+        items: Sequence[tuple[str, Entry | None]],
         *,
         overwrite: bool = False,
         verify: bool = True,
@@ -491,85 +509,101 @@ class RemoteTransport:
         Raises:
             NotCachedError: Offline, when something is not cached (and valid).
         """
-        # A path the cache cannot hold fails before anything is sent.
-        files = []
-        for path, entry in items:
-            if path.endswith("/"):
-                self.cache.directory_for(path.rstrip("/"))
-            else:
-                self.cache.path_for(path)
-                files.append((path, entry))
-        groups: dict[str, list[tuple[str, ManifestEntry | None]]] = {}
-        for path, entry in files:
-            source = entry.link.final.registry_path if entry is not None and entry.link is not None else path
-            groups.setdefault(source, []).append((path, entry))
-        settled: dict[str, bool] = {}
+        # Each directory is reached once for the whole batch (see DirectoryTable).
+        with self.cache.directories() as table:
+            # A path the cache cannot hold fails before anything is sent.
+            files: list[tuple[str, Entry | None]] = []
+            for item in items:
+                path = item[0]
+                if path.endswith("/"):
+                    self.cache.directory_for(path.rstrip("/"))
+                else:
+                    table.place(path)
+                    files.append(item)
+            # Files sharing bytes (links, and the files they point to) form groups; every other file is
+            # alone, and is not given a group of its own (a list per file of a 100,000-file download).
+            sources = {e.link.final.registry_path for _, e in files if e is not None and e.link is not None}
+            groups: dict[str, list[tuple[str, Entry | None]]] = {}
+            settled: dict[str, bool] = {}
 
-        def kept(path: str, entry: ManifestEntry | None) -> bool:
-            if entry is None:
-                key = "/".join(path.split("/")[:3])
-                if key not in settled:
-                    settled[key] = self._settled_in_cache(path)
-                if not (self.offline or settled[key]):
-                    return False
-            return self.cache.valid(path, entry if verify else None)
+            def kept(path: str, entry: Entry | None) -> bool:
+                if entry is None:
+                    key = "/".join(path.split("/")[:3])
+                    if key not in settled:
+                        settled[key] = self._settled_in_cache(path)
+                    if not (self.offline or settled[key]):
+                        return False
+                return table.valid(path, entry if verify else None)
 
-        if not overwrite or self.offline:
-            for key in sorted({key for path, _ in files if (key := _version_key(path)) is not None}):
-                self._confirm(key)
-        # Each group's bytes come from a verified cached member when there is one, else from one download.
-        holders: list[str] = []
-        downloads: list[tuple[str, ManifestEntry | None]] = []
-        for members in groups.values():
-            holder = None
             if not overwrite or self.offline:
-                holder = next((p for p, e in members if kept(p, e)), None)
-            if holder is None:
-                holder = members[0][0]
-                downloads.append(members[0])
-            elif on_done is not None:
-                on_done(holder, members[0][1].size if members[0][1] else 0, False)
-            holders.append(holder)
-        if downloads and self.offline:
-            raise NotCachedError(
-                f"not completely cached: {len(downloads)} file(s) missing or invalid,"
-                f" such as {downloads[0][0]!r}"
-            )
+                for key in sorted({key for path, _ in files if (key := _version_key(path)) is not None}):
+                    self._confirm(key)
+            reuse = not overwrite or self.offline
+            downloads: list[tuple[str, Entry | None]] = []
+            for item in files:
+                path, entry = item
+                if sources and (path in sources or (entry is not None and entry.link is not None)):
+                    source = entry.link.final.registry_path if entry is not None and entry.link else path
+                    groups.setdefault(source, []).append(item)
+                elif not (reuse and kept(path, entry)):
+                    downloads.append(item)
+                elif on_done is not None:
+                    on_done(path, entry.size if entry else 0, False)
+            # Each group's bytes come from a verified cached member when there is one, else from one download.
+            holders: list[str] = []
+            for members in groups.values():
+                holder = None
+                if reuse:
+                    holder = next((p for p, e in members if kept(p, e)), None)
+                if holder is None:
+                    holder = members[0][0]
+                    downloads.append(members[0])
+                elif on_done is not None:
+                    on_done(holder, members[0][1].size if members[0][1] else 0, False)
+                holders.append(holder)
+            if downloads and self.offline:
+                raise NotCachedError(
+                    f"not completely cached: {len(downloads)} file(s) missing or invalid,"
+                    f" such as {downloads[0][0]!r}"
+                )
 
-        def streamed(path: str, size: int) -> None:
-            if on_done is not None:
-                on_done(path, size, True)
-
-        def placed(path: str, size: int) -> None:
-            if on_done is not None:
-                on_done(path, size, False)
-
-        if downloads:
-            # Internal files (no entry, so no size) do not feed the byte counter.
-            internal = [item for item in downloads if item[1] is None]
-            if internal:
-                self.service.download_many(internal, concurrency=concurrency, on_done=placed)
-            self.service.download_many(
-                [item for item in downloads if item[1] is not None],
-                concurrency=concurrency,
-                verify=verify,
-                on_done=streamed,
-                on_bytes=on_bytes,
-                grow_to=grow_to,
-            )
-        for members, holder in zip(groups.values(), holders, strict=True):
-            for other, other_entry in members:
-                if other == holder:
-                    continue
-                if overwrite or not self.cache.valid(other, other_entry if verify else None):
-                    self.cache.copy_within(holder, other)
+            def streamed(path: str, size: int) -> None:
                 if on_done is not None:
-                    on_done(other, other_entry.size if other_entry else 0, False)
-        if downloads:
-            # A client killed mid-download leaves its temporary file; the next download of the same
-            # directory takes it away once it is old enough not to belong to a download still running.
-            self.cache.sweep_temporary({path.rpartition("/")[0] for path, _ in downloads})
-        return self.cache.registry_root
+                    on_done(path, size, True)
+
+            def placed(path: str, size: int) -> None:
+                if on_done is not None:
+                    on_done(path, size, False)
+
+            if downloads:
+                # Internal files (no entry, so no size) do not feed the byte counter.
+                internal = [item for item in downloads if item[1] is None]
+                if internal:
+                    self.service.download_many(
+                        internal, concurrency=concurrency, on_done=placed, directories=table
+                    )
+                self.service.download_many(
+                    [item for item in downloads if item[1] is not None],
+                    concurrency=concurrency,
+                    verify=verify,
+                    on_done=streamed,
+                    on_bytes=on_bytes,
+                    grow_to=grow_to,
+                    directories=table,
+                )
+            for members, holder in zip(groups.values(), holders, strict=True):
+                for other, other_entry in members:
+                    if other == holder:
+                        continue
+                    if overwrite or not table.valid(other, other_entry if verify else None):
+                        self.cache.copy_within(holder, other)
+                    if on_done is not None:
+                        on_done(other, other_entry.size if other_entry else 0, False)
+            if downloads:
+                # A client killed mid-download leaves its temporary file; the next download of the same
+                # directory takes it away once it is old enough not to belong to a download still running.
+                self.cache.sweep_temporary({path.rpartition("/")[0] for path, _ in downloads})
+            return self.cache.registry_root
 
     def read_range(
         self, path: str, start: int, end: int | None, *, md5: bool = False, size: int | None = None

@@ -144,8 +144,8 @@ def build(workspace: Workspace, sizes: Sizes, selected: Sequence[str]) -> list[W
     return [factories[key]() for key in KEYS if key in selected and key in factories]
 
 
-def git_commit() -> str | None:
-    """The checked-out commit (with ``+dirty`` when the tree has changes), if git knows."""
+def git_commit() -> tuple[str, bool] | None:
+    """The checked-out commit and whether the tree has uncommitted changes, if git knows."""
     try:
         commit = subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"],
@@ -163,7 +163,39 @@ def git_commit() -> str | None:
         ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return None
-    return commit + ("+dirty" if dirty else "")
+    return commit, bool(dirty)
+
+
+def cpu_model() -> str:
+    """The processor's name as the kernel reports it (``/proc/cpuinfo``), else what Python knows."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as handle:
+            for line in handle:
+                name, _, value = line.partition(":")
+                if name.strip() == "model name" and value.strip():
+                    return value.strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def load_average() -> list[float]:
+    """The 1, 5 and 15 minute load averages (empty where the system does not tell)."""
+    try:
+        return [round(value, 2) for value in os.getloadavg()]
+    except OSError:
+        return []
+
+
+def starting_facts() -> dict[str, Any]:
+    """What is recorded before anything runs: the commit measured, the CPU, and how busy the machine is."""
+    found = git_commit()
+    return {
+        "commit": found[0] if found else None,
+        "dirty": found[1] if found else None,
+        "cpu_model": cpu_model(),
+        "load_before": load_average(),
+    }
 
 
 def describe(workspace: Workspace, sizes: Sizes, quick: bool) -> dict[str, Any]:
@@ -178,7 +210,6 @@ def describe(workspace: Workspace, sizes: Sizes, quick: bool) -> dict[str, Any]:
         "python": platform.python_version(),
         "service": service,
         "gobbler_sdk": sdk_version,
-        "commit": git_commit(),
         "pygobbler": getattr(pygobbler, "__version__", None),
         "curl": curl_version(),
         "rounds": sizes.rounds,
@@ -209,6 +240,11 @@ def run(options: argparse.Namespace) -> int:
     if sizes.rounds < 1 or sizes.warmup < 0:
         raise SystemExit("--rounds must be at least 1 and --warmup at least 0")
     started = time.perf_counter()
+    facts = starting_facts()
+    log(
+        f"commit {facts['commit'] or 'unknown'}{' (uncommitted changes)' if facts['dirty'] else ''}, "
+        f"CPU {facts['cpu_model']}, load average {'/'.join(map(str, facts['load_before'])) or 'unknown'}"
+    )
     needed = sizes.scratch_bytes + (sizes.scale_bytes if "s" in options.selected else 0)
     workspace = Workspace(needed, options.latency, options.window)
     workloads: list[Workload] = []
@@ -262,7 +298,7 @@ def run(options: argparse.Namespace) -> int:
             memory = Memory(workspace, sizes)
             memory.setup()
             memory_rows = memory.run()
-        meta = describe(workspace, sizes, options.quick)
+        meta = {**describe(workspace, sizes, options.quick), **facts, "load_after": load_average()}
         meta["elapsed_seconds"] = round(time.perf_counter() - started, 1)
         write_json(
             options.json,

@@ -9,11 +9,17 @@ shared machine cancel out instead of adding up.
 
 from __future__ import annotations
 
+import contextlib
+import http.client
 import statistics
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+import httpx
+
+from gobbler_sdk._fetcher import _Stream
 
 Times = dict[str, float]
 
@@ -50,6 +56,8 @@ class Row:
     floor_label: str = ""
     pyg_label: str = ""
     notes: list[str] = field(default_factory=list)
+    #: gobbler-sdk's process CPU time per HTTP request (seconds, median over rounds), where measured.
+    cpu_per_request: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         """Plain-data form for the JSON report."""
@@ -119,6 +127,82 @@ class Workload:
     def note(self, round_index: int, name: str, value: Any) -> None:
         """Record a non-time fact about a round for the JSON report."""
         self.extras.setdefault(round_index, {})[name] = value
+
+    def note_cost(self, round_index: int, contender: str, cost: ClientCost) -> None:
+        """Record a contender's CPU seconds and HTTP requests in one round."""
+        self.note(round_index, f"{contender} cpu", round(cost.cpu, 6))
+        self.note(round_index, f"{contender} requests", cost.requests)
+
+    def cpu_per_request(self, contender: str) -> float | None:
+        """Median over the kept rounds of a contender's CPU seconds per request (see :meth:`note_cost`)."""
+        return median(
+            [
+                facts[f"{contender} cpu"] / facts[f"{contender} requests"]
+                for index, facts in self.extras.items()
+                if index >= 0 and facts.get(f"{contender} requests") and f"{contender} cpu" in facts
+            ]
+        )
+
+    def cost_note(self, contender: str) -> str:
+        """The report's line on a contender's CPU per request, with the requests per round."""
+        per = self.cpu_per_request(contender)
+        name = f"{contender} requests"
+        counts = sorted({int(f[name]) for i, f in self.extras.items() if i >= 0 and name in f})
+        shown = "n/a" if per is None else f"{per * 1e6:.0f} µs"
+        requests = ", ".join(map(str, counts)) or "?"
+        return f"client CPU per request: {shown} (process CPU time / {requests} requests)"
+
+
+@dataclass
+class ClientCost:
+    """What the code run inside :func:`client_cost` cost this process: CPU seconds and HTTP requests.
+
+    The services run in processes of their own (and so does the latency proxy), so this process's CPU
+    time is the client's own work: its Python, its system calls, its hashing.
+    """
+
+    cpu: float = 0.0
+    requests: int = 0
+
+    @property
+    def per_request(self) -> float | None:
+        """CPU seconds per request, ``None`` without requests."""
+        return self.cpu / self.requests if self.requests else None
+
+
+@contextlib.contextmanager
+def client_cost() -> Iterator[ClientCost]:
+    """Measure the process CPU time and count every HTTP request sent (``http.client`` and httpx).
+
+    Requests are counted where the client sends them (``HTTPConnection.request``, ``httpx.Client.send``, and
+    the download window's own ``_Stream.send``), patched for the duration: every path of the client counts.
+    """
+    cost = ClientCost()
+    plain, pooled, streamed = http.client.HTTPConnection.request, httpx.Client.send, _Stream.send
+
+    def request(self: http.client.HTTPConnection, *args: Any, **kwargs: Any) -> None:
+        cost.requests += 1
+        plain(self, *args, **kwargs)
+
+    def send(self: httpx.Client, *args: Any, **kwargs: Any) -> httpx.Response:
+        cost.requests += 1
+        return pooled(self, *args, **kwargs)
+
+    def stream(self: _Stream, target: str) -> None:
+        cost.requests += 1
+        streamed(self, target)
+
+    http.client.HTTPConnection.request = request  # type: ignore[method-assign]
+    httpx.Client.send = send  # type: ignore[method-assign]
+    _Stream.send = stream  # type: ignore[method-assign]
+    start = time.process_time()
+    try:
+        yield cost
+    finally:
+        cost.cpu = time.process_time() - start
+        http.client.HTTPConnection.request = plain  # type: ignore[method-assign]
+        httpx.Client.send = pooled  # type: ignore[method-assign]
+        _Stream.send = streamed  # type: ignore[method-assign]
 
 
 def rotated(names: Sequence[str], round_index: int) -> list[str]:

@@ -7,6 +7,7 @@ count, size) so an incomplete fetch cannot pass for a fast one.
 
 from __future__ import annotations
 
+import resource
 import shutil
 from collections import Counter
 from collections.abc import Sequence
@@ -14,7 +15,21 @@ from pathlib import Path
 
 from gobbler_sdk import _ranged as ranged
 
-from .base import Row, Times, Workload, at_least, at_most, best, combine, median, per_round, pyg_text, timed
+from .base import (
+    ClientCost,
+    Row,
+    Times,
+    Workload,
+    at_least,
+    at_most,
+    best,
+    client_cost,
+    combine,
+    median,
+    per_round,
+    pyg_text,
+    timed,
+)
 from .floors import (
     ARIA2C,
     CURL,
@@ -84,14 +99,21 @@ class TreeFetch(Workload):
                 output = work / "out"
                 config = work / "curl.cfg"
                 config.write_text(curl_config(endpoint.url, self.paths, output))
+                before = resource.getrusage(resource.RUSAGE_CHILDREN)
                 seconds = timed(lambda: curl_parallel(config, int(contender.removeprefix("curl-p"))))
+                after = resource.getrusage(resource.RUSAGE_CHILDREN)
+                # curl's own CPU time (a child process): what the machine charges for the same requests.
+                cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+                self.note_cost(round_index, contender, ClientCost(cpu, len(self.paths)))
                 root = output / self.key_path
             elif contender == "sdk":
                 client = endpoint.client(work)
                 try:
                     found: list[Path] = []
                     version = client.project(PROJECT).asset("tree").version("v1")
-                    seconds = timed(lambda: found.append(version.fetch_directory(force_remote=True)))
+                    with client_cost() as cost:
+                        seconds = timed(lambda: found.append(version.fetch_directory(force_remote=True)))
+                    self.note_cost(round_index, "sdk", cost)
                 finally:
                     client.close()
                 root = found[0]
@@ -155,6 +177,16 @@ class TreeFetch(Workload):
                 pyg_label=pyg_text(
                     f"fetch_directory, best concurrent=: {_fastest(rounds, self.pygs, 'pygobbler-c')}"
                 ),
+                notes=[
+                    self.cost_note("sdk"),
+                    "curl's CPU per request (same requests, its process): "
+                    + ", ".join(
+                        f"{name.removeprefix('curl-p')}: {per * 1e6:.0f} µs"
+                        for name in self.curls
+                        if (per := self.cpu_per_request(name)) is not None
+                    ),
+                ],
+                cpu_per_request=self.cpu_per_request("sdk"),
             )
         ]
 

@@ -15,12 +15,10 @@ import shutil
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import httpx
-
 from gobbler_sdk import GobblerClient
 from gobbler_sdk._http import fetch_url, list_query
 
-from .base import Row, Times, Workload, at_least, at_most, median, per_round, pyg_text, timed
+from .base import Row, Times, Workload, at_least, at_most, client_cost, median, per_round, pyg_text, timed
 from .floors import FloorError, KeepAlive
 from .settings import Sizes
 from .workspace import PROJECT, Workspace, small_tree
@@ -39,29 +37,6 @@ def sdk_uncached_options() -> dict[str, Any]:
     The request count in the report tells whether e still makes three requests per repetition.
     """
     return {"overwrite": True}
-
-
-def count_requests(client: GobblerClient) -> list[int]:
-    """Count a client's HTTP requests (its httpx pool and its fast ``/fetch`` path); returns the counter."""
-    counter = [0]
-    http: httpx.Client = client._connections.http()
-
-    def hook(request: httpx.Request) -> None:
-        counter[0] += 1
-
-    hooks = dict(http.event_hooks)
-    hooks["request"] = [*hooks.get("request", []), hook]
-    http.event_hooks = hooks
-    fetcher = client._connections.remote().fetcher
-    if fetcher is not None:
-        send = fetcher._request
-
-        def counted(url_path: str) -> Any:
-            counter[0] += 1
-            return send(url_path)
-
-        fetcher._request = counted  # type: ignore[method-assign]
-    return counter
 
 
 class Metadata(Workload):
@@ -124,7 +99,6 @@ class Metadata(Workload):
         client = self.workspace.primary.client(work)
         options = {} if contender == "sdk-cached" else sdk_uncached_options()
         try:
-            counter = count_requests(client)
             asset = client.project(PROJECT).asset(ASSET)
 
             def run() -> None:
@@ -134,8 +108,9 @@ class Metadata(Workload):
                     version.manifest(force_remote=True, **options)
                     version.summary(force_remote=True, **options)
 
-            seconds = timed(run)
-            self.note(round_index, f"{contender} requests", counter[0])
+            with client_cost() as cost:
+                seconds = timed(run)
+            self.note_cost(round_index, contender, cost)
             return seconds
         finally:
             client.close()
@@ -197,7 +172,8 @@ class Metadata(Workload):
                 verdict=e_check[2],
                 floor_label="same GETs, one keep-alive http.client connection",
                 pyg_label=pyg_text("list_versions + fetch_manifest/summary(overwrite=True)"),
-                notes=[self._requests("sdk")],
+                notes=[self._requests("sdk"), self.cost_note("sdk")],
+                cpu_per_request=self.cpu_per_request("sdk"),
             ),
             Row(
                 key="e2",
@@ -213,8 +189,10 @@ class Metadata(Workload):
                 verdict=e2_check[2],
                 floor_label="the list GETs alone (keep-alive), which no cache removes",
                 pyg_label=pyg_text("as e with overwrite=False"),
+                cpu_per_request=self.cpu_per_request("sdk-cached"),
                 notes=[
                     self._requests("sdk-cached"),
+                    self.cost_note("sdk-cached"),
                     f"speed-up possible while listings are still requested: e(sdk) / list floor = "
                     f"{list_bound or 0:.1f}x",
                 ],
@@ -347,7 +325,6 @@ class LatestOfMany(Workload):
             if contender == "sdk":
                 client = endpoint.client(work)
                 try:
-                    counter = count_requests(client)
                     project = client.project(PROJECT)
 
                     def sdk() -> None:
@@ -356,8 +333,9 @@ class LatestOfMany(Workload):
                             assert latest is not None
                             latest.manifest(force_remote=True)
 
-                    seconds = timed(sdk)
-                    self.note(round_index, "sdk requests", counter[0])
+                    with client_cost() as cost:
+                        seconds = timed(sdk)
+                    self.note_cost(round_index, "sdk", cost)
                     return seconds
                 finally:
                     client.close()
@@ -381,7 +359,7 @@ class LatestOfMany(Workload):
         counts = sorted({int(c) for e in self.extras.values() if (c := e.get("sdk requests")) is not None})
         rtt = self.workspace.measured_rtt
         per_asset = ", ".join(f"{c / len(self.assets):.2f}" for c in counts)
-        notes = [f"gobbler-sdk requests per asset: {per_asset or 'n/a'}"]
+        notes = [f"gobbler-sdk requests per asset: {per_asset or 'n/a'}", self.cost_note("sdk")]
         if rtt:
             sdk = median([t.get("sdk") for t in rounds]) or 0
             notes.append(f"gobbler-sdk round trips per asset: {sdk / rtt / len(self.assets):.2f}")
@@ -401,5 +379,6 @@ class LatestOfMany(Workload):
                 floor_label="GET ..latest + GET ..manifest per asset, one keep-alive http.client connection",
                 pyg_label=pyg_text("fetch_latest + fetch_manifest"),
                 notes=notes,
+                cpu_per_request=self.cpu_per_request("sdk"),
             )
         ]

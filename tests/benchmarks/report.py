@@ -36,6 +36,11 @@ def micros(value: float | None) -> str:
     return f"{value * 1e6:.3g}" if value * 1e6 < 1000 else f"{value * 1e6:,.0f}"
 
 
+def _loads(values: Sequence[float] | None) -> str:
+    """Load averages as ``1.2/0.9/0.8``."""
+    return "/".join(f"{v:.2f}" for v in values) if values else "unknown"
+
+
 def _cell(value: float | None, label: str) -> str:
     """Seconds, or the reason a contender could not run (a label starting with ``n/a``)."""
     if value is None and label.startswith("n/a"):
@@ -169,6 +174,11 @@ def markdown(
             if meta.get("latency")
             else "."
         ),
+        "",
+        f"Commit {meta.get('commit') or 'unknown'}"
+        + (" with uncommitted changes" if meta.get("dirty") else "")
+        + f", CPU {meta.get('cpu_model') or 'unknown'}, load average (1/5/15 min) "
+        + f"{_loads(meta.get('load_before'))} before the run and {_loads(meta.get('load_after'))} after it.",
         "",
     ]
     if rows:

@@ -60,19 +60,37 @@ def test_a_settled_manifest_is_parsed_once_per_client(version: Version, proxy: L
     assert proxy.count(f"/fetch/{version.key}/..manifest") == 2
 
 
+def test_a_kept_manifest_costs_no_read_while_its_version_stands_confirmed(
+    version: Version, remote: GobblerClient, proxy: LyingServer, make_client: Callable[..., GobblerClient]
+) -> None:
+    first = version.manifest()
+    assert version.manifest() is first  # compared with the cached bytes once, then trusted
+    cached = remote.cache_dir / "REGISTRY" / version.key / "..manifest"
+    cached.unlink()
+    # No read at all: neither the (now missing) cached copy nor the service is asked.
+    assert version.manifest() is first
+    assert proxy.count(f"/fetch/{version.key}/..manifest") == 1
+    # A client that confirms every time reads again (the cache lost its copy, so from the service).
+    eager = make_client(proxy.url, transport="remote", cache=remote.cache_dir, revalidate_after=0)
+    again = eager.project(version.project.name).asset(version.asset.name).version(version.name)
+    assert again.manifest() == first
+    assert again.manifest() == first
+    assert proxy.count(f"/fetch/{version.key}/..manifest") == 2
+
+
 def test_parsed_manifests_kept_are_bounded(
     service: GobblerService, remote: GobblerClient, proxy: LyingServer
 ) -> None:
     name = new_project(service)
     asset = remote.project(name).asset("a")
-    for index in range(6):
+    for index in range(10):
         source = make_tree(service.staging / unique("src"), {"f.txt": f"v{index}"})
         service.request(
             "upload", {"source": source.name, "project": name, "asset": "a", "version": f"v{index}"}
         )
-    manifests = [asset.version(f"v{index}").manifest() for index in range(6)]
-    assert remote._core.documents.parsed_manifests == 4
-    assert asset.version("v5").manifest() is manifests[5]
+    manifests = [asset.version(f"v{index}").manifest() for index in range(10)]
+    assert remote._core.documents.parsed_manifests == 8
+    assert asset.version("v9").manifest() is manifests[9]
     assert asset.version("v0").manifest() is not manifests[0]  # evicted, parsed again from the cache
     assert asset.version("v0").manifest() == manifests[0]
     assert proxy.count(f"/fetch/{name}/a/v0/..manifest") == 1
