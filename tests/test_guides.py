@@ -22,6 +22,8 @@ import pytest
 from gobbler_sdk import GobblerClient, GobblerFileSystem, UploadPlan
 from gobbler_sdk.testing import GobblerService
 
+from .client.support import in_thread
+
 REPOSITORY = Path(__file__).resolve().parent.parent
 GUIDES = REPOSITORY / "docs" / "guides"
 BLOCK = re.compile(r"```python\n(.*?)```", re.DOTALL)
@@ -128,7 +130,8 @@ def test_filesystem_guide(service: GobblerService, tmp_path: Path) -> None:
 
 def test_async_guide(service: GobblerService, tmp_path: Path) -> None:
     publish(service, tmp_path / "source")
-    done = run("async.md", service)
+    # The guide calls asyncio.run, which needs a thread whose loop is not already running.
+    done = in_thread(lambda: run("async.md", service))
     assert done["sizes"] == {
         "v1": GobblerClient(service.url)
         .project("my-project")

@@ -11,19 +11,22 @@ the exact JSON the client sent even though the client deletes the file afterward
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import pwd
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
+
+T = TypeVar("T")
 
 EXCLUDED_USER = "excluded-user"
 
@@ -364,3 +367,31 @@ class LyingServer:
         if method != "HEAD":
             handler.wfile.write(body)
         handler.wfile.flush()
+
+
+def in_thread(function: Callable[[], T]) -> T:
+    """``function()`` run on a thread of its own; its result, or its exception raised here.
+
+    For asyncio code in tests: the main thread may already hold a running event loop, since Playwright's
+    sync API (the browser tests, in the same xdist worker) keeps one there for the whole session, and
+    ``asyncio.run`` refuses to start beside it.
+    """
+    outcome: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            outcome["value"] = function()
+        except BaseException as exc:  # handed to the caller's thread
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=target, name="test-asyncio")
+    thread.start()
+    thread.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]  # type: ignore[no-any-return]
+
+
+def run_async(coroutine: Coroutine[Any, Any, T]) -> T:
+    """``asyncio.run(coroutine)`` on a thread of its own (see :func:`in_thread`)."""
+    return in_thread(lambda: asyncio.run(coroutine))

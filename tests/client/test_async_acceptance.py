@@ -7,7 +7,6 @@ two surfaces are held to the same answers, on both transports and on both servic
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import inspect
 import subprocess
@@ -30,7 +29,7 @@ from gobbler_sdk import (
 from gobbler_sdk.testing import GobblerService
 
 from .conftest import new_project
-from .support import make_tree, me, unique
+from .support import make_tree, me, run_async, unique
 
 
 async def done(value: Any) -> Any:
@@ -59,7 +58,7 @@ def test_reads_and_writes(surface: str, transport: str, service: GobblerService,
         async with opened(surface, service.url, transport=transport, cache=tmp_path / "cache") as client:
             await reads_and_writes(client, service, tmp_path)
 
-    asyncio.run(main())
+    run_async(main())
 
 
 async def reads_and_writes(
@@ -138,7 +137,7 @@ async def reads_and_writes(
 
 
 def test_an_async_and_a_sync_client_share_one_cache(service: GobblerService, tmp_path: Path) -> None:
-    asyncio.run(shared_cache(service, tmp_path))
+    run_async(shared_cache(service, tmp_path))
 
 
 async def shared_cache(service: GobblerService, tmp_path: Path) -> None:

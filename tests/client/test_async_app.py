@@ -17,7 +17,7 @@ import httpx
 from gobbler_sdk.testing import GobblerService
 
 from .conftest import new_project
-from .support import make_tree, unique
+from .support import make_tree, run_async, unique
 
 
 def _example() -> ModuleType:
@@ -43,7 +43,7 @@ def test_the_app_serves_files_concurrently(service: GobblerService, tmp_path: Pa
             return await asyncio.gather(*(http.get(f"/files/{name}/a/..latest/{f}") for f in files))
 
     with example.serving(app) as base:
-        answers = asyncio.run(fetch_all(base))
+        answers = run_async(fetch_all(base))
         listed = httpx.get(f"{base}/versions/{name}/a").json()
         missing = httpx.get(f"{base}/files/{name}/a/v1/absent.bin")
         no_asset = httpx.get(f"{base}/versions/{name}/nope")

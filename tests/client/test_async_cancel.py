@@ -15,7 +15,7 @@ from gobbler_sdk import AsyncGobblerClient, GobblerClient, OutcomeUnknownError, 
 from gobbler_sdk.testing import GobblerService
 
 from .conftest import new_project
-from .support import Answer, LyingServer, make_tree, unique
+from .support import Answer, LyingServer, make_tree, run_async, unique
 
 FILES = 600
 
@@ -42,7 +42,7 @@ def _temporary_files(root: Path) -> list[str]:
 def test_cancelling_a_directory_download_leaves_only_complete_verified_files(
     service: GobblerService, tmp_path: Path
 ) -> None:
-    asyncio.run(_cancelling_a_directory_download_leaves_only_complete_verified_files(service, tmp_path))
+    run_async(_cancelling_a_directory_download_leaves_only_complete_verified_files(service, tmp_path))
 
 
 async def _cancelling_a_directory_download_leaves_only_complete_verified_files(
@@ -83,7 +83,7 @@ async def _cancelling_a_directory_download_leaves_only_complete_verified_files(
 def test_cancelling_an_upload_while_it_copies_stops_and_removes_the_copy(
     service: GobblerService, tmp_path: Path
 ) -> None:
-    asyncio.run(_cancelling_an_upload_while_it_copies_stops_and_removes_the_copy(service, tmp_path))
+    run_async(_cancelling_an_upload_while_it_copies_stops_and_removes_the_copy(service, tmp_path))
 
 
 async def _cancelling_an_upload_while_it_copies_stops_and_removes_the_copy(
@@ -110,9 +110,7 @@ async def _cancelling_an_upload_while_it_copies_stops_and_removes_the_copy(
 def test_cancelling_a_submitted_upload_reports_an_unknown_outcome_and_never_resends(
     service: GobblerService, tmp_path: Path
 ) -> None:
-    asyncio.run(
-        _cancelling_a_submitted_upload_reports_an_unknown_outcome_and_never_resends(service, tmp_path)
-    )
+    run_async(_cancelling_a_submitted_upload_reports_an_unknown_outcome_and_never_resends(service, tmp_path))
 
 
 async def _cancelling_a_submitted_upload_reports_an_unknown_outcome_and_never_resends(
@@ -147,7 +145,7 @@ async def _cancelling_a_submitted_upload_reports_an_unknown_outcome_and_never_re
 
 
 def test_cancelling_a_read_does_not_disturb_the_others(service: GobblerService, tmp_path: Path) -> None:
-    asyncio.run(_cancelling_a_read_does_not_disturb_the_others(service, tmp_path))
+    run_async(_cancelling_a_read_does_not_disturb_the_others(service, tmp_path))
 
 
 async def _cancelling_a_read_does_not_disturb_the_others(service: GobblerService, tmp_path: Path) -> None:

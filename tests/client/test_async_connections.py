@@ -11,7 +11,7 @@ from gobbler_sdk import AsyncGobblerClient
 from gobbler_sdk.testing import GobblerService
 
 from .conftest import new_project
-from .support import make_tree, unique
+from .support import make_tree, run_async, unique
 
 VERSIONS = 40
 READS_EACH = 25
@@ -42,7 +42,7 @@ def open_connections(port: int) -> int:
 def test_a_thousand_concurrent_reads_stay_within_the_connection_limit(
     service: GobblerService, tmp_path: Path
 ) -> None:
-    asyncio.run(_a_thousand_concurrent_reads_stay_within_the_connection_limit(service, tmp_path))
+    run_async(_a_thousand_concurrent_reads_stay_within_the_connection_limit(service, tmp_path))
 
 
 async def _a_thousand_concurrent_reads_stay_within_the_connection_limit(

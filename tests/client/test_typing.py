@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import subprocess
 import sys
 from pathlib import Path
@@ -10,7 +9,7 @@ from pathlib import Path
 from gobbler_sdk import AsyncGobblerClient, GobblerClient
 from gobbler_sdk.testing import GobblerService
 
-from .support import make_tree, unique
+from .support import make_tree, run_async, unique
 from .typed_async_usage import exercise as exercise_async
 from .typed_usage import exercise, sizes_of_everything
 
@@ -77,4 +76,4 @@ def test_typed_async_usage_runs(service: GobblerService, tmp_path: Path) -> None
         async with AsyncGobblerClient(service.url, cache=tmp_path / "cache") as client:
             return await exercise_async(client, name, source)
 
-    assert asyncio.run(main()) == [f"{name}/data/v1", "file.txt", "typed async"]
+    assert run_async(main()) == [f"{name}/data/v1", "file.txt", "typed async"]
