@@ -30,7 +30,7 @@ from .floors import curl_version
 from .latency import LINUX_WINDOW, parse_delay, parse_window
 from .memory import REPOSITORY, Memory, MemoryRow
 from .metadata import LatestOfMany, Metadata, TypedManifest
-from .plots import write_all
+from .plots import DOCS_IMAGES, write_all
 from .pydata import FsspecReads
 from .report import markdown, write_json
 from .scale import Scale, ScaleRow
@@ -313,7 +313,10 @@ def run(options: argparse.Namespace) -> int:
         print(markdown(meta, rows, memory_rows, services, scale_rows), end="")
         log(f"raw times written to {options.json} ({meta['elapsed_seconds']} s in all)")
         if not options.quick:
-            log("plots: " + ", ".join(str(p) for p in write_all(options.json.parent)))
+            # Only a run of every workload redraws the docs' plots: a run of a few (--only) would leave
+            # them showing those alone.
+            docs = DOCS_IMAGES if options.only is None else None
+            log("plots: " + ", ".join(str(p) for p in write_all(options.json.parent, docs)))
         return 0
     finally:
         for workload in workloads:
