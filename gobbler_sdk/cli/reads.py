@@ -326,7 +326,7 @@ def manifest(
     """Every file of a version with its size, MD5 and link target.
 
     JSON keys: version, size (bytes of all its files, links included), stored_size (bytes of the files
-    that are not links), total_size (the same as stored_size, kept for older scripts), manifest (the
+    that are not links), total_size (the same as size, as in ``Manifest.total_size``), manifest (the
     registry's ``..manifest`` document: path → size, md5sum, and link with project, asset, version, path
     and perhaps ancestor).
     """
@@ -341,7 +341,7 @@ def manifest(
                 "version": version.key,
                 "size": size,
                 "stored_size": stored,
-                "total_size": stored,
+                "total_size": size,
                 "manifest": document.model_dump(mode="json"),
             }
         )

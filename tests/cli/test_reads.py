@@ -83,12 +83,13 @@ def test_documents_as_json(cli: Runner, world: World, transport: str, api: Gobbl
         "version": version.key,
         "size": sizes(version)[0],
         "stored_size": sizes(version)[1],
-        "total_size": sizes(version)[1],
+        "total_size": sizes(version)[0],
         "manifest": version.manifest().model_dump(mode="json"),
     }
     v2 = api.project(world.project).asset("data").version("v2")
     linked = cli("--json", "manifest", v2.key, transport=transport).json()
     assert (linked["size"], linked["stored_size"]) == sizes(v2)
+    assert linked["total_size"] == linked["size"] == v2.manifest().total_size  # one name, one meaning
     assert linked["size"] > linked["stored_size"] == len("hello again\n")
     probational = api.project(world.project).asset("data").version("v2")
     assert cli("summary", probational.key, "--json", transport=transport).json() == _summary(probational)

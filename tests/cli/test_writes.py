@@ -76,6 +76,16 @@ def test_a_project_from_creation_to_removal(
         "approved": True,
     }
     assert not version.summary(overwrite=True).on_probation
+    # Approving or rejecting a version that is not on probation is the caller's mistake: exit 5, nothing sent.
+    for verb in ("approve", "reject"):
+        refused = cli(verb, version.key, expect=5, transport=transport)
+        assert f"cannot {verb} {version.key}: it is not on probation" in refused.stderr
+        assert refused.stderr.count("\n") == 1
+
+    # What --ignore-dot leaves out is named on stderr.
+    skipped = cli("upload", f"{name}/asset/v3", str(source), "--ignore-dot", transport=transport)
+    assert ".hidden" in skipped.stderr
+    cli("-q", "rm", f"{name}/asset/v3", "--yes", transport=transport)
 
     # Dotfiles are uploaded unless --ignore-dot, as the service itself does.
     cli("-q", "upload", f"{name}/asset/v2", str(source), "--probation", transport=transport)

@@ -16,7 +16,7 @@ from gobbler_sdk.testing import GobblerService
 
 from ..conftest import GOBBLER_BINARY
 from .conftest import new_project
-from .support import make_tree, me, unique
+from .support import LyingServer, make_tree, me, unique
 
 
 def upload(service: GobblerService, project: str, contents: str) -> None:
@@ -86,6 +86,33 @@ def test_this_clients_own_changes_are_seen_at_once(
     time.sleep(1.1)
     asset.upload("v1", make_tree(tmp_path / "two", {"f.txt": "new", "sub/g.txt": "newnew"}))
     assert read_all(client, name) == expected("new")
+
+
+def test_this_clients_approve_reject_and_reindex_are_confirmed_at_once(
+    service: GobblerService, proxy: LyingServer, make_client: Callable[..., GobblerClient], tmp_path: Path
+) -> None:
+    name = new_project(service)
+    client = make_client(proxy.url, transport="remote")
+    asset = client.project(name).asset("a")
+    version = asset.upload("v1", make_tree(tmp_path / "one", {"f.txt": "one"}))
+    version.manifest()
+    proxy.reset()
+    version.manifest()
+    assert proxy.paths("/fetch/") == []  # kept and confirmed: no request
+    version.reindex()
+    proxy.reset()
+    version.manifest()
+    assert proxy.paths("/fetch/") != []  # this client changed it: confirmed again at once
+
+    trial = asset.upload("v2", make_tree(tmp_path / "two", {"f.txt": "two"}), probation=True)
+    assert trial.summary().on_probation
+    trial.approve()
+    assert trial.summary().on_probation is False  # no overwrite=True needed
+    doomed = asset.upload("v3", make_tree(tmp_path / "three", {"f.txt": "three"}), probation=True)
+    assert doomed.manifest()["f.txt"].size == 5
+    doomed.reject()
+    with pytest.raises(NotFoundError):
+        doomed.manifest()
 
 
 @pytest.fixture

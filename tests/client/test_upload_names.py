@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from gobbler_sdk import InvalidNameError, InvalidRequestError, Project
+from gobbler_sdk import GobblerClient, InvalidNameError, InvalidRequestError, Project
 from gobbler_sdk._staging import check_tree, warn_left_out
 from gobbler_sdk.testing import GobblerService
 
@@ -113,3 +113,14 @@ def test_what_is_left_out_is_logged_at_warning_by_name(
     caplog.clear()
     warn_left_out(source, [], what="upload p/a/v1")
     assert caplog.records == []
+
+
+def test_an_upload_warns_itself_of_what_it_leaves_out(
+    client: GobblerClient, project: Project, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    source = make_tree(tmp_path / "zarr", {".zgroup": "{}", "0/.zarray": "{}", "0/0": "data"})
+    with caplog.at_level(logging.WARNING, logger="gobbler_sdk"):
+        version = project.asset("a").upload("v1", source, ignore_dot=True)
+    assert sorted(version.manifest()) == ["0/0"]
+    (record,) = [r for r in caplog.records if "not uploaded" in r.getMessage()]
+    assert record.getMessage().endswith(": '.zgroup', '0/.zarray'")

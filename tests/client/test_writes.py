@@ -199,6 +199,12 @@ def test_upload_failures_leave_staging_clean(
     with pytest.raises(InvalidRequestError) as told:
         asset.upload("v1", source(tmp_path, {"y": "y"}), check=False)
     assert told.value.status == 400 and "already exists" in (told.value.reason or "")
+    # A probational version of the same name is refused the same way, before anything is copied.
+    asset.upload("trial", source(tmp_path, {"t": "t"}), probation=True)
+    with pytest.raises(InvalidRequestError, match="already exists") as trial:
+        asset.upload("trial", source(tmp_path, {"y": "y"}), probation=True)
+    assert trial.value.status is None
+    asset.version("trial").reject()
 
     with pytest.raises(NotFoundError) as missing:
         client.project(unique("missing")).asset("a").upload("v1", source(tmp_path, {"y": "y"}))
