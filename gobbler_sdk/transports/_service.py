@@ -204,8 +204,9 @@ class ServiceReader:
         resumable = expected is not None and expected.size >= RESUME_THRESHOLD
 
         def fast_receive(fetcher: Fetcher, partial: PartialFile) -> Answer | str:
-            if limit is not None and wants_ranges(limit - partial.size):
-                # A large file still to fetch goes as parallel ranges (one stream without range support).
+            if expected is not None and wants_ranges(expected.size - partial.size):
+                # A large verified file still to fetch goes as parallel ranges (one stream without range
+                # support); unverified downloads stay one stream, which hashes nothing.
                 return download_ranged(fetcher, fetch_url(path), partial, what)
             if not partial.resumable:
                 return fetcher.download(fetch_url(path), partial, verify=verify and entry is not None)

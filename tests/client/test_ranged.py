@@ -243,6 +243,19 @@ def test_blocks_from_the_service(service: GobblerService, tmp_path: Path) -> Non
     assert _no_helpers_left()
 
 
+def test_an_unverified_download_stays_one_stream(service: GobblerService, tmp_path: Path) -> None:
+    # verify=False saves the hashing; the ranged path hashes the whole file, so it is for verified reads.
+    name = new_project(service)
+    staged = make_tree(service.staging / unique("src"), {"big.bin": DATA})
+    service.request("upload", {"source": staged.name, "project": name, "asset": "a", "version": "v1"})
+    with LyingServer(upstream=service.url) as counting:
+        with GobblerClient(counting.url, transport="remote", cache=tmp_path / "cache") as client:
+            local = client.fetch_file(f"{name}/a/v1/big.bin", verify=False)
+        assert [r for r in counting.forwarded_ranges if r is not None] == []
+        assert counting.paths("/fetch/").count(f"/fetch/{name}/a/v1/big.bin") == 1
+    assert local.read_bytes() == DATA
+
+
 def test_a_server_without_ranges_sends_one_stream(serve: Callable[..., FileServer], tmp_path: Path) -> None:
     server = serve(ranges=False)
     assert _fetch(server.url, tmp_path / "cache").read_bytes() == DATA
