@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import shutil
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from gobbler_sdk import GobblerClient, NotFoundError
+from gobbler_sdk import GobblerClient, GobblerFileSystem, NotFoundError
 from gobbler_sdk.testing import GobblerService
 
 from ..conftest import GOBBLER_BINARY
@@ -147,3 +150,36 @@ def test_a_cache_without_origins_is_not_trusted(
     with caplog.at_level(logging.INFO, logger="gobbler_sdk"):
         assert read_all(make_client(service.url, transport="remote"), name) == expected("old")
     assert any("nothing records" in r.getMessage() for r in caplog.records)
+
+
+def test_gobbler_urls_and_the_command_line_see_a_version_uploaded_again(
+    service: GobblerService, tmp_path: Path
+) -> None:
+    name = new_project(service)
+    upload(service, name, "old")
+    cache = tmp_path / "shared-cache"
+    env = {**os.environ, "GOBBLER_URL": service.url, "GOBBLER_CACHE": str(cache)}
+
+    def through_the_filesystem() -> str:
+        fs = GobblerFileSystem(
+            service_url=service.url, transport="remote", cache=str(cache), skip_instance_cache=True
+        )
+        target = tmp_path / f"got-{time.monotonic_ns()}"
+        fs.get_file(f"{name}/a/v1/f.txt", str(target))  # a verified copy through the cache
+        fs.client.close()
+        return target.read_text()
+
+    def through_the_command_line() -> str:
+        done = subprocess.run(
+            [sys.executable, "-m", "gobbler_sdk", "--transport", "remote", "cat", f"{name}/a/v1/f.txt"],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+            check=True,
+        )
+        return done.stdout
+
+    assert (through_the_filesystem(), through_the_command_line()) == ("old", "old")
+    replace(service, name, "new")
+    assert (through_the_filesystem(), through_the_command_line()) == ("new", "new")

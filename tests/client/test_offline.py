@@ -165,7 +165,10 @@ def test_unreachable_service_serves_settled_cached_versions_with_a_warning(
 ) -> None:
     cut_off = make_client(stopped.url, transport="remote", retries=0)
     version = cut_off.project(cached.project.name).asset("a").version("v1")
-    assert version.manifest() == cached.manifest()
+    with caplog.at_level(logging.INFO, logger="gobbler_sdk"):
+        assert version.manifest() == cached.manifest()
+    assert any(f"{version.key} could not be re-checked" in r.getMessage() for r in caplog.records)
+    caplog.clear()
     assert version.summary().on_probation is False
     assert version.fetch("sub/g.txt").read_text() == "more"
     with caplog.at_level(logging.WARNING, logger="gobbler_sdk"):
