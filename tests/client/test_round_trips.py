@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 import pytest
 
@@ -164,3 +164,17 @@ def test_latest_and_its_manifest_take_two_requests(version: Version, proxy: Lyin
     assert proxy.paths("/fetch/") == [f"/fetch/{asset.key}/..latest", f"/fetch/{version.key}/..manifest"]
     latest.manifest()
     assert proxy.count(f"/fetch/{version.key}/..manifest") == 1
+
+
+def test_latest_is_resolved_once_per_directory_download(version: Version, proxy: LyingServer) -> None:
+    # One read of ..latest, then every request names the version it gave: a directory download cannot
+    # straddle a new upload that lands half-way through.
+    asset = version.asset
+    local = version.client.fetch_directory(f"{asset.key}/..latest")
+    assert local.name == version.name
+    asked = [path for _, path in proxy.requests if asset.name in path]
+    assert [path for path in asked if "..latest" in path] == [f"/fetch/{asset.key}/..latest"]
+    # The listing's path is URL-encoded twice (as the service expects it inside its query).
+    assert asked[0] == f"/fetch/{asset.key}/..latest"
+    assert all(f"{version.key}" in unquote(unquote(path)) for path in asked[1:])
+    assert len(asked) > 30  # the listing, the documents and every file
