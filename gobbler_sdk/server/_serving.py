@@ -378,9 +378,17 @@ class _Poller:
             self._selector.register(fd, events)
 
     def arm(self, fd: int, *, writable: bool = False, from_loop: bool = True) -> None:
-        """Report the next event of ``fd`` (readable, or writable) once."""
+        """Report the next event of ``fd`` (readable, or writable) once.
+
+        Raises:
+            OSError: When the poller is closed (the service is stopping: a worker finishing its request
+                then drops the connection instead of dying on the closed epoll's ``ValueError``).
+        """
         if self._epoll is not None or from_loop:
-            self._watch(fd, writable)
+            try:
+                self._watch(fd, writable)
+            except ValueError:
+                raise OSError(errno.EBADF, "the poller is closed: the service is stopping") from None
             return
         self._pending.append((fd, writable))
         self.wake()
@@ -390,7 +398,8 @@ class _Poller:
         if self._epoll is not None:
             if fd in self._registered:
                 self._registered.discard(fd)
-                with contextlib.suppress(OSError):
+                # ValueError: the poller was closed first (the service is stopping).
+                with contextlib.suppress(OSError, ValueError):
                     self._epoll.unregister(fd)
             return
         assert self._selector is not None
@@ -764,7 +773,9 @@ class EventLoopServer:
             if connection.pending:
                 connection.deadline = time.monotonic() + IO_TIMEOUT
                 connection.state = _WRITING
-                self._poller.arm(connection.fd, writable=True, from_loop=in_loop)
+                # OSError: the service is stopping, or the loop evicted the connection (and closed it).
+                with contextlib.suppress(OSError):
+                    self._poller.arm(connection.fd, writable=True, from_loop=in_loop)
                 return
             if connection.close_after or not connection.has_request():
                 self._next_request(connection, from_loop=in_loop)

@@ -468,3 +468,22 @@ def test_idle_connections_and_unfinished_headers_time_out(
     finally:
         for sock in (idle, partial, served):
             sock.close()
+
+
+def test_a_worker_finishing_after_the_poller_closed_drops_its_connection_quietly() -> None:
+    # At shutdown the loop closes its poller while a worker may still be finishing a request; re-arming
+    # the worker's connection then must be an OSError the worker expects, not the closed epoll's
+    # ValueError, which killed the worker thread with a traceback.
+    from gobbler_sdk.server._serving import _Poller
+
+    poller = _Poller()
+    left, right = socket.socketpair()
+    try:
+        poller.arm(left.fileno(), from_loop=False)
+        poller.close()
+        with pytest.raises(OSError):
+            poller.arm(left.fileno(), writable=True, from_loop=False)
+        poller.forget(left.fileno())  # no error either
+    finally:
+        left.close()
+        right.close()
