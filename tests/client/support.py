@@ -395,3 +395,34 @@ def in_thread(function: Callable[[], T]) -> T:
 def run_async(coroutine: Coroutine[Any, Any, T]) -> T:
     """``asyncio.run(coroutine)`` on a thread of its own (see :func:`in_thread`)."""
     return in_thread(lambda: asyncio.run(coroutine))
+
+
+def as_account(uid: int, action: Callable[[], Any]) -> dict[str, Any]:
+    """Run ``action`` in a forked child as account ``uid`` (root only); what it returned, or what it raised.
+
+    The answer comes back as JSON: ``{"value": ...}``, or ``{"error": name, "message": ..., "mro": [...]}``
+    (the exception's class names, so the parent can judge its family).
+    """
+    reading, writing = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - runs in the child
+        os.close(reading)
+        try:
+            os.setgroups([])
+            os.setgid(uid)
+            os.setuid(uid)
+            result = {"value": action()}
+        except BaseException as exc:  # everything is reported to the parent, which judges it
+            result = {
+                "error": type(exc).__name__,
+                "message": str(exc),
+                "mro": [c.__name__ for c in type(exc).__mro__],
+            }
+        with os.fdopen(writing, "w") as out:
+            json.dump(result, out)
+        os._exit(0)
+    os.close(writing)
+    with os.fdopen(reading) as answer:
+        text = answer.read()
+    os.waitpid(child, 0)
+    return dict(json.loads(text))

@@ -3,40 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import threading
 from pathlib import Path
 
 from gobbler_sdk import AsyncGobblerClient
 from gobbler_sdk.testing import GobblerService
 
+from ..benchmarks.asynchronous import connections_to
 from .conftest import new_project
 from .support import make_tree, run_async, unique
 
 VERSIONS = 40
 READS_EACH = 25
-
-
-def open_connections(port: int) -> int:
-    """Established TCP connections of this process to ``port`` on the loopback interface."""
-    mine = set()
-    for fd in os.listdir("/proc/self/fd"):
-        try:
-            target = os.readlink(f"/proc/self/fd/{fd}")
-        except OSError:
-            continue
-        if target.startswith("socket:["):
-            mine.add(target[len("socket:[") : -1])
-    count = 0
-    for table in ("/proc/self/net/tcp", "/proc/self/net/tcp6"):
-        with open(table) as lines:
-            next(lines)
-            for line in lines:
-                fields = line.split()
-                remote_port = int(fields[2].rsplit(":", 1)[1], 16)
-                if remote_port == port and fields[3] == "01" and fields[9] in mine:
-                    count += 1
-    return count
 
 
 def test_a_thousand_concurrent_reads_stay_within_the_connection_limit(
@@ -61,7 +39,7 @@ async def _a_thousand_concurrent_reads_stay_within_the_connection_limit(
     def watch() -> None:
         nonlocal most
         while not stop.is_set():
-            most = max(most, open_connections(port))
+            most = max(most, connections_to(port))
             stop.wait(0.002)
 
     watcher = threading.Thread(target=watch)

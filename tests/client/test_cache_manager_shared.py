@@ -9,7 +9,6 @@ a forked child (``setuid``): each skips and reports those entries, and none lets
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 from collections.abc import Callable, Iterator
@@ -24,7 +23,7 @@ from gobbler_sdk._cache_manager import CacheManager
 from gobbler_sdk.testing import GobblerService
 
 from .conftest import new_project
-from .support import make_tree, unique
+from .support import as_account, make_tree, unique
 
 NOBODY = 65534
 
@@ -68,27 +67,9 @@ def shared(
         os.system(f"rm -rf -- '{base}'")
 
 
-def as_nobody(action: Callable[[], Any]) -> Any:
-    """Run ``action`` in a forked child as ``nobody``; return what it returned, or the error it raised."""
-    reading, writing = os.pipe()
-    child = os.fork()
-    if child == 0:  # pragma: no cover - runs in the child
-        os.close(reading)
-        try:
-            os.setgroups([])
-            os.setgid(NOBODY)
-            os.setuid(NOBODY)
-            result = {"value": action()}
-        except BaseException as exc:  # everything is reported to the parent, which judges it
-            result = {"error": type(exc).__name__, "message": str(exc)}
-        with os.fdopen(writing, "w") as out:
-            json.dump(result, out)
-        os._exit(0)
-    os.close(writing)
-    with os.fdopen(reading) as answer:
-        text = answer.read()
-    os.waitpid(child, 0)
-    return json.loads(text)
+def as_nobody(action: Callable[[], Any]) -> dict[str, Any]:
+    """Run ``action`` as ``nobody`` (see :func:`as_account`)."""
+    return as_account(NOBODY, action)
 
 
 def test_every_cache_command_skips_and_reports_what_this_user_cannot_use(

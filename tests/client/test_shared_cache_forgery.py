@@ -25,7 +25,7 @@ from gobbler_sdk import GobblerClient
 from gobbler_sdk.testing import GobblerService
 
 from .conftest import new_project
-from .support import make_tree, unique
+from .support import as_account, make_tree, unique
 
 NOBODY = 65534
 VICTIM = 4242
@@ -74,30 +74,8 @@ def plant(service: GobblerService, base: Path, mode: int) -> tuple[Path, str]:
 
 
 def as_victim(action: Callable[[], Any]) -> dict[str, Any]:
-    """Run ``action`` in a forked child as another account; what it returned, or the error it raised."""
-    reading, writing = os.pipe()
-    child = os.fork()
-    if child == 0:  # pragma: no cover - runs in the child
-        os.close(reading)
-        try:
-            os.setgroups([])
-            os.setgid(VICTIM)
-            os.setuid(VICTIM)
-            result = {"value": action()}
-        except BaseException as exc:  # reported to the parent, which judges it
-            result = {
-                "error": type(exc).__name__,
-                "message": str(exc),
-                "mro": [c.__name__ for c in type(exc).__mro__],
-            }
-        with os.fdopen(writing, "w") as out:
-            json.dump(result, out)
-        os._exit(0)
-    os.close(writing)
-    with os.fdopen(reading) as answer:
-        text = answer.read()
-    os.waitpid(child, 0)
-    return dict(json.loads(text))
+    """Run ``action`` as ``the victim`` (see :func:`as_account`)."""
+    return as_account(VICTIM, action)
 
 
 @pytest.mark.parametrize("read", ["fetch_file", "fetch_directory"])
